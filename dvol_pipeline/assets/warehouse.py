@@ -1,0 +1,34 @@
+"""The analysts' DuckDB file, rebuilt after the lake changes."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+
+from dvol_pipeline.assets.metadata import markdown
+from dvol_pipeline.assets.raw import raw_assets
+from dvol_pipeline.lake.warehouse import build_warehouse, warehouse_path
+from dvol_pipeline.resources import LakeResource
+
+
+@dg.asset(
+    group_name="warehouse",
+    deps=raw_assets,
+    kinds={"duckdb"},
+    description="warehouse.duckdb: a view per lake table (and its quarantine) for analysts.",
+)
+def warehouse(lake: LakeResource) -> dg.MaterializeResult:
+    views = build_warehouse(lake.path)
+    table = pl.DataFrame(
+        {"view": [v.name for v in views], "rows": [v.rows for v in views], "partitions": [v.partitions for v in views]}
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(warehouse_path(lake.path))),
+            "views": markdown(table, rows=50),
+            "view_count": len(views),
+            "example": dg.MetadataValue.md(
+                "```\npython -m dvol_pipeline query \"SELECT asset, avg(close) FROM raw_dvol GROUP BY ALL\"\n```"
+            ),
+        }
+    )

@@ -1,0 +1,180 @@
+"""The raw lake tables: columns, keys and time grain, in one place.
+
+Sources produce frames with exactly these columns; the contracts, the lake writer, the
+warehouse and the README all read this registry, so a table is described once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import polars as pl
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+
+@dataclass(frozen=True)
+class Col:
+    name: str
+    dtype: pl.DataType
+    doc: str
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    doc: str
+    columns: tuple[Col, ...]
+    key: tuple[str, ...]
+    """Unique key; a second row with the same key is a contract violation."""
+    time_col: str
+    """`ts` (UTC instant) or `date` (UTC calendar day); decides the date partition."""
+    series: tuple[str, ...]
+    """Columns naming one time series inside a partition (for ordering and gap checks)."""
+    max_gap: timedelta | None = None
+    """A jump in `time_col` larger than this inside one series is reported as a gap."""
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def schema(self) -> dict[str, pl.DataType]:
+        return {c.name: c.dtype for c in self.columns}
+
+    @property
+    def sort_by(self) -> list[str]:
+        """Deterministic row order of a written partition."""
+        rest = [k for k in self.key if k not in self.series and k != self.time_col]
+        return [*self.series, self.time_col, *rest]
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.schema)
+
+
+RAW_DVOL = TableSpec(
+    name="raw_dvol",
+    doc="Deribit DVOL (30-day implied volatility index) daily bars, in vol points (55.3 = 55.3 %).",
+    columns=(
+        Col("ts", UTC_TS, "bar open time (UTC); the bar closes at ts + 1 day"),
+        Col("asset", pl.Utf8, "underlying coin, e.g. BTC"),
+        Col("open", pl.Float64, "index level at the bar open"),
+        Col("high", pl.Float64, "highest index level in the bar"),
+        Col("low", pl.Float64, "lowest index level in the bar"),
+        Col("close", pl.Float64, "index level at the bar close"),
+    ),
+    key=("asset", "ts"),
+    time_col="ts",
+    series=("asset",),
+    max_gap=timedelta(days=1),
+)
+
+RAW_OHLCV = TableSpec(
+    name="raw_ohlcv",
+    doc="Spot and perpetual-futures price bars (1h, or 1d where only daily files exist).",
+    columns=(
+        Col("ts", UTC_TS, "bar open time (UTC)"),
+        Col("asset", pl.Utf8, "underlying coin"),
+        Col("venue", pl.Utf8, "exchange or data source, e.g. binance, deribit, simulated"),
+        Col("instrument", pl.Utf8, "instrument name, e.g. BTCUSDT or BTC-PERPETUAL"),
+        Col("kind", pl.Utf8, "spot or perpetual"),
+        Col("interval", pl.Utf8, "bar length: 1h or 1d"),
+        Col("open", pl.Float64, "first trade price (USD)"),
+        Col("high", pl.Float64, "highest trade price (USD)"),
+        Col("low", pl.Float64, "lowest trade price (USD)"),
+        Col("close", pl.Float64, "last trade price (USD)"),
+        Col("volume", pl.Float64, "traded volume in coin"),
+        Col("volume_quote", pl.Float64, "traded volume in USD", nullable=True),
+        Col("trade_count", pl.Int64, "number of trades", nullable=True),
+    ),
+    key=("asset", "venue", "instrument", "interval", "ts"),
+    time_col="ts",
+    series=("asset", "venue", "instrument", "interval"),
+    max_gap=timedelta(hours=1),
+)
+
+RAW_FUNDING = TableSpec(
+    name="raw_funding",
+    doc="Perpetual funding events; `rate` is a fraction per funding interval (1e-4 = 0.01 %).",
+    columns=(
+        Col("ts", UTC_TS, "funding time (UTC)"),
+        Col("asset", pl.Utf8, "underlying coin"),
+        Col("instrument", pl.Utf8, "perpetual instrument name"),
+        Col("interval_hours", pl.Int32, "hours between funding events (8 or 1)"),
+        Col("rate", pl.Float64, "funding rate for the interval, as a fraction"),
+    ),
+    key=("asset", "instrument", "ts"),
+    time_col="ts",
+    series=("asset", "instrument"),
+    max_gap=timedelta(hours=8),
+)
+
+RAW_OPTION_CHAIN = TableSpec(
+    name="raw_option_chain",
+    doc="End-of-day option chain snapshot; prices in coin, IV in percent.",
+    columns=(
+        Col("ts", UTC_TS, "snapshot time (UTC)"),
+        Col("asset", pl.Utf8, "underlying coin"),
+        Col("instrument_name", pl.Utf8, "Deribit name, e.g. BTC-27DEC24-60000-C"),
+        Col("expiry", UTC_TS, "expiry instant (08:00 UTC on Deribit)"),
+        Col("strike", pl.Float64, "strike (USD)"),
+        Col("option_type", pl.Utf8, "C or P"),
+        Col("bid", pl.Float64, "best bid in coin (null: no bid)", nullable=True),
+        Col("ask", pl.Float64, "best ask in coin (null: no ask)", nullable=True),
+        Col("mark_price", pl.Float64, "exchange mark price in coin"),
+        Col("mark_iv", pl.Float64, "implied volatility of the mark, in percent"),
+        Col("underlying_price", pl.Float64, "forward price of the expiry (USD)"),
+        Col("open_interest", pl.Float64, "open interest in contracts (1 contract = 1 coin)"),
+        Col("volume", pl.Float64, "contracts traded in the last 24h"),
+    ),
+    key=("asset", "instrument_name", "ts"),
+    time_col="ts",
+    series=("asset", "instrument_name"),
+)
+
+RAW_OPTIONS_SUMMARY = TableSpec(
+    name="raw_options_summary",
+    doc="Daily options-market summary per coin, aggregated from the chain.",
+    columns=(
+        Col("date", pl.Date, "UTC day"),
+        Col("asset", pl.Utf8, "underlying coin"),
+        Col("net_vega", pl.Float64, "open-interest-weighted vega, calls + puts (USD per vol point)"),
+        Col("avg_iv", pl.Float64, "open-interest-weighted mean mark IV (percent)"),
+        Col("volume", pl.Float64, "contracts traded"),
+        Col("open_interest", pl.Float64, "contracts open"),
+    ),
+    key=("asset", "date"),
+    time_col="date",
+    series=("asset",),
+    max_gap=timedelta(days=1),
+)
+
+RAW_ONCHAIN = TableSpec(
+    name="raw_onchain",
+    doc="Daily on-chain activity per coin.",
+    columns=(
+        Col("date", pl.Date, "UTC day"),
+        Col("asset", pl.Utf8, "coin"),
+        Col("tx_count", pl.Int64, "transactions that day"),
+        Col("fees", pl.Float64, "total fees paid, in coin"),
+        Col("hashrate", pl.Float64, "network hashrate, EH/s (null where not proof-of-work)", nullable=True),
+    ),
+    key=("asset", "date"),
+    time_col="date",
+    series=("asset",),
+    max_gap=timedelta(days=1),
+)
+
+RAW_TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (RAW_DVOL, RAW_OHLCV, RAW_FUNDING, RAW_OPTION_CHAIN, RAW_OPTIONS_SUMMARY, RAW_ONCHAIN)
+}
+
+
+def spec(name: str) -> TableSpec:
+    try:
+        return RAW_TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known tables: {', '.join(RAW_TABLES)}") from None

@@ -1,0 +1,18 @@
+"""`defs`: the one object Dagster loads (workspace.yaml, `dagster dev`, the CLI)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dvol_pipeline.assets.raw import raw_assets
+from dvol_pipeline.assets.warehouse import warehouse
+from dvol_pipeline.jobs import raw_ingest_job, warehouse_job
+from dvol_pipeline.resources import LakeResource, MarketResource
+
+defs = dg.Definitions(
+    assets=[*raw_assets, warehouse],
+    jobs=[raw_ingest_job, warehouse_job],
+    resources={"lake": LakeResource(), "market": MarketResource()},
+    # one process: the six raw tables share one simulated market (and one read of a file)
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,63 @@
+"""Rejected rows, kept where a user can read them: `quarantine/<table>/asset=/date=/`.
+
+A partition's quarantine file describes its latest materialization: it is replaced when
+the partition is written again and removed when the new batch had nothing to reject.
+Rows whose coin or day cannot be read go under `asset=unknown` / `date=unknown`, in a file
+named after their content so no later run overwrites them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from dvol_pipeline.lake.parquet import write_parquet_atomic
+from dvol_pipeline.lake.paths import PART_FILE, partition_dir
+
+ZONE = "quarantine"
+UNKNOWN = "unknown"
+
+
+def _partition_keys(rejected: pl.DataFrame, time_col: str) -> pl.DataFrame:
+    day_text = pl.col(time_col).str.slice(0, 10) if time_col in rejected.columns else pl.lit(None, pl.Utf8)
+    day = day_text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Utf8).fill_null(UNKNOWN)
+    asset = (
+        pl.col("asset").str.to_uppercase().fill_null(UNKNOWN)
+        if "asset" in rejected.columns
+        else pl.lit(UNKNOWN)
+    )
+    asset = pl.when(asset.str.contains(r"^[A-Z0-9]{2,10}$")).then(asset).otherwise(pl.lit(UNKNOWN))
+    return rejected.with_columns(asset.alias("__asset"), day.alias("__day"))
+
+
+def replace_quarantine(
+    root: Path,
+    table: str,
+    rejected: pl.DataFrame,
+    time_col: str,
+    covered: Iterable[tuple[str, date]],
+    source: str,
+) -> list[Path]:
+    """Write this batch's rejected rows per partition; clear stale files of `covered` ones."""
+    written: list[Path] = []
+    keyed = _partition_keys(rejected.with_columns(pl.lit(source).alias("source")), time_col)
+    groups = keyed.partition_by(["__asset", "__day"], as_dict=True, maintain_order=True) if keyed.height else {}
+    for (asset, day), rows in sorted(groups.items()):
+        rows = rows.drop("__asset", "__day")
+        folder = partition_dir(root, ZONE, table, asset, day)
+        if UNKNOWN in (asset, day):
+            digest = hashlib.sha256(rows.write_csv().encode()).hexdigest()[:12]
+            target = folder / f"part-{digest}.parquet"
+        else:
+            target = folder / PART_FILE
+        write_parquet_atomic(rows, target)
+        written.append(target)
+    touched = {(a, d) for a, d in groups}
+    for asset, day in covered:
+        if (asset, str(day)) not in touched:
+            partition_dir(root, ZONE, table, asset, day).joinpath(PART_FILE).unlink(missing_ok=True)
+    return written

@@ -1,0 +1,112 @@
+"""The analysts' DuckDB file: a view per lake table over its hive-partitioned Parquet.
+
+It is rebuilt into a new file and renamed over the old one, so an analyst holding the
+old file open read-only never blocks a run (and a run never fails because of them);
+they see the new views on their next connect. Views read the Parquet live, so the file
+stays tiny and a refresh takes well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from dvol_pipeline.contracts.tables import RAW_TABLES
+from dvol_pipeline.lake.paths import table_glob
+
+WAREHOUSE_FILE = "warehouse.duckdb"
+ZONES = ("raw", "features", "quarantine")
+
+
+@dataclass(frozen=True)
+class WarehouseView:
+    name: str
+    zone: str
+    table: str
+    rows: int
+    partitions: int
+
+
+def warehouse_path(root: Path) -> Path:
+    return root / WAREHOUSE_FILE
+
+
+def _view_name(zone: str, table: str) -> str:
+    return f"quarantine_{table}" if zone == "quarantine" else table
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _lake_tables(root: Path) -> list[tuple[str, str]]:
+    found = []
+    for zone in ZONES:
+        base = root / zone
+        if base.is_dir():
+            found += [(zone, t.name) for t in sorted(base.iterdir()) if t.is_dir() and any(t.rglob("*.parquet"))]
+    return found
+
+
+def _describe(con: duckdb.DuckDBPyConnection, view: str, zone: str, table: str) -> None:
+    spec = RAW_TABLES.get(table)
+    if spec is None:
+        return
+    doc = spec.doc if zone != "quarantine" else f"Rows of {table} rejected by its contract, with a reason."
+    con.execute(f"COMMENT ON VIEW {view} IS {_sql_str(doc)}")
+    if zone == "quarantine":
+        return
+    for col in spec.columns:
+        con.execute(f"COMMENT ON COLUMN {view}.{col.name} IS {_sql_str(col.doc)}")
+
+
+def build_warehouse(root: Path) -> list[WarehouseView]:
+    """Write `warehouse.duckdb` anew (temp file + rename) with a view per lake table."""
+    target = warehouse_path(root)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    views: list[WarehouseView] = []
+    try:
+        with duckdb.connect(str(tmp)) as con:
+            for zone, table in _lake_tables(root):
+                name = _view_name(zone, table)
+                glob = table_glob(root, zone, table)
+                con.execute(
+                    f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_str(glob)}, "
+                    "hive_partitioning = true, union_by_name = true)"
+                )
+                _describe(con, name, zone, table)
+                rows, parts = con.execute(
+                    f"SELECT count(*), count(DISTINCT (asset, date)) FROM {name}"
+                ).fetchone()
+                views.append(WarehouseView(name, zone, table, int(rows), int(parts)))
+            con.execute(
+                "CREATE TABLE lake_catalog (view_name VARCHAR, zone VARCHAR, lake_table VARCHAR, "
+                "row_count BIGINT, partition_count BIGINT)"
+            )
+            con.executemany(
+                "INSERT INTO lake_catalog VALUES (?, ?, ?, ?, ?)",
+                [(v.name, v.zone, v.table, v.rows, v.partitions) for v in views],
+            )
+            con.execute("COMMENT ON TABLE lake_catalog IS 'Every view in this file, with its size when built.'")
+            con.execute("CHECKPOINT")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    return views
+
+
+def query(root: Path, sql: str) -> pl.DataFrame:
+    """Run one read-only query on the warehouse (what `python -m dvol_pipeline query` does)."""
+    path = warehouse_path(root)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no warehouse at {path}; run `make demo` or materialize the `warehouse` asset first"
+        )
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).pl()

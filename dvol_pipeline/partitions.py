@@ -1,0 +1,23 @@
+"""Partitions: one per UTC day since DVOL history starts.
+
+The coins (BTC, ETH) are not a second Dagster dimension: single-run backfills of
+multi-dimensional partitions are unreliable in Dagster (issues #18852, #23996, #28861), and
+a range backfill must be ONE vectorised run. The coin is a column and a hive folder
+(`asset=BTC/`) instead, and the coin set is configuration (`MarketResource.coins`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from dvol_pipeline.settings import HISTORY_START
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=HISTORY_START, timezone="UTC", end_offset=0)
+
+
+def partition_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """First and last day (inclusive) of the run's partition range, one day or many."""
+    window = context.partition_time_window
+    return window.start.date(), (window.end - timedelta(days=1)).date()

@@ -1,0 +1,32 @@
+"""Resources: where the lake is and where market data comes from. Configured, not hard-coded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from dvol_pipeline.settings import DEFAULT_COINS, DEFAULT_SEED, lake_root
+from dvol_pipeline.sources import Source, open_source
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The lake root; `DVOL_LAKE` moves it (and Dagster's and MLflow's storage with it)."""
+
+    root: str = Field(default_factory=lambda: str(lake_root()))
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)
+
+
+class MarketResource(dg.ConfigurableResource):
+    """Which raw-data source feeds the lake, and for which coins."""
+
+    source: str = Field(default="simulated", description="simulated (default, offline), cdd or deribit")
+    coins: list[str] = Field(default=list(DEFAULT_COINS), description="coins the lake tracks")
+    seed: int = Field(default=DEFAULT_SEED, description="seed of the simulated market")
+
+    def open(self) -> Source:
+        return open_source(self.source, seed=self.seed)
