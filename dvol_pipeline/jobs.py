@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dvol_pipeline.partitions import daily_partitions
-
 raw_ingest_job = dg.define_asset_job(
     "raw_ingest_job",
     selection=dg.AssetSelection.groups("raw"),
-    partitions_def=daily_partitions,
     description="Ingest, contract-check and write every raw table for a day or a range (one run).",
 )
 

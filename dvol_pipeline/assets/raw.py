@@ -5,8 +5,6 @@ stops downstream assets in the run. Gaps are a separate, non-blocking `gaps` che
 a hole in history is worth a warning but not worth stopping the desk.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from dvol_pipeline.assets.metadata import contract_metadata, gap_metadata, ingest_metadata

@@ -1,7 +1,5 @@
 """The analysts' DuckDB file, rebuilt after the lake changes."""
 
-from __future__ import annotations
-
 import dagster as dg
 import polars as pl
 

@@ -109,4 +109,4 @@ def query(root: Path, sql: str) -> pl.DataFrame:
             f"no warehouse at {path}; run `make demo` or materialize the `warehouse` asset first"
         )
     with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute(sql).pl()
+        return con.sql(sql).pl()
