@@ -45,6 +45,9 @@ def run_materialize(
     from dvol_pipeline.definitions import defs
     from dvol_pipeline.resources import LakeResource, MarketResource
 
+    from dvol_pipeline.sources import open_source
+
+    open_source(source, **({"seed": seed} if seed is not None else {}))  # fail fast on a bad name
     root = lake_root()
     prepare_home(root)
     market = MarketResource(source=source, coins=coins, **({"seed": seed} if seed is not None else {}))
@@ -158,4 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "start", None) and getattr(args, "end", None) and args.end < args.start:
         parser().error(f"--end {args.end} is before --start {args.start}")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,46 @@
+"""`python -m dvol_pipeline ...`: one run per range, on the persistent instance, with clear errors."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from dvol_pipeline.cli import main
+
+
+def test_materialize_then_query(lake, toy, capsys):
+    assert main(["materialize", "--source", "toy", "--start", "2024-01-01", "--end", "2024-01-10"]) == 0
+    # the run is recorded under <lake>/.dagster, where `make ui` will show it
+    with dg.DagsterInstance.from_config(str(lake / ".dagster")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].tags["dagster/asset_partition_range_end"] == "2024-01-10"
+    capsys.readouterr()
+    assert main(["query", "SELECT asset, count(*) AS n FROM raw_dvol GROUP BY ALL ORDER BY ALL"]) == 0
+    out = capsys.readouterr().out
+    assert "BTC" in out and "ETH" in out and "10" in out
+
+
+def test_one_coin_only(lake, toy):
+    assert main(["materialize", "--select", "raw_dvol", "--source", "toy", "--coins", "eth",
+                 "--start", "2024-01-01", "--end", "2024-01-02"]) == 0
+    assert [p.name for p in (lake / "raw" / "raw_dvol").iterdir()] == ["asset=ETH"]
+
+
+def test_a_failed_contract_makes_the_command_fail(lake, capsys):
+    import polars as pl
+
+    from dvol_pipeline_tests.toy_market import ToySource, install
+
+    install(ToySource(plant=lambda t, f: f.with_columns(pl.lit(-1.0).alias("fees")) if t == "raw_onchain" else f))
+    assert main(["materialize", "--source", "toy", "--start", "2024-01-01", "--end", "2024-01-02"]) == 1
+    assert "run FAILED" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_explained(lake, capsys):
+    assert main(["materialize", "--source", "nope", "--start", "2024-01-01", "--end", "2024-01-02"]) == 2
+    assert "unknown source 'nope'; available sources:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["materialize", "--start", "2024-01-05", "--end", "2024-01-01"])
+    assert "is before --start" in capsys.readouterr().err
+    assert main(["query", "SELECT 1"]) == 2
+    assert "no warehouse" in capsys.readouterr().err
