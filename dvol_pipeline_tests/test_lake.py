@@ -91,3 +91,15 @@ def test_rows_outside_the_run_are_counted_not_written(tmp_path):
 def test_reading_a_table_that_was_never_written_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="materialize it first"):
         read_table(tmp_path, "raw", "raw_dvol")
+
+
+def test_a_table_the_source_does_not_have_writes_nothing_and_says_why(tmp_path):
+    from dvol_pipeline.sources.base import TableNotProvided
+
+    class NoChain(ToySource):
+        def fetch(self, table, start, end, coins):
+            raise TableNotProvided("toy has no on-chain data")
+
+    report = ingest_table(spec("raw_onchain"), NoChain(), tmp_path, START, END, ["BTC"])
+    assert report.not_provided == "toy has no on-chain data"
+    assert report.written == [] and report.contract.passed and len(report.missing) == 4

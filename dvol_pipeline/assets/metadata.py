@@ -36,6 +36,8 @@ def ingest_metadata(report: IngestReport, root: Path) -> dict[str, dg.RawMetadat
         "rows_per_coin": markdown(per_coin),
         "lake_path": dg.MetadataValue.path(str(root / "raw" / report.table)),
     }
+    if report.not_provided:
+        meta["not_provided"] = report.not_provided
     if report.files:
         meta["source_files_sha256"] = dg.MetadataValue.json(report.files)
     if report.written:

@@ -18,7 +18,7 @@ from dvol_pipeline.contracts.tables import TableSpec
 from dvol_pipeline.contracts.validate import ContractReport, find_gaps, validate
 from dvol_pipeline.lake.parquet import WrittenPartition, partition_date_expr, write_partitions
 from dvol_pipeline.lake.quarantine import replace_quarantine
-from dvol_pipeline.sources.base import Source
+from dvol_pipeline.sources.base import Source, SourceBatch, TableNotProvided
 
 RAW_ZONE = "raw"
 
@@ -39,6 +39,8 @@ class IngestReport:
     """(coin, day) partitions of the run for which the source had no valid row."""
     gaps: pl.DataFrame
     quarantined: list[Path]
+    not_provided: str | None = None
+    """Why the source has no such table (then nothing is written and nothing is wrong)."""
     time_min: str | None = None
     time_max: str | None = None
     files: dict[str, str] = field(default_factory=dict)
@@ -64,7 +66,11 @@ def ingest_table(
     if end < start:
         raise ValueError(f"{spec.name}: end {end} is before start {start}")
     coins = list(coins)
-    batch = source.fetch(spec.name, start, end, coins)
+    try:
+        batch = source.fetch(spec.name, start, end, coins)
+        not_provided = None
+    except TableNotProvided as why:
+        batch, not_provided = SourceBatch(spec.empty(), source.name), str(why)
     report = validate(spec, batch.frame)
     day = partition_date_expr(spec.time_col)
     in_run = report.valid.filter(day.is_between(start, end) & pl.col("asset").is_in(coins))
@@ -87,6 +93,7 @@ def ingest_table(
         outside_range=outside,
         missing=[k for k in covered if k not in done],
         gaps=find_gaps(spec, in_run),
+        not_provided=not_provided,
         quarantined=quarantined,
         time_min=None if in_run.is_empty() else str(in_run[spec.time_col].min()),
         time_max=None if in_run.is_empty() else str(in_run[spec.time_col].max()),

@@ -28,6 +28,14 @@ class SourceBatch:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+class TableNotProvided(LookupError):
+    """The source has no such data (e.g. on-chain data from Deribit); not an error of the run.
+
+    The asset records zero rows with this message instead of failing, so a user with only
+    some tables still gets a lake of what exists.
+    """
+
+
 class Source(Protocol):
     name: str
 
