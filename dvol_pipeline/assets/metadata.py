@@ -38,6 +38,8 @@ def ingest_metadata(report: IngestReport, root: Path) -> dict[str, dg.RawMetadat
     }
     if report.not_provided:
         meta["not_provided"] = report.not_provided
+    if report.notes:
+        meta["source_notes"] = dg.MetadataValue.json(report.notes)
     if report.files:
         meta["source_files_sha256"] = dg.MetadataValue.json(report.files)
     if report.written:

@@ -44,6 +44,7 @@ class IngestReport:
     time_min: str | None = None
     time_max: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
 
     @property
     def rows_written(self) -> int:
@@ -72,6 +73,8 @@ def ingest_table(
     except TableNotProvided as why:
         batch, not_provided = SourceBatch(spec.empty(), source.name), str(why)
     report = validate(spec, batch.frame)
+    if batch.rejected is not None and batch.rejected.height:
+        report.rejected = pl.concat([batch.rejected, report.rejected], how="diagonal_relaxed")
     day = partition_date_expr(spec.time_col)
     in_run = report.valid.filter(day.is_between(start, end) & pl.col("asset").is_in(coins))
     outside = report.valid.height - in_run.height
@@ -87,7 +90,7 @@ def ingest_table(
         start=start,
         end=end,
         coins=coins,
-        rows_in=batch.frame.height,
+        rows_in=batch.frame.height + (0 if batch.rejected is None else batch.rejected.height),
         contract=report,
         written=written,
         outside_range=outside,
@@ -98,4 +101,5 @@ def ingest_table(
         time_min=None if in_run.is_empty() else str(in_run[spec.time_col].min()),
         time_max=None if in_run.is_empty() else str(in_run[spec.time_col].max()),
         files=batch.files,
+        notes=batch.notes,
     )

@@ -26,6 +26,10 @@ class SourceBatch:
     files: dict[str, str] = field(default_factory=dict)
     """Path of every source file read -> its SHA-256, for lineage in the asset metadata."""
     notes: dict[str, Any] = field(default_factory=dict)
+    """What the source decided on the user's behalf (duplicates resolved, partial rows ...)."""
+    rejected: pl.DataFrame | None = None
+    """Rows the source could not turn into table rows, as text, with a `reason` column;
+    they are quarantined beside the contract's rejects and fail the contract check."""
 
 
 class TableNotProvided(LookupError):
