@@ -27,6 +27,8 @@ class MarketResource(dg.ConfigurableResource):
     source: str = Field(default="simulated", description="simulated (default, offline), cdd or deribit")
     coins: list[str] = Field(default=list(DEFAULT_COINS), description="coins the lake tracks")
     seed: int = Field(default=DEFAULT_SEED, description="seed of the simulated market")
+    landing: str | None = Field(default=None, description="folder of CDD files (default <lake>/landing)")
+    funding_units: str = Field(default="auto", description="CDD funding rates: auto, fraction or percent")
 
     def open(self) -> Source:
-        return open_source(self.source, seed=self.seed)
+        return open_source(self.source, seed=self.seed, landing=self.landing, funding_units=self.funding_units)

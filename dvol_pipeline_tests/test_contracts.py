@@ -124,3 +124,15 @@ def test_gaps_longer_than_the_threshold_are_found():
     gaps = find_gaps(spec("raw_dvol"), validate(spec("raw_dvol"), holed).valid)
     assert gaps.height == 1
     assert gaps["asset"][0] == "ETH" and gaps["gap_hours"][0] == 96.0
+
+
+def test_an_absurd_outlier_is_rejected_but_a_real_move_is_not():
+    frame = toy_table("raw_ohlcv", DAY, DAY, ["BTC"])
+    row = frame.row(10, named=True)
+    spiked = _one_row_changed(frame, 10, high=row["high"] * 1000, close=row["close"] * 1000)
+    report = validate(spec("raw_ohlcv"), spiked)
+    assert report.rejected.height == 1
+    assert "absurd outlier" in report.rejected["reason"][0]
+    # a 40 % crash within the hour is a market move, not a bad print
+    moved = _one_row_changed(frame, 10, low=row["low"] * 0.6, close=row["close"] * 0.6)
+    assert validate(spec("raw_ohlcv"), moved).passed

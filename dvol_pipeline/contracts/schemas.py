@@ -57,7 +57,7 @@ COLUMN_RULES: dict[str, dict[str, list[pa.Check]]] = {
     },
     "raw_funding": {
         "asset": [_ASSET],
-        "interval_hours": [pa.Check.isin([1, 8], error="interval_hours must be 1 or 8")],
+        "interval_hours": [pa.Check.isin([1, 8, 24], error="interval_hours must be 1, 8 or 24")],
         "rate": [
             pa.Check.in_range(
                 -MAX_FUNDING_PER_INTERVAL,

@@ -35,6 +35,8 @@ class TableSpec:
     """Columns naming one time series inside a partition (for ordering and gap checks)."""
     max_gap: timedelta | None = None
     """A jump in `time_col` larger than this inside one series is reported as a gap."""
+    outlier_cols: tuple[str, ...] = ()
+    """Columns where a value far from its neighbours' median is rejected as absurd."""
 
     @property
     def names(self) -> list[str]:
@@ -69,6 +71,7 @@ RAW_DVOL = TableSpec(
     time_col="ts",
     series=("asset",),
     max_gap=timedelta(days=1),
+    outlier_cols=("open", "high", "low", "close"),
 )
 
 RAW_OHLCV = TableSpec(
@@ -93,6 +96,7 @@ RAW_OHLCV = TableSpec(
     time_col="ts",
     series=("asset", "venue", "instrument", "interval"),
     max_gap=timedelta(hours=1),
+    outlier_cols=("open", "high", "low", "close"),
 )
 
 RAW_FUNDING = TableSpec(
@@ -102,7 +106,7 @@ RAW_FUNDING = TableSpec(
         Col("ts", UTC_TS, "funding time (UTC)"),
         Col("asset", pl.Utf8, "underlying coin"),
         Col("instrument", pl.Utf8, "perpetual instrument name"),
-        Col("interval_hours", pl.Int32, "hours between funding events (8 or 1)"),
+        Col("interval_hours", pl.Int32, "hours the rate covers: 8 or 1 per event, 24 for a daily figure"),
         Col("rate", pl.Float64, "funding rate for the interval, as a fraction"),
     ),
     key=("asset", "instrument", "ts"),

@@ -17,6 +17,10 @@ from dvol_pipeline.contracts.schemas import SCHEMAS
 from dvol_pipeline.contracts.tables import TableSpec
 
 ROW_ID = "__row"
+OUTLIER_FACTOR = 5.0
+"""A price or DVOL level 5x above or below the median of its 11 neighbours is a bad print
+(a misplaced decimal, a unit slip), not a market move."""
+OUTLIER_WINDOW = 11
 REASON = "reason"
 COLUMN = "column"
 
@@ -97,7 +101,7 @@ def _coerce(spec: TableSpec, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
         )
     typed = frame.select(ROW_ID, *exprs)
     if not bad:
-        return typed, pl.DataFrame(schema={ROW_ID: pl.UInt32, COLUMN: pl.Utf8, REASON: pl.Utf8})
+        return typed, _no_failures()
     flags = frame.select(ROW_ID, *bad).unpivot(index=ROW_ID, variable_name=COLUMN, value_name=REASON)
     return typed, flags.drop_nulls(REASON)
 
@@ -116,7 +120,7 @@ def _rule_failures(spec: TableSpec, typed: pl.DataFrame) -> pl.DataFrame:
             column.alias(COLUMN),
             pl.when(column == "(row)").then(pl.col("check")).otherwise(column + ": " + pl.col("check")).alias(REASON),
         )
-    return pl.DataFrame(schema={ROW_ID: pl.UInt32, COLUMN: pl.Utf8, REASON: pl.Utf8})
+    return _no_failures()
 
 
 def _duplicate_failures(spec: TableSpec, typed: pl.DataFrame) -> pl.DataFrame:
@@ -124,7 +128,7 @@ def _duplicate_failures(spec: TableSpec, typed: pl.DataFrame) -> pl.DataFrame:
     key = list(spec.key)
     dup_key = typed.filter(pl.len().over(key) > 1)
     if dup_key.is_empty():
-        return pl.DataFrame(schema={ROW_ID: pl.UInt32, COLUMN: pl.Utf8, REASON: pl.Utf8})
+        return _no_failures()
     conflicting = dup_key.filter(pl.struct(spec.names).n_unique().over(key) > 1)
     exact = dup_key.join(conflicting.select(ROW_ID), on=ROW_ID, how="anti").filter(
         pl.col(ROW_ID).rank("ordinal").over(key) > 1
@@ -138,6 +142,30 @@ def _duplicate_failures(spec: TableSpec, typed: pl.DataFrame) -> pl.DataFrame:
                          pl.lit(f"exact duplicate of an earlier row with key ({key_txt})").alias(REASON)),
         ]
     )
+
+
+def _outlier_failures(spec: TableSpec, typed: pl.DataFrame) -> pl.DataFrame:
+    if not spec.outlier_cols or typed.height < 3:
+        return _no_failures()
+    ordered = typed.sort([*spec.series, spec.time_col])
+    parts = []
+    for col in spec.outlier_cols:
+        med = pl.col(col).rolling_median(OUTLIER_WINDOW, center=True, min_samples=3).over(list(spec.series))
+        ratio = pl.col(col) / med
+        bad = ordered.with_columns(ratio.alias("__ratio")).filter(
+            (pl.col("__ratio") > OUTLIER_FACTOR) | (pl.col("__ratio") < 1 / OUTLIER_FACTOR)
+        )
+        parts.append(bad.select(
+            ROW_ID,
+            pl.lit(col).alias(COLUMN),
+            pl.format(f"{col}: {{}} is {{}}x the median of its neighbours (absurd outlier)",
+                      pl.col(col), pl.col("__ratio").round(2)).alias(REASON),
+        ))
+    return pl.concat(parts)
+
+
+def _no_failures() -> pl.DataFrame:
+    return pl.DataFrame(schema={ROW_ID: pl.UInt32, COLUMN: pl.Utf8, REASON: pl.Utf8})
 
 
 def validate(spec: TableSpec, frame: pl.DataFrame) -> ContractReport:
@@ -155,6 +183,8 @@ def validate(spec: TableSpec, frame: pl.DataFrame) -> ContractReport:
     failures = pl.concat([cast_failures, rule_failures])
     clean_so_far = typed.join(failures.select(ROW_ID), on=ROW_ID, how="anti")
     failures = pl.concat([failures, _duplicate_failures(spec, clean_so_far)])
+    clean_so_far = clean_so_far.join(failures.select(ROW_ID), on=ROW_ID, how="anti")
+    failures = pl.concat([failures, _outlier_failures(spec, clean_so_far)])
 
     per_row = failures.group_by(ROW_ID).agg(
         pl.col(COLUMN).unique(maintain_order=True).str.join(","),

@@ -48,7 +48,11 @@ class Source(Protocol):
 
 SourceFactory = Callable[..., Source]
 _REGISTRY: dict[str, SourceFactory] = {}
-_BUILTIN = {"simulated": "dvol_pipeline.sources.simulated_source"}
+_BUILTIN = {
+    "simulated": "dvol_pipeline.sources.simulated_source",
+    "cdd": "dvol_pipeline.sources.cdd.source",
+    "deribit": "dvol_pipeline.sources.deribit.source",
+}
 """Built-in sources register themselves when first asked for, so importing the seam is cheap."""
 
 
