@@ -9,6 +9,7 @@ whole batch, because no row of it can be trusted to mean what the contract says.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pandera.errors as pa_errors
 import polars as pl
@@ -212,10 +213,13 @@ def find_gaps(spec: TableSpec, valid: pl.DataFrame) -> pl.DataFrame:
         return empty
     t = pl.col(spec.time_col)
     step = (t - t.shift(1).over(list(spec.series))).alias("step")
+    limit = pl.lit(spec.max_gap)
+    if "interval" in spec.series:  # bar tables: the expected step is the bar length
+        limit = pl.when(pl.col("interval") == "1d").then(pl.lit(timedelta(days=1))).otherwise(limit)
     gaps = (
         valid.sort(spec.sort_by)
         .with_columns(step, t.shift(1).over(list(spec.series)).alias("gap_after"))
-        .filter(pl.col("step") > spec.max_gap)
+        .filter(pl.col("step") > limit)
     )
     return gaps.select(
         *spec.series,

@@ -21,6 +21,7 @@ from dvol_pipeline.sources.cdd.layouts import DVOL, FUNDING, PRICE, CddLayoutErr
 TABLE_OF = {PRICE: RAW_OHLCV.name, DVOL: RAW_DVOL.name, FUNDING: RAW_FUNDING.name}
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 AM_PM = r"^(\d{4}-\d{2}-\d{2}) (\d{1,2})-(AM|PM)$"  # CDD's hourly "2020-01-01 05-AM"
+UNIX_MS_RANGE = (1.2e12, 4.1e12)  # 2008 .. 2099: anything else is not a bar time
 MISSING = ("", "null", "nan", "none", "n/a")
 PERCENT_THRESHOLD = 0.003
 """auto units: a median |funding| above 0.3 % per interval is not a plausible fraction
@@ -64,7 +65,8 @@ def _parse_time(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     exprs = []
     if "unix" in layout.columns:
         num = pl.col("unix").str.strip_chars().cast(pl.Float64, strict=False)
-        ms = pl.when(num.abs() > 1e11).then(num).otherwise(num * 1000).round(0).cast(pl.Int64)
+        ms = pl.when(num.abs() > 1e11).then(num).otherwise(num * 1000).round(0)
+        ms = pl.when(ms.is_between(UNIX_MS_RANGE[0], UNIX_MS_RANGE[1])).then(ms).cast(pl.Int64, strict=False)
         exprs.append(pl.from_epoch(ms, time_unit="ms").dt.replace_time_zone("UTC").alias("__ts_unix"))
     else:
         exprs.append(pl.lit(None, pl.Datetime("ms", "UTC")).alias("__ts_unix"))
@@ -177,7 +179,12 @@ def read_cdd_file(path: Path, units: str = "auto") -> ParsedFile:
     for number, text in lines[layout.header_line:]:
         if not text.strip():
             continue
-        fields = next(csv.reader([text]))
+        try:
+            fields = next(csv.reader([text]))
+        except csv.Error as err:
+            bad.append(dict(file=path.name, line=str(number), text=text, ts=None, asset=None,
+                            reason=f"line {number} is not valid CSV: {err}"))
+            continue
         if len(fields) != width:
             hint = " (truncated?)" if len(fields) < width else ""
             bad.append(dict(file=path.name, line=str(number), text=text, ts=None, asset=None,
@@ -186,7 +193,7 @@ def read_cdd_file(path: Path, units: str = "auto") -> ParsedFile:
         records.append([fields[i] for i in layout.columns.values()])
         numbers.append(number)
         texts.append(text)
-    frame = pl.DataFrame(records, schema=list(layout.columns), orient="row").with_columns(
+    frame = pl.DataFrame(records, schema={c: pl.Utf8 for c in layout.columns}, orient="row").with_columns(
         pl.Series("__line", numbers, pl.Int64), pl.Series("__text", texts, pl.Utf8)
     )
     frame = _parse_time(frame, layout)
@@ -213,6 +220,7 @@ def read_cdd_file(path: Path, units: str = "auto") -> ParsedFile:
         good = good.filter(pl.col("ts") != pl.col("ts").max())
         partial = frame.filter(pl.col("__reason").is_null()).height - good.height
     rows, notes = _table_rows(path, layout, good, units)
+    rows = rows.sort(["asset", "ts", "__line"])  # oldest first, whatever order the file had
     rejected = pl.concat([pl.DataFrame(bad, schema=REJECT_SCHEMA), rejected], how="vertical_relaxed")
     digest = hashlib.sha256(data).hexdigest()
     return ParsedFile(path, digest, layout, TABLE_OF[layout.kind], rows, rejected, partial, notes)
