@@ -14,6 +14,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from dvol_pipeline.resources import MarketResource
 from dvol_pipeline.settings import DEFAULT_COINS, HISTORY_START, REPO_ROOT, dagster_home, lake_root
 
 DEMO_START = date.fromisoformat(HISTORY_START)
@@ -36,25 +37,19 @@ def prepare_home(root: Path) -> Path:
     return home
 
 
-def run_materialize(
-    selection: str, start: date, end: date, source: str, coins: list[str], seed: int | None = None
-) -> bool:
+def run_materialize(selection: str, start: date, end: date, market: MarketResource):
     """Materialize `selection` for [start, end] as ONE run on the persistent instance."""
     import dagster as dg
 
     from dvol_pipeline.definitions import defs
-    from dvol_pipeline.resources import LakeResource, MarketResource
+    from dvol_pipeline.resources import LakeResource
 
-    from dvol_pipeline.sources import open_source
-
-    open_source(source, **({"seed": seed} if seed is not None else {}))  # fail fast on a bad name
+    market.open()  # fail fast on an unknown source name
     root = lake_root()
     prepare_home(root)
-    market = MarketResource(source=source, coins=coins, **({"seed": seed} if seed is not None else {}))
-    assets = list(defs.assets or [])
     with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(
-            assets,
+        return dg.materialize(
+            list(defs.assets or []),
             selection=selection,
             instance=instance,
             resources={"lake": LakeResource(root=str(root)), "market": market},
@@ -66,7 +61,26 @@ def run_materialize(
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             raise_on_error=False,
         )
-    return result.success
+
+
+def run_summary(result) -> list[str]:
+    """One line per raw table: what landed, what was quarantined, what the source resolved."""
+    lines = []
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        meta = {k: v.value for k, v in mat.metadata.items()}
+        name = mat.asset_key.path[-1]
+        if "rows_quarantined" not in meta or any(line.startswith(name + ":") for line in lines):
+            continue
+        notes = meta.get("source_notes") or {}
+        extra = {k: notes[k] for k in ("duplicates_resolved", "conflicts_resolved_by_newer_file",
+                                        "partial_rows_excluded", "files_refused") if notes.get(k)}
+        lines.append(
+            f"{name}: {meta['dagster/row_count']:,} rows in {meta['partitions_written']} partitions, "
+            f"{meta['rows_quarantined']} quarantined" + (f", {extra}" if extra else "")
+            + (f" (not provided: {meta['not_provided']})" if meta.get("not_provided") else "")
+        )
+    return lines
 
 
 def _summary(root: Path) -> str:
@@ -90,8 +104,9 @@ def _summary(root: Path) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     print(f"Simulating BTC and ETH {args.start}..{args.end} and materializing every asset in one run ...")
-    ok = run_materialize("*", args.start, args.end, "simulated", list(DEFAULT_COINS), seed=args.seed)
-    if not ok:
+    market = MarketResource(source="simulated", **({"seed": args.seed} if args.seed is not None else {}))
+    result = run_materialize("*", args.start, args.end, market)
+    if not result.success:
         print("The demo run failed; the log above names the failing asset and check.", file=sys.stderr)
         return 1
     print(f"\nDone in {time.perf_counter() - started:.0f} s.\n")
@@ -101,9 +116,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_materialize(args: argparse.Namespace) -> int:
     coins = [c.strip().upper() for c in args.coins.split(",") if c.strip()]
-    ok = run_materialize(args.select, args.start, args.end, args.source, coins, seed=args.seed)
-    print("run succeeded" if ok else "run FAILED: see the log above (failing asset, check and rows)")
-    return 0 if ok else 1
+    market = MarketResource(
+        source=args.source, coins=coins, landing=args.landing, funding_units=args.funding_units,
+        **({"seed": args.seed} if args.seed is not None else {}),
+    )
+    start, end = args.start, args.end
+    if start is None or end is None:
+        if args.source != "cdd":
+            raise ValueError("--start and --end are required (only --source cdd can infer them from its files)")
+        from dvol_pipeline.sources.cdd.source import coverage
+
+        covered = coverage(market.open(), first=DEMO_START)
+        if covered is None:
+            raise ValueError(f"no CDD files with rows on or after {DEMO_START} in {market.open().landing}")
+        start, end = start or covered[0], end or covered[1]
+        print(f"CDD files cover {covered[0]}..{covered[1]}; materializing {start}..{end}")
+    result = run_materialize(args.select, start, end, market)
+    print("\n".join(run_summary(result)))
+    print("run succeeded" if result.success else "run FAILED: see the log above (failing asset, check and rows)")
+    return 0 if result.success else 1
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -140,9 +171,12 @@ def parser() -> argparse.ArgumentParser:
 
     mat = sub.add_parser("materialize", help="materialize a selection for a date range in one run")
     mat.add_argument("--select", default="*", help='Dagster asset selection, e.g. "group:raw" or "raw_dvol"')
-    mat.add_argument("--start", type=_day, required=True)
-    mat.add_argument("--end", type=_day, required=True)
+    mat.add_argument("--start", type=_day, help="first day (with --source cdd: default, what the files cover)")
+    mat.add_argument("--end", type=_day, help="last day, inclusive")
     mat.add_argument("--source", default="simulated", help="simulated (default), cdd or deribit")
+    mat.add_argument("--landing", default=None, help="folder of CDD files (default <lake>/landing)")
+    mat.add_argument("--funding-units", default="auto", choices=["auto", "fraction", "percent"],
+                     help="CDD funding rates (auto: see README)")
     mat.add_argument("--coins", default=",".join(DEFAULT_COINS))
     mat.add_argument("--seed", type=int, default=None, help="seed of the simulated market")
     mat.set_defaults(func=cmd_materialize)

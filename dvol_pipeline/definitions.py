@@ -8,10 +8,12 @@ from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.assets.warehouse import warehouse
 from dvol_pipeline.jobs import raw_ingest_job, warehouse_job
 from dvol_pipeline.resources import LakeResource, MarketResource
+from dvol_pipeline.sensors import landing_sensor
 
 defs = dg.Definitions(
     assets=[*raw_assets, warehouse],
     jobs=[raw_ingest_job, warehouse_job],
+    sensors=[landing_sensor],
     resources={"lake": LakeResource(), "market": MarketResource()},
     # one process: the six raw tables share one simulated market (and one read of a file)
     executor=dg.in_process_executor,

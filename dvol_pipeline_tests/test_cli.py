@@ -44,3 +44,28 @@ def test_bad_arguments_are_explained(lake, capsys):
     assert "is before --start" in capsys.readouterr().err
     assert main(["query", "SELECT 1"]) == 2
     assert "no warehouse" in capsys.readouterr().err
+
+
+def test_cdd_landing_folder_builds_the_lake_for_the_range_it_covers(lake, capsys):
+    """The issue's "done when": DVOL + Binance daily/hourly files for BTC and ETH, one command."""
+    from datetime import timedelta
+
+    from dvol_pipeline_tests.cdd_files import T0, price_rows, write_dvol_file, write_price_file
+
+    landing = lake / "landing"
+    landing.mkdir()
+    for coin, base in (("BTC", 40_000.0), ("ETH", 2_300.0)):
+        write_dvol_file(landing / f"{coin}_DVOL_d.csv", coin, T0, 15)
+        daily = price_rows(coin, T0, 15, timedelta(days=1), base=base)
+        write_price_file(landing / f"Binance_{coin}USDT_d.csv", daily, date_style="date")
+        write_price_file(landing / f"Binance_{coin}USDT_d_older.csv", daily[:10], date_style="date")
+        write_price_file(landing / f"Binance_{coin}USDT_1h.csv",
+                         price_rows(coin, T0, 24 * 14 + 1, timedelta(hours=1), base=base), date_style="ampm")
+    assert main(["materialize", "--source", "cdd", "--select", "group:raw"]) == 0
+    out = capsys.readouterr().out
+    assert "CDD files cover 2024-01-01..2024-01-14" in out
+    assert "raw_dvol: 28 rows in 28 partitions, 0 quarantined" in out
+    # daily: 14 complete days per coin; hourly: 14 days x 24 h per coin
+    assert "raw_ohlcv: 700 rows" in out and "'duplicates_resolved': 18" in out
+    assert "raw_onchain: 0 rows" in out and "not provided" in out
+    assert sorted(p.name for p in (lake / "raw" / "raw_ohlcv").iterdir()) == ["asset=BTC", "asset=ETH"]

@@ -35,9 +35,10 @@ def stage_simulate(lake: str) -> dict:
 def stage_ingest(lake: str) -> dict:
     os.environ["DVOL_LAKE"] = lake
     from dvol_pipeline.cli import run_materialize
+    from dvol_pipeline.resources import MarketResource
 
     t0 = time.perf_counter()
-    ok = run_materialize("group:raw", START, END, "simulated", ["BTC", "ETH"])
+    ok = run_materialize("group:raw", START, END, MarketResource()).success
     files = list(Path(lake, "raw").rglob("*.parquet"))
     return {
         "seconds": time.perf_counter() - t0,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from dvol_pipeline.contracts.tables import spec
 from dvol_pipeline.settings import lake_root
-from dvol_pipeline.sources.base import SourceBatch, TableNotProvided, register_source
+from dvol_pipeline.sources.base import SourceBatch, TableNotProvided, register_source, sha256_file
 from dvol_pipeline.sources.cdd.layouts import CddLayoutError
 from dvol_pipeline.sources.cdd.reader import REJECT_SCHEMA, TABLE_OF, ParsedFile, read_cdd_file
 
@@ -92,6 +92,52 @@ class CddSource:
             notes=notes,
             rejected=pl.concat(rejected, how="vertical_relaxed"),
         )
+
+
+def coverage(source: CddSource, first: date) -> tuple[date, date] | None:
+    """The days the landing files cover, from `first` (the first partition) to yesterday (UTC)."""
+    parsed = [r for p in landing_files(source.landing) if isinstance(r := source._parse(p), ParsedFile)]
+    days = [d for r in parsed if r.rows.height for d in (r.rows["ts"].min().date(), r.rows["ts"].max().date())]
+    if not days:
+        return None
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    start, end = max(min(days), first), min(max(days), yesterday)
+    return (start, end) if start <= end else None
+
+
+@dataclass(frozen=True)
+class LandingPlan:
+    """A new or changed landing file, and the partitions (days) it asks to (re)ingest."""
+
+    file: str
+    sha256: str
+    table: str
+    start: date
+    end: date
+
+
+def plan_landing(source: CddSource, seen: dict[str, str], first: date) -> tuple[list[LandingPlan], dict[str, str]]:
+    """Files whose content is new since `seen` (name -> sha256), each with the days it covers.
+
+    Returns the plans and the updated `seen`. Refused or empty files are remembered too, so
+    they are reported once, not on every tick.
+    """
+    plans, now_seen = [], dict(seen)
+    for path in landing_files(source.landing):
+        digest = sha256_file(path)
+        name = str(path.relative_to(source.landing))
+        if seen.get(name) == digest:
+            continue
+        now_seen[name] = digest
+        parsed = source._parse(path)
+        if not isinstance(parsed, ParsedFile) or parsed.rows.is_empty():
+            continue
+        yesterday = datetime.now(UTC).date() - timedelta(days=1)
+        start = max(parsed.rows["ts"].min().date(), first)
+        end = min(parsed.rows["ts"].max().date(), yesterday)
+        if start <= end:
+            plans.append(LandingPlan(name, digest, parsed.table, start, end))
+    return plans, now_seen
 
 
 def cdd_source(landing: str | None = None, funding_units: str = "auto", **_: object) -> CddSource:
