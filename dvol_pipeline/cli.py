@@ -45,11 +45,19 @@ def run_materialize(selection: str, start: date, end: date, market: MarketResour
     from dvol_pipeline.resources import LakeResource
 
     market.open()  # fail fast on an unknown source name
+    assets = list(defs.assets or [])
+    try:
+        dg.AssetSelection.from_string(selection).resolve(assets)
+    except Exception as err:  # Dagster raises several types for a bad selection string
+        raise ValueError(
+            f'invalid --select "{selection}" ({err}); use Dagster selection syntax, e.g. "*", '
+            '"group:raw", "key:raw_dvol or key:raw_funding", "raw_dvol+"'
+        ) from None
     root = lake_root()
     prepare_home(root)
     with dg.DagsterInstance.get() as instance:
         return dg.materialize(
-            list(defs.assets or []),
+            assets,
             selection=selection,
             instance=instance,
             resources={"lake": LakeResource(root=str(root)), "market": market},

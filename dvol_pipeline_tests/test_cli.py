@@ -44,6 +44,8 @@ def test_bad_arguments_are_explained(lake, capsys):
     assert "is before --start" in capsys.readouterr().err
     assert main(["query", "SELECT 1"]) == 2
     assert "no warehouse" in capsys.readouterr().err
+    assert main(["materialize", "--select", "raw_dvol,raw_ohlcv", "--start", "2024-01-01", "--end", "2024-01-02"]) == 2
+    assert 'invalid --select "raw_dvol,raw_ohlcv"' in capsys.readouterr().err
 
 
 def test_cdd_landing_folder_builds_the_lake_for_the_range_it_covers(lake, capsys):
