@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dvol_pipeline_tests.toy_market import ToySource, install
@@ -22,3 +23,13 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def toy() -> ToySource:
     return install(ToySource())
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches the network: httpx's real transport refuses to send."""
+
+    def refuse(self, request):  # pragma: no cover - only runs if a test forgets a mock transport
+        raise AssertionError(f"a test tried to reach the network: {request.url}")
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", refuse)

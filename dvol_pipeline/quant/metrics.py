@@ -1,0 +1,80 @@
+"""Out-of-sample forecast metrics for ΔDVOL (signal quality, not trading P&L).
+
+R²_oos is measured against the zero-change forecast, the natural benchmark for a change.
+The Diebold–Mariano test uses a Newey–West (HAC) variance with h−1 lags, because
+overlapping h-day labels make forecast errors autocorrelated (statsmodels does the HAC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import polars as pl
+from scipy import stats
+import statsmodels.api as sm
+
+
+@dataclass(frozen=True)
+class ForecastMetrics:
+    n: int
+    rmse: float
+    mae: float
+    r2_oos: float
+    spearman: float
+    hit_rate: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _clean(y: np.ndarray, y_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.isfinite(y) & np.isfinite(y_hat)
+    return y[keep], y_hat[keep]
+
+
+def forecast_metrics(y: np.ndarray, y_hat: np.ndarray) -> ForecastMetrics:
+    y, y_hat = _clean(np.asarray(y, float), np.asarray(y_hat, float))
+    n = len(y)
+    if n == 0:
+        return ForecastMetrics(0, *(float("nan"),) * 5)
+    err = y - y_hat
+    sst = float(np.sum(y**2))
+    spearman = float(stats.spearmanr(y, y_hat).statistic) if n > 2 and np.std(y_hat) > 0 else float("nan")
+    nonzero = y != 0
+    hits = np.sign(y_hat[nonzero]) == np.sign(y[nonzero])
+    return ForecastMetrics(
+        n=n,
+        rmse=float(np.sqrt(np.mean(err**2))),
+        mae=float(np.mean(np.abs(err))),
+        r2_oos=float(1 - np.sum(err**2) / sst) if sst > 0 else float("nan"),
+        spearman=spearman,
+        hit_rate=float(np.mean(hits)) if hits.size else float("nan"),
+    )
+
+
+def diebold_mariano(y: np.ndarray, y_hat: np.ndarray, y_bench: np.ndarray, horizon: int) -> tuple[float, float]:
+    """(DM statistic, two-sided p-value) on squared errors; negative = better than the benchmark.
+
+    The statistic is the t-value of the mean loss differential, from an OLS on a constant
+    with a Newey–West covariance of h−1 lags.
+    """
+    y, y_hat, y_bench = (np.asarray(a, float) for a in (y, y_hat, y_bench))
+    keep = np.isfinite(y) & np.isfinite(y_hat) & np.isfinite(y_bench)
+    d = (y[keep] - y_hat[keep]) ** 2 - (y[keep] - y_bench[keep]) ** 2
+    if len(d) < 10 or np.allclose(d, d[0]):
+        return float("nan"), float("nan")
+    fit = sm.OLS(d, np.ones(len(d))).fit(cov_type="HAC", cov_kwds={"maxlags": max(horizon - 1, 0)})
+    return float(fit.tvalues[0]), float(fit.pvalues[0])
+
+
+def regime_labels(levels: pl.Series, history: pl.Series) -> pl.Series:
+    """low / mid / high DVOL by terciles of `history` (past data only, chosen by the caller)."""
+    lo, hi = history.drop_nulls().quantile(1 / 3), history.drop_nulls().quantile(2 / 3)
+    return (
+        pl.select(
+            pl.when(levels < lo).then(pl.lit("low")).when(levels > hi).then(pl.lit("high")).otherwise(pl.lit("mid"))
+        )
+        .to_series()
+        .alias("regime")
+    )

@@ -1,0 +1,81 @@
+"""Monthly walk-forward folds with a purge, so no training label overlaps the test month.
+
+Fold `M` predicts every day of month M. A training row D carries the label
+y_h(D) = DVOL(D+h) − DVOL(D), which is only known at D+h; so training uses days with
+D + h < start(M), i.e. D <= start(M) − h − 1 (the purge). Training only ever looks back,
+so the embargo after the test month is automatic: no fold trains on anything after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+DEFAULT_MIN_HISTORY_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Fold:
+    key: str  # "2023-04": also the Dagster partition key
+    horizon: int
+    train_start: date
+    train_end: date  # inclusive, = test_start - horizon - 1 day
+    test_start: date
+    test_end: date  # inclusive
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def fold_for_month(
+    key: str,
+    horizon: int,
+    first_day: date,
+    window: str = "expanding",
+    rolling_days: int | None = None,
+) -> Fold:
+    """The fold whose test month is `key` ("YYYY-MM")."""
+    test_start = date.fromisoformat(key + "-01")
+    train_end = test_start - timedelta(days=horizon + 1)
+    if window == "expanding":
+        train_start = first_day
+    elif window == "rolling":
+        if not rolling_days:
+            raise ValueError("a rolling window needs rolling_days")
+        train_start = max(first_day, train_end - timedelta(days=rolling_days - 1))
+    else:
+        raise ValueError(f"window must be 'expanding' or 'rolling', not {window!r}")
+    return Fold(key, horizon, train_start, train_end, test_start, next_month(test_start) - timedelta(days=1))
+
+
+def monthly_folds(
+    first_day: date,
+    last_day: date,
+    horizon: int,
+    min_history_days: int = DEFAULT_MIN_HISTORY_DAYS,
+    window: str = "expanding",
+    rolling_days: int | None = None,
+) -> list[Fold]:
+    """Every month from the first with `min_history_days` of purged training data to `last_day`."""
+    folds = []
+    month = month_start(first_day)
+    while month <= last_day:
+        fold = fold_for_month(f"{month:%Y-%m}", horizon, first_day, window, rolling_days)
+        if (fold.train_end - first_day).days + 1 >= min_history_days:
+            folds.append(fold)
+        month = next_month(month)
+    return folds
+
+
+def split(frame: pl.DataFrame, fold: Fold, target: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(train rows with a known label, test rows of the fold's month); `frame` has a `date` column."""
+    train = frame.filter(pl.col("date").is_between(fold.train_start, fold.train_end) & pl.col(target).is_not_null())
+    test = frame.filter(pl.col("date").is_between(fold.test_start, fold.test_end))
+    return train, test
