@@ -1,0 +1,159 @@
+"""End-of-day option chains on Deribit's calendar, priced off the model surface.
+
+Why: DVOL, the options summary and every surface feature downstream are computed from
+these chains, so they carry everything a real dump does: per-expiry forwards (spot times
+carry), round strike grids covering about +-4 standard deviations, Black-76 marks in
+coin, tick-rounded bid/ask whose spreads widen in the wings and at short expiries, and
+open interest / volume concentrated near the money and in monthly/quarterly expiries.
+All days are built in one vectorised pass (a loop over days only lists expiries).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from dvol_pipeline.quant import black76
+
+from . import calendar as cal
+from .calendar import EPOCH, SECONDS_PER_YEAR, US_PER_DAY, US_PER_HOUR
+from .paths import CoinPath
+from .rng import STREAM_CHAIN, per_day_normals
+from .surface import atm_vol, implied_vol, level30, smile_h, state_at, target_variance
+
+TICK = 1e-4
+KIND_OI_WEIGHT = np.array([0.25, 0.5, 1.0, 1.6])
+K_LO_SD, K_HI_SD, INNER_SD, PUT_WING_Y = -4.0, 3.75, 1.5, 6.0
+"""Strike coverage in standard deviations of each expiry's move: calls to 3.75 sd at the
+variance-swap vol, puts to 4 sd at the put-wing vol (y = -6), a fine grid within 1.5 sd.
+The fat put wing carries much of a variance swap, so it must be listed far out."""
+
+
+def snapshot_us(start: date, days: np.ndarray) -> np.ndarray:
+    """Snapshot instant of day d: d 23:59:59 UTC, as epoch microseconds."""
+    return ((start - EPOCH).days + days + 1) * US_PER_DAY - 1_000_000
+
+
+def _expiry_table(start: date, days: np.ndarray):
+    """Per (day, expiry) rows: day, expiry epoch-us, kind."""
+    rows_day, rows_exp, rows_kind = [], [], []
+    for d in days.tolist():
+        for exp, kind in cal.listed_expiries(start + timedelta(days=d)):
+            rows_day.append(d)
+            rows_exp.append(((exp - EPOCH).days * 24 + cal.EXPIRY_HOUR) * US_PER_HOUR)
+            rows_kind.append(kind)
+    return np.array(rows_day, np.int64), np.array(rows_exp, np.int64), np.array(rows_kind, np.int64)
+
+
+def _expiry_codes(expiry_us: np.ndarray) -> pl.Series:
+    uniq, inv = np.unique(expiry_us, return_inverse=True)
+    codes = np.array([cal.expiry_code(EPOCH + timedelta(days=int(u // US_PER_DAY))) for u in uniq])
+    return pl.Series(codes[inv])
+
+
+def _price_grid(path: CoinPath, days: np.ndarray) -> dict[str, np.ndarray]:
+    """Expiries x strikes x (C, P) of every day, priced off the model surface."""
+    e_day, e_exp, e_kind = _expiry_table(path.start, days)
+    pos = np.searchsorted(days, e_day)
+    ts_us = snapshot_us(path.start, days)
+    t_exp = (e_exp - ts_us[pos]) / 1e6 / SECONDS_PER_YEAR
+    st = {k: v[pos] for k, v in state_at(path, 24 * (days + 1)).items()}
+    fwd = st["spot"] * np.exp(st["carry"] * t_exp)
+    atm = atm_vol(path.model, st["x"], st["log_vrp"], st["noise"], st["eta"], st["rho"], t_exp)
+    s_vs = np.sqrt(t_exp * target_variance(path.model, st["x"], st["log_vrp"], st["noise"], t_exp))
+    s_put = atm * np.sqrt(t_exp * smile_h(-PUT_WING_Y, st["eta"], st["rho"]))
+    rows, strikes = cal.strike_grid(fwd, K_LO_SD * s_put, K_HI_SD * s_vs, INNER_SD * s_vs)
+    e_idx = np.repeat(rows, 2)  # each strike as a call and a put
+    strike = np.repeat(strikes, 2)
+    is_call = np.tile([True, False], strikes.size)
+    f, t, a = fwd[e_idx], t_exp[e_idx], atm[e_idx]
+    k = np.log(strike / f)
+    iv = implied_vol(k, t, a, st["eta"][e_idx], st["rho"][e_idx])
+    return {
+        "day_pos": pos[e_idx], "ts": ts_us[pos][e_idx], "expiry": e_exp[e_idx], "kind": e_kind[e_idx],
+        "strike": strike, "is_call": is_call, "fwd": f, "t": t, "k": k, "y": k / (a * np.sqrt(t)), "iv": iv,
+        "mark": black76.price(f, strike, t, iv, is_call) / f, "vega": black76.vega(f, strike, t, iv),
+    }
+
+
+def _open_interest_and_volume(path: CoinPath, days: np.ndarray, g: dict, noise: np.ndarray):
+    """OI near the money and in monthly/quarterly expiries; volume up on big moves."""
+    p, day_pos, t_days = path.params, g["day_pos"], g["t"] * 365.0
+    otm = np.where(g["is_call"], g["k"] >= 0, g["k"] < 0)
+    w = (
+        KIND_OI_WEIGHT[g["kind"]]
+        * np.minimum(t_days / 2.0, 1.0) ** 0.5
+        * np.exp(-0.5 * (g["y"] / 1.6) ** 2)
+        * np.where(otm, 1.3, 0.7)
+        * np.exp(0.5 * noise[0])
+    )
+    total_oi = p.option_oi * np.exp(0.00045 * days + 0.1 * path.daily_noise[3, days])
+    lot = 0.1 if p.s0 > 10_000 else 1.0
+    # per-day sums with bincount run over each day's rows in order: range-independent
+    oi = np.round(total_oi[day_pos] * w / np.bincount(day_pos, weights=w)[day_pos] / lot) * lot
+    idx_end, idx_start = 24 * (days + 1), 24 * days
+    move = np.abs(path.log_s_b[idx_end] - path.log_s_b[idx_start]) / (path.vol_b[idx_start] / np.sqrt(365.0))
+    dvol_move = np.abs(np.log(level30(path, idx_end) / level30(path, idx_start))) / 0.04
+    turnover = 0.035 * (0.6 + 0.25 * move + 0.25 * dvol_move)[day_pos]
+    volume = oi * turnover * (1.0 + 1.5 / (1.0 + t_days)) * np.exp(0.6 * noise[1] - 0.18)
+    return oi, np.round(volume / lot) * lot
+
+
+def _quotes(g: dict, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bid/ask on the tick: half-spread in vol, wider in the wings and at short expiry."""
+    t_days = g["t"] * 365.0
+    hs_vol = 0.004 * (1.0 + 0.3 * np.abs(g["y"]) ** 1.5) * (1.0 + 0.6 / np.sqrt(t_days)) * np.exp(0.25 * noise)
+    half = g["vega"] * hs_vol / g["fwd"] + 0.5 * TICK
+    ticks = 1.0 / TICK  # dividing integer tick counts keeps prices exact decimals
+    ask = np.ceil((g["mark"] + half) * ticks) / ticks
+    bid = np.floor((g["mark"] - half) * ticks) / ticks
+    return np.where(bid > 0, bid, np.nan), ask
+
+
+def build_chain(path: CoinPath, seed: int, days: np.ndarray) -> pl.DataFrame:
+    """The raw_option_chain rows of one coin for day indices `days` (day-ordered)."""
+    days = np.asarray(days, np.int64)
+    g = _price_grid(path, days)
+    # per-instrument noise, drawn per day so a day never depends on the requested range
+    counts = np.bincount(g["day_pos"], minlength=days.size)
+    noise = per_day_normals(seed, STREAM_CHAIN, path.params.coin_id, days, counts, k=3)
+    oi, volume = _open_interest_and_volume(path, days, g, noise)
+    bid, ask = _quotes(g, noise[2])
+    frame = pl.DataFrame(
+        {
+            "ts": pl.Series(g["ts"], dtype=pl.Int64),
+            "asset": pl.repeat(path.coin, g["strike"].size, eager=True),
+            "code": _expiry_codes(g["expiry"]),
+            "expiry": pl.Series(g["expiry"], dtype=pl.Int64),
+            "strike": g["strike"],
+            "option_type": np.where(g["is_call"], "C", "P"),
+            "bid": bid,
+            "ask": ask,
+            "mark_price": g["mark"],
+            "mark_iv": 100.0 * g["iv"],
+            "underlying_price": g["fwd"],
+            "open_interest": oi,
+            "volume": volume,
+        }
+    )
+    name = pl.concat_str(
+        [pl.col("asset"), pl.col("code"), pl.col("strike").cast(pl.Int64).cast(pl.Utf8), pl.col("option_type")],
+        separator="-",
+    )
+    return frame.select(
+        pl.col("ts").cast(pl.Datetime("us", "UTC")),
+        "asset",
+        name.alias("instrument_name"),
+        pl.col("expiry").cast(pl.Datetime("us", "UTC")),
+        "strike",
+        "option_type",
+        pl.col("bid").fill_nan(None),
+        "ask",
+        "mark_price",
+        "mark_iv",
+        "underlying_price",
+        "open_interest",
+        "volume",
+    )

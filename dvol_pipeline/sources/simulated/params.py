@@ -1,0 +1,151 @@
+"""Calibration of the simulated market, per coin, in one place.
+
+Why one module: every number here was tuned so the simulated stylised facts land inside
+the bands of MARKET_FACTS.md (tests assert them); keeping them together makes a
+re-calibration a one-file change. Units: vol levels annualised decimals, shocks per hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+HOURS_PER_YEAR = 8760.0
+T_DOF = 5.0
+"""Student-t degrees of freedom of hourly diffusive shocks (fat tails)."""
+RET_CORR = 0.91
+"""Loading of each coin's hourly return shock on the common factor (corr = 0.91^2 = 0.83)."""
+VOL_CORR = 0.97
+"""Loading of each coin's idiosyncratic vol shock on the common vol factor."""
+
+# Mon .. Sun multipliers of hourly return vol and of vol-of-vol (weekends are quieter).
+WEEKDAY_RET = np.array([1.05, 1.0, 1.05, 1.08, 1.05, 0.85, 0.85])
+WEEKDAY_VOLVOL = np.array([1.15, 0.75, 1.12, 1.25, 1.05, 0.55, 0.62])
+# Mon .. Sun multipliers of the jump intensity (news and liquidations cluster on weekdays).
+WEEKDAY_JUMP = np.array([1.1, 1.0, 1.1, 1.15, 1.1, 0.45, 0.5])
+# UTC hour-of-day multipliers of return vol (Asia quiet, US open busiest).
+INTRADAY_RET = np.array(
+    [1.0, 0.95, 0.9, 0.85, 0.8, 0.8, 0.8, 0.85, 0.9, 0.95, 1.0, 1.0,
+     1.05, 1.15, 1.3, 1.35, 1.25, 1.15, 1.1, 1.05, 1.05, 1.0, 1.0, 1.0]
+)
+
+
+def _rms_normalise(a: np.ndarray) -> np.ndarray:
+    return a / np.sqrt(np.mean(a * a))
+
+
+WEEKDAY_RET = _rms_normalise(WEEKDAY_RET)
+WEEKDAY_VOLVOL = _rms_normalise(WEEKDAY_VOLVOL)
+INTRADAY_RET = _rms_normalise(INTRADAY_RET)
+WEEKDAY_JUMP = WEEKDAY_JUMP / WEEKDAY_JUMP.mean()
+
+
+@dataclass(frozen=True)
+class CoinParams:
+    coin_id: int
+    s0: float
+    vol_theta: float
+    """Long-run mean of log annualised diffusive vol x."""
+    vol_cap: float
+    """Annualised diffusive vol around which the vol state saturates."""
+    vol_x0: float
+    """x at the first simulated hour (2021-03-24 was a high-vol regime)."""
+    vol_halflife_days: float
+    volvol: float
+    """Hourly sd of the Gaussian vol shock."""
+    lev_down: float
+    """Vol response to the signed standardised return shock (leverage)."""
+    lev_abs: float
+    """Vol response to the size of the return shock."""
+    jump_p: float
+    """Hourly probability of an own (idiosyncratic) jump; common jumps come on top."""
+    jump_scale: float
+    """Multiplier on the common jump size distribution."""
+    jump_vol_down: float
+    """Rise in x per unit of negative jump log-return."""
+    jump_vol_up: float
+    vrp_mean: float
+    """Mean log variance-risk-premium multiplier of implied over expected vol."""
+    vrp_sd: float
+    vrp_halflife_days: float
+    noise_sd: float
+    """Stationary sd of the transient log-IV noise (negative lag-1 autocorr of dDVOL)."""
+    noise_halflife_hours: float
+    skew_mean: float
+    """Mean SVI-like correlation of the smile (negative: puts richer)."""
+    skew_mom: float
+    """How much the skew steepens per unit of (tanh) recent standardised momentum."""
+    curvature: float
+    """Smile wing weight eta (butterfly) at the long-run vol level."""
+    premium_mean: float
+    """Mean perpetual premium per 8h (fraction)."""
+    premium_mom: float
+    premium_sd: float
+    premium_halflife_days: float
+    spot_volume: float
+    """Typical spot volume per hour, in coin."""
+    trade_usd: float
+    """Typical spot trade size in USD."""
+    option_oi: float
+    """Total option open interest at the start, in coin."""
+    tx_base: float
+    fee_base: float
+
+    @property
+    def vol_theta_level(self) -> float:
+        return float(np.exp(self.vol_theta))
+
+
+COMMON_JUMP_P = 1.0 / (24 * 45)
+"""Hourly probability of a crypto-wide jump (both coins, ETH scaled by jump_scale)."""
+JUMP_MEAN = 0.04
+"""Mean |log-return| of a jump (exponentially distributed)."""
+JUMP_DOWN_PROB = 0.6
+NEWS_VOLVOL_SD = 0.5
+"""Log-sd of the daily market-wide scale on vol-of-vol (dDVOL fat tails)."""
+NEWS_RET_SD = 0.25
+"""Log-sd of the same daily scale applied to return vol."""
+NEWS_VOL_PUSH = 0.025
+"""Daily sd of the shift in log vol driven by the same news factor (busy days lift vol)."""
+IV_OVERSHOOT = 0.25
+"""Implied vol first overshoots each vol shock by this fraction, then the excess fades."""
+IV_OVERSHOOT_HL_HOURS = 12.0
+PRICE_ANCHOR_DAYS = 365.0
+"""Half-life of the (very weak) reversion of log price towards its start level."""
+VOL_CAP_SOFTNESS = 0.25
+SMILE_FLAT_VOL = 1.2
+"""Smile curvature shrinks like 1 / (1 + (vol / 1.2)^2): flatter smiles in panics."""
+JUMP_CAP = 0.30
+"""Largest |log-return| of a single jump."""
+JUMP_VOL_SAT = 0.08
+"""Jump vol response saturates: gain * SAT * tanh(|J| / SAT)."""
+FUNDING_INTEREST = 1e-4
+FUNDING_CLAMP = 5e-4
+PREMIUM_FLOOR_WIDTH = 2.0e-4
+"""The premium goes at most this far below -0.04 % (Binance's zero-funding edge)."""
+
+COINS: dict[str, CoinParams] = {
+    "BTC": CoinParams(
+        coin_id=1, s0=55_000.0, vol_theta=np.log(0.42), vol_cap=1.4, vol_x0=np.log(0.70),
+        vol_halflife_days=60.0, volvol=0.0060, lev_down=0.0045, lev_abs=0.0090,
+        jump_p=1.0 / (24 * 150), jump_scale=1.0, jump_vol_down=4.0, jump_vol_up=1.5,
+        vrp_mean=np.log(1.14), vrp_sd=0.07, vrp_halflife_days=20.0,
+        noise_sd=0.012, noise_halflife_hours=6.0,
+        skew_mean=-0.25, skew_mom=0.30, curvature=0.30,
+        premium_mean=1.0e-4, premium_mom=4.0e-4, premium_sd=5.0e-4, premium_halflife_days=6.0,
+        spot_volume=1_500.0, trade_usd=1_200.0, option_oi=180_000.0,
+        tx_base=330_000.0, fee_base=35.0,
+    ),
+    "ETH": CoinParams(
+        coin_id=2, s0=1_700.0, vol_theta=np.log(0.60), vol_cap=1.8, vol_x0=np.log(0.90),
+        vol_halflife_days=60.0, volvol=0.0055, lev_down=0.0045, lev_abs=0.0085,
+        jump_p=1.0 / (24 * 250), jump_scale=1.3, jump_vol_down=3.5, jump_vol_up=1.3,
+        vrp_mean=np.log(1.04), vrp_sd=0.07, vrp_halflife_days=20.0,
+        noise_sd=0.012, noise_halflife_hours=6.0,
+        skew_mean=-0.20, skew_mom=0.30, curvature=0.30,
+        premium_mean=1.0e-4, premium_mom=4.0e-4, premium_sd=5.0e-4, premium_halflife_days=6.0,
+        spot_volume=20_000.0, trade_usd=1_000.0, option_oi=1_400_000.0,
+        tx_base=1_100_000.0, fee_base=900.0,
+    ),
+}
