@@ -52,16 +52,34 @@ def _lake_tables(root: Path) -> list[tuple[str, str]]:
     return found
 
 
+def _docs(table: str) -> tuple[str, dict[str, str]] | None:
+    """(table description, column -> description) for the tables the project documents."""
+    if table in RAW_TABLES:
+        spec = RAW_TABLES[table]
+        return spec.doc, {c.name: c.doc for c in spec.columns}
+    if table == "features_daily":
+        from dvol_pipeline.quant.features import FEATURES, LABELS
+
+        cols = {f.name: f"[{f.group}] {f.definition} (from {f.source_table}, lag {f.lag_days} d)" for f in FEATURES}
+        cols.update({name: f"label: DVOL close at date + {h} d minus DVOL close at date" for h, name in LABELS.items()})
+        return "Daily DVOL features and labels, one row per (date, asset); no row uses data after its cut-off.", cols
+    return None
+
+
 def _describe(con: duckdb.DuckDBPyConnection, view: str, zone: str, table: str) -> None:
-    spec = RAW_TABLES.get(table)
-    if spec is None:
+    docs = _docs(table)
+    if docs is None:
         return
-    doc = spec.doc if zone != "quarantine" else f"Rows of {table} rejected by its contract, with a reason."
+    doc, columns = docs
+    if zone == "quarantine":
+        doc = f"Rows of {table} rejected by its contract, with a reason."
     con.execute(f"COMMENT ON VIEW {view} IS {_sql_str(doc)}")
     if zone == "quarantine":
         return
-    for col in spec.columns:
-        con.execute(f"COMMENT ON COLUMN {view}.{col.name} IS {_sql_str(col.doc)}")
+    present = {r[0] for r in con.execute(f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{view}'").fetchall()}
+    for name, text in columns.items():
+        if name in present:
+            con.execute(f"COMMENT ON COLUMN {view}.{name} IS {_sql_str(text)}")
 
 
 def build_warehouse(root: Path) -> list[WarehouseView]:
