@@ -14,6 +14,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
+from dvol_pipeline.partitions import FIRST_FOLD
 from dvol_pipeline.resources import MarketResource
 from dvol_pipeline.settings import DEFAULT_COINS, HISTORY_START, REPO_ROOT, dagster_home, lake_root
 
@@ -37,8 +40,9 @@ def prepare_home(root: Path) -> Path:
     return home
 
 
-def run_materialize(selection: str, start: date, end: date, market: MarketResource):
-    """Materialize `selection` for [start, end] as ONE run on the persistent instance."""
+def run_materialize(selection: str, start: date | str, end: date | str, market: MarketResource):
+    """Materialize `selection` for the partition range [start, end] as ONE run on the persistent
+    instance; days for daily assets, "YYYY-MM" fold keys for the walk-forward."""
     import dagster as dg
 
     from dvol_pipeline.definitions import defs
@@ -47,12 +51,18 @@ def run_materialize(selection: str, start: date, end: date, market: MarketResour
     market.open()  # fail fast on an unknown source name
     assets = list(defs.assets or [])
     try:
-        dg.AssetSelection.from_string(selection).resolve(assets)
+        keys = dg.AssetSelection.from_string(selection).resolve(assets)
     except Exception as err:  # Dagster raises several types for a bad selection string
         raise ValueError(
-            f'invalid --select "{selection}" ({err}); use Dagster selection syntax, e.g. "*", '
+            f'invalid --select "{selection}" ({err}); use Dagster selection syntax, e.g. '
             '"group:raw", "key:raw_dvol or key:raw_funding", "raw_dvol+"'
         ) from None
+    kinds = {str(a.partitions_def) for a in assets if a.partitions_def and set(a.keys) & keys}
+    if len(kinds) > 1:
+        raise ValueError(
+            f'--select "{selection}" mixes daily and monthly-fold assets, which cannot share a run: '
+            'select "group:raw or group:features" with days, or "group:forecasts" with folds (YYYY-MM)'
+        )
     root = lake_root()
     prepare_home(root)
     with dg.DagsterInstance.get() as instance:
@@ -62,8 +72,8 @@ def run_materialize(selection: str, start: date, end: date, market: MarketResour
             instance=instance,
             resources={"lake": LakeResource(root=str(root)), "market": market},
             tags={
-                "dagster/asset_partition_range_start": start.isoformat(),
-                "dagster/asset_partition_range_end": end.isoformat(),
+                "dagster/asset_partition_range_start": str(start),
+                "dagster/asset_partition_range_end": str(end),
                 "dvol/started_by": "cli",
             },
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
@@ -113,10 +123,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     print(f"Simulating BTC and ETH {args.start}..{args.end} and materializing every asset in one run ...")
     market = MarketResource(source="simulated", **({"seed": args.seed} if args.seed is not None else {}))
-    result = run_materialize("*", args.start, args.end, market)
-    if not result.success:
-        print("The demo run failed; the log above names the failing asset and check.", file=sys.stderr)
-        return 1
+    # one run per partitions definition, in dependency order: days, then monthly folds
+    runs = [("group:raw or group:features", args.start, args.end)]
+    if f"{args.end:%Y-%m}" >= FIRST_FOLD:
+        runs.append(("group:forecasts or group:warehouse", FIRST_FOLD, f"{args.end:%Y-%m}"))
+    else:
+        runs.append(("group:warehouse", args.start, args.end))
+    for selection, first, last in runs:
+        print(f"\n== {selection}: {first}..{last} (one run) ==")
+        if not run_materialize(selection, first, last, market).success:
+            print(f"The run for {selection} failed; the log above names the failing asset and check.", file=sys.stderr)
+            return 1
     print(f"\nDone in {time.perf_counter() - started:.0f} s.\n")
     print(_summary(lake_root()))
     return 0
@@ -167,6 +184,20 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-01-31") from None
 
 
+def _partition(text: str) -> date | str:
+    """A day (2024-01-31) for daily assets, or a fold key (2024-01) for the walk-forward."""
+    if len(text) == 7:
+        try:
+            date.fromisoformat(text + "-01")
+            return text
+        except ValueError:
+            pass
+    try:
+        return _day(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a day (2024-01-31) nor a fold (2024-01)") from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dvol_pipeline", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -178,9 +209,11 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     mat = sub.add_parser("materialize", help="materialize a selection for a date range in one run")
-    mat.add_argument("--select", default="*", help='Dagster asset selection, e.g. "group:raw" or "raw_dvol"')
-    mat.add_argument("--start", type=_day, help="first day (with --source cdd: default, what the files cover)")
-    mat.add_argument("--end", type=_day, help="last day, inclusive")
+    mat.add_argument("--select", default="group:raw or group:features or group:warehouse",
+                     help='Dagster asset selection, e.g. "group:raw", "key:raw_dvol", "group:forecasts"')
+    mat.add_argument("--start", type=_partition,
+                     help="first day, or first fold (YYYY-MM) for the walk-forward; cdd infers it from its files")
+    mat.add_argument("--end", type=_partition, help="last day or fold, inclusive")
     mat.add_argument("--source", default="simulated", help="simulated (default), cdd or deribit")
     mat.add_argument("--landing", default=None, help="folder of CDD files (default <lake>/landing)")
     mat.add_argument("--funding-units", default="auto", choices=["auto", "fraction", "percent"],
@@ -201,10 +234,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if getattr(args, "start", None) and getattr(args, "end", None) and args.end < args.start:
-        parser().error(f"--end {args.end} is before --start {args.start}")
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start and end and type(start) is not type(end):
+        parser().error("--start and --end must both be days or both be folds (YYYY-MM)")
+    if start and end and end < start:
+        parser().error(f"--end {end} is before --start {start}")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, duckdb.Error) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

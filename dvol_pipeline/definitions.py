@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from dvol_pipeline.assets.features import features_daily
+from dvol_pipeline.assets.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.assets.warehouse import warehouse
 from dvol_pipeline.jobs import raw_ingest_job, warehouse_job
@@ -12,7 +13,7 @@ from dvol_pipeline.resources import LakeResource, MarketResource
 from dvol_pipeline.sensors import landing_sensor
 
 defs = dg.Definitions(
-    assets=[*raw_assets, features_daily, warehouse],
+    assets=[*raw_assets, features_daily, oos_predictions, forecast_metrics, warehouse],
     jobs=[raw_ingest_job, warehouse_job],
     sensors=[landing_sensor],
     resources={"lake": LakeResource(), "market": MarketResource()},

@@ -21,3 +21,16 @@ def partition_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """First and last day (inclusive) of the run's partition range, one day or many."""
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+FIRST_FOLD = "2022-04"  # the first month with a year of purged history after 2021-03-24
+fold_partitions = dg.TimeWindowPartitionsDefinition(
+    start=FIRST_FOLD, fmt="%Y-%m", cron_schedule="0 0 1 * *", timezone="UTC", end_offset=1
+)
+"""Monthly walk-forward folds, keyed "2023-04"; the current month is a fold too (it fills
+in as its days arrive)."""
+
+
+def fold_keys(context: dg.AssetExecutionContext) -> list[str]:
+    """The fold keys of the run, oldest first."""
+    return sorted(context.partition_keys)

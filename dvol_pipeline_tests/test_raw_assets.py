@@ -41,7 +41,7 @@ def _checks(result):
 def test_definitions_load_with_every_raw_table_and_its_checks():
     repo = defs.get_repository_def()
     keys = {k.path[-1] for k in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {*RAW_TABLES, "features_daily", "warehouse"}
+    assert keys == {*RAW_TABLES, "features_daily", "oos_predictions", "forecast_metrics", "warehouse"}
     check_names = {(c.asset_key.path[-1], c.name) for c in repo.asset_graph.asset_check_keys}
     assert {(t, "contract") for t in RAW_TABLES} <= check_names
 

@@ -65,3 +65,29 @@ def test_regimes_use_the_given_history_only():
     history = pl.Series(range(1, 100), dtype=pl.Float64)
     labels = regime_labels(pl.Series([10.0, 50.0, 90.0, 500.0]), history)
     assert labels.to_list() == ["low", "mid", "high", "high"]
+
+
+def test_metrics_table_scopes_and_regimes_from_past_data():
+    from dvol_pipeline.quant.metrics import metrics_table
+
+    rng = np.random.default_rng(1)
+    days = [date(2023, 1, 1) + timedelta(days=i) for i in range(150)]
+    dvol = pl.DataFrame({"date": days * 2, "asset": ["BTC"] * 150 + ["ETH"] * 150,
+                         "dvol": np.r_[np.linspace(40, 80, 150), np.linspace(60, 100, 150)]})
+    test_days = [d for d in days if d >= date(2023, 4, 1)]
+    y = rng.normal(size=len(test_days))
+    rows = []
+    for fam, noise in (("har", 1.0), ("good", 0.3)):
+        for asset in ("BTC", "ETH"):
+            rows.append(pl.DataFrame({"date": test_days, "asset": asset, "horizon": 7, "family": fam,
+                                      "fold": [f"{d:%Y-%m}" for d in test_days], "y": y,
+                                      "y_hat": y + rng.normal(scale=noise, size=len(y))}))
+    table = metrics_table(pl.concat(rows), dvol)
+    overall = table.filter((pl.col("scope") == "overall") & (pl.col("asset") == "ALL"))
+    assert set(overall["family"]) == {"har", "good"}
+    good = overall.filter(pl.col("family") == "good").row(0, named=True)
+    assert good["n"] == 2 * len(test_days) and good["dm_vs_har"] < -3
+    # DVOL rises all the time, so after the fold starts it sits above past terciles: "high"
+    regimes = set(table.filter(pl.col("scope") == "regime")["regime"])
+    assert regimes == {"high"}
+    assert set(table.filter(pl.col("scope") == "fold")["fold"]) == {"2023-04", "2023-05"}

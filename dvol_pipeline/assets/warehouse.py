@@ -5,6 +5,7 @@ import polars as pl
 
 from dvol_pipeline.assets.metadata import markdown
 from dvol_pipeline.assets.features import features_daily
+from dvol_pipeline.assets.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.lake.warehouse import build_warehouse, warehouse_path
 from dvol_pipeline.resources import LakeResource
@@ -12,7 +13,7 @@ from dvol_pipeline.resources import LakeResource
 
 @dg.asset(
     group_name="warehouse",
-    deps=[*raw_assets, features_daily],
+    deps=[*raw_assets, features_daily, oos_predictions, forecast_metrics],
     kinds={"duckdb"},
     description="warehouse.duckdb: a view per lake table (and its quarantine) for analysts.",
 )

@@ -16,6 +16,3 @@ def partition_dir(root: Path, zone: str, table: str, asset: str, day: date | str
 def partition_file(root: Path, zone: str, table: str, asset: str, day: date | str) -> Path:
     return partition_dir(root, zone, table, asset, day) / PART_FILE
 
-
-def table_glob(root: Path, zone: str, table: str) -> str:
-    return str(root / zone / table / "asset=*" / "date=*" / "*.parquet")

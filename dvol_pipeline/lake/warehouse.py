@@ -16,10 +16,9 @@ import duckdb
 import polars as pl
 
 from dvol_pipeline.contracts.tables import RAW_TABLES
-from dvol_pipeline.lake.paths import table_glob
 
 WAREHOUSE_FILE = "warehouse.duckdb"
-ZONES = ("raw", "features", "quarantine")
+ZONES = ("raw", "features", "predictions", "quarantine")
 
 
 @dataclass(frozen=True)
@@ -92,16 +91,15 @@ def build_warehouse(root: Path) -> list[WarehouseView]:
         with duckdb.connect(str(tmp)) as con:
             for zone, table in _lake_tables(root):
                 name = _view_name(zone, table)
-                glob = table_glob(root, zone, table)
+                glob = str(root / zone / table / "**" / "*.parquet")
                 con.execute(
                     f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_str(glob)}, "
                     "hive_partitioning = true, union_by_name = true)"
                 )
                 _describe(con, name, zone, table)
-                rows, parts = con.execute(
-                    f"SELECT count(*), count(DISTINCT (asset, date)) FROM {name}"
-                ).fetchone()
-                views.append(WarehouseView(name, zone, table, int(rows), int(parts)))
+                rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                parts = sum(1 for _ in (root / zone / table).rglob("*.parquet"))
+                views.append(WarehouseView(name, zone, table, int(rows), parts))
             con.execute(
                 "CREATE TABLE lake_catalog (view_name VARCHAR, zone VARCHAR, lake_table VARCHAR, "
                 "row_count BIGINT, partition_count BIGINT)"

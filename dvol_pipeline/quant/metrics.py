@@ -78,3 +78,41 @@ def regime_labels(levels: pl.Series, history: pl.Series) -> pl.Series:
         .to_series()
         .alias("regime")
     )
+
+
+def regimes_by_fold(predictions: pl.DataFrame, dvol: pl.DataFrame) -> pl.Series:
+    """Each prediction row's DVOL regime, with terciles from that coin's DVOL before its fold began.
+
+    `dvol` has date, asset, dvol (the level known at each date).
+    """
+    rows = predictions.with_row_index("__i").join(dvol, on=["date", "asset"], how="left")
+    out = pl.Series("regime", [None] * predictions.height, pl.Utf8)
+    for (fold, asset), part in rows.group_by("fold", "asset", maintain_order=True):
+        start = part["date"].min().replace(day=1)
+        past = dvol.filter((pl.col("asset") == asset) & (pl.col("date") < start))["dvol"]
+        if past.drop_nulls().len() < 30:
+            continue
+        out[part["__i"].to_numpy()] = regime_labels(part["dvol"], past).to_numpy()
+    return out
+
+
+def metrics_table(predictions: pl.DataFrame, dvol: pl.DataFrame, benchmark: str = "har") -> pl.DataFrame:
+    """Metrics per family x horizon x coin (and ALL coins), overall, per fold and per regime,
+    with Diebold-Mariano against `benchmark` on the same rows."""
+    labelled = predictions.filter(pl.col("y").is_not_null() & pl.col("y_hat").is_not_nan())
+    labelled = labelled.with_columns(regimes_by_fold(labelled, dvol).fill_null("unknown"))
+    bench = labelled.filter(pl.col("family") == benchmark).select(
+        "date", "asset", "horizon", "fold", pl.col("y_hat").alias("y_bench")
+    )
+    labelled = labelled.join(bench, on=["date", "asset", "horizon", "fold"], how="left")
+    both = pl.concat([labelled, labelled.with_columns(pl.lit("ALL").alias("asset"))])
+    rows = []
+    for scope, keys in (("overall", []), ("fold", ["fold"]), ("regime", ["regime"])):
+        for key, g in both.group_by(["family", "horizon", "asset", *keys], maintain_order=True):
+            y, y_hat = g["y"].to_numpy(), g["y_hat"].to_numpy()
+            m = forecast_metrics(y, y_hat)
+            dm, p = diebold_mariano(y, y_hat, g["y_bench"].fill_null(float("nan")).to_numpy(), int(key[1]))
+            rows.append({"scope": scope, "family": key[0], "horizon": key[1], "asset": key[2],
+                         "fold": key[3] if scope == "fold" else "ALL", "regime": key[3] if scope == "regime" else "ALL",
+                         **m.as_dict(), "dm_vs_" + benchmark: dm, "dm_pvalue": p})
+    return pl.DataFrame(rows).sort("scope", "horizon", "asset", "family", "fold", "regime")

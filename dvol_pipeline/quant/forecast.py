@@ -1,0 +1,88 @@
+"""One walk-forward fold: fit every family on the purged training window, predict the month.
+
+The ensemble is not fitted on the fold's training window: its weights come from earlier
+folds' out-of-sample predictions (passed in), so it never sees the month it predicts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from dvol_pipeline.quant.features import FEATURES, LABELS
+from dvol_pipeline.quant.models.base import Forecaster
+from dvol_pipeline.quant.models.ensemble import Ensemble
+from dvol_pipeline.quant.models.registry import make_forecaster
+from dvol_pipeline.quant.walkforward import Fold, split
+
+MEMBER_FAMILIES = ("zero", "mean_reversion", "har", "garch", "lightgbm", "lstm")
+HORIZONS = tuple(LABELS)  # 1, 7, 14
+PREDICTION_SCHEMA = {
+    "date": pl.Date, "asset": pl.Utf8, "horizon": pl.Int32, "family": pl.Utf8, "fold": pl.Utf8,
+    "y_hat": pl.Float64, "y": pl.Float64,
+}
+
+
+@dataclass
+class FoldResult:
+    fold: Fold
+    predictions: pl.DataFrame
+    models: dict[str, Forecaster] = field(default_factory=dict)
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    train_rows: int = 0
+
+
+def feature_columns(frame: pl.DataFrame, drop_groups: Sequence[str] = ()) -> list[str]:
+    """Registry features present in `frame`, minus any dropped groups (for ablations)."""
+    return [f.name for f in FEATURES if f.name in frame.columns and f.group not in drop_groups]
+
+
+def _rows(test: pl.DataFrame, fold: Fold, family: str, y_hat: np.ndarray, target: str) -> pl.DataFrame:
+    return test.select(
+        "date", "asset",
+        pl.lit(fold.horizon, pl.Int32).alias("horizon"),
+        pl.lit(family).alias("family"),
+        pl.lit(fold.key).alias("fold"),
+        pl.Series("y_hat", y_hat, pl.Float64),
+        pl.col(target).cast(pl.Float64).alias("y"),
+    )
+
+
+def run_fold(
+    frame: pl.DataFrame,
+    fold: Fold,
+    families: Sequence[str] = MEMBER_FAMILIES,
+    past_oos: pl.DataFrame | None = None,
+    seed: int = 0,
+    drop_groups: Sequence[str] = (),
+) -> FoldResult:
+    """Fit and predict one fold for one horizon; `past_oos` feeds the ensemble's weights."""
+    target = LABELS[fold.horizon]
+    features = feature_columns(frame, drop_groups)
+    train, test = split(frame, fold, target)
+    result = FoldResult(fold, pl.DataFrame(schema=PREDICTION_SCHEMA), train_rows=train.height)
+    if train.is_empty() or test.is_empty():
+        return result
+    # the LSTM reads each test row's last 90 days, so it predicts from the history up to the fold's end
+    context = frame.filter(pl.col("date") <= fold.test_end).with_row_index("__i")
+    ordered = context.join(test.select("date", "asset"), on=["date", "asset"], how="semi")
+    keep = ordered["__i"].to_numpy()
+    preds: dict[str, np.ndarray] = {}
+    for family in families:
+        started = time.perf_counter()
+        model = make_forecaster(family, fold.horizon, seed=seed).fit(train, features, target)
+        preds[family] = model.predict(context.drop("__i"))[keep]
+        result.models[family] = model
+        result.fit_seconds[family] = time.perf_counter() - started
+    frames = [_rows(ordered, fold, fam, y_hat, target) for fam, y_hat in preds.items()]
+    if past_oos is not None:
+        history = past_oos.filter(pl.col("horizon") == fold.horizon)
+        ensemble = Ensemble.from_history(history, horizon=fold.horizon, as_of=fold.test_start)
+        frames.append(_rows(ordered, fold, "ensemble", ensemble.combine(preds), target))
+        result.models["ensemble"] = ensemble
+    result.predictions = pl.concat(frames).cast(PREDICTION_SCHEMA)
+    return result
