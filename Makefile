@@ -27,6 +27,7 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_walkforward
 
 clean-lake:
 	find data_lake -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} +
