@@ -45,6 +45,17 @@ with warnings.catch_warnings():
             context.log.info(f"fold {key}: {outcome.predictions.height} predictions, skipped {outcome.skipped}")
             outcomes.append(outcome)
         preds = pl.concat([o.predictions for o in outcomes])
+        explained = [o for o in outcomes if o.shap is not None]
+        explain_meta = {}
+        if explained:
+            shap = pl.concat([o.shap for o in explained]).group_by("horizon", "feature", "group").agg(
+                pl.col("mean_abs_shap").mean()).sort("horizon", "mean_abs_shap", descending=[False, True])
+            ablations = pl.concat([o.ablations for o in explained]).group_by("horizon", "group").agg(
+                pl.col("delta_rmse").mean().round(4)).sort("horizon", "delta_rmse", descending=[False, True])
+            explain_meta = {
+                "lightgbm_top_shap": markdown(shap.group_by("horizon", maintain_order=True).head(8), rows=24),
+                "group_ablation_delta_rmse": markdown(ablations, rows=30),
+            }
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": preds.height,
@@ -52,6 +63,7 @@ with warnings.catch_warnings():
                 "skipped": dg.MetadataValue.json({o.key: o.skipped for o in outcomes if o.skipped}),
                 "metrics_in_these_folds": markdown(_summary(preds), rows=30),
                 "mlflow_runs": dg.MetadataValue.json({o.key: o.runs for o in outcomes}),
+                **explain_meta,
                 "mlflow_ui": dg.MetadataValue.md(
                     f"```\n.venv/bin/mlflow ui --backend-store-uri {tracking_uri(lake.path)}\n```"
                 ),

@@ -17,10 +17,12 @@ import polars as pl
 
 from dvol_pipeline.lake.parquet import read_table, write_parquet_atomic
 from dvol_pipeline.lake.tracking import log_model_run
+from dvol_pipeline.quant.explain import group_ablations, shap_importance
+from dvol_pipeline.quant.features import LABELS
 from dvol_pipeline.quant.forecast import HORIZONS, MEMBER_FAMILIES, PREDICTION_SCHEMA, run_fold
 from dvol_pipeline.quant.metrics import forecast_metrics
 from dvol_pipeline.quant.models.base import flatten_params
-from dvol_pipeline.quant.walkforward import DEFAULT_MIN_HISTORY_DAYS, fold_for_month
+from dvol_pipeline.quant.walkforward import DEFAULT_MIN_HISTORY_DAYS, fold_for_month, split
 
 PREDICTIONS = "oos_predictions"
 ZONE = "predictions"
@@ -33,6 +35,8 @@ class FoldOutcome:
     skipped: dict[int, str] = field(default_factory=dict)  # horizon -> why
     runs: dict[str, str] = field(default_factory=dict)  # "family/h7" -> MLflow run id
     fit_seconds: dict[str, float] = field(default_factory=dict)
+    shap: pl.DataFrame | None = None
+    ablations: pl.DataFrame | None = None
 
 
 def predictions_path(root: Path, key: str) -> Path:
@@ -59,10 +63,12 @@ def read_features(root: Path, coins: list[str]) -> pl.DataFrame:
 def run_month(
     root: Path, features: pl.DataFrame, key: str, first_day: date, seed: int = 0,
     families: tuple[str, ...] = MEMBER_FAMILIES, min_history_days: int = DEFAULT_MIN_HISTORY_DAYS,
+    explain: bool = True,
 ) -> FoldOutcome:
+    """Every horizon of fold `key`; with `explain`, LightGBM's SHAP and group ablations too."""
     outcome = FoldOutcome(key, pl.DataFrame(schema=PREDICTION_SCHEMA))
     past = read_predictions(root, before=key)
-    frames = []
+    frames, shap_frames, ablation_frames = [], [], []
     for h in HORIZONS:
         fold = fold_for_month(key, h, first_day)
         history = (fold.train_end - first_day).days + 1
@@ -74,12 +80,22 @@ def run_month(
             outcome.skipped[h] = "no feature rows in the month or its training window"
             continue
         frames.append(result.predictions)
+        if explain and "lightgbm" in result.models:
+            _, test = split(features, fold, LABELS[h])
+            gbm_rows = result.predictions.filter(pl.col("family") == "lightgbm")
+            baseline = forecast_metrics(gbm_rows["y"].to_numpy(), gbm_rows["y_hat"].to_numpy()).rmse
+            shap_frames.append(shap_importance(result.models["lightgbm"], test, fold))
+            ablation_frames.append(group_ablations(features, fold, baseline, seed))
         for family, model in result.models.items():
             outcome.runs[f"{family}/h{h}"] = _save_and_log(root, fold, family, model, result)
             outcome.fit_seconds[f"{family}/h{h}"] = result.fit_seconds.get(family, 0.0)
     if frames:
         outcome.predictions = pl.concat(frames).sort("horizon", "family", "asset", "date")
         write_parquet_atomic(outcome.predictions, predictions_path(root, key))
+    if shap_frames:
+        outcome.shap, outcome.ablations = pl.concat(shap_frames), pl.concat(ablation_frames)
+        write_parquet_atomic(outcome.shap, root / ZONE / "feature_importance" / f"fold={key}" / "part-0.parquet")
+        write_parquet_atomic(outcome.ablations, root / ZONE / "ablations" / f"fold={key}" / "part-0.parquet")
     return outcome
 
 

@@ -62,7 +62,18 @@ def _docs(table: str) -> tuple[str, dict[str, str]] | None:
         cols = {f.name: f"[{f.group}] {f.definition} (from {f.source_table}, lag {f.lag_days} d)" for f in FEATURES}
         cols.update({name: f"label: DVOL close at date + {h} d minus DVOL close at date" for h, name in LABELS.items()})
         return "Daily DVOL features and labels, one row per (date, asset); no row uses data after its cut-off.", cols
+    if table in PREDICTION_DOCS:
+        return PREDICTION_DOCS[table], {}
     return None
+
+
+PREDICTION_DOCS = {
+    "oos_predictions": "Walk-forward out-of-sample forecasts: date, asset, horizon, family, fold, y_hat, y (ΔDVOL).",
+    "forecast_metrics": "Forecast metrics by scope (overall/fold/regime), family, horizon and asset, "
+    "with Diebold-Mariano vs HAR.",
+    "feature_importance": "LightGBM mean |SHAP| per feature on each fold's test month.",
+    "ablations": "LightGBM test RMSE when one feature group is dropped and the model refitted (delta vs all groups).",
+}
 
 
 def _describe(con: duckdb.DuckDBPyConnection, view: str, zone: str, table: str) -> None:

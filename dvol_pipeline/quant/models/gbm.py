@@ -92,6 +92,10 @@ class LightGBMForecaster(Forecaster):
     def _predict(self, frame: pl.DataFrame) -> np.ndarray:
         return self.booster.predict(self._matrix(frame), num_iteration=self.state["rounds"])
 
+    def design_matrix(self, frame: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """The matrix the booster reads for `frame`, and its column names (for SHAP)."""
+        return self._matrix(frame), list(self.state["columns"])
+
     def _fitted_params(self) -> dict[str, Any]:
         gain = self.booster.feature_importance(importance_type="gain", iteration=self.state["rounds"])
         total = float(gain.sum()) or 1.0
