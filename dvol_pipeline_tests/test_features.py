@@ -293,3 +293,13 @@ def test_hourly_dvol_bars_are_aggregated_per_utc_day():
     day2 = level[24:48]
     assert f["dvol_range"][1] == pytest.approx(day2.max() - day2.min() + 1.0)
     assert f["y_1d"][0] == pytest.approx(level[47] - level[23])
+
+
+def test_the_readme_lists_exactly_the_feature_registry():
+    from pathlib import Path
+
+    from dvol_pipeline.quant.features import features_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    listed = readme.split("<!-- features:start -->\n", 1)[1].split("\n<!-- features:end -->", 1)[0]
+    assert listed.strip() == features_markdown().strip(), "regenerate the README table from features_markdown()"
