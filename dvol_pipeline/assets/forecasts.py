@@ -8,20 +8,17 @@ import polars as pl
 
 from dvol_pipeline.assets.features import features_daily
 from dvol_pipeline.assets.metadata import markdown
-from dvol_pipeline.lake.forecasts import build_metrics, read_features, run_month
+from dvol_pipeline.lake.forecasts import (
+    build_metrics,
+    explanation_summary,
+    fold_summary,
+    read_features,
+    run_month,
+)
 from dvol_pipeline.lake.tracking import tracking_uri
 from dvol_pipeline.partitions import fold_keys, fold_partitions
-from dvol_pipeline.quant.metrics import forecast_metrics as score
 from dvol_pipeline.resources import LakeResource, MarketResource
 from dvol_pipeline.settings import HISTORY_START
-
-
-def _summary(predictions: pl.DataFrame) -> pl.DataFrame:
-    rows = []
-    for (family, h), g in predictions.group_by("family", "horizon", maintain_order=True):
-        m = score(g["y"].to_numpy(), g["y_hat"].to_numpy())
-        rows.append({"family": family, "h": h, "n": m.n, "rmse": round(m.rmse, 3), "r2_oos": round(m.r2_oos, 4)})
-    return pl.DataFrame(rows).sort("h", "rmse") if rows else pl.DataFrame()
 
 
 with warnings.catch_warnings():
@@ -45,23 +42,17 @@ with warnings.catch_warnings():
             context.log.info(f"fold {key}: {outcome.predictions.height} predictions, skipped {outcome.skipped}")
             outcomes.append(outcome)
         preds = pl.concat([o.predictions for o in outcomes])
-        explained = [o for o in outcomes if o.shap is not None]
-        explain_meta = {}
-        if explained:
-            shap = pl.concat([o.shap for o in explained]).group_by("horizon", "feature", "group").agg(
-                pl.col("mean_abs_shap").mean()).sort("horizon", "mean_abs_shap", descending=[False, True])
-            ablations = pl.concat([o.ablations for o in explained]).group_by("horizon", "group").agg(
-                pl.col("delta_rmse").mean().round(4)).sort("horizon", "delta_rmse", descending=[False, True])
-            explain_meta = {
-                "lightgbm_top_shap": markdown(shap.group_by("horizon", maintain_order=True).head(8), rows=24),
-                "group_ablation_delta_rmse": markdown(ablations, rows=30),
-            }
+        top_shap, ablations = explanation_summary(outcomes)
+        explain_meta = {} if top_shap is None else {
+            "lightgbm_top_shap": markdown(top_shap, rows=24),
+            "group_ablation_delta_rmse": markdown(ablations, rows=30),
+        }
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": preds.height,
                 "folds": ", ".join(keys),
                 "skipped": dg.MetadataValue.json({o.key: o.skipped for o in outcomes if o.skipped}),
-                "metrics_in_these_folds": markdown(_summary(preds), rows=30),
+                "metrics_in_these_folds": markdown(fold_summary(preds), rows=30),
                 "mlflow_runs": dg.MetadataValue.json({o.key: o.runs for o in outcomes}),
                 **explain_meta,
                 "mlflow_ui": dg.MetadataValue.md(

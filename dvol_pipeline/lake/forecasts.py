@@ -137,3 +137,26 @@ def build_metrics(root: Path, coins: list[str]) -> pl.DataFrame:
     table = metrics_table(predictions.filter(pl.col("asset").is_in(coins)), dvol)
     write_parquet_atomic(table, root / ZONE / METRICS / "part-0.parquet")
     return table
+
+
+def fold_summary(predictions: pl.DataFrame) -> pl.DataFrame:
+    """RMSE and R²_oos per family and horizon over the given folds (for the asset's metadata)."""
+    rows = []
+    for (family, h), g in predictions.group_by("family", "horizon", maintain_order=True):
+        m = forecast_metrics(g["y"].to_numpy(), g["y_hat"].to_numpy())
+        rows.append({"family": family, "h": h, "n": m.n, "rmse": round(m.rmse, 3), "r2_oos": round(m.r2_oos, 4)})
+    return pl.DataFrame(rows).sort("h", "rmse") if rows else pl.DataFrame()
+
+
+def explanation_summary(outcomes: list[FoldOutcome]) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """(top-8 mean |SHAP| features per horizon, mean ΔRMSE per dropped group) over the folds."""
+    explained = [o for o in outcomes if o.shap is not None]
+    if not explained:
+        return None, None
+    shap = pl.concat([o.shap for o in explained]).group_by("horizon", "feature", "group").agg(
+        pl.col("mean_abs_shap").mean()
+    ).sort("horizon", "mean_abs_shap", descending=[False, True])
+    ablations = pl.concat([o.ablations for o in explained]).group_by("horizon", "group").agg(
+        pl.col("delta_rmse").mean().round(4)
+    ).sort("horizon", "delta_rmse", descending=[False, True])
+    return shap.group_by("horizon", maintain_order=True).head(8), ablations
