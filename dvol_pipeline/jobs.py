@@ -1,15 +1,44 @@
-"""Jobs: the raw lake for a date range (one run), and the warehouse refresh."""
+"""Jobs, selected by asset group so assets added to a group later join them on their own.
 
-from __future__ import annotations
+A job holds one partitions definition, but Dagster lets unpartitioned assets ride along in
+the same run: `eod_job` refreshes the warehouse after the day's partition, and
+`monthly_job` rebuilds the metrics, backtests and warehouse after the month's folds.
+The freshness checks are left out of the data jobs: they judge the lake against today, so
+inside a backfill of old days they would only report the obvious.
+"""
 
 import dagster as dg
 
+from dvol_pipeline.assets.freshness import freshness_checks
+
+DAILY_GROUPS = ("raw", "features", "surface", "signals")
+MONTHLY_GROUPS = ("forecasts", "backtest")
+FRESHNESS = dg.AssetSelection.checks(*freshness_checks)
+
 raw_ingest_job = dg.define_asset_job(
     "raw_ingest_job",
-    selection=dg.AssetSelection.groups("raw"),
+    selection=dg.AssetSelection.groups("raw") - FRESHNESS,
     description="Ingest, contract-check and write every raw table for a day or a range (one run).",
 )
 
 warehouse_job = dg.define_asset_job(
     "warehouse_job", selection=dg.AssetSelection.groups("warehouse"), description="Rebuild warehouse.duckdb."
+)
+
+eod_job = dg.define_asset_job(
+    "eod_job",
+    selection=dg.AssetSelection.groups(*DAILY_GROUPS, "warehouse") - FRESHNESS,
+    description="End of day: raw, features, surface and signals for the day just closed, then the warehouse.",
+)
+
+monthly_job = dg.define_asset_job(
+    "monthly_job",
+    selection=dg.AssetSelection.groups(*MONTHLY_GROUPS, "warehouse"),
+    description="Walk-forward folds (oos_predictions), then forecast metrics, backtests, tear sheets and warehouse.",
+)
+
+freshness_check_job = dg.define_asset_job(
+    "freshness_check_job",
+    selection=FRESHNESS,
+    description="Only the `fresh` checks: is the newest raw partition of every table recent enough?",
 )

@@ -27,9 +27,13 @@ def toy() -> ToySource:
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reaches the network: httpx's real transport refuses to send."""
+    """No test reaches the network: httpx's real transport refuses to send, except to a
+    server the test itself runs on 127.0.0.1 (the alert webhook tests)."""
+    send = httpx.HTTPTransport.handle_request
 
-    def refuse(self, request):  # pragma: no cover - only runs if a test forgets a mock transport
-        raise AssertionError(f"a test tried to reach the network: {request.url}")
+    def refuse(self, request):
+        if request.url.host == "127.0.0.1":
+            return send(self, request)
+        raise AssertionError(f"a test tried to reach the network: {request.url}")  # pragma: no cover
 
     monkeypatch.setattr(httpx.HTTPTransport, "handle_request", refuse)

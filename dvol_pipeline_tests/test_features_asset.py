@@ -62,3 +62,34 @@ def test_a_feature_that_peeks_ahead_fails_the_check_and_blocks_downstream(lake, 
     check = _check(result, "no_lookahead")
     assert not check.passed and "dvol_tomorrow" in check.metadata["violations"].value
     assert result.asset_materializations_for_node("warehouse") == []
+
+
+@pytest.mark.slow
+def test_an_end_of_day_run_fills_in_the_labels_of_the_days_before_it(lake):
+    """Day D's row is written before D+1..D+14 exist; later daily runs must label it."""
+
+    def run(start, end):
+        with dg.DagsterInstance.ephemeral() as instance:
+            return dg.materialize(
+                [*raw_assets, features_daily], instance=instance,
+                resources={"lake": LakeResource(root=str(lake)), "market": MarketResource()},
+                tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+            )
+
+    run(START, END)
+    before = query_labels(lake)
+    for day in ("2021-08-01", "2021-08-02", "2021-08-03"):  # three end-of-day runs
+        assert run(day, day).success
+    after = query_labels(lake)
+    # 2021-07-31 now has its 1-day label, and three more days have 14-day labels
+    assert before["2021-07-31"] == (False, False) and after["2021-07-31"] == (True, False)
+    assert sum(v[1] for v in after.values()) == sum(v[1] for v in before.values()) + 3
+    labelled_14 = [d for d, (_, y14) in after.items() if y14]
+    assert max(labelled_14) == "2021-07-20"  # 2021-08-03 - 14 days
+
+
+def query_labels(lake) -> dict[str, tuple[bool, bool]]:
+    from dvol_pipeline.lake.parquet import read_table
+
+    rows = read_table(lake, "features", "features_daily", coins=["BTC"]).sort("date")
+    return {str(d): (y1 is not None, y14 is not None) for d, y1, y14 in rows.select("date", "y_1d", "y_14d").iter_rows()}

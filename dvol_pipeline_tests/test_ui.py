@@ -79,4 +79,4 @@ def test_ui_shows_raw_assets_partitions_and_blocking_checks(webserver):
         node = nodes[table]
         assert node["isPartitioned"] and node["partitionKeys"][0] == "2021-03-24"
         checks = {c["name"]: c["blocking"] for c in node["assetChecksOrError"]["checks"]}
-        assert checks == {"contract": True, "gaps": False}
+        assert checks == {"contract": True, "gaps": False, "fresh": False}

@@ -3,7 +3,8 @@
 The build reads every raw table from the first day of history (the expanding GARCH fit
 needs it; the rest is cheap) and DVOL up to 14 days past the range for the labels. The
 option chain is read only when no options summary exists, since the flow group can be
-rebuilt from it. Feature rows outside the range are computed but not written.
+rebuilt from it; `surface_features` (zone `surface`) joins as the `surface` group when the
+option_surface asset has built it. Feature rows outside the range are computed but not written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from dvol_pipeline.lake.parquet import read_table, write_partitions
+from dvol_pipeline.lake.paths import partition_file
 from dvol_pipeline.quant.features import FeatureSet, LeakageReport, build_features, check_no_lookahead, default_check_days
 
 ExtraFeatures = Callable[[pl.DataFrame], pl.DataFrame]
@@ -45,6 +47,10 @@ def read_inputs(root: Path, first: date, last: date, coins: list[str]) -> dict[s
                     f"features_daily needs raw_dvol for {coins} up to {last} under {root}/raw; materialize it first"
                 ) from None
             tables[name] = None
+    try:  # the surface group: SVI fits of each day's chain (the option_surface asset)
+        tables["surface_features"] = read_table(root, "surface", "surface_features", first, last, coins)
+    except FileNotFoundError:
+        tables["surface_features"] = None
     if tables["raw_options_summary"] is None:
         try:
             tables["raw_option_chain"] = read_table(root, "raw", "raw_option_chain", first, last, coins)
@@ -68,7 +74,17 @@ def build_range(
     # the check sees only data up to `end`: labels may look ahead, features may not
     upto_end = {k: None if v is None else _through(v, k, end) for k, v in tables.items()}
     leakage = check_no_lookahead(upto_end, default_check_days(days), extra_features=extra_features)
-    written = write_partitions(root, FEATURES_ZONE, FEATURES_TABLE, rows, "date", ["asset", "date"])
+    # the labels of the LABEL_REACH_DAYS days before the range become known with the range's
+    # DVOL closes: rewrite those partitions too (their features are unchanged, by construction),
+    # so an end-of-day run labels the rows that training and metrics need
+    relabel = built.frame.filter(
+        pl.col("date").is_between(start - timedelta(days=LABEL_REACH_DAYS), start - timedelta(days=1))
+        & (pl.col("date") >= first_day)
+    )
+    existing = [partition_file(root, FEATURES_ZONE, FEATURES_TABLE, a, d).exists() for a, d in relabel.select("asset", "date").iter_rows()]
+    relabel = relabel.filter(pl.Series(existing, dtype=pl.Boolean)) if relabel.height else relabel
+    out = pl.concat([relabel, rows]) if relabel.height else rows
+    written = write_partitions(root, FEATURES_ZONE, FEATURES_TABLE, out, "date", ["asset", "date"])
     inputs = {k: (0 if v is None else v.height) for k, v in tables.items()}
     return FeatureBuild(built, rows, leakage, len(written), inputs)
 

@@ -76,11 +76,14 @@ def run_month(
             outcome.skipped[h] = f"{history} days of purged history < {min_history_days}"
             continue
         result = run_fold(features, fold, families, past_oos=past, seed=seed)
-        if result.predictions.is_empty():
-            outcome.skipped[h] = "no feature rows in the month or its training window"
+        if not result.models:
+            outcome.skipped[h] = "no feature rows in the fold's training window"
             continue
-        frames.append(result.predictions)
-        if explain and "lightgbm" in result.models:
+        if result.predictions.is_empty():
+            outcome.skipped[h] = "no feature rows in the month yet: models trained and saved for live signals"
+        else:
+            frames.append(result.predictions)
+        if explain and "lightgbm" in result.models and not result.predictions.is_empty():
             _, test = split(features, fold, LABELS[h])
             gbm_rows = result.predictions.filter(pl.col("family") == "lightgbm")
             baseline = forecast_metrics(gbm_rows["y"].to_numpy(), gbm_rows["y_hat"].to_numpy()).rmse
@@ -100,8 +103,8 @@ def run_month(
 
 
 def _save_and_log(root: Path, fold, family: str, model, result) -> str:
-    rows = result.predictions.filter(pl.col("family") == family)
-    metrics = forecast_metrics(rows["y"].to_numpy(), rows["y_hat"].to_numpy()).as_dict()
+    rows = result.predictions.filter(pl.col("family") == family).drop_nulls("y")
+    metrics = {} if rows.is_empty() else forecast_metrics(rows["y"].to_numpy(), rows["y_hat"].to_numpy()).as_dict()
     folder = root / "models" / family / fold.key / f"h{fold.horizon}"
     if folder.exists():
         shutil.rmtree(folder)

@@ -65,8 +65,10 @@ def run_fold(
     features = feature_columns(frame, drop_groups)
     train, test = split(frame, fold, target)
     result = FoldResult(fold, pl.DataFrame(schema=PREDICTION_SCHEMA), train_rows=train.height)
-    if train.is_empty() or test.is_empty():
+    if train.is_empty():
         return result
+    # a month with no feature rows yet (the live month on its first day) still trains and
+    # keeps its models: the end-of-day signals score each new day with them
     # the LSTM reads each test row's last 90 days, so it predicts from the history up to the fold's end
     context = frame.filter(pl.col("date") <= fold.test_end).with_row_index("__i")
     ordered = context.join(test.select("date", "asset"), on=["date", "asset"], how="semi")
@@ -75,9 +77,12 @@ def run_fold(
     for family in families:
         started = time.perf_counter()
         model = make_forecaster(family, fold.horizon, seed=seed).fit(train, features, target)
-        preds[family] = model.predict(context.drop("__i"))[keep]
+        if keep.size:
+            preds[family] = model.predict(context.drop("__i"))[keep]
         result.models[family] = model
         result.fit_seconds[family] = time.perf_counter() - started
+    if test.is_empty():
+        return result
     frames = [_rows(ordered, fold, fam, y_hat, target) for fam, y_hat in preds.items()]
     if past_oos is not None:
         history = past_oos.filter(pl.col("horizon") == fold.horizon)

@@ -103,6 +103,14 @@ def build_features(
         frame = _join(frame, fl, [f.name for f in FEATURES if f.group == "flow"])
         groups.add("flow")
 
+    surface = _table(tables, "surface_features")
+    if surface is not None:
+        wanted = [f.name for f in FEATURES if f.group == "surface"]
+        have = [c for c in wanted if c in surface.columns]
+        frame = _join(frame, surface.unique(KEY, keep="last").sort(KEY), have)
+        groups.add("surface")
+        est["surface"] = "raw SVI per expiry of D's end-of-day chain (surface_features)"
+
     onchain = _table(tables, "raw_onchain")
     if onchain is not None:
         frame = _join(frame, flows.onchain_features(onchain), [f.name for f in FEATURES if f.group == "onchain"])

@@ -1,0 +1,190 @@
+"""Alerts: a failed run, or a stale lake, posts one short message to a chat webhook.
+
+The webhook is `$DVOL_ALERT_WEBHOOK_URL` (Slack-compatible: a JSON body {"text": ...});
+unset or empty means no alerts, so both sensors are RUNNING by default and cost nothing
+until a desk sets it. A webhook that is down is retried briefly, then logged and given up:
+a sensor that raised would be evaluated again on every tick, forever.
+"""
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from dvol_pipeline.assets.freshness import FRESH_CHECK
+from dvol_pipeline.jobs import freshness_check_job
+
+WEBHOOK_ENV = "DVOL_ALERT_WEBHOOK_URL"
+UI_URL_ENV = "DVOL_DAGSTER_UI_URL"
+DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves it
+MAX_STEPS_LISTED = 5
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    step: str
+    error: str  # first line of the error the user's code raised
+
+
+@dataclass(frozen=True)
+class StaleTable:
+    table: str
+    newest_by_coin: dict[str, str | None]
+    today: str
+    max_age_days: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    sent: bool
+    attempts: int
+    error: str | None = None
+
+
+def first_line(text: str | None) -> str:
+    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+
+
+def user_error(error) -> str:
+    """First line of the error the code raised, not Dagster's "error while executing op" wrapper."""
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    return first_line(error.message)
+
+
+def partition_label(tags: Mapping[str, str]) -> str | None:
+    if "dagster/partition" in tags:
+        return f"partition {tags['dagster/partition']}"
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    if start and end:
+        return f"partitions {start}..{end}"
+    return None
+
+
+def run_link(run_id: str) -> str:
+    base = os.environ.get(UI_URL_ENV, "").strip() or DEFAULT_UI_URL
+    return f"{base.rstrip('/')}/runs/{run_id}"
+
+
+def failure_message(
+    job: str, run_id: str, tags: Mapping[str, str], failures: Sequence[StepFailure], run_error: str | None = None
+) -> dict[str, str]:
+    """The Slack-compatible body for a failed run: what failed, where, and where to look."""
+    where = partition_label(tags)
+    lines = [f"dvol_pipeline: run of {job} failed" + (f" ({where})" if where else "")]
+    lines += [f"- step {f.step}: {f.error}" for f in failures[:MAX_STEPS_LISTED]]
+    if len(failures) > MAX_STEPS_LISTED:
+        lines.append(f"- and {len(failures) - MAX_STEPS_LISTED} more failed steps")
+    if not failures and run_error:
+        lines.append(f"- {first_line(run_error)}")
+    lines.append(f"Run {run_id}: open it in the Dagster UI, {run_link(run_id)}")
+    return {"text": "\n".join(lines)}
+
+
+def stale_message(run_id: str, stale: Sequence[StaleTable]) -> dict[str, str]:
+    """The body for failed `fresh` checks: each stale table's newest day per coin."""
+    lines = [f"dvol_pipeline: the lake is stale ({len(stale)} raw tables)"]
+    for t in stale:
+        newest = ", ".join(f"{coin} {day or 'never'}" for coin, day in sorted(t.newest_by_coin.items()))
+        lines.append(f"- {t.table}: newest {newest or 'nothing ingested'} (at {t.today}, max {t.max_age_days} days)")
+    lines.append("Run eod_job (or materialize group:raw) for the missing days.")
+    lines.append(f"Freshness run {run_id}: {run_link(run_id)}")
+    return {"text": "\n".join(lines)}
+
+
+def post_webhook(
+    url: str,
+    payload: Mapping[str, str],
+    *,
+    attempts: int = 3,
+    timeout: float = 5.0,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivery:
+    """POST `payload` as JSON; never raises. Retries transport errors, 429 and 5xx."""
+    tries = 0
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=backoff, max=4 * backoff),
+        retry=retry_if_exception_type(httpx.HTTPError),
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                tries += 1
+                response = httpx.post(url, json=dict(payload), timeout=timeout)
+                if response.status_code == 429 or response.status_code >= 500:
+                    response.raise_for_status()
+        if response.status_code >= 400:
+            return Delivery(False, tries, f"HTTP {response.status_code}: {first_line(response.text)[:200]}")
+        return Delivery(True, tries)
+    except httpx.HTTPError as err:
+        return Delivery(False, tries, f"{type(err).__name__}: {err}")
+
+
+def deliver(log, payload: Mapping[str, str]) -> Delivery | None:
+    """Post to the configured webhook, or do nothing when none is configured."""
+    url = os.environ.get(WEBHOOK_ENV, "").strip()
+    if not url:
+        log.info(f"${WEBHOOK_ENV} is not set: alert not sent:\n{payload['text']}")
+        return None
+    delivery = post_webhook(url, payload)
+    if delivery.sent:
+        log.info(f"alert posted after {delivery.attempts} attempt(s)")
+    else:
+        log.warning(f"alert NOT delivered after {delivery.attempts} attempt(s) ({delivery.error}):\n{payload['text']}")
+    return delivery
+
+
+def failure_payload(context: dg.RunFailureSensorContext) -> dict[str, str]:
+    run = context.dagster_run
+    failures = [
+        StepFailure(e.step_key or "?", user_error(e.event_specific_data.error))
+        for e in context.get_step_failure_events()
+    ]
+    job_error = getattr(context.failure_event.event_specific_data, "error", None)
+    run_error = user_error(job_error) if job_error is not None else context.failure_event.message
+    return failure_message(run.job_name, run.run_id, run.tags, failures, run_error)
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alert_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=f"Any failed run posts job, partition, failing step and error to ${WEBHOOK_ENV} (if set).",
+)
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext):
+    deliver(context.log, failure_payload(context))
+
+
+def stale_tables(instance: dg.DagsterInstance, run_id: str) -> list[StaleTable]:
+    """Every failed `fresh` check evaluated in the run, from its metadata."""
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    failed = [r.dagster_event.event_specific_data for r in records]
+    failed = [e for e in failed if e.check_name == FRESH_CHECK and not e.passed]
+    meta = [{k: v.value for k, v in e.metadata.items()} for e in failed]
+    return [
+        StaleTable(e.asset_key.path[-1], m.get("newest_by_coin") or {}, m.get("today", "?"), m.get("max_age_days", 0))
+        for e, m in zip(failed, meta, strict=True)
+    ]
+
+
+@dg.run_status_sensor(
+    name="stale_lake_alert_sensor",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[freshness_check_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=f"A freshness run whose `fresh` checks failed posts the stale tables to ${WEBHOOK_ENV} (if set).",
+)
+def stale_lake_alert_sensor(context: dg.RunStatusSensorContext):
+    stale = stale_tables(context.instance, context.dagster_run.run_id)
+    if stale:
+        deliver(context.log, stale_message(context.dagster_run.run_id, stale))
+
+
+alert_sensors = [run_failure_alert_sensor, stale_lake_alert_sensor]

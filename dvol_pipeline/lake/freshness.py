@@ -1,0 +1,92 @@
+"""How old the newest partition of each lake table is, from folder names alone.
+
+Freshness must be cheap enough to ask every hour and must not depend on Dagster's run
+history (a wiped `.dagster/` or a lake filled by the CLI is still judged right), so it
+reads `asset=<A>/date=<D>` folder names and never opens a Parquet file. A day counts only
+when its `part-0.parquet` exists: a run killed before the rename leaves an empty folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from dvol_pipeline.lake.paths import PART_FILE
+
+REPORT_SCHEMA = {"table": pl.String, "asset": pl.String, "newest": pl.Date, "age_days": pl.Int64, "stale": pl.Boolean}
+
+
+def _newest_day(asset_dir: Path) -> date | None:
+    names = sorted((p.name for p in asset_dir.glob("date=*")), reverse=True)  # ISO dates sort by time
+    for name in names:
+        try:
+            day = date.fromisoformat(name.split("=", 1)[1])
+        except ValueError:
+            continue
+        if (asset_dir / name / PART_FILE).is_file():
+            return day
+    return None
+
+
+def newest_by_asset(root: Path, zone: str, table: str) -> dict[str, date]:
+    """Coin -> its newest complete partition; coins without one are left out."""
+    base = Path(root) / zone / table
+    newest = {}
+    for asset_dir in sorted(base.glob("asset=*")):
+        day = _newest_day(asset_dir)
+        if day is not None:
+            newest[asset_dir.name.split("=", 1)[1]] = day
+    return newest
+
+
+def newest_partition(root: Path, zone: str, table: str, asset: str | None = None) -> date | None:
+    """The newest partition of one coin, or of any coin; None when there is none."""
+    newest = newest_by_asset(root, zone, table)
+    if asset is not None:
+        return newest.get(asset)
+    return max(newest.values(), default=None)
+
+
+def freshness_report(
+    root: Path,
+    tables: Sequence[str],
+    today: date,
+    max_age_days: int,
+    coins: Sequence[str] | None = None,
+    zone: str = "raw",
+) -> pl.DataFrame:
+    """One row per (table, coin): newest partition, its age in days at `today`, and whether
+    it is older than `max_age_days` (a coin with no partition is stale, newest null).
+
+    `coins` are the coins the desk expects; None judges the coins found (and an empty table
+    gets one row with a null asset).
+    """
+    rows = []
+    for table in tables:
+        newest = newest_by_asset(root, zone, table)
+        expected = list(coins) if coins is not None else sorted(newest) or [None]
+        rows.extend({"table": table, "asset": c, "newest": newest.get(c)} for c in expected)
+    frame = pl.DataFrame(rows, schema={k: REPORT_SCHEMA[k] for k in ("table", "asset", "newest")})
+    age = (pl.lit(today, dtype=pl.Date) - pl.col("newest")).dt.total_days()
+    return frame.with_columns(age.alias("age_days")).with_columns(
+        (pl.col("newest").is_null() | (pl.col("age_days") > max_age_days)).alias("stale")
+    ).select(list(REPORT_SCHEMA))
+
+
+def staleness_message(report: pl.DataFrame, root: Path, today: date, max_age_days: int, zone: str = "raw") -> str:
+    """What a user reads on a failed check: which coin is how old, and what to do."""
+    lines = []
+    for table, asset, newest, age, stale in report.iter_rows():
+        who = f"{table}" + (f" {asset}" if asset else "")
+        if newest is None:
+            lines.append(f"{who}: no partitions under {Path(root) / zone / table} (nothing ingested yet)")
+        elif stale:
+            lines.append(f"{who}: newest partition {newest} is {age} days old at {today} (> {max_age_days} allowed)")
+        else:
+            lines.append(f"{who}: fresh, newest {newest} ({age} days old)")
+    if report["stale"].any():
+        lines.append("Run the end-of-day job (eod_job) or materialize group:raw for the missing days.")
+    return "\n".join(lines)
