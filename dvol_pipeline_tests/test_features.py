@@ -15,11 +15,13 @@ import pytest
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.quant.features import FEATURES, GROUPS, LABELS, FeatureSet, build_features, features_markdown
 from dvol_pipeline.quant.features import garch as garch_mod
+from dvol_pipeline.quant.surface import build_surfaces
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
 
 START, END = date(2021, 3, 24), date(2022, 6, 30)
 TABLES = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
-GROUP_TABLE = {"funding": "raw_funding", "flow": "raw_options_summary", "onchain": "raw_onchain"}
+GROUP_TABLE = {"funding": "raw_funding", "flow": "raw_options_summary", "onchain": "raw_onchain",
+               "surface": "surface_features"}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,10 @@ def market() -> SimulatedMarket:
 
 @pytest.fixture(scope="module")
 def tables(market) -> dict[str, pl.DataFrame]:
-    return {name: market.table(name, START, END) for name in TABLES}
+    out = {name: market.table(name, START, END) for name in TABLES}
+    # the surface group reads the option_surface asset's table, built from the chains
+    out["surface_features"] = build_surfaces(market.table("raw_option_chain", START, END)).features
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,7 @@ def test_registry_describes_every_column_of_a_full_build(full):
     for f in FEATURES:
         assert f.name and f.definition and "\n" not in f.definition
         assert f.group in GROUPS and f.lag_days >= 0
-        assert all(t in RAW_TABLES for t in f.tables), f
+        assert all(t in RAW_TABLES or t == "surface_features" for t in f.tables), f
     md = features_markdown()
     assert all(f"`{n}`" in md for n in names)
     assert len(md.strip().splitlines()) == 2 + len(FEATURES) + len(LABELS)
@@ -144,7 +149,7 @@ def test_only_dvol_gives_iv_and_calendar(tables):
     }
 
 
-@pytest.mark.parametrize("missing", ["raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain"])
+@pytest.mark.parametrize("missing", ["raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain", "surface_features"])
 def test_a_missing_table_removes_its_groups_and_nothing_else(tables, full, missing):
     fs = build_features({k: v for k, v in tables.items() if k != missing})
     lost = {g for g, t in GROUP_TABLE.items() if t == missing}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GROUPS: list[str] = ["iv", "rv", "jump", "vrp", "garch", "funding", "flow", "onchain", "calendar"]
+GROUPS: list[str] = ["iv", "rv", "jump", "vrp", "garch", "funding", "flow", "surface", "onchain", "calendar"]
 """Named feature groups, in display order; a group is the unit of ablation."""
 
 LABELS: dict[int, str] = {1: "y_1d", 7: "y_7d", 14: "y_14d"}
@@ -38,6 +38,7 @@ class FeatureSpec:
 
 
 _DV, _OH, _FU, _OS, _OC = "raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain"
+_SF = "surface_features"
 _PX = "daily close-to-close log return of the chosen price series"
 
 
@@ -95,6 +96,15 @@ FEATURES: list[FeatureSpec] = [
     _f("opt_iv_minus_dvol", "flow", "OI-weighted average mark IV of D minus dvol", f"{_OS},{_DV}"),
     _f("opt_volume", "flow", "option contracts traded on D", _OS),
     _f("opt_open_interest", "flow", "option contracts open at D's end of day", _OS),
+    # --- surface: SVI fits of D's end-of-day chain (surface_features, from raw_option_chain) --
+    _f("surf_atm_7d", "surface", "constant-maturity 7-day ATM (forward) implied vol of D's SVI surface", _SF),
+    _f("surf_atm_30d", "surface", "constant-maturity 30-day ATM implied vol", _SF),
+    _f("surf_atm_60d", "surface", "constant-maturity 60-day ATM implied vol", _SF),
+    _f("surf_atm_90d", "surface", "constant-maturity 90-day ATM implied vol", _SF),
+    _f("surf_term_slope", "surface", "term-structure slope: surf_atm_90d - surf_atm_7d", _SF),
+    _f("surf_rr25_30d", "surface", "30-day 25-delta risk reversal: iv(25d call) - iv(25d put)", _SF),
+    _f("surf_bf25_30d", "surface", "30-day 25-delta butterfly: mean(iv 25d call, 25d put) - ATM", _SF),
+    _f("surf_replica_gap", "surface", "chain's 30-day variance-swap replica minus surf_atm_30d (the smile's convexity premium)", _SF),
     # --- onchain (published the next day: lag 1) -----------------------------------------
     _f("onchain_tx", "onchain", "transactions on D-1", _OC, 1),
     _f("onchain_fees", "onchain", "fees paid on D-1 (coin)", _OC, 1),

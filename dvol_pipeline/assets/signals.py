@@ -1,0 +1,48 @@
+"""signals: the desk's end-of-day output, one row per (day, coin)."""
+
+import warnings
+
+import dagster as dg
+import polars as pl
+
+from dvol_pipeline.assets.features import features_daily
+from dvol_pipeline.assets.metadata import markdown
+from dvol_pipeline.lake.backtest import read_promotion
+from dvol_pipeline.lake.signals import SIGNAL_DOCS, SIGNALS_TABLE, build_signals
+from dvol_pipeline.partitions import daily_partitions, partition_dates
+from dvol_pipeline.resources import LakeResource, MarketResource
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+
+    @dg.asset(
+        name=SIGNALS_TABLE,
+        group_name="signals",
+        deps=[features_daily, dg.AssetKey("model_promotion")],
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"parquet"},
+        description="End-of-day signals: the promoted model of each horizon scores the day's features "
+        "(models of the day's month, trained before it); direction from the primary horizon's threshold.\n\n"
+        + "\n".join(f"- `{k}`: {v}" for k, v in SIGNAL_DOCS.items()),
+    )
+    def signals(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
+        start, end = partition_dates(context)
+        promotion = read_promotion(lake.path)
+        rows = build_signals(lake.path, start, end, market.coins, promotion)
+        if rows.is_empty():
+            raise dg.Failure(
+                f"no signals for {start}..{end}: features_daily has no rows for these days and coins "
+                f"{market.coins}; materialize features_daily for the range first"
+            )
+        last = rows.filter(pl.col("date") == rows["date"].max())
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows.height,
+                "latest": markdown(last),
+                "stale_models": int(rows["model_version"].str.contains("stale").sum()),
+                "direction_counts": dg.MetadataValue.json(
+                    {str(k): int(v) for k, v in rows["direction"].value_counts().sort("direction").iter_rows()}
+                ),
+            }
+        )

@@ -1,0 +1,20 @@
+"""Cost-aware DVOL-futures backtest of the walk-forward forecasts, its statistics, model
+promotion and robustness checks. Pure functions over polars frames (no Dagster, no lake IO)."""
+
+from dvol_pipeline.quant.backtest.config import BacktestConfig, RiskConfig, RobustnessConfig, ThresholdConfig
+from dvol_pipeline.quant.backtest.costs import CostModel
+from dvol_pipeline.quant.backtest.futures import BacktestResult, run_futures_backtest
+from dvol_pipeline.quant.backtest.positions import Panel, build_panel, signals, simulate, staggered
+from dvol_pipeline.quant.backtest.promotion import promote
+from dvol_pipeline.quant.backtest.risk import jump_days, market_flags
+from dvol_pipeline.quant.backtest.robustness import noise_injection, tau_cost_sweep
+from dvol_pipeline.quant.backtest.schema import DAILY_SCHEMA, FUTURES_DAILY_SCHEMA, validate_daily
+from dvol_pipeline.quant.backtest.stats import by_regime, by_year, strategy_metrics
+from dvol_pipeline.quant.backtest.threshold import select_taus, thresholds_frame
+
+__all__ = [
+    "DAILY_SCHEMA", "FUTURES_DAILY_SCHEMA", "BacktestConfig", "BacktestResult", "CostModel", "Panel", "RiskConfig",
+    "RobustnessConfig", "ThresholdConfig", "build_panel", "by_regime", "by_year", "jump_days", "market_flags",
+    "noise_injection", "promote", "run_futures_backtest", "select_taus", "signals", "simulate", "staggered",
+    "strategy_metrics", "tau_cost_sweep", "thresholds_frame", "validate_daily",
+]

@@ -1,0 +1,51 @@
+"""Implied-vol surfaces from end-of-day option chains: liquidity filter, batched SVI fits,
+static-arbitrage checks, constant-maturity features, ATM repricing and the DVOL replica.
+
+Pure functions over polars frames (no dagster, no lake IO); every function takes many
+days and both assets in one call.
+"""
+
+from __future__ import annotations
+
+from .arbitrage import butterfly_g, butterfly_violations, calendar_violations
+from .bench import benchmark_surface
+from .build import (
+    REPLICA_TOLERANCE_VOL,
+    SurfaceBuild,
+    atm_pricing_error,
+    build_surfaces,
+    chain_replica,
+    published_dvol,
+    replica_check,
+)
+from .constant_maturity import DELTA_LABELS, TENORS_DAYS, surface_features, surface_grid
+from .liquidity import REASONS, LiquidityRules, drop_counts, filter_quotes
+from .svi import fit_slices, fit_svi_arrays, smile_points, svi_derivatives, svi_total_variance, svi_vol
+
+__all__ = [
+    "DELTA_LABELS",
+    "REASONS",
+    "REPLICA_TOLERANCE_VOL",
+    "TENORS_DAYS",
+    "LiquidityRules",
+    "SurfaceBuild",
+    "atm_pricing_error",
+    "benchmark_surface",
+    "build_surfaces",
+    "butterfly_g",
+    "butterfly_violations",
+    "calendar_violations",
+    "chain_replica",
+    "drop_counts",
+    "filter_quotes",
+    "fit_slices",
+    "fit_svi_arrays",
+    "published_dvol",
+    "replica_check",
+    "smile_points",
+    "surface_features",
+    "surface_grid",
+    "svi_derivatives",
+    "svi_total_variance",
+    "svi_vol",
+]
