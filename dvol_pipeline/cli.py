@@ -120,14 +120,33 @@ def _summary(root: Path) -> str:
     )
 
 
+def _outputs(root: Path, last_day: date) -> str:
+    """Where the tear sheets are, and the signals of the last day."""
+    from dvol_pipeline.lake.warehouse import query
+
+    lines = []
+    for sheet in sorted((root / "reports" / "latest").glob("tearsheet_*.html")):
+        lines.append(f"Tear sheet: {sheet}  (open it in any browser; it works offline)")
+    try:
+        sig = query(root, f"SELECT date, asset, round(yhat_1d, 2) AS yhat_1d, round(yhat_7d, 2) AS yhat_7d, "
+                          f"round(yhat_14d, 2) AS yhat_14d, direction, round(confidence, 2) AS confidence, model_version "
+                          f"FROM signals WHERE date = DATE '{last_day}' ORDER BY asset")
+        lines += [f"Signals for {last_day}:", str(sig)]
+    except Exception as err:  # the signals view exists only once the signals asset ran
+        lines.append(f"No signals for {last_day}: {err}")
+    return "\n".join(lines)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     print(f"Simulating BTC and ETH {args.start}..{args.end} and materializing every asset in one run ...")
     market = MarketResource(source="simulated", **({"seed": args.seed} if args.seed is not None else {}))
     # one run per partitions definition, in dependency order: days, then monthly folds
-    runs = [("group:raw or group:features", args.start, args.end)]
+    runs = [("group:raw or group:surface or group:features", args.start, args.end)]
     if f"{args.end:%Y-%m}" >= FIRST_FOLD:
-        runs.append(("group:forecasts or group:warehouse", FIRST_FOLD, f"{args.end:%Y-%m}"))
+        runs.append(("group:forecasts or group:backtest or group:warehouse", FIRST_FOLD, f"{args.end:%Y-%m}"))
+        # what the end-of-day schedule does each evening: score the day with the promoted models
+        runs.append(("group:signals or group:warehouse", args.end, args.end))
     else:
         runs.append(("group:warehouse", args.start, args.end))
     for selection, first, last in runs:
@@ -137,6 +156,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
     print(f"\nDone in {time.perf_counter() - started:.0f} s.\n")
     print(_summary(lake_root()))
+    print(_outputs(lake_root(), args.end))
     return 0
 
 

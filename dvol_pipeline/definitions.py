@@ -5,10 +5,13 @@ from __future__ import annotations
 import dagster as dg
 
 from dvol_pipeline.alerts import alert_sensors
+from dvol_pipeline.assets.backtest import backtest, model_promotion, tear_sheets
 from dvol_pipeline.assets.features import features_daily
 from dvol_pipeline.assets.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.freshness import freshness_checks
 from dvol_pipeline.assets.raw import raw_assets
+from dvol_pipeline.assets.signals import signals
+from dvol_pipeline.assets.surface import chain_greeks, option_surface
 from dvol_pipeline.assets.warehouse import warehouse
 from dvol_pipeline.jobs import eod_job, freshness_check_job, monthly_job, raw_ingest_job, warehouse_job
 from dvol_pipeline.resources import LakeResource, MarketResource
@@ -16,7 +19,10 @@ from dvol_pipeline.schedules import schedules
 from dvol_pipeline.sensors import landing_sensor
 
 defs = dg.Definitions(
-    assets=[*raw_assets, features_daily, oos_predictions, forecast_metrics, warehouse],
+    assets=[
+        *raw_assets, option_surface, chain_greeks, features_daily, oos_predictions, forecast_metrics,
+        backtest, model_promotion, tear_sheets, signals, warehouse,
+    ],
     asset_checks=freshness_checks,
     jobs=[raw_ingest_job, warehouse_job, eod_job, monthly_job, freshness_check_job],
     schedules=schedules,

@@ -82,3 +82,45 @@ def model_promotion(lake: LakeResource, market: MarketResource) -> dg.Materializ
             "evidence_vs_har": markdown(evidence.with_columns(pl.col(pl.Float64).round(3)), rows=30),
         }
     )
+
+
+@dg.asset(
+    group_name="backtest",
+    deps=[backtest, model_promotion],
+    kinds={"html", "mlflow"},
+    description="One self-contained HTML tear sheet per coin and run (opens offline): key numbers, equity and "
+    "drawdown, forecast vs realised, calibration, rolling hit-rate, SHAP, cost sensitivity, regime and yearly "
+    "tables, in-sample vs out-of-sample, robustness heatmap, risk controls, option book with greek attribution, "
+    "promotion. Written to <lake>/reports/<run id>/ and reports/latest/, and logged to MLflow.",
+)
+def tear_sheets(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource) -> dg.MaterializeResult:
+    from datetime import UTC, datetime
+
+    from dvol_pipeline.lake.tearsheets import write_tearsheets
+    from dvol_pipeline.lake.tracking import log_report_run, tracking_uri
+
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    notes = [
+        "Every figure is out of sample: forecasts come from walk-forward folds, each month's threshold and "
+        "promoted family were chosen on earlier months only.",
+        "DVOL futures are modelled as tracking the index (no basis or roll); costs and contract size are in "
+        "quant/backtest/config.py.",
+    ]
+    files = write_tearsheets(lake.path, market.coins, context.run_id, generated, notes)
+    metrics = read_backtest_table(lake.path, "strategy_metrics").filter(pl.col("asset") == "ALL")
+    best = metrics.with_columns(pl.col("sharpe").fill_nan(None)).sort("sharpe", descending=True, nulls_last=True)
+    mlflow_run, artifacts = log_report_run(
+        lake.path, f"tearsheets-{context.run_id[:8]}", {"dagster_run_id": context.run_id},
+        {"best_net_sharpe": float(best["sharpe"][0] or float("nan"))} if best.height else {},
+        [f.path for f in files],
+    )
+    meta = {f"tearsheet_{f.asset}": dg.MetadataValue.path(str(f.path)) for f in files}
+    meta |= {f"open_{f.asset}": dg.MetadataValue.url(f.path.as_uri()) for f in files}
+    meta |= {f"latest_{f.asset}": dg.MetadataValue.path(str(f.latest)) for f in files}
+    meta |= {
+        "mlflow_run_id": mlflow_run,
+        "mlflow_artifacts": dg.MetadataValue.text(f"{artifacts}/tearsheets"),
+        "mlflow_ui": dg.MetadataValue.md(f"```\n.venv/bin/mlflow ui --backend-store-uri {tracking_uri(lake.path)}\n```"),
+        "size_kb": dg.MetadataValue.json({f.asset: round(f.path.stat().st_size / 1024) for f in files}),
+    }
+    return dg.MaterializeResult(metadata=meta)

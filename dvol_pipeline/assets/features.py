@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     @dg.asset(
         name=FEATURES_TABLE,
         group_name="features",
-        deps=raw_assets,
+        deps=[*raw_assets, dg.AssetKey("surface_features")],
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"parquet", "polars"},

@@ -13,7 +13,11 @@ from dvol_pipeline.resources import LakeResource
 
 @dg.asset(
     group_name="warehouse",
-    deps=[*raw_assets, features_daily, oos_predictions, forecast_metrics],
+    deps=[
+        *raw_assets, features_daily, oos_predictions, forecast_metrics,
+        *(dg.AssetKey(k) for k in ("surface_params", "surface_grid", "surface_features", "chain_greeks",
+                                    "backtest", "model_promotion", "signals")),
+    ],
     kinds={"duckdb"},
     description="warehouse.duckdb: a view per lake table (and its quarantine) for analysts.",
 )

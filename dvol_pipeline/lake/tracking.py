@@ -21,16 +21,16 @@ def tracking_uri(root: Path) -> str:
     return f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
 
 
-def experiment_id(root: Path) -> str:
+def experiment_id(root: Path, name: str = EXPERIMENT) -> str:
     import mlflow
 
     (root / "mlflow").mkdir(parents=True, exist_ok=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(tracking_uri(root))
-    found = mlflow.get_experiment_by_name(EXPERIMENT)
+    found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    return mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlflow" / "artifacts").as_uri())
+    return mlflow.create_experiment(name, artifact_location=(root / "mlflow" / "artifacts").as_uri())
 
 
 def log_model_run(
@@ -56,3 +56,20 @@ def log_model_run(
         if model_dir is not None:
             mlflow.log_artifacts(str(model_dir), "model")
         return run.info.run_id
+
+
+REPORTS_EXPERIMENT = "dvol_backtests"
+
+
+def log_report_run(
+    root: Path, run_name: str, tags: dict[str, str], metrics: dict[str, float], files: list[Path]
+) -> tuple[str, str]:
+    """One MLflow run holding report files (tear sheets) as artifacts; returns (run id, artifact URI)."""
+    import mlflow
+
+    exp = experiment_id(root, REPORTS_EXPERIMENT)
+    with mlflow.start_run(experiment_id=exp, run_name=run_name, tags=tags) as run:
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
+        for path in files:
+            mlflow.log_artifact(str(path), "tearsheets")
+        return run.info.run_id, run.info.artifact_uri

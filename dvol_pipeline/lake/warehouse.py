@@ -18,7 +18,7 @@ import polars as pl
 from dvol_pipeline.contracts.tables import RAW_TABLES
 
 WAREHOUSE_FILE = "warehouse.duckdb"
-ZONES = ("raw", "features", "predictions", "quarantine")
+ZONES = ("raw", "features", "surface", "predictions", "backtest", "signals", "quarantine")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,20 @@ def _docs(table: str) -> tuple[str, dict[str, str]] | None:
         return "Daily DVOL features and labels, one row per (date, asset); no row uses data after its cut-off.", cols
     if table in PREDICTION_DOCS:
         return PREDICTION_DOCS[table], {}
+    from dvol_pipeline.lake.backtest import TABLE_DOCS as BACKTEST_DOCS
+    from dvol_pipeline.lake.signals import SIGNAL_DOCS, SIGNALS_TABLE
+    from dvol_pipeline.lake.surfaces import TABLE_DOCS as SURFACE_DOCS
+
+    if table == SIGNALS_TABLE:
+        return "End-of-day signals per (date, coin) from the promoted models.", SIGNAL_DOCS
+    if table == "surface_features":
+        from dvol_pipeline.quant.features import FEATURES
+
+        return SURFACE_DOCS[table], {f.name: f.definition for f in FEATURES if f.group == "surface"}
+    if table in SURFACE_DOCS:
+        return SURFACE_DOCS[table], {}
+    if table in BACKTEST_DOCS:
+        return BACKTEST_DOCS[table], {}
     return None
 
 

@@ -1,0 +1,114 @@
+"""Option surfaces and chain greeks from the end-of-day chains, with their quality checks."""
+
+import warnings
+
+import dagster as dg
+import polars as pl
+
+from dvol_pipeline.assets.metadata import markdown
+from dvol_pipeline.lake.surfaces import TABLE_DOCS, build_greeks_range, build_surface_range
+from dvol_pipeline.partitions import daily_partitions, partition_dates
+from dvol_pipeline.quant.surface import REPLICA_TOLERANCE_VOL, replica_check
+from dvol_pipeline.resources import LakeResource, MarketResource
+
+CHAIN, DVOL = dg.AssetKey("raw_option_chain"), dg.AssetKey("raw_dvol")
+ATM_PRICING_TARGET = 0.05
+"""Median |model / mid - 1| of ATM options the fitted surface must reprice within."""
+
+
+def _spec(name: str) -> dg.AssetSpec:
+    return dg.AssetSpec(name, group_name="surface", deps=[CHAIN, DVOL], kinds={"parquet", "numpy"},
+                        description=TABLE_DOCS[name])
+
+
+def _check(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=asset, description=description)
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+
+    @dg.multi_asset(
+        name="option_surface",
+        specs=[_spec("surface_params"), _spec("surface_grid"), _spec("surface_features")],
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[
+            _check("butterfly_arbitrage", "surface_params", "Gatheral's g(k) >= 0 on every fitted slice "
+                   "(no negative risk-neutral density); violations listed"),
+            _check("calendar_arbitrage", "surface_params", "total variance non-decreasing in maturity at every "
+                   "log-moneyness, between adjacent expiries; violations listed"),
+            _check("atm_pricing_error", "surface_params", f"the fitted surface reprices ATM options within "
+                   f"{ATM_PRICING_TARGET:.0%} of the market mid (median |error|)"),
+            _check("dvol_replica", "surface_features", f"the chain's 30-day variance-swap replica is within "
+                   f"{REPLICA_TOLERANCE_VOL} vol points of the published DVOL close every day"),
+        ],
+    )
+    def option_surface(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
+        start, end = partition_dates(context)
+        built = build_surface_range(lake.path, start, end, market.coins)
+        b = built.build
+        if b.empty_reason:
+            context.log.warning(f"no surface fitted for {start}..{end}: {b.empty_reason}")
+        fits = b.params.select(
+            pl.len().alias("slices"), pl.col("rmse_vol").median().alias("median_rmse_vol"),
+            pl.col("rmse_vol").max().alias("max_rmse_vol"), pl.col("n_points").median().alias("median_points"),
+        )
+        yield dg.MaterializeResult(asset_key="surface_params", metadata={
+            "dagster/row_count": b.params.height, "partitions_written": built.partitions["surface_params"],
+            "chain_rows_read": built.chain_rows, "fit_quality": markdown(fits),
+            "liquidity_filter_drops": markdown(b.drop_counts),
+        })
+        yield dg.MaterializeResult(asset_key="surface_grid", metadata={
+            "dagster/row_count": b.grid.height, "partitions_written": built.partitions["surface_grid"],
+        })
+        yield dg.MaterializeResult(asset_key="surface_features", metadata={
+            "dagster/row_count": b.features.height, "partitions_written": built.partitions["surface_features"],
+            "latest": markdown(b.features.sort("date").tail(4)),
+        })
+        yield dg.AssetCheckResult(
+            asset_key="surface_params", check_name="butterfly_arbitrage", passed=b.butterfly.is_empty(),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"violations": b.butterfly.height,
+                      "slices_affected": b.butterfly.select("date", "asset", "expiry").unique().height,
+                      "first_violations": markdown(b.butterfly.head(20))},
+        )
+        yield dg.AssetCheckResult(
+            asset_key="surface_params", check_name="calendar_arbitrage", passed=b.calendar.is_empty(),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"violations": b.calendar.height, "first_violations": markdown(b.calendar.head(20))},
+        )
+        err = b.pricing_error_summary()
+        yield dg.AssetCheckResult(
+            asset_key="surface_params", check_name="atm_pricing_error",
+            passed=bool(err["n"] == 0 or err["median_abs_rel_err"] <= ATM_PRICING_TARGET),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={k: float(v) for k, v in err.items()},
+        )
+        passed, worst = replica_check(b.replica)
+        diff = b.replica["diff"].drop_nulls().abs()
+        yield dg.AssetCheckResult(
+            asset_key="surface_features", check_name="dvol_replica", passed=passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"days_compared": int(diff.len()), "max_abs_diff_vol": float(diff.max() or 0.0),
+                      "tolerance_vol": REPLICA_TOLERANCE_VOL, "worst_days": markdown(worst)},
+        )
+
+    @dg.asset(
+        group_name="surface",
+        deps=[CHAIN],
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"parquet", "numpy"},
+        description=TABLE_DOCS["chain_greeks"] + " Also writes `chain_exposures`: " + TABLE_DOCS["chain_exposures"],
+    )
+    def chain_greeks(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
+        start, end = partition_dates(context)
+        greeks, exposures, written = build_greeks_range(lake.path, start, end, market.coins)
+        mismatch = (greeks["iv_solved"] - greeks["mark_iv"]).abs()
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": greeks.height,
+            "partitions_written": dg.MetadataValue.json(written),
+            "max_abs_iv_roundtrip_vol": float(mismatch.max() or 0.0),
+            "exposures_latest_day": markdown(exposures.filter(pl.col("date") == exposures["date"].max())),
+        })

@@ -1,0 +1,82 @@
+"""Surfaces and greeks in the lake: read a range's chains once, build, write per (coin, day).
+
+Tables (zone `surface`, partitioned like the raw lake): `surface_params` (SVI per expiry),
+`surface_grid` (constant maturity x delta), `surface_features` (the `surface` feature
+group), `chain_greeks` (every option's greeks from its own mark IV) and `chain_exposures`
+(open-interest exposures per expiry). A day is a pure function of that day's chain, so a
+backfill and an end-of-day run write the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from dvol_pipeline.lake.parquet import read_table, write_partitions
+from dvol_pipeline.quant.surface import SurfaceBuild, build_surfaces
+
+ZONE = "surface"
+SURFACE_TABLES = ("surface_params", "surface_grid", "surface_features")
+GREEK_TABLES = ("chain_greeks", "chain_exposures")
+SORT = {
+    "surface_params": ["asset", "date", "expiry"],
+    "surface_grid": ["asset", "date", "tenor_days", "delta_label"],
+    "surface_features": ["asset", "date"],
+    "chain_greeks": ["asset", "date", "expiry", "strike", "option_type"],
+    "chain_exposures": ["asset", "date", "expiry"],
+}
+TABLE_DOCS = {
+    "surface_params": "Raw SVI per (date, coin, expiry) fitted to D's end-of-day chain: a, b, rho, m, sigma, "
+    "fit RMSE in vol points, points used, ATM vol.",
+    "surface_grid": "Implied vol (vol points) of the fitted surface at constant maturities 7/30/60/90 days x "
+    "deltas 10P/25P/ATM/25C/10C.",
+    "surface_features": "Per (date, coin): constant-maturity ATM vols, term slope, 25-delta risk reversal and "
+    "butterfly at 30 days, the chain's DVOL replica; joins features_daily as the `surface` group.",
+    "chain_greeks": "Every listed option's Black-76 greeks from its own mark IV (vega per vol point, theta per "
+    "day) and its open-interest exposures.",
+    "chain_exposures": "Open-interest greek exposures aggregated per (date, coin, expiry).",
+}
+
+
+@dataclass
+class SurfaceRange:
+    build: SurfaceBuild
+    chain_rows: int
+    partitions: dict[str, int]
+
+
+def read_chain(root: Path, start: date, end: date, coins: list[str]) -> pl.DataFrame:
+    try:
+        return read_table(root, "raw", "raw_option_chain", start, end, coins)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"no raw_option_chain for {start}..{end} {coins} under {root}/raw; surfaces need end-of-day "
+            "chains (the simulated market and Deribit provide them; CryptoDataDownload does not)"
+        ) from None
+
+
+def _write(root: Path, name: str, frame: pl.DataFrame) -> int:
+    return len(write_partitions(root, ZONE, name, frame, "date", SORT[name]))
+
+
+def build_surface_range(root: Path, start: date, end: date, coins: list[str]) -> SurfaceRange:
+    chain = read_chain(root, start, end, coins)
+    try:
+        dvol = read_table(root, "raw", "raw_dvol", start, end, coins)
+    except FileNotFoundError:
+        dvol = None
+    build = build_surfaces(chain, dvol)
+    frames = {"surface_params": build.params, "surface_grid": build.grid, "surface_features": build.features}
+    return SurfaceRange(build, chain.height, {n: _write(root, n, f) for n, f in frames.items()})
+
+
+def build_greeks_range(root: Path, start: date, end: date, coins: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    from dvol_pipeline.quant.options import chain_greeks, exposures_by_expiry
+
+    greeks = chain_greeks(read_chain(root, start, end, coins))
+    exposures = exposures_by_expiry(greeks)
+    written = {"chain_greeks": _write(root, "chain_greeks", greeks), "chain_exposures": _write(root, "chain_exposures", exposures)}
+    return greeks, exposures, written

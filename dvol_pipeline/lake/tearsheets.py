@@ -1,0 +1,119 @@
+"""Tear sheets from the lake: one self-contained HTML file per run and coin.
+
+Files: `<lake>/reports/<run id>/tearsheet_<COIN>.html`, copied to `<lake>/reports/latest/`
+so a bookmark always opens the newest; each run's files are also MLflow artifacts.
+The renderer (reports/) knows nothing about the lake; this module maps the backtest,
+forecast and promotion tables onto its inputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from dvol_pipeline.lake.backtest import read_backtest_table, table_path
+from dvol_pipeline.lake.forecasts import ZONE as PREDICTIONS_ZONE
+from dvol_pipeline.lake.forecasts import read_predictions
+from dvol_pipeline.quant.backtest import strategy_metrics
+from dvol_pipeline.reports import TearSheetData, write_tearsheet
+
+REPORTS = "reports"
+KEY_COLUMNS = ["strategy", "family", "horizon", "asset", "n_days", "net_usd", "annual_return", "sharpe", "sortino",
+               "max_drawdown_usd", "hit_rate", "turnover", "exposure"]
+
+
+@dataclass(frozen=True)
+class TearSheetFile:
+    asset: str
+    path: Path
+    latest: Path
+
+
+def tearsheet_path(root: Path, run_id: str, asset: str) -> Path:
+    return root / REPORTS / run_id / f"tearsheet_{asset}.html"
+
+
+def _optional(root: Path, name: str) -> pl.DataFrame | None:
+    return pl.read_parquet(table_path(root, name)) if table_path(root, name).exists() else None
+
+
+def _shap(root: Path) -> pl.DataFrame | None:
+    files = sorted((root / PREDICTIONS_ZONE / "feature_importance").glob("fold=*/part-0.parquet"))
+    if not files:
+        return None
+    shap = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    keys = [c for c in ("feature", "group") if c in shap.columns]
+    return shap.group_by(keys).agg(pl.col("mean_abs_shap").mean()).sort("mean_abs_shap", "feature", descending=[True, False])
+
+
+def _in_vs_out(thresholds: pl.DataFrame, metrics: pl.DataFrame) -> pl.DataFrame:
+    """In-sample: the chosen tau's Sharpe on the folds before the newest one; out: every traded month."""
+    newest = thresholds.sort("fold").group_by("family", "horizon", "asset", maintain_order=True).last()
+    ins = newest.select(
+        pl.format("dvol_futures_{}d", "horizon").alias("strategy"), "family", "horizon", "asset",
+        pl.lit("in_sample").alias("sample"), sharpe=pl.col("in_sample_sharpe"), n_days=pl.col("in_sample_days"),
+    )
+    outs = metrics.filter(pl.col("strategy").str.starts_with("dvol_futures")).select(
+        "strategy", "family", pl.col("horizon").cast(ins.schema["horizon"]), "asset",
+        pl.lit("out_of_sample").alias("sample"), "sharpe", pl.col("n_days").cast(ins.schema["n_days"]),
+    )
+    return pl.concat([ins, outs.cast(ins.schema)])
+
+
+def build_tearsheet_data(root: Path, asset: str, run_id: str, generated_at: str, notes: list[str]) -> TearSheetData:
+    daily = read_backtest_table(root, "backtest_daily").filter(pl.col("asset") == asset)
+    futures_metrics = read_backtest_table(root, "strategy_metrics")
+    options = daily.filter(pl.col("strategy").str.starts_with("option"))
+    option_metrics = strategy_metrics(options, all_assets=False) if options.height else None
+    metrics = futures_metrics if option_metrics is None else pl.concat([futures_metrics, option_metrics], how="diagonal_relaxed")
+    metrics = metrics.filter(pl.col("asset") == asset)
+    # NaN (a strategy that never traded has no Sharpe) must rank last, not first
+    key = (
+        metrics.select([c for c in KEY_COLUMNS if c in metrics.columns])
+        .with_columns(pl.col(pl.Float64).fill_nan(None))
+        .sort("sharpe", descending=True, nulls_last=True)
+    )
+    promotion = _optional(root, "model_promotion")
+    option_costs = _optional(root, "option_cost_sensitivity")
+    return TearSheetData(
+        title=f"DVOL strategies: {asset}",
+        asset=asset,
+        run_id=run_id,
+        generated_at=generated_at,
+        notes=notes,
+        key_numbers=key,
+        daily=daily.filter(pl.col("strategy").str.starts_with("dvol_futures")),
+        predictions=read_predictions(root).filter(pl.col("asset") == asset),
+        shap=_shap(root),
+        cost_sensitivity=read_backtest_table(root, "cost_sensitivity").filter(pl.col("asset") == asset),
+        by_regime=read_backtest_table(root, "metrics_by_regime").filter(pl.col("asset") == asset),
+        by_year=read_backtest_table(root, "metrics_by_year").filter(pl.col("asset") == asset),
+        in_vs_out_of_sample=_in_vs_out(read_backtest_table(root, "thresholds"), futures_metrics).filter(
+            pl.col("asset") == asset
+        ),
+        sweep=read_backtest_table(root, "tau_cost_sweep").filter(pl.col("asset") == asset),
+        robustness=read_backtest_table(root, "noise_robustness").filter(pl.col("asset") == asset),
+        risk_effects=read_backtest_table(root, "risk_control_effects").filter(pl.col("asset") == asset),
+        options_daily=options if options.height else None,
+        options_cost_sensitivity=None if option_costs is None else option_costs.filter(pl.col("asset") == asset),
+        promotion=None if promotion is None else promotion.filter(pl.col("asset") == asset),
+    )
+
+
+def write_tearsheets(
+    root: Path, coins: list[str], run_id: str, generated_at: str, notes: list[str] | None = None
+) -> list[TearSheetFile]:
+    out = []
+    for asset in coins:
+        data = build_tearsheet_data(root, asset, run_id, generated_at, list(notes or []))
+        path = write_tearsheet(data, tearsheet_path(root, run_id, asset))
+        latest = tearsheet_path(root, "latest", asset)
+        latest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = latest.with_suffix(".html.tmp")
+        shutil.copyfile(path, tmp)
+        tmp.replace(latest)
+        out.append(TearSheetFile(asset, path, latest))
+    return out
