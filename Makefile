@@ -28,6 +28,8 @@ ui: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_walkforward
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_options
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_backtest
 
 clean-lake:
 	find data_lake -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} +

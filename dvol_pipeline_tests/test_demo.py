@@ -27,7 +27,8 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     with dg.DagsterInstance.from_config(str(lake / ".dagster")) as instance:
         assert len(instance.get_runs()) == 2  # every daily asset over the range in one run, then the warehouse
     catalog = query(lake, "SELECT view_name, partition_count FROM lake_catalog")
-    assert dict(catalog.iter_rows()) == {name: 2 * 28 for name in [*RAW_TABLES, "features_daily"]}
+    surface = ["surface_params", "surface_grid", "surface_features", "chain_greeks", "chain_exposures"]
+    assert dict(catalog.iter_rows()) == {name: 2 * 28 for name in [*RAW_TABLES, "features_daily", *surface]}
     first = _fingerprints(lake)
 
     # the whole range again, then one day alone: same bytes for every file

@@ -52,3 +52,45 @@ def test_folds_predict_log_to_mlflow_and_reproduce_exactly(lake):
     before = hashlib.sha256(predictions_path(lake, "2022-05").read_bytes()).hexdigest()
     assert main(["materialize", "--select", "key:oos_predictions", "--start", "2022-05", "--end", "2022-05"]) == 0
     assert hashlib.sha256(predictions_path(lake, "2022-05").read_bytes()).hexdigest() == before
+
+    _backtest_promotion_tearsheets_and_signals(lake)
+
+
+def _backtest_promotion_tearsheets_and_signals(lake):
+    """The monthly half of the loop (backtest, promotion, tear sheets) and one end-of-day signal."""
+    import re
+
+    from dvol_pipeline.lake.backtest import read_backtest_table
+    from dvol_pipeline.lake.tracking import REPORTS_EXPERIMENT
+
+    assert main(["materialize", "--select", "group:backtest or group:warehouse", "--start", "2022-04",
+                 "--end", "2022-06"]) == 0
+    promotion = read_backtest_table(lake, "model_promotion")
+    assert promotion.select("asset", "horizon").sort("asset", "horizon").rows() == [
+        (a, h) for a in ("BTC", "ETH") for h in (1, 7, 14)
+    ]
+    assert promotion.group_by("asset").agg(pl.col("primary").sum())["primary"].to_list() == [1, 1]
+    # the tear sheets: one per coin, every section filled, nothing fetched from outside
+    for coin in ("BTC", "ETH"):
+        html = (lake / "reports" / "latest" / f"tearsheet_{coin}.html").read_text()
+        for section in ("key-numbers", "equity", "forecast", "calibration", "hit-rate", "shap", "costs",
+                        "regimes", "years", "oos-vs-is", "robustness", "risk", "options", "promotion"):
+            assert f'id="{section}"' in html, section
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    mlflow.set_tracking_uri(tracking_uri(lake))
+    reports = mlflow.search_runs(experiment_names=[REPORTS_EXPERIMENT])
+    assert len(reports) == 1
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(reports["run_id"][0], "tearsheets")}
+    assert artifacts == {"tearsheets/tearsheet_BTC.html", "tearsheets/tearsheet_ETH.html"}
+
+    # end of day: the signal for 2022-06-30 is what the promoted 7-day model predicted out of sample
+    assert main(["materialize", "--select", "key:signals", "--start", "2022-06-30", "--end", "2022-06-30"]) == 0
+    sig = pl.read_parquet(lake / "signals" / "signals" / "asset=BTC" / "date=2022-06-30" / "part-0.parquet")
+    family = promotion.filter((pl.col("asset") == "BTC") & (pl.col("horizon") == 7))["promoted_family"][0]
+    oos = pl.read_parquet(predictions_path(lake, "2022-06")).filter(
+        (pl.col("asset") == "BTC") & (pl.col("horizon") == 7) & (pl.col("family") == family)
+        & (pl.col("date") == pl.date(2022, 6, 30))
+    )
+    assert sig["yhat_7d"][0] == pytest.approx(oos["y_hat"][0], abs=1e-9)
+    assert sig["model_version"][0].split()[1] == f"7d={family}@2022-06"
+    assert sig["direction"][0] in (-1, 0, 1) and 0.0 <= sig["confidence"][0] <= 1.0
