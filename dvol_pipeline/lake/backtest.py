@@ -215,7 +215,10 @@ def _sharpe(evidence: pl.DataFrame, horizon: int, family: str) -> float | None:
 
 
 def write_tables(root: Path, tables: dict[str, pl.DataFrame]) -> dict[str, int]:
-    """Each table replaced whole (atomic): a backtest is always of every fold at once."""
+    """Each table replaced whole (atomic): a backtest is always of every fold at once.
+
+    An undefined statistic (the Sharpe of a strategy that never traded) is stored as NULL,
+    not NaN: SQL sorts NaN above every number, NULL where `NULLS LAST` puts it."""
     for name, frame in tables.items():
-        write_parquet_atomic(frame, table_path(root, name))
+        write_parquet_atomic(frame.with_columns(pl.col(pl.Float64).fill_nan(None)), table_path(root, name))
     return {name: frame.height for name, frame in tables.items()}
