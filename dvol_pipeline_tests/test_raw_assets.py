@@ -41,9 +41,14 @@ def _checks(result):
 def test_definitions_load_with_every_raw_table_and_its_checks():
     repo = defs.get_repository_def()
     keys = {k.path[-1] for k in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {*RAW_TABLES, "features_daily", "oos_predictions", "forecast_metrics", "warehouse"}
+    assert keys == {
+        *RAW_TABLES, "surface_params", "surface_grid", "surface_features", "chain_greeks", "features_daily",
+        "oos_predictions", "forecast_metrics", "backtest", "model_promotion", "tear_sheets", "signals", "warehouse",
+    }
     check_names = {(c.asset_key.path[-1], c.name) for c in repo.asset_graph.asset_check_keys}
     assert {(t, "contract") for t in RAW_TABLES} <= check_names
+    assert {("surface_params", "butterfly_arbitrage"), ("surface_params", "calendar_arbitrage"),
+            ("surface_params", "atm_pricing_error"), ("surface_features", "dvol_replica")} <= check_names
 
 
 def test_a_range_is_one_run_and_marks_every_partition(lake):

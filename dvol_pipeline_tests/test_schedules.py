@@ -88,18 +88,36 @@ def test_the_eod_run_builds_the_day_and_refreshes_the_warehouse_in_the_same_run(
     """An unpartitioned asset (warehouse) rides along in a daily-partitioned job's run."""
     (req,) = _tick(eod_schedule, datetime(2024, 3, 3, 0, 30, tzinfo=UTC))
     job = defs.get_job_def("eod_job")
+    # signals need a promoted model (the monthly job's); this lake has none, see the next test
+    selection = [k for k in job.asset_layer.executable_asset_keys if k.path[-1] != "signals"]
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(
-            instance=instance, partition_key=req.partition_key, tags=req.tags,
+            instance=instance, partition_key=req.partition_key, tags=req.tags, asset_selection=selection,
             run_config={"resources": {"market": {"config": {"source": "toy"}}, "lake": {"config": {"root": str(lake)}}}},
         )
         assert result.success
         assert len(instance.get_runs()) == 1
         assert instance.get_materialized_partitions(dg.AssetKey("features_daily")) == {"2024-03-02"}
     done = {(e.asset_key.path[-1], e.partition) for e in result.get_asset_materialization_events()}
-    assert done == {(t, "2024-03-02") for t in RAW_TABLES} | {("features_daily", "2024-03-02"), ("warehouse", None)}
+    daily = [*RAW_TABLES, "surface_params", "surface_grid", "surface_features", "chain_greeks", "features_daily"]
+    assert done == {(t, "2024-03-02") for t in daily} | {("warehouse", None)}
     assert {(start, end) for _, start, end, _ in toy.calls} == {(date(2024, 3, 2), date(2024, 3, 2))}
     assert (lake / "warehouse.duckdb").exists()
+
+
+def test_the_eod_run_without_a_promoted_model_fails_at_signals_and_says_why(lake, toy):
+    (req,) = _tick(eod_schedule, datetime(2024, 3, 3, 0, 30, tzinfo=UTC))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.get_job_def("eod_job").execute_in_process(
+            instance=instance, partition_key=req.partition_key, tags=req.tags, raise_on_error=False,
+            run_config={"resources": {"market": {"config": {"source": "toy"}}, "lake": {"config": {"root": str(lake)}}}},
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "signals"
+    assert "materialize model_promotion" in failure.step_failure_data.error.cause.message
+    # everything before it landed: the day's raw tables and features are in the lake
+    assert (lake / "features" / "features_daily" / "asset=BTC" / "date=2024-03-02" / "part-0.parquet").exists()
 
 
 def test_the_freshness_tick_judges_the_lake_at_its_own_day(lake):

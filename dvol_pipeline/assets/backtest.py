@@ -106,11 +106,11 @@ def tear_sheets(context: dg.AssetExecutionContext, lake: LakeResource, market: M
         "DVOL futures are modelled as tracking the index (no basis or roll); costs and contract size are in "
         "quant/backtest/config.py.",
     ]
-    files = write_tearsheets(lake.path, market.coins, context.run_id, generated, notes)
+    files = write_tearsheets(lake.path, market.coins, context.run.run_id, generated, notes)
     metrics = read_backtest_table(lake.path, "strategy_metrics").filter(pl.col("asset") == "ALL")
     best = metrics.with_columns(pl.col("sharpe").fill_nan(None)).sort("sharpe", descending=True, nulls_last=True)
     mlflow_run, artifacts = log_report_run(
-        lake.path, f"tearsheets-{context.run_id[:8]}", {"dagster_run_id": context.run_id},
+        lake.path, f"tearsheets-{context.run.run_id[:8]}", {"dagster_run_id": context.run.run_id},
         {"best_net_sharpe": float(best["sharpe"][0] or float("nan"))} if best.height else {},
         [f.path for f in files],
     )
