@@ -230,7 +230,7 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     mat = sub.add_parser("materialize", help="materialize a selection for a date range in one run")
-    mat.add_argument("--select", default="group:raw or group:features or group:warehouse",
+    mat.add_argument("--select", default="group:raw or group:surface or group:features or group:warehouse",
                      help='Dagster asset selection, e.g. "group:raw", "key:raw_dvol", "group:forecasts"')
     mat.add_argument("--start", type=_partition,
                      help="first day, or first fold (YYYY-MM) for the walk-forward; cdd infers it from its files")

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from dvol_pipeline.assets.metadata import markdown
-from dvol_pipeline.lake.surfaces import TABLE_DOCS, build_greeks_range, build_surface_range
+from dvol_pipeline.lake.surfaces import NO_CHAIN, TABLE_DOCS, build_greeks_range, build_surface_range
 from dvol_pipeline.partitions import daily_partitions, partition_dates
 from dvol_pipeline.quant.surface import REPLICA_TOLERANCE_VOL, replica_check
 from dvol_pipeline.resources import LakeResource, MarketResource
@@ -23,6 +23,15 @@ def _spec(name: str) -> dg.AssetSpec:
 
 def _check(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=asset, description=description)
+
+
+def _no_chains(note: str):
+    """A source without option chains (CDD): empty surfaces, checks with nothing to check."""
+    for key in ("surface_params", "surface_grid", "surface_features"):
+        yield dg.MaterializeResult(asset_key=key, metadata={"dagster/row_count": 0, "note": note})
+    for key, name in (("surface_params", "butterfly_arbitrage"), ("surface_params", "calendar_arbitrage"),
+                      ("surface_params", "atm_pricing_error"), ("surface_features", "dvol_replica")):
+        yield dg.AssetCheckResult(asset_key=key, check_name=name, passed=True, description=f"nothing to check: {note}")
 
 
 with warnings.catch_warnings():
@@ -47,6 +56,9 @@ with warnings.catch_warnings():
     def option_surface(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
         start, end = partition_dates(context)
         built = build_surface_range(lake.path, start, end, market.coins)
+        if built.build is None:
+            yield from _no_chains(NO_CHAIN.format(start=start, end=end, coins=market.coins))
+            return
         b = built.build
         if b.empty_reason:
             context.log.warning(f"no surface fitted for {start}..{end}: {b.empty_reason}")
@@ -104,7 +116,12 @@ with warnings.catch_warnings():
     )
     def chain_greeks(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
         start, end = partition_dates(context)
-        greeks, exposures, written = build_greeks_range(lake.path, start, end, market.coins)
+        built = build_greeks_range(lake.path, start, end, market.coins)
+        if built is None:
+            note = NO_CHAIN.format(start=start, end=end, coins=market.coins)
+            context.log.warning(note)
+            return dg.MaterializeResult(metadata={"dagster/row_count": 0, "note": note})
+        greeks, exposures, written = built
         mismatch = (greeks["iv_solved"] - greeks["mark_iv"]).abs()
         return dg.MaterializeResult(metadata={
             "dagster/row_count": greeks.height,

@@ -43,19 +43,21 @@ TABLE_DOCS = {
 
 @dataclass
 class SurfaceRange:
-    build: SurfaceBuild
+    build: SurfaceBuild | None  # None: no chains in the range (see NO_CHAIN)
     chain_rows: int
     partitions: dict[str, int]
 
 
-def read_chain(root: Path, start: date, end: date, coins: list[str]) -> pl.DataFrame:
+NO_CHAIN = ("no raw_option_chain for {start}..{end} {coins}: nothing to fit (the simulated market and "
+            "Deribit provide end-of-day chains; CryptoDataDownload does not)")
+
+
+def read_chain(root: Path, start: date, end: date, coins: list[str]) -> pl.DataFrame | None:
+    """The range's chains, or None when the source provides none (a CDD-only lake)."""
     try:
         return read_table(root, "raw", "raw_option_chain", start, end, coins)
     except FileNotFoundError:
-        raise FileNotFoundError(
-            f"no raw_option_chain for {start}..{end} {coins} under {root}/raw; surfaces need end-of-day "
-            "chains (the simulated market and Deribit provide them; CryptoDataDownload does not)"
-        ) from None
+        return None
 
 
 def _write(root: Path, name: str, frame: pl.DataFrame) -> int:
@@ -64,6 +66,8 @@ def _write(root: Path, name: str, frame: pl.DataFrame) -> int:
 
 def build_surface_range(root: Path, start: date, end: date, coins: list[str]) -> SurfaceRange:
     chain = read_chain(root, start, end, coins)
+    if chain is None:
+        return SurfaceRange(None, 0, {n: 0 for n in SURFACE_TABLES})
     try:
         dvol = read_table(root, "raw", "raw_dvol", start, end, coins)
     except FileNotFoundError:
@@ -73,10 +77,16 @@ def build_surface_range(root: Path, start: date, end: date, coins: list[str]) ->
     return SurfaceRange(build, chain.height, {n: _write(root, n, f) for n, f in frames.items()})
 
 
-def build_greeks_range(root: Path, start: date, end: date, coins: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+def build_greeks_range(
+    root: Path, start: date, end: date, coins: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]] | None:
+    """None when the range has no chains."""
     from dvol_pipeline.quant.options import chain_greeks, exposures_by_expiry
 
-    greeks = chain_greeks(read_chain(root, start, end, coins))
+    chain = read_chain(root, start, end, coins)
+    if chain is None:
+        return None
+    greeks = chain_greeks(chain)
     exposures = exposures_by_expiry(greeks)
     written = {"chain_greeks": _write(root, "chain_greeks", greeks), "chain_exposures": _write(root, "chain_exposures", exposures)}
     return greeks, exposures, written
