@@ -65,3 +65,10 @@ def test_a_cdd_user_with_only_dvol_and_daily_bars_gets_features_and_forecasts(tm
     assert result.predictions.height == 4 * 2 * ((fold.test_end - fold.test_start).days + 1) - 4 * 2 * max(
         0, (fold.test_end - last).days)
     assert result.predictions.filter(pl.col("family") != "zero")["y_hat"].is_finite().all()
+    # the live month (its 1st: no feature rows yet) still trains, so the evening signals have models
+    from dvol_pipeline.quant.walkforward import fold_for_month, next_month
+
+    live = fold_for_month(f"{next_month(last):%Y-%m}", 7, first)
+    ahead = run_fold(built.frame, live, ("zero", "har", "lightgbm"))
+    assert ahead.predictions.is_empty() and set(ahead.models) == {"zero", "har", "lightgbm"}
+    assert np.isfinite(ahead.models["har"].predict(built.frame.tail(5))).all()
