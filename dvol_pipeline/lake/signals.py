@@ -79,8 +79,8 @@ def model_folder(root: Path, family: str, fold: str, horizon: int) -> Path:
 def fold_with_models(root: Path, family: str, horizon: int, day: date) -> str | None:
     """The fold of `day`'s month if its models exist, else the newest earlier one."""
     month = f"{day:%Y-%m}"
-    members = ("har", "garch", "lightgbm", "mean_reversion", "lstm", "zero") if family == "ensemble" else (family,)
-    base = root / "models" / members[0]
+    # the ensemble is not saved itself; its members are, HAR among them in every fold
+    base = root / "models" / ("har" if family == "ensemble" else family)
     folds = sorted(p.name for p in base.glob("*") if (p / f"h{horizon}").exists() and p.name <= month)
     return folds[-1] if folds else None
 
