@@ -103,6 +103,7 @@ def run_summary(result) -> list[str]:
 
 
 def _summary(root: Path) -> str:
+    from dvol_pipeline.lake.catalog import warehouse_file
     from dvol_pipeline.lake.warehouse import query
 
     catalog = query(root, "SELECT view_name, row_count, partition_count FROM lake_catalog ORDER BY ALL")
@@ -111,7 +112,7 @@ def _summary(root: Path) -> str:
         [
             f"Lake: {root}",
             str(catalog),
-            f"Warehouse: {root / 'warehouse.duckdb'} (open it read-only at any time)",
+            f"Warehouse: {warehouse_file(root)} (open it read-only at any time)",
             "Example query:",
             f'  python -m dvol_pipeline query "{EXAMPLE_SQL}"',
             str(example),
@@ -122,10 +123,11 @@ def _summary(root: Path) -> str:
 
 def _outputs(root: Path, last_day: date) -> str:
     """Where the tear sheets are, and the signals of the last day."""
+    from dvol_pipeline.lake.catalog import report_file
     from dvol_pipeline.lake.warehouse import query
 
     lines = []
-    for sheet in sorted((root / "reports" / "latest").glob("tearsheet_*.html")):
+    for sheet in sorted(report_file(root, "latest", "*").parent.glob(report_file(root, "latest", "*").name)):
         lines.append(f"Tear sheet: {sheet}  (open it in any browser; it works offline)")
     try:
         sig = query(root, f"SELECT date, asset, round(yhat_1d, 2) AS yhat_1d, round(yhat_7d, 2) AS yhat_7d, "

@@ -25,7 +25,7 @@ from dvol_pipeline.alerts import (
 from dvol_pipeline.assets.freshness import raw_freshness_checks
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.definitions import defs
-from dvol_pipeline.lake.paths import partition_file
+from dvol_pipeline_tests.lake_paths import partition_file
 
 
 class Webhook:

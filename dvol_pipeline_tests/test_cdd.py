@@ -10,7 +10,7 @@ import pytest
 
 from dvol_pipeline.contracts.tables import spec
 from dvol_pipeline.contracts.validate import validate
-from dvol_pipeline.lake.ingest import ingest_table
+from dvol_pipeline.pipeline.ingest import ingest_table
 from dvol_pipeline.sources.cdd.layouts import CddLayoutError
 from dvol_pipeline.sources.cdd.reader import read_cdd_file
 from dvol_pipeline.sources.cdd.source import CddSource

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from dvol_pipeline.contracts.tables import RAW_TABLES, spec
 from dvol_pipeline.contracts.validate import validate
-from dvol_pipeline.lake.ingest import ingest_table
+from dvol_pipeline.pipeline.ingest import ingest_table
 from dvol_pipeline.sources.base import _REGISTRY, TableNotProvided, open_source
 from dvol_pipeline.sources.deribit import mapping
 from dvol_pipeline.sources.deribit.client import DeribitClient, DeribitError

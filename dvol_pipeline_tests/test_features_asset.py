@@ -12,7 +12,7 @@ from dvol_pipeline.assets import features as features_asset_module
 from dvol_pipeline.assets.features import features_daily
 from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.assets.warehouse import warehouse
-from dvol_pipeline.lake.features_table import build_range
+from dvol_pipeline.pipeline.features import build_range
 from dvol_pipeline.lake.warehouse import query
 from dvol_pipeline.resources import LakeResource, MarketResource
 
@@ -91,5 +91,5 @@ def test_an_end_of_day_run_fills_in_the_labels_of_the_days_before_it(lake):
 def query_labels(lake) -> dict[str, tuple[bool, bool]]:
     from dvol_pipeline.lake.parquet import read_table
 
-    rows = read_table(lake, "features", "features_daily", coins=["BTC"]).sort("date")
+    rows = read_table(lake, "features_daily", coins=["BTC"]).sort("date")
     return {str(d): (y1 is not None, y14 is not None) for d, y1, y14 in rows.select("date", "y_1d", "y_14d").iter_rows()}

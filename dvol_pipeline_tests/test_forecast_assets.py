@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from dvol_pipeline.cli import main
-from dvol_pipeline.lake.forecasts import predictions_path
+from dvol_pipeline.lake.catalog import table as catalog_table
 from dvol_pipeline.lake.tracking import EXPERIMENT, tracking_uri
 from dvol_pipeline.lake.warehouse import query
 
@@ -24,7 +24,7 @@ def test_folds_predict_log_to_mlflow_and_reproduce_exactly(lake):
     with dg.DagsterInstance.from_config(str(lake / ".dagster")) as instance:
         assert instance.get_materialized_partitions(dg.AssetKey("oos_predictions")) == {"2022-04", "2022-05", "2022-06"}
 
-    may = pl.read_parquet(predictions_path(lake, "2022-05"))
+    may = pl.read_parquet(catalog_table("oos_predictions").fold_file(lake, "2022-05"))
     assert set(may["family"]) == {"zero", "mean_reversion", "har", "garch", "lightgbm", "lstm", "ensemble"}
     assert set(may["horizon"]) == {1, 7, 14}
     assert may["date"].min().isoformat() == "2022-05-01" and may["date"].max().isoformat() == "2022-05-31"
@@ -49,9 +49,9 @@ def test_folds_predict_log_to_mlflow_and_reproduce_exactly(lake):
     assert set(metrics["horizon"]) == {1, 7, 14} and metrics["n"].min() > 0
 
     # re-materializing a fold reproduces it exactly
-    before = hashlib.sha256(predictions_path(lake, "2022-05").read_bytes()).hexdigest()
+    before = hashlib.sha256(catalog_table("oos_predictions").fold_file(lake, "2022-05").read_bytes()).hexdigest()
     assert main(["materialize", "--select", "key:oos_predictions", "--start", "2022-05", "--end", "2022-05"]) == 0
-    assert hashlib.sha256(predictions_path(lake, "2022-05").read_bytes()).hexdigest() == before
+    assert hashlib.sha256(catalog_table("oos_predictions").fold_file(lake, "2022-05").read_bytes()).hexdigest() == before
 
     _backtest_promotion_tearsheets_and_signals(lake)
 
@@ -60,7 +60,7 @@ def _backtest_promotion_tearsheets_and_signals(lake):
     """The monthly half of the loop (backtest, promotion, tear sheets) and one end-of-day signal."""
     import re
 
-    from dvol_pipeline.lake.backtest import read_backtest_table
+    from dvol_pipeline.pipeline.backtest import read_backtest_table
     from dvol_pipeline.lake.tracking import REPORTS_EXPERIMENT
 
     assert main(["materialize", "--select", "group:backtest or group:warehouse", "--start", "2022-04",
@@ -87,7 +87,7 @@ def _backtest_promotion_tearsheets_and_signals(lake):
     assert main(["materialize", "--select", "key:signals", "--start", "2022-06-30", "--end", "2022-06-30"]) == 0
     sig = pl.read_parquet(lake / "signals" / "signals" / "asset=BTC" / "date=2022-06-30" / "part-0.parquet")
     family = promotion.filter((pl.col("asset") == "BTC") & (pl.col("horizon") == 7))["promoted_family"][0]
-    oos = pl.read_parquet(predictions_path(lake, "2022-06")).filter(
+    oos = pl.read_parquet(catalog_table("oos_predictions").fold_file(lake, "2022-06")).filter(
         (pl.col("asset") == "BTC") & (pl.col("horizon") == 7) & (pl.col("family") == family)
         & (pl.col("date") == pl.date(2022, 6, 30))
     )

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from dvol_pipeline.assets.freshness import FRESH_CHECK, MAX_AGE_ENV, raw_freshness_checks
+from dvol_pipeline.assets.freshness import FRESH_CHECK, raw_freshness_checks
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.definitions import defs
 from dvol_pipeline.lake.freshness import freshness_report, newest_by_asset, newest_partition
-from dvol_pipeline.lake.paths import partition_dir, partition_file
+from dvol_pipeline_tests.lake_paths import partition_dir, partition_file
 from dvol_pipeline.resources import LakeResource, MarketResource
 
 TODAY = date(2024, 6, 10)
@@ -37,10 +37,10 @@ def test_newest_partition_reads_folder_names_and_skips_incomplete_days(tmp_path)
     _touch(tmp_path, "raw_dvol", "BTC", date(2024, 6, 9), complete=False)  # a run killed before the rename
     _touch(tmp_path, "raw_dvol", "ETH", date(2024, 5, 31))
     (tmp_path / "raw" / "raw_dvol" / "asset=ETH" / "date=not-a-day").mkdir()
-    assert newest_by_asset(tmp_path, "raw", "raw_dvol") == {"BTC": date(2024, 6, 8), "ETH": date(2024, 5, 31)}
-    assert newest_partition(tmp_path, "raw", "raw_dvol") == date(2024, 6, 8)
-    assert newest_partition(tmp_path, "raw", "raw_dvol", asset="ETH") == date(2024, 5, 31)
-    assert newest_partition(tmp_path, "raw", "raw_funding") is None
+    assert newest_by_asset(tmp_path, "raw_dvol") == {"BTC": date(2024, 6, 8), "ETH": date(2024, 5, 31)}
+    assert newest_partition(tmp_path, "raw_dvol") == date(2024, 6, 8)
+    assert newest_partition(tmp_path, "raw_dvol", asset="ETH") == date(2024, 5, 31)
+    assert newest_partition(tmp_path, "raw_funding") is None
 
 
 def test_report_ages_each_coin_and_flags_only_those_past_the_limit(tmp_path):
@@ -94,11 +94,10 @@ def test_a_lake_five_days_old_fails_with_a_two_day_limit(tmp_path):
     assert all(not c.passed for c in checks.values())
 
 
-def test_a_fresh_lake_passes_and_the_limit_comes_from_the_environment(tmp_path, monkeypatch):
+def test_a_fresh_lake_passes_and_the_limit_is_the_check_config(tmp_path):
     _fill(tmp_path, TODAY - timedelta(days=1))
     assert all(c.passed for c in _check(tmp_path).values())
-    monkeypatch.setenv(MAX_AGE_ENV, "0")  # same lake, a desk that wants today's partition already
-    checks = _check(tmp_path)
+    checks = _check(tmp_path, max_age_days=0)  # same lake, a desk that wants today's partition already
     assert not checks["raw_funding"].passed
     assert checks["raw_funding"].metadata["max_age_days"].value == 0
 

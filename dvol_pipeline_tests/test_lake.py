@@ -9,9 +9,9 @@ import pytest
 
 from dvol_pipeline.contracts.tables import spec
 from dvol_pipeline.lake import parquet
-from dvol_pipeline.lake.ingest import ingest_table
+from dvol_pipeline.pipeline.ingest import ingest_table
 from dvol_pipeline.lake.parquet import read_table, write_partitions
-from dvol_pipeline.lake.paths import partition_file
+from dvol_pipeline_tests.lake_paths import partition_file
 from dvol_pipeline_tests.toy_market import ToySource, toy_table
 
 START, END = date(2024, 1, 30), date(2024, 2, 2)
@@ -25,7 +25,7 @@ def test_partitions_are_hive_folders_one_file_per_coin_and_day(tmp_path):
     report = ingest_table(spec("raw_ohlcv"), ToySource(), tmp_path, START, END, ["BTC", "ETH"])
     assert len(report.written) == 2 * 4
     assert partition_file(tmp_path, "raw", "raw_ohlcv", "ETH", date(2024, 2, 1)).exists()
-    back = read_table(tmp_path, "raw", "raw_ohlcv", date(2024, 2, 1), date(2024, 2, 1), ["ETH"])
+    back = read_table(tmp_path, "raw_ohlcv", date(2024, 2, 1), date(2024, 2, 1), ["ETH"])
     assert back.height == 48 and back["ts"].dt.date().unique().to_list() == [date(2024, 2, 1)]
     assert report.rows_written == 2 * 4 * 48 and report.missing == []
 
@@ -41,7 +41,7 @@ def test_rematerializing_gives_byte_identical_files(tmp_path):
 
 def test_a_killed_write_leaves_the_old_partition_and_no_temp_file(tmp_path, monkeypatch):
     frame = toy_table("raw_dvol", START, START, ["BTC"])
-    write_partitions(tmp_path, "raw", "raw_dvol", frame, "ts", ["asset", "ts"])
+    write_partitions(tmp_path, "raw_dvol", frame)
     target = partition_file(tmp_path, "raw", "raw_dvol", "BTC", START)
     before = target.read_bytes()
 
@@ -50,7 +50,7 @@ def test_a_killed_write_leaves_the_old_partition_and_no_temp_file(tmp_path, monk
 
     monkeypatch.setattr(parquet.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        write_partitions(tmp_path, "raw", "raw_dvol", frame.with_columns(pl.col("close") + 1), "ts", ["asset", "ts"])
+        write_partitions(tmp_path, "raw_dvol", frame.with_columns(pl.col("close") + 1))
     assert target.read_bytes() == before
     assert [p.name for p in target.parent.iterdir()] == [target.name]
 
@@ -90,7 +90,7 @@ def test_rows_outside_the_run_are_counted_not_written(tmp_path):
 
 def test_reading_a_table_that_was_never_written_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="materialize it first"):
-        read_table(tmp_path, "raw", "raw_dvol")
+        read_table(tmp_path, "raw_dvol")
 
 
 def test_a_table_the_source_does_not_have_writes_nothing_and_says_why(tmp_path):

@@ -11,7 +11,7 @@ from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.assets.warehouse import warehouse
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.definitions import defs
-from dvol_pipeline.lake.paths import partition_file
+from dvol_pipeline_tests.lake_paths import partition_file
 from dvol_pipeline.resources import LakeResource, MarketResource
 from dvol_pipeline_tests.toy_market import ToySource, install
 

@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 
 from dvol_pipeline.contracts.tables import RAW_TABLES, spec
-from dvol_pipeline.lake.ingest import ingest_table
-from dvol_pipeline.lake.warehouse import build_warehouse, query, warehouse_path
+from dvol_pipeline.pipeline.ingest import ingest_table
+from dvol_pipeline.lake.warehouse import query, warehouse_path
+from dvol_pipeline.pipeline.warehouse import refresh_warehouse as build_warehouse
 from dvol_pipeline_tests.toy_market import ToySource
 
 START, END = date(2024, 1, 1), date(2024, 1, 5)

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 
 from dvol_pipeline.contracts.tables import RAW_TABLES
-from dvol_pipeline.lake.ingest import days_in
+from dvol_pipeline.pipeline.ingest import days_in
 from dvol_pipeline.sources.base import SourceBatch, register_source
 
 LEVEL = {"BTC": 60.0, "ETH": 72.0}

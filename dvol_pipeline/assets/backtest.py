@@ -5,14 +5,12 @@ import polars as pl
 
 from dvol_pipeline.assets.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.metadata import markdown
-from dvol_pipeline.lake.backtest import (
-    TABLE_DOCS,
-    live_promotion,
-    read_backtest_table,
-    run_backtests,
-    write_tables,
-)
-from dvol_pipeline.lake.forecasts import read_predictions
+from dvol_pipeline.assets.config import BacktestRunConfig, to_quant
+from dvol_pipeline.lake.catalog import in_zone, table
+from dvol_pipeline.lake.tracking import tracking_uri
+from dvol_pipeline.pipeline.backtest import promote_live, run_backtests, write_tables
+from dvol_pipeline.pipeline.reports import publish_tearsheets
+from dvol_pipeline.quant.backtest import BacktestConfig
 from dvol_pipeline.resources import LakeResource, MarketResource
 
 RAW_CHAIN, RAW_OHLCV, FEATURES = dg.AssetKey("raw_option_chain"), dg.AssetKey("raw_ohlcv"), dg.AssetKey("features_daily")
@@ -34,10 +32,13 @@ def _headline(metrics: pl.DataFrame) -> pl.DataFrame:
     description="Cost-aware backtests of every fold: DVOL futures per family and horizon (threshold chosen on "
     "past folds, risk controls, cost sensitivity, tau x cost sweep, noise injection) and the delta-hedged "
     "option book (straddle / iron condor) with daily greek attribution. Tables:\n\n"
-    + "\n".join(f"- `{k}`: {v}" for k, v in TABLE_DOCS.items() if k != "model_promotion"),
+    + "\n".join(f"- `{t.name}`: {t.doc}" for t in in_zone("backtest")
+                 if t.name != "model_promotion"),
 )
-def backtest(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource) -> dg.MaterializeResult:
-    run = run_backtests(lake.path, market.coins)
+def backtest(
+    context: dg.AssetExecutionContext, config: BacktestRunConfig, lake: LakeResource, market: MarketResource
+) -> dg.MaterializeResult:
+    run = run_backtests(lake.path, market.coins, to_quant(config, BacktestConfig))
     tables = run.tables()
     sizes = write_tables(lake.path, tables)
     context.log.info(run.option_note)
@@ -64,20 +65,16 @@ def backtest(context: dg.AssetExecutionContext, lake: LakeResource, market: Mark
     group_name="backtest",
     deps=[backtest],
     kinds={"parquet"},
-    description=TABLE_DOCS["model_promotion"] + " A family is promoted only if, over past folds, its futures "
+    description=table("model_promotion").doc + " A family is promoted only if, over past folds, its futures "
     "strategy beats HAR on net Sharpe AND max drawdown (both coins); otherwise HAR stays.",
 )
 def model_promotion(lake: LakeResource, market: MarketResource) -> dg.MaterializeResult:
-    predictions = read_predictions(lake.path).filter(pl.col("asset").is_in(market.coins))
-    table, evidence = live_promotion(
-        read_backtest_table(lake.path, "backtest_daily"), read_backtest_table(lake.path, "thresholds"), predictions
-    )
-    write_tables(lake.path, {"model_promotion": table, "promotion_evidence": evidence})
+    decision, evidence = promote_live(lake.path, market.coins)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": table.height,
-            "as_of_fold": table["as_of_fold"][0],
-            "decision": markdown(table.select("asset", "horizon", "promoted_family", pl.col("tau").round(3),
+            "dagster/row_count": decision.height,
+            "as_of_fold": decision["as_of_fold"][0],
+            "decision": markdown(decision.select("asset", "horizon", "promoted_family", pl.col("tau").round(3),
                                               pl.col("hit_rate_active").round(3), "primary", "reason")),
             "evidence_vs_har": markdown(evidence.with_columns(pl.col(pl.Float64).round(3)), rows=30),
         }
@@ -96,24 +93,9 @@ def model_promotion(lake: LakeResource, market: MarketResource) -> dg.Materializ
 def tear_sheets(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource) -> dg.MaterializeResult:
     from datetime import UTC, datetime
 
-    from dvol_pipeline.lake.tearsheets import write_tearsheets
-    from dvol_pipeline.lake.tracking import log_report_run, tracking_uri
-
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    notes = [
-        "Every figure is out of sample: forecasts come from walk-forward folds, each month's threshold and "
-        "promoted family were chosen on earlier months only.",
-        "DVOL futures are modelled as tracking the index (no basis or roll); costs and contract size are in "
-        "quant/backtest/config.py.",
-    ]
-    files = write_tearsheets(lake.path, market.coins, context.run.run_id, generated, notes)
-    metrics = read_backtest_table(lake.path, "strategy_metrics").filter(pl.col("asset") == "ALL")
-    best = metrics.with_columns(pl.col("sharpe").fill_nan(None)).sort("sharpe", descending=True, nulls_last=True)
-    mlflow_run, artifacts = log_report_run(
-        lake.path, f"tearsheets-{context.run.run_id[:8]}", {"dagster_run_id": context.run.run_id},
-        {"best_net_sharpe": float(best["sharpe"][0] or float("nan"))} if best.height else {},
-        [f.path for f in files],
-    )
+    published = publish_tearsheets(lake.path, market.coins, context.run.run_id, generated)
+    files, mlflow_run, artifacts = published.files, published.mlflow_run_id, published.artifact_uri
     meta = {f"tearsheet_{f.asset}": dg.MetadataValue.path(str(f.path)) for f in files}
     meta |= {f"open_{f.asset}": dg.MetadataValue.url(f.path.as_uri()) for f in files}
     meta |= {f"latest_{f.asset}": dg.MetadataValue.path(str(f.latest)) for f in files}

@@ -7,7 +7,7 @@ import dagster as dg
 
 from dvol_pipeline.assets.metadata import markdown
 from dvol_pipeline.assets.raw import raw_assets
-from dvol_pipeline.lake.features_table import FEATURES_TABLE, build_range
+from dvol_pipeline.pipeline.features import FEATURES_TABLE, build_range
 from dvol_pipeline.partitions import daily_partitions, partition_dates
 from dvol_pipeline.quant.features import features_markdown
 from dvol_pipeline.resources import LakeResource, MarketResource

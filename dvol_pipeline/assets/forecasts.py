@@ -8,14 +8,12 @@ import polars as pl
 
 from dvol_pipeline.assets.features import features_daily
 from dvol_pipeline.assets.metadata import markdown
-from dvol_pipeline.lake.forecasts import (
-    build_metrics,
-    explanation_summary,
-    fold_summary,
-    read_features,
-    run_month,
-)
+from dvol_pipeline.assets.config import WalkForwardRunConfig, to_quant
 from dvol_pipeline.lake.tracking import tracking_uri
+from dvol_pipeline.pipeline.forecasts import build_metrics, read_features, run_month
+from dvol_pipeline.quant.explain import explanation_summary
+from dvol_pipeline.quant.metrics import fold_summary
+from dvol_pipeline.quant.walkforward import WalkForwardConfig
 from dvol_pipeline.partitions import fold_keys, fold_partitions
 from dvol_pipeline.resources import LakeResource, MarketResource
 from dvol_pipeline.settings import HISTORY_START
@@ -32,17 +30,22 @@ with warnings.catch_warnings():
         kinds={"parquet", "mlflow"},
         description="Walk-forward out-of-sample ΔDVOL forecasts (1/7/14 d) of every model family for one month.",
     )
-    def oos_predictions(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
+    def oos_predictions(
+        context: dg.AssetExecutionContext, config: WalkForwardRunConfig, lake: LakeResource, market: MarketResource
+    ):
         keys = fold_keys(context)
         first = date.fromisoformat(HISTORY_START)
         features = read_features(lake.path, market.coins)
+        settings = to_quant(config, WalkForwardConfig)
         outcomes = []
-        for key in keys:
-            outcome = run_month(lake.path, features, key, first)
+        for i, key in enumerate(keys):
+            explain = settings.explain and (len(keys) - 1 - i) % settings.explain_every == 0
+            outcome = run_month(lake.path, features, key, first, settings, explain=explain)
             context.log.info(f"fold {key}: {outcome.predictions.height} predictions, skipped {outcome.skipped}")
             outcomes.append(outcome)
         preds = pl.concat([o.predictions for o in outcomes])
-        top_shap, ablations = explanation_summary(outcomes)
+        explained = [o for o in outcomes if o.shap is not None]
+        top_shap, ablations = explanation_summary([o.shap for o in explained], [o.ablations for o in explained])
         explain_meta = {} if top_shap is None else {
             "lightgbm_top_shap": markdown(top_shap, rows=24),
             "group_ablation_delta_rmse": markdown(ablations, rows=30),

@@ -3,11 +3,11 @@
 It runs on its own (`freshness_check_job`, `freshness_schedule`) so a lake that stopped
 filling is noticed even when no run happens. Severity ERROR, because signals computed on a
 stale lake are wrong, but not blocking: it must never stop the ingestion that would cure it.
-The age limit is `DVOL_FRESHNESS_MAX_AGE_DAYS` (default 2: just after the 00:30 end-of-day
-run the newest day is 1 day old, so 2 tolerates one late run and catches a missed one).
+The age limit is one setting, `max_age_days` of the check's config (default 2: just after
+the 00:30 end-of-day run the newest day is 1 day old, so 2 tolerates one late run and
+catches a missed one); set it in the launchpad or in the freshness schedule's run config.
 """
 
-import os
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -18,24 +18,13 @@ from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.lake.freshness import freshness_report, staleness_message
 from dvol_pipeline.resources import LakeResource, MarketResource
 
-MAX_AGE_ENV = "DVOL_FRESHNESS_MAX_AGE_DAYS"
 DEFAULT_MAX_AGE_DAYS = 2
 FRESH_CHECK = "fresh"
 
 
-def max_age_from_env() -> int:
-    text = os.environ.get(MAX_AGE_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_AGE_DAYS
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{MAX_AGE_ENV}={text!r} is not a whole number of days, e.g. 2") from None
-
-
 class FreshnessConfig(dg.Config):
-    max_age_days: int | None = Field(
-        default=None, description=f"oldest acceptable newest partition, in days (default ${MAX_AGE_ENV} or 2)"
+    max_age_days: int = Field(
+        default=DEFAULT_MAX_AGE_DAYS, ge=0, description="oldest acceptable age of the newest partition, in days"
     )
     today: str | None = Field(
         default=None, description="ISO day the lake is judged at (the schedule sets its tick's day; default now, UTC)"
@@ -53,7 +42,7 @@ class FreshnessConfig(dg.Config):
 def raw_freshness_checks(context: dg.AssetCheckExecutionContext, config: FreshnessConfig, lake: LakeResource,
                          market: MarketResource):
     today = date.fromisoformat(config.today) if config.today else datetime.now(UTC).date()
-    max_age = config.max_age_days if config.max_age_days is not None else max_age_from_env()
+    max_age = config.max_age_days
     tables = sorted(k.asset_key.path[-1] for k in context.selected_asset_check_keys)
     report = freshness_report(lake.path, tables, today, max_age, coins=market.coins)
     for table, rows in report.group_by("table", maintain_order=True):

@@ -7,7 +7,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from dvol_pipeline.lake.ingest import IngestReport
+from dvol_pipeline.lake.catalog import table
+from dvol_pipeline.pipeline.ingest import IngestReport
 
 PREVIEW_ROWS = 10
 
@@ -34,7 +35,7 @@ def ingest_metadata(report: IngestReport, root: Path) -> dict[str, dg.RawMetadat
         "time_min": report.time_min or "",
         "time_max": report.time_max or "",
         "rows_per_coin": markdown(per_coin),
-        "lake_path": dg.MetadataValue.path(str(root / "raw" / report.table)),
+        "lake_path": dg.MetadataValue.path(str(table(report.table).base(root))),
     }
     if report.not_provided:
         meta["not_provided"] = report.not_provided
@@ -57,7 +58,7 @@ def contract_metadata(report: IngestReport, root: Path) -> dict[str, dg.RawMetad
     if not report.contract.rejected.is_empty():
         meta["reasons"] = dg.MetadataValue.json(report.contract.reason_counts())
         meta["rejected_rows"] = markdown(report.contract.rejected)
-        meta["quarantine_path"] = dg.MetadataValue.path(str(root / "quarantine" / report.table))
+        meta["quarantine_path"] = dg.MetadataValue.path(str(table(report.table).quarantine().base(root)))
     return meta
 
 

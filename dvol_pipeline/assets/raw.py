@@ -11,7 +11,7 @@ import dagster as dg
 
 from dvol_pipeline.assets.metadata import contract_metadata, gap_metadata, ingest_metadata
 from dvol_pipeline.contracts.tables import RAW_TABLES, TableSpec
-from dvol_pipeline.lake.ingest import ingest_table
+from dvol_pipeline.pipeline.ingest import ingest_table
 from dvol_pipeline.partitions import daily_partitions, partition_dates
 from dvol_pipeline.resources import LakeResource, MarketResource
 

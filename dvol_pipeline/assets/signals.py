@@ -7,8 +7,9 @@ import polars as pl
 
 from dvol_pipeline.assets.features import features_daily
 from dvol_pipeline.assets.metadata import markdown
-from dvol_pipeline.lake.backtest import read_promotion
-from dvol_pipeline.lake.signals import SIGNAL_DOCS, SIGNALS_TABLE, build_signals
+from dvol_pipeline.lake.catalog import table
+from dvol_pipeline.pipeline.backtest import read_promotion
+from dvol_pipeline.pipeline.signals import SIGNALS_TABLE, build_signals
 from dvol_pipeline.partitions import daily_partitions, partition_dates
 from dvol_pipeline.resources import LakeResource, MarketResource
 
@@ -24,7 +25,7 @@ with warnings.catch_warnings():
         kinds={"parquet"},
         description="End-of-day signals: the promoted model of each horizon scores the day's features "
         "(models of the day's month, trained before it); direction from the primary horizon's threshold.\n\n"
-        + "\n".join(f"- `{k}`: {v}" for k, v in SIGNAL_DOCS.items()),
+        + "\n".join(f"- `{k}`: {v}" for k, v in table(SIGNALS_TABLE).column_docs().items()),
     )
     def signals(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
         start, end = partition_dates(context)

@@ -6,9 +6,11 @@ import dagster as dg
 import polars as pl
 
 from dvol_pipeline.assets.metadata import markdown
-from dvol_pipeline.lake.surfaces import NO_CHAIN, TABLE_DOCS, build_greeks_range, build_surface_range
+from dvol_pipeline.assets.config import SurfaceRunConfig, to_quant
+from dvol_pipeline.lake.catalog import table
+from dvol_pipeline.pipeline.surface import NO_CHAIN, build_greeks_range, build_surface_range
 from dvol_pipeline.partitions import daily_partitions, partition_dates
-from dvol_pipeline.quant.surface import REPLICA_TOLERANCE_VOL, replica_check
+from dvol_pipeline.quant.surface import REPLICA_TOLERANCE_VOL, LiquidityRules, replica_check
 from dvol_pipeline.resources import LakeResource, MarketResource
 
 CHAIN, DVOL = dg.AssetKey("raw_option_chain"), dg.AssetKey("raw_dvol")
@@ -18,7 +20,7 @@ ATM_PRICING_TARGET = 0.05
 
 def _spec(name: str) -> dg.AssetSpec:
     return dg.AssetSpec(name, group_name="surface", deps=[CHAIN, DVOL], kinds={"parquet", "numpy"},
-                        description=TABLE_DOCS[name])
+                        description=table(name).doc)
 
 
 def _check(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
@@ -53,9 +55,11 @@ with warnings.catch_warnings():
                    f"{REPLICA_TOLERANCE_VOL} vol points of the published DVOL close every day"),
         ],
     )
-    def option_surface(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
+    def option_surface(
+        context: dg.AssetExecutionContext, config: SurfaceRunConfig, lake: LakeResource, market: MarketResource
+    ):
         start, end = partition_dates(context)
-        built = build_surface_range(lake.path, start, end, market.coins)
+        built = build_surface_range(lake.path, start, end, market.coins, to_quant(config, LiquidityRules))
         if built.build is None:
             yield from _no_chains(NO_CHAIN.format(start=start, end=end, coins=market.coins))
             return
@@ -112,7 +116,7 @@ with warnings.catch_warnings():
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"parquet", "numpy"},
-        description=TABLE_DOCS["chain_greeks"] + " Also writes `chain_exposures`: " + TABLE_DOCS["chain_exposures"],
+        description=table("chain_greeks").doc + " Also writes `chain_exposures`: " + table("chain_exposures").doc,
     )
     def chain_greeks(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
         start, end = partition_dates(context)

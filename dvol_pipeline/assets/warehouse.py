@@ -7,7 +7,8 @@ from dvol_pipeline.assets.metadata import markdown
 from dvol_pipeline.assets.features import features_daily
 from dvol_pipeline.assets.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.raw import raw_assets
-from dvol_pipeline.lake.warehouse import build_warehouse, warehouse_path
+from dvol_pipeline.lake.warehouse import warehouse_path
+from dvol_pipeline.pipeline.warehouse import refresh_warehouse
 from dvol_pipeline.resources import LakeResource
 
 
@@ -22,7 +23,7 @@ from dvol_pipeline.resources import LakeResource
     description="warehouse.duckdb: a view per lake table (and its quarantine) for analysts.",
 )
 def warehouse(lake: LakeResource) -> dg.MaterializeResult:
-    views = build_warehouse(lake.path)
+    views = refresh_warehouse(lake.path)
     table = pl.DataFrame(
         {"view": [v.name for v in views], "rows": [v.rows for v in views], "partitions": [v.partitions for v in views]}
     )

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.lake.paths import PART_FILE
+from dvol_pipeline.lake.catalog import PART_FILE
+from dvol_pipeline.lake.catalog import table as catalog_table
 
 REPORT_SCHEMA = {"table": pl.String, "asset": pl.String, "newest": pl.Date, "age_days": pl.Int64, "stale": pl.Boolean}
 
@@ -31,9 +32,9 @@ def _newest_day(asset_dir: Path) -> date | None:
     return None
 
 
-def newest_by_asset(root: Path, zone: str, table: str) -> dict[str, date]:
+def newest_by_asset(root: Path, table: str) -> dict[str, date]:
     """Coin -> its newest complete partition; coins without one are left out."""
-    base = Path(root) / zone / table
+    base = catalog_table(table).base(root)
     newest = {}
     for asset_dir in sorted(base.glob("asset=*")):
         day = _newest_day(asset_dir)
@@ -42,9 +43,9 @@ def newest_by_asset(root: Path, zone: str, table: str) -> dict[str, date]:
     return newest
 
 
-def newest_partition(root: Path, zone: str, table: str, asset: str | None = None) -> date | None:
+def newest_partition(root: Path, table: str, asset: str | None = None) -> date | None:
     """The newest partition of one coin, or of any coin; None when there is none."""
-    newest = newest_by_asset(root, zone, table)
+    newest = newest_by_asset(root, table)
     if asset is not None:
         return newest.get(asset)
     return max(newest.values(), default=None)
@@ -56,7 +57,6 @@ def freshness_report(
     today: date,
     max_age_days: int,
     coins: Sequence[str] | None = None,
-    zone: str = "raw",
 ) -> pl.DataFrame:
     """One row per (table, coin): newest partition, its age in days at `today`, and whether
     it is older than `max_age_days` (a coin with no partition is stale, newest null).
@@ -66,7 +66,7 @@ def freshness_report(
     """
     rows = []
     for table in tables:
-        newest = newest_by_asset(root, zone, table)
+        newest = newest_by_asset(root, table)
         expected = list(coins) if coins is not None else sorted(newest) or [None]
         rows.extend({"table": table, "asset": c, "newest": newest.get(c)} for c in expected)
     frame = pl.DataFrame(rows, schema={k: REPORT_SCHEMA[k] for k in ("table", "asset", "newest")})
@@ -76,13 +76,13 @@ def freshness_report(
     ).select(list(REPORT_SCHEMA))
 
 
-def staleness_message(report: pl.DataFrame, root: Path, today: date, max_age_days: int, zone: str = "raw") -> str:
+def staleness_message(report: pl.DataFrame, root: Path, today: date, max_age_days: int) -> str:
     """What a user reads on a failed check: which coin is how old, and what to do."""
     lines = []
     for table, asset, newest, age, stale in report.iter_rows():
         who = f"{table}" + (f" {asset}" if asset else "")
         if newest is None:
-            lines.append(f"{who}: no partitions under {Path(root) / zone / table} (nothing ingested yet)")
+            lines.append(f"{who}: no partitions under {catalog_table(table).base(root)} (nothing ingested yet)")
         elif stale:
             lines.append(f"{who}: newest partition {newest} is {age} days old at {today} (> {max_age_days} allowed)")
         else:

@@ -1,8 +1,9 @@
-"""Atomic, deterministic Parquet I/O for the hive-partitioned lake.
+"""Atomic, deterministic Parquet I/O for the lake, addressed through the catalog.
 
 Every file is written to a temp file in its own folder, fsynced and renamed over the
 target, so a killed run leaves either the old partition or the new one, never half of one.
-Fixed compression and row order make a re-materialization byte-identical.
+Fixed compression and row order make a re-materialization byte-identical. A derived
+table's frame is checked against its catalog contract before anything is written.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import Path
 
+import pandera.polars as pa
 import polars as pl
 
-from dvol_pipeline.lake.paths import partition_file
+from dvol_pipeline.contracts.derived import check_derived, derived_schema
+from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, SINGLE, Table, table
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
@@ -50,6 +54,18 @@ def write_parquet_atomic(frame: pl.DataFrame, target: Path) -> None:
         raise
 
 
+@cache
+def _schema(name: str) -> pa.DataFrameSchema:
+    t = table(name)
+    return derived_schema(t.name, t.columns, t.key, t.strict)
+
+
+def check_contract(t: Table, frame: pl.DataFrame) -> None:
+    """Derived tables only: raw rows were validated (and quarantined) on ingestion."""
+    if t.raw is None and t.columns:
+        check_derived(_schema(t.name), frame)
+
+
 @dataclass(frozen=True)
 class WrittenPartition:
     asset: str
@@ -73,32 +89,84 @@ def split_by_partition(frame: pl.DataFrame, time_col: str) -> dict[tuple[str, da
     return {(a, d): p.drop("__day") for (a, d), p in sorted(parts.items())}
 
 
-def write_partitions(
-    root: Path, zone: str, table: str, frame: pl.DataFrame, time_col: str, sort_by: list[str]
-) -> list[WrittenPartition]:
+def _name(t: Table | str) -> Table:
+    return t if isinstance(t, Table) else table(t)
+
+
+def write_partitions(root: Path, t: Table | str, frame: pl.DataFrame) -> list[WrittenPartition]:
     """Replace each (asset, day) partition present in `frame` whole, one atomic file each."""
+    t = _name(t)
+    t._expect(ASSET_DATE)
+    check_contract(t, frame)
     written = []
-    for (asset, day), part in split_by_partition(frame, time_col).items():
-        path = partition_file(root, zone, table, asset, day)
-        write_parquet_atomic(part.sort(sort_by, maintain_order=True), path)
+    for (asset, day), part in split_by_partition(frame, t.time_col).items():
+        path = t.partition_file(root, asset, day)
+        write_parquet_atomic(part.sort(list(t.sort_by), maintain_order=True), path)
         written.append(WrittenPartition(asset, day, path, part.height))
     return written
 
 
+def write_fold(root: Path, t: Table | str, fold: str, frame: pl.DataFrame) -> Path:
+    """Replace one walk-forward month of a `fold` table."""
+    t = _name(t)
+    check_contract(t, frame)
+    path = t.fold_file(root, fold)
+    write_parquet_atomic(frame.sort(list(t.sort_by), maintain_order=True) if t.sort_by else frame, path)
+    return path
+
+
+def write_single(root: Path, t: Table | str, frame: pl.DataFrame, nan_as_null: bool = True) -> Path:
+    """Replace a whole-table file. An undefined statistic (the Sharpe of a strategy that never
+    traded) is stored as NULL, not NaN, by default: SQL sorts NaN above every number."""
+    t = _name(t)
+    check_contract(t, frame)
+    path = t.file(root)
+    write_parquet_atomic(frame.with_columns(pl.col(pl.Float64).fill_nan(None)) if nan_as_null else frame, path)
+    return path
+
+
+def read_single(root: Path, t: Table | str, hint: str | None = None) -> pl.DataFrame:
+    t = _name(t)
+    path = t.file(root)
+    if not path.exists():
+        raise FileNotFoundError(hint or f"{path} does not exist; materialize `{t.name}` first")
+    return pl.read_parquet(path)
+
+
+def read_single_or_none(root: Path, t: Table | str) -> pl.DataFrame | None:
+    path = _name(t).file(root)
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def fold_keys(root: Path, t: Table | str) -> list[str]:
+    base = _name(t).base(root)
+    return sorted(p.parent.name.split("=", 1)[1] for p in base.glob("fold=*/*.parquet")) if base.is_dir() else []
+
+
+def read_folds(root: Path, t: Table | str, before: str | None = None, schema: dict | None = None) -> pl.DataFrame:
+    """Every fold of a `fold` table (those before `before` only, when given)."""
+    t = _name(t)
+    t._expect(FOLD)
+    keep = [k for k in fold_keys(root, t) if before is None or k < before]
+    if not keep:
+        return pl.DataFrame(schema=schema or t.schema)
+    return pl.concat([pl.read_parquet(t.fold_file(root, k)) for k in keep], how="diagonal_relaxed")
+
+
 def read_table(
     root: Path,
-    zone: str,
-    table: str,
+    t: Table | str,
     start: date | None = None,
     end: date | None = None,
     coins: list[str] | None = None,
 ) -> pl.DataFrame:
-    """Rows of a lake table for days in [start, end] (inclusive), pruned by folder."""
-    base = root / zone / table
+    """Rows of an `asset_date` table for days in [start, end] (inclusive), pruned by folder."""
+    t = _name(t)
+    if t.layout == SINGLE:
+        return read_single(root, t)
+    base = t.base(root)
     if not base.exists():
-        raise FileNotFoundError(
-            f"lake table {zone}/{table} does not exist under {root}; materialize it first"
-        )
+        raise FileNotFoundError(f"lake table {t.zone}/{t.name} does not exist under {root}; materialize it first")
     files = []
     for asset_dir in sorted(base.glob("asset=*")):
         asset = asset_dir.name.split("=", 1)[1]
@@ -110,7 +178,13 @@ def read_table(
                 continue
             files.extend(sorted(day_dir.glob("*.parquet")))
     if not files:
-        raise FileNotFoundError(
-            f"no partitions of {zone}/{table} for {start}..{end} coins={coins} under {root}"
-        )
+        raise FileNotFoundError(f"no partitions of {t.zone}/{t.name} for {start}..{end} coins={coins} under {root}")
     return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
+
+
+def read_table_or_none(root: Path, t: Table | str, start: date | None = None, end: date | None = None,
+                       coins: list[str] | None = None) -> pl.DataFrame | None:
+    try:
+        return read_table(root, t, start, end, coins)
+    except FileNotFoundError:
+        return None

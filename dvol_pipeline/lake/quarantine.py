@@ -15,10 +15,10 @@ from pathlib import Path
 
 import polars as pl
 
+from dvol_pipeline.lake.catalog import PART_FILE
+from dvol_pipeline.lake.catalog import table as catalog_table
 from dvol_pipeline.lake.parquet import write_parquet_atomic
-from dvol_pipeline.lake.paths import PART_FILE, partition_dir
 
-ZONE = "quarantine"
 UNKNOWN = "unknown"
 
 
@@ -44,11 +44,12 @@ def replace_quarantine(
 ) -> list[Path]:
     """Write this batch's rejected rows per partition; clear stale files of `covered` ones."""
     written: list[Path] = []
+    where = catalog_table(table).quarantine()
     keyed = _partition_keys(rejected.with_columns(pl.lit(source).alias("source")), time_col)
     groups = keyed.partition_by(["__asset", "__day"], as_dict=True, maintain_order=True) if keyed.height else {}
     for (asset, day), rows in sorted(groups.items()):
         rows = rows.drop("__asset", "__day")
-        folder = partition_dir(root, ZONE, table, asset, day)
+        folder = where.partition_dir(root, asset, day)
         if UNKNOWN in (asset, day):
             digest = hashlib.sha256(rows.write_csv().encode()).hexdigest()[:12]
             target = folder / f"part-{digest}.parquet"
@@ -59,5 +60,5 @@ def replace_quarantine(
     touched = {(a, d) for a, d in groups}
     for asset, day in covered:
         if (asset, str(day)) not in touched:
-            partition_dir(root, ZONE, table, asset, day).joinpath(PART_FILE).unlink(missing_ok=True)
+            where.partition_file(root, asset, day).unlink(missing_ok=True)
     return written

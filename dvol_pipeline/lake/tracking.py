@@ -13,24 +13,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dvol_pipeline.lake.catalog import mlflow_dir
+
 EXPERIMENT = "dvol_walkforward"
 PARAM_LIMIT = 500  # MLflow caps a parameter's value; the full values are in the artifacts
 
 
 def tracking_uri(root: Path) -> str:
-    return f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
+    return f"sqlite:///{mlflow_dir(root) / 'mlflow.db'}"
 
 
 def experiment_id(root: Path, name: str = EXPERIMENT) -> str:
     import mlflow
 
-    (root / "mlflow").mkdir(parents=True, exist_ok=True)
+    mlflow_dir(root).mkdir(parents=True, exist_ok=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(tracking_uri(root))
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    return mlflow.create_experiment(name, artifact_location=(root / "mlflow" / "artifacts").as_uri())
+    return mlflow.create_experiment(name, artifact_location=(mlflow_dir(root) / "artifacts").as_uri())
 
 
 def log_model_run(

@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dvol_pipeline.contracts.tables import RAW_TABLES
+from dvol_pipeline.lake.catalog import QUARANTINE, TABLES, ZONE_ORDER, Table, warehouse_file
 
-WAREHOUSE_FILE = "warehouse.duckdb"
-ZONES = ("raw", "features", "surface", "predictions", "backtest", "signals", "quarantine")
+ColumnDocs = dict[str, dict[str, str]]
+"""table -> column -> description, for columns the catalog leaves to the code computing them."""
 
 
 @dataclass(frozen=True)
@@ -31,100 +31,52 @@ class WarehouseView:
 
 
 def warehouse_path(root: Path) -> Path:
-    return root / WAREHOUSE_FILE
-
-
-def _view_name(zone: str, table: str) -> str:
-    return f"quarantine_{table}" if zone == "quarantine" else table
+    return warehouse_file(root)
 
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _lake_tables(root: Path) -> list[tuple[str, str]]:
-    found = []
-    for zone in ZONES:
-        base = root / zone
-        if base.is_dir():
-            found += [(zone, t.name) for t in sorted(base.iterdir()) if t.is_dir() and any(t.rglob("*.parquet"))]
+def _lake_tables(root: Path) -> list[tuple[str, Table]]:
+    """(view name, table) for every catalog table with data, then every quarantine with rows."""
+    ordered = sorted(TABLES.values(), key=lambda t: t.name)
+    found = [(t.name, t) for zone in ZONE_ORDER for t in ordered if t.zone == zone and t.files(root)]
+    found += [(f"quarantine_{t.name}", t.quarantine()) for t in ordered
+              if t.raw is not None and t.quarantine().files(root)]
     return found
 
 
-def _docs(table: str) -> tuple[str, dict[str, str]] | None:
-    """(table description, column -> description) for the tables the project documents."""
-    if table in RAW_TABLES:
-        spec = RAW_TABLES[table]
-        return spec.doc, {c.name: c.doc for c in spec.columns}
-    if table == "features_daily":
-        from dvol_pipeline.quant.features import FEATURES, LABELS
-
-        cols = {f.name: f"[{f.group}] {f.definition} (from {f.source_table}, lag {f.lag_days} d)" for f in FEATURES}
-        cols.update({name: f"label: DVOL close at date + {h} d minus DVOL close at date" for h, name in LABELS.items()})
-        return "Daily DVOL features and labels, one row per (date, asset); no row uses data after its cut-off.", cols
-    if table in PREDICTION_DOCS:
-        return PREDICTION_DOCS[table], {}
-    from dvol_pipeline.lake.backtest import TABLE_DOCS as BACKTEST_DOCS
-    from dvol_pipeline.lake.signals import SIGNAL_DOCS, SIGNALS_TABLE
-    from dvol_pipeline.lake.surfaces import TABLE_DOCS as SURFACE_DOCS
-
-    if table == SIGNALS_TABLE:
-        return "End-of-day signals per (date, coin) from the promoted models.", SIGNAL_DOCS
-    if table == "surface_features":
-        from dvol_pipeline.quant.features import FEATURES
-
-        return SURFACE_DOCS[table], {f.name: f.definition for f in FEATURES if f.group == "surface"}
-    if table in SURFACE_DOCS:
-        return SURFACE_DOCS[table], {}
-    if table in BACKTEST_DOCS:
-        return BACKTEST_DOCS[table], {}
-    return None
-
-
-PREDICTION_DOCS = {
-    "oos_predictions": "Walk-forward out-of-sample forecasts: date, asset, horizon, family, fold, y_hat, y (ΔDVOL).",
-    "forecast_metrics": "Forecast metrics by scope (overall/fold/regime), family, horizon and asset, "
-    "with Diebold-Mariano vs HAR.",
-    "feature_importance": "LightGBM mean |SHAP| per feature on each fold's test month.",
-    "ablations": "LightGBM test RMSE when one feature group is dropped and the model refitted (delta vs all groups).",
-}
-
-
-def _describe(con: duckdb.DuckDBPyConnection, view: str, zone: str, table: str) -> None:
-    docs = _docs(table)
-    if docs is None:
+def _describe(con: duckdb.DuckDBPyConnection, view: str, t: Table, extra: dict[str, str]) -> None:
+    con.execute(f"COMMENT ON VIEW {view} IS {_sql_str(t.doc)}")
+    if t.zone == QUARANTINE:
         return
-    doc, columns = docs
-    if zone == "quarantine":
-        doc = f"Rows of {table} rejected by its contract, with a reason."
-    con.execute(f"COMMENT ON VIEW {view} IS {_sql_str(doc)}")
-    if zone == "quarantine":
-        return
+    columns = {**extra, **t.column_docs()}
     present = {r[0] for r in con.execute(f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{view}'").fetchall()}
     for name, text in columns.items():
         if name in present:
             con.execute(f"COMMENT ON COLUMN {view}.{name} IS {_sql_str(text)}")
 
 
-def build_warehouse(root: Path) -> list[WarehouseView]:
-    """Write `warehouse.duckdb` anew (temp file + rename) with a view per lake table."""
+def build_warehouse(root: Path, column_docs: ColumnDocs | None = None) -> list[WarehouseView]:
+    """Write `warehouse.duckdb` anew (temp file + rename) with a view per lake table.
+
+    `column_docs` adds comments for columns the catalog does not declare (features)."""
     target = warehouse_path(root)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     views: list[WarehouseView] = []
     try:
         with duckdb.connect(str(tmp)) as con:
-            for zone, table in _lake_tables(root):
-                name = _view_name(zone, table)
-                glob = str(root / zone / table / "**" / "*.parquet")
+            for name, t in _lake_tables(root):
+                glob = str(t.base(root) / "**" / "*.parquet")
                 con.execute(
                     f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_str(glob)}, "
                     "hive_partitioning = true, union_by_name = true)"
                 )
-                _describe(con, name, zone, table)
+                _describe(con, name, t, (column_docs or {}).get(t.name, {}))
                 rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-                parts = sum(1 for _ in (root / zone / table).rglob("*.parquet"))
-                views.append(WarehouseView(name, zone, table, int(rows), parts))
+                views.append(WarehouseView(name, t.zone, t.name, int(rows), len(t.files(root))))
             con.execute(
                 "CREATE TABLE lake_catalog (view_name VARCHAR, zone VARCHAR, lake_table VARCHAR, "
                 "row_count BIGINT, partition_count BIGINT)"

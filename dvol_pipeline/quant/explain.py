@@ -50,3 +50,18 @@ def group_ablations(frame: pl.DataFrame, fold: Fold, baseline_rmse: float, seed:
                      "delta_rmse": rmse - baseline_rmse})
     schema = {"fold": pl.Utf8, "horizon": pl.Int32, "group": pl.Utf8, "rmse": pl.Float64, "delta_rmse": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
+
+
+def explanation_summary(
+    shap_frames: list[pl.DataFrame], ablation_frames: list[pl.DataFrame], top: int = 8
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """(top mean |SHAP| features per horizon, mean ΔRMSE per dropped group) over several folds."""
+    if not shap_frames:
+        return None, None
+    shap = pl.concat(shap_frames).group_by("horizon", "feature", "group").agg(
+        pl.col("mean_abs_shap").mean()
+    ).sort("horizon", "mean_abs_shap", descending=[False, True])
+    ablations = pl.concat(ablation_frames).group_by("horizon", "group").agg(
+        pl.col("delta_rmse").mean().round(4)
+    ).sort("horizon", "delta_rmse", descending=[False, True])
+    return shap.group_by("horizon", maintain_order=True).head(top), ablations

@@ -116,3 +116,12 @@ def metrics_table(predictions: pl.DataFrame, dvol: pl.DataFrame, benchmark: str 
                          "fold": key[3] if scope == "fold" else "ALL", "regime": key[3] if scope == "regime" else "ALL",
                          **m.as_dict(), "dm_vs_" + benchmark: dm, "dm_pvalue": p})
     return pl.DataFrame(rows).sort("scope", "horizon", "asset", "family", "fold", "regime")
+
+
+def fold_summary(predictions: pl.DataFrame) -> pl.DataFrame:
+    """RMSE and R²_oos per family and horizon over the given folds (a run's headline)."""
+    rows = []
+    for (family, h), g in predictions.group_by("family", "horizon", maintain_order=True):
+        m = forecast_metrics(g["y"].to_numpy(), g["y_hat"].to_numpy())
+        rows.append({"family": family, "h": h, "n": m.n, "rmse": round(m.rmse, 3), "r2_oos": round(m.r2_oos, 4)})
+    return pl.DataFrame(rows).sort("h", "rmse") if rows else pl.DataFrame()

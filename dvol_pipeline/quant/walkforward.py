@@ -79,3 +79,30 @@ def split(frame: pl.DataFrame, fold: Fold, target: str) -> tuple[pl.DataFrame, p
     train = frame.filter(pl.col("date").is_between(fold.train_start, fold.train_end) & pl.col(target).is_not_null())
     test = frame.filter(pl.col("date").is_between(fold.test_start, fold.test_end))
     return train, test
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    """The walk-forward's choices, typed (the `oos_predictions` asset exposes them in the launchpad).
+
+    `families` empty means every member family of the registry (the ensemble is added on
+    top whenever earlier folds exist). `explain` computes LightGBM SHAP and the group
+    ablations; `explain_every` > 1 explains only every n-th fold counted from the newest
+    (they cost a refit per feature group per horizon).
+    """
+
+    seed: int = 0
+    families: tuple[str, ...] = ()
+    window: str = "expanding"
+    rolling_days: int | None = None
+    min_history_days: int = DEFAULT_MIN_HISTORY_DAYS
+    explain: bool = True
+    explain_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.window not in ("expanding", "rolling"):
+            raise ValueError(f"window must be 'expanding' or 'rolling', not {self.window!r}")
+        if self.window == "rolling" and not self.rolling_days:
+            raise ValueError("a rolling window needs rolling_days")
+        if self.min_history_days < 1 or self.explain_every < 1:
+            raise ValueError("min_history_days and explain_every must be >= 1")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.lake.forecasts import read_features, read_predictions
+from dvol_pipeline.pipeline.forecasts import read_features, read_predictions
 from dvol_pipeline.quant.backtest import BacktestConfig, run_futures_backtest
 from dvol_pipeline.settings import DEFAULT_COINS, lake_root
 
@@ -61,8 +61,8 @@ def main() -> int:
 
 def pipeline_step(root: Path) -> None:
     """backtest + model_promotion + tear_sheets as the assets run them, in a scratch lake."""
-    from dvol_pipeline.lake.backtest import live_promotion, run_backtests, write_tables
-    from dvol_pipeline.lake.tearsheets import write_tearsheets
+    from dvol_pipeline.pipeline.backtest import promote_live, run_backtests, write_tables
+    from dvol_pipeline.pipeline.reports import write_tearsheets
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
@@ -77,8 +77,7 @@ def pipeline_step(root: Path) -> None:
         run = run_backtests(scratch, coins)
         write_tables(scratch, run.tables())
         t1 = time.perf_counter()
-        table, evidence = live_promotion(run.futures.daily, run.futures.thresholds, run.predictions)
-        write_tables(scratch, {"model_promotion": table, "promotion_evidence": evidence})
+        promote_live(scratch, coins)
         t2 = time.perf_counter()
         files = write_tearsheets(scratch, coins, "bench", "bench", [])
         t3 = time.perf_counter()

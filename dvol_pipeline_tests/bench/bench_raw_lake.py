@@ -49,7 +49,8 @@ def stage_ingest(lake: str) -> dict:
 
 
 def stage_warehouse(lake: str) -> dict:
-    from dvol_pipeline.lake.warehouse import build_warehouse, query
+    from dvol_pipeline.lake.warehouse import query
+    from dvol_pipeline.pipeline.warehouse import refresh_warehouse as build_warehouse
 
     t0 = time.perf_counter()
     views = build_warehouse(Path(lake))

@@ -20,8 +20,6 @@ from dvol_pipeline.lake.parquet import WrittenPartition, partition_date_expr, wr
 from dvol_pipeline.lake.quarantine import replace_quarantine
 from dvol_pipeline.sources.base import Source, SourceBatch, TableNotProvided
 
-RAW_ZONE = "raw"
-
 
 @dataclass
 class IngestReport:
@@ -78,7 +76,7 @@ def ingest_table(
     day = partition_date_expr(spec.time_col)
     in_run = report.valid.filter(day.is_between(start, end) & pl.col("asset").is_in(coins))
     outside = report.valid.height - in_run.height
-    written = write_partitions(root, RAW_ZONE, spec.name, in_run, spec.time_col, spec.sort_by)
+    written = write_partitions(root, spec.name, in_run)
     covered = [(c, d) for c in coins for d in days_in(start, end)]
     done = {(p.asset, p.day) for p in written}
     quarantined = replace_quarantine(

@@ -1,4 +1,4 @@
-"""Surfaces and greeks in the lake: read a range's chains once, build, write per (coin, day).
+"""Surfaces and greeks: read a range's chains once, build, write per (coin, day).
 
 Tables (zone `surface`, partitioned like the raw lake): `surface_params` (SVI per expiry),
 `surface_grid` (constant maturity x delta), `surface_features` (the `surface` feature
@@ -15,30 +15,12 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.lake.parquet import read_table, write_partitions
-from dvol_pipeline.quant.surface import SurfaceBuild, build_surfaces
+from dvol_pipeline.lake.parquet import read_table_or_none, write_partitions
+from dvol_pipeline.quant.options import chain_greeks, exposures_by_expiry
+from dvol_pipeline.quant.surface import LiquidityRules, SurfaceBuild, build_surfaces
 
-ZONE = "surface"
 SURFACE_TABLES = ("surface_params", "surface_grid", "surface_features")
 GREEK_TABLES = ("chain_greeks", "chain_exposures")
-SORT = {
-    "surface_params": ["asset", "date", "expiry"],
-    "surface_grid": ["asset", "date", "tenor_days", "delta_label"],
-    "surface_features": ["asset", "date"],
-    "chain_greeks": ["asset", "date", "expiry", "strike", "option_type"],
-    "chain_exposures": ["asset", "date", "expiry"],
-}
-TABLE_DOCS = {
-    "surface_params": "Raw SVI per (date, coin, expiry) fitted to D's end-of-day chain: a, b, rho, m, sigma, "
-    "fit RMSE in vol points, points used, ATM vol.",
-    "surface_grid": "Implied vol (vol points) of the fitted surface at constant maturities 7/30/60/90 days x "
-    "deltas 10P/25P/ATM/25C/10C.",
-    "surface_features": "Per (date, coin): constant-maturity ATM vols, term slope, 25-delta risk reversal and "
-    "butterfly at 30 days, the chain's DVOL replica; joins features_daily as the `surface` group.",
-    "chain_greeks": "Every listed option's Black-76 greeks from its own mark IV (vega per vol point, theta per "
-    "day) and its open-interest exposures.",
-    "chain_exposures": "Open-interest greek exposures aggregated per (date, coin, expiry).",
-}
 
 
 @dataclass
@@ -54,25 +36,21 @@ NO_CHAIN = ("no raw_option_chain for {start}..{end} {coins}: nothing to fit (the
 
 def read_chain(root: Path, start: date, end: date, coins: list[str]) -> pl.DataFrame | None:
     """The range's chains, or None when the source provides none (a CDD-only lake)."""
-    try:
-        return read_table(root, "raw", "raw_option_chain", start, end, coins)
-    except FileNotFoundError:
-        return None
+    return read_table_or_none(root, "raw_option_chain", start, end, coins)
 
 
 def _write(root: Path, name: str, frame: pl.DataFrame) -> int:
-    return len(write_partitions(root, ZONE, name, frame, "date", SORT[name]))
+    return len(write_partitions(root, name, frame))
 
 
-def build_surface_range(root: Path, start: date, end: date, coins: list[str]) -> SurfaceRange:
+def build_surface_range(
+    root: Path, start: date, end: date, coins: list[str], rules: LiquidityRules = LiquidityRules()
+) -> SurfaceRange:
     chain = read_chain(root, start, end, coins)
     if chain is None:
         return SurfaceRange(None, 0, {n: 0 for n in SURFACE_TABLES})
-    try:
-        dvol = read_table(root, "raw", "raw_dvol", start, end, coins)
-    except FileNotFoundError:
-        dvol = None
-    build = build_surfaces(chain, dvol)
+    dvol = read_table_or_none(root, "raw_dvol", start, end, coins)
+    build = build_surfaces(chain, dvol, rules)
     frames = {"surface_params": build.params, "surface_grid": build.grid, "surface_features": build.features}
     return SurfaceRange(build, chain.height, {n: _write(root, n, f) for n, f in frames.items()})
 
@@ -81,8 +59,6 @@ def build_greeks_range(
     root: Path, start: date, end: date, coins: list[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]] | None:
     """None when the range has no chains."""
-    from dvol_pipeline.quant.options import chain_greeks, exposures_by_expiry
-
     chain = read_chain(root, start, end, coins)
     if chain is None:
         return None

@@ -1,6 +1,6 @@
-"""Tear sheets from the lake: one self-contained HTML file per run and coin.
+"""Tear sheets: one self-contained HTML file per run and coin.
 
-Files: `<lake>/reports/<run id>/tearsheet_<COIN>.html`, copied to `<lake>/reports/latest/`
+Files: `reports/<run id>/tearsheet_<COIN>.html` (catalog.report_file), copied to `reports/latest/`
 so a bookmark always opens the newest; each run's files are also MLflow artifacts.
 The renderer (reports/) knows nothing about the lake; this module maps the backtest,
 forecast and promotion tables onto its inputs.
@@ -14,13 +14,13 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.lake.backtest import read_backtest_table, table_path
-from dvol_pipeline.lake.forecasts import ZONE as PREDICTIONS_ZONE
-from dvol_pipeline.lake.forecasts import read_predictions
+from dvol_pipeline.lake.catalog import report_file
+from dvol_pipeline.lake.parquet import read_folds, read_single_or_none
+from dvol_pipeline.pipeline.backtest import read_backtest_table
+from dvol_pipeline.pipeline.forecasts import read_predictions
 from dvol_pipeline.quant.backtest import strategy_metrics
 from dvol_pipeline.reports import TearSheetData, write_tearsheet
 
-REPORTS = "reports"
 KEY_COLUMNS = ["strategy", "family", "horizon", "asset", "n_days", "net_usd", "annual_return", "sharpe", "sortino",
                "max_drawdown_usd", "hit_rate", "turnover", "exposure"]
 
@@ -33,18 +33,17 @@ class TearSheetFile:
 
 
 def tearsheet_path(root: Path, run_id: str, asset: str) -> Path:
-    return root / REPORTS / run_id / f"tearsheet_{asset}.html"
+    return report_file(root, run_id, asset)
 
 
 def _optional(root: Path, name: str) -> pl.DataFrame | None:
-    return pl.read_parquet(table_path(root, name)) if table_path(root, name).exists() else None
+    return read_single_or_none(root, name)
 
 
 def _shap(root: Path) -> pl.DataFrame | None:
-    files = sorted((root / PREDICTIONS_ZONE / "feature_importance").glob("fold=*/part-0.parquet"))
-    if not files:
+    shap = read_folds(root, "feature_importance")
+    if shap.is_empty():
         return None
-    shap = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
     keys = [c for c in ("feature", "group") if c in shap.columns]
     return shap.group_by(keys).agg(pl.col("mean_abs_shap").mean()).sort("mean_abs_shap", "feature", descending=[True, False])
 
@@ -117,3 +116,33 @@ def write_tearsheets(
         tmp.replace(latest)
         out.append(TearSheetFile(asset, path, latest))
     return out
+
+
+TEARSHEET_NOTES = [
+    "Every figure is out of sample: forecasts come from walk-forward folds, each month's threshold and "
+    "promoted family were chosen on earlier months only.",
+    "DVOL futures are modelled as tracking the index (no basis or roll); costs and contract size are in "
+    "quant/backtest/config.py.",
+]
+
+
+@dataclass(frozen=True)
+class PublishedTearSheets:
+    files: list[TearSheetFile]
+    mlflow_run_id: str
+    artifact_uri: str
+
+
+def publish_tearsheets(root: Path, coins: list[str], run_id: str, generated_at: str) -> PublishedTearSheets:
+    """Write every coin's tear sheet and log them as one MLflow run's artifacts."""
+    from dvol_pipeline.lake.tracking import log_report_run
+
+    files = write_tearsheets(root, coins, run_id, generated_at, TEARSHEET_NOTES)
+    metrics = read_backtest_table(root, "strategy_metrics").filter(pl.col("asset") == "ALL")
+    best = metrics.with_columns(pl.col("sharpe").fill_nan(None)).sort("sharpe", descending=True, nulls_last=True)
+    mlflow_run, artifacts = log_report_run(
+        root, f"tearsheets-{run_id[:8]}", {"dagster_run_id": run_id},
+        {"best_net_sharpe": float(best["sharpe"][0] or float("nan"))} if best.height else {},
+        [f.path for f in files],
+    )
+    return PublishedTearSheets(files, mlflow_run, artifacts)

@@ -16,14 +16,21 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.lake.parquet import read_table, write_partitions
-from dvol_pipeline.lake.paths import partition_file
-from dvol_pipeline.quant.features import FeatureSet, LeakageReport, build_features, check_no_lookahead, default_check_days
+from dvol_pipeline.lake.catalog import table
+from dvol_pipeline.lake.parquet import read_table, read_table_or_none, write_partitions
+from dvol_pipeline.quant.features import (
+    LABELS,
+    FeatureSet,
+    LeakageReport,
+    build_features,
+    check_no_lookahead,
+    default_check_days,
+)
 
 ExtraFeatures = Callable[[pl.DataFrame], pl.DataFrame]
-FEATURES_ZONE = "features"
 FEATURES_TABLE = "features_daily"
-LABEL_REACH_DAYS = 14
+LABEL_REACH_DAYS = max(LABELS)
+"""The newest label looks this far ahead: a range reads DVOL this far past its end."""
 INPUTS = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
 
 
@@ -39,23 +46,17 @@ class FeatureBuild:
 def read_inputs(root: Path, first: date, last: date, coins: list[str]) -> dict[str, pl.DataFrame | None]:
     tables: dict[str, pl.DataFrame | None] = {}
     for name in INPUTS:
-        try:
-            tables[name] = read_table(root, "raw", name, first, last, coins)
-        except FileNotFoundError:
-            if name == "raw_dvol":
-                raise FileNotFoundError(
-                    f"features_daily needs raw_dvol for {coins} up to {last} under {root}/raw; materialize it first"
-                ) from None
-            tables[name] = None
-    try:  # the surface group: SVI fits of each day's chain (the option_surface asset)
-        tables["surface_features"] = read_table(root, "surface", "surface_features", first, last, coins)
-    except FileNotFoundError:
-        tables["surface_features"] = None
+        tables[name] = read_table_or_none(root, name, first, last, coins)
+        if tables[name] is None and name == "raw_dvol":
+            raise FileNotFoundError(
+                f"features_daily needs raw_dvol for {coins} up to {last} under {root}; materialize it first"
+            )
+    # the surface group: SVI fits of each day's chain (the option_surface asset)
+    tables["surface_features"] = read_table_or_none(root, "surface_features", first, last, coins)
     if tables["raw_options_summary"] is None:
-        try:
-            tables["raw_option_chain"] = read_table(root, "raw", "raw_option_chain", first, last, coins)
-        except FileNotFoundError:
-            pass
+        chain = read_table_or_none(root, "raw_option_chain", first, last, coins)
+        if chain is not None:
+            tables["raw_option_chain"] = chain
     return tables
 
 
@@ -81,10 +82,11 @@ def build_range(
         pl.col("date").is_between(start - timedelta(days=LABEL_REACH_DAYS), start - timedelta(days=1))
         & (pl.col("date") >= first_day)
     )
-    existing = [partition_file(root, FEATURES_ZONE, FEATURES_TABLE, a, d).exists() for a, d in relabel.select("asset", "date").iter_rows()]
+    features_table = table(FEATURES_TABLE)
+    existing = [features_table.partition_file(root, a, d).exists() for a, d in relabel.select("asset", "date").iter_rows()]
     relabel = relabel.filter(pl.Series(existing, dtype=pl.Boolean)) if relabel.height else relabel
     out = pl.concat([relabel, rows]) if relabel.height else rows
-    written = write_partitions(root, FEATURES_ZONE, FEATURES_TABLE, out, "date", ["asset", "date"])
+    written = write_partitions(root, FEATURES_TABLE, out)
     inputs = {k: (0 if v is None else v.height) for k, v in tables.items()}
     return FeatureBuild(built, rows, leakage, len(written), inputs)
 

@@ -1,0 +1,72 @@
+"""Typed run config for the assets with choices, visible and editable in the launchpad.
+
+The quant layer's frozen dataclasses stay the one place where each default lives; the
+Dagster `Config` classes are derived from them field by field (tuples become lists,
+nested dataclasses nested configs), and `to_quant(config, cls)` turns a launchpad entry
+back into the dataclass. So a default changed in quant/ shows up in the UI by itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+import dagster as dg
+from pydantic import Field, create_model
+
+from dvol_pipeline.quant.backtest import BacktestConfig
+from dvol_pipeline.quant.surface import LiquidityRules
+from dvol_pipeline.quant.walkforward import WalkForwardConfig
+
+_CLASSES: dict[type, type[dg.Config]] = {}
+
+
+def _field_type(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return config_class(tp)
+    if origin is tuple:
+        return list[typing.get_args(tp)[0]]
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _field_type(args[0]) | None
+    return tp
+
+
+def config_class(cls: type) -> type[dg.Config]:
+    """A dg.Config with the dataclass's fields, types and defaults."""
+    if cls not in _CLASSES:
+        hints = typing.get_type_hints(cls)
+        fields: dict[str, Any] = {}
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            value = getattr(defaults, f.name)
+            tp = _field_type(hints[f.name])
+            if dataclasses.is_dataclass(value):
+                fields[f.name] = (tp, Field(default_factory=tp))
+            else:
+                fields[f.name] = (tp, Field(default=list(value) if isinstance(value, tuple) else value))
+        _CLASSES[cls] = create_model(f"{cls.__name__}Config", __base__=dg.Config, **fields)
+        _CLASSES[cls].__doc__ = (cls.__doc__ or "").strip().split("\n")[0] or cls.__name__
+    return _CLASSES[cls]
+
+
+def to_quant(config: dg.Config, cls: type) -> Any:
+    """The dataclass a launchpad entry stands for."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        value = getattr(config, f.name)
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            value = to_quant(value, tp)
+        elif typing.get_origin(tp) is tuple or (isinstance(value, list)):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+WalkForwardRunConfig = config_class(WalkForwardConfig)
+BacktestRunConfig = config_class(BacktestConfig)
+SurfaceRunConfig = config_class(LiquidityRules)

@@ -1,0 +1,45 @@
+"""The write-time contract of a derived table (features, surfaces, forecasts, backtests, signals).
+
+Raw tables are validated row by row and bad rows quarantined (validate.py): their input is
+the outside world. A derived table is our own computation, so a violation is a bug, not
+bad data: the write is refused whole with an error that names the table, the column and
+the offending rows, and the partition on disk stays as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandera.errors as pa_errors
+import pandera.polars as pa
+import polars as pl
+
+from dvol_pipeline.contracts.tables import Col
+
+
+class DerivedContractError(ValueError):
+    """A derived table's frame does not match its catalog entry."""
+
+
+def derived_schema(name: str, columns: Sequence[Col], key: Sequence[str], strict: bool) -> pa.DataFrameSchema:
+    cols = {c.name: pa.Column(c.dtype, nullable=c.nullable, description=c.doc) for c in columns}
+    return pa.DataFrameSchema(cols, unique=list(key) or None, strict=strict, ordered=False, name=name,
+                              report_duplicates="all")
+
+
+def check_derived(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> None:
+    """Raise DerivedContractError (table, column, rows) unless `frame` honours `schema`."""
+    try:
+        schema.validate(frame, lazy=True)
+    except pa_errors.SchemaErrors as err:
+        cases = err.failure_cases
+        lines = []
+        for row in cases.head(10).iter_rows(named=True):
+            where = f"row {row.get('index')}" if row.get("index") is not None else "table"
+            what = str(row.get("check"))
+            column = f"key {schema.unique}" if what == "multiple_fields_uniqueness" else f"column {row.get('column')}"
+            what = "duplicate key" if what == "multiple_fields_uniqueness" else what
+            lines.append(f"{column}: {what} ({where}, value {row.get('failure_case')})")
+        more = f" (+{cases.height - 10} more)" if cases.height > 10 else ""
+        raise DerivedContractError(f"{schema.name}: refusing to write {frame.height} rows: "
+                                   + "; ".join(lines) + more) from None

@@ -1,0 +1,268 @@
+"""Every lake table, raw and derived, in one registry: zone, layout, key, columns, docs.
+
+Paths, the warehouse's views and comments, Dagster's column schemas and the write-time
+contracts all read this module, so a table is declared once and no path is built anywhere
+else. Raw tables' columns are the contracts sources must meet (`contracts/tables.py`);
+derived tables declare their key and headline columns here, with `strict=False` where the
+quant layer adds columns (a backtest statistic, a feature) that are documented next to
+the code that computes them.
+
+Layouts:
+
+* `asset_date`: `<zone>/<table>/asset=<A>/date=<D>/part-0.parquet` (one coin, one UTC day)
+* `fold`:       `<zone>/<table>/fold=<YYYY-MM>/part-0.parquet`  (one walk-forward month)
+* `single`:     `<zone>/<table>/part-0.parquet`                 (replaced whole each run)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from dvol_pipeline.contracts.tables import RAW_TABLES, UTC_TS, Col, TableSpec
+
+PART_FILE = "part-0.parquet"
+ASSET_DATE, FOLD, SINGLE = "asset_date", "fold", "single"
+
+# zones (folders under the lake root)
+RAW, QUARANTINE, FEATURES, SURFACE = "raw", "quarantine", "features", "surface"
+PREDICTIONS, BACKTEST, SIGNALS = "predictions", "backtest", "signals"
+MODELS, REPORTS, MLFLOW = "models", "reports", "mlflow"
+WAREHOUSE_FILE = "warehouse.duckdb"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One lake table: where it lives and what it holds."""
+
+    name: str
+    zone: str
+    layout: str
+    doc: str
+    columns: tuple[Col, ...]
+    key: tuple[str, ...] = ()
+    sort_by: tuple[str, ...] = ()
+    time_col: str = "date"
+    """The column whose UTC day picks an `asset_date` partition."""
+    strict: bool = True
+    """False: columns beyond `columns` are allowed (documented where they are computed)."""
+    raw: TableSpec | None = field(default=None, repr=False)
+    """The source contract of a raw table."""
+
+    @property
+    def schema(self) -> dict[str, pl.DataType]:
+        return {c.name: c.dtype for c in self.columns}
+
+    def column_docs(self) -> dict[str, str]:
+        return {c.name: c.doc for c in self.columns}
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.schema)
+
+    # -- paths: the only place the lake's folders are spelled out ---------------------------
+    def base(self, root: Path) -> Path:
+        return Path(root) / self.zone / self.name
+
+    def partition_dir(self, root: Path, asset: str, day: date | str) -> Path:
+        self._expect(ASSET_DATE)
+        return self.base(root) / f"asset={asset}" / f"date={day}"
+
+    def partition_file(self, root: Path, asset: str, day: date | str) -> Path:
+        return self.partition_dir(root, asset, day) / PART_FILE
+
+    def fold_file(self, root: Path, fold: str) -> Path:
+        self._expect(FOLD)
+        return self.base(root) / f"fold={fold}" / PART_FILE
+
+    def file(self, root: Path) -> Path:
+        self._expect(SINGLE)
+        return self.base(root) / PART_FILE
+
+    def files(self, root: Path) -> list[Path]:
+        """Every data file of the table, sorted (all layouts)."""
+        base = self.base(root)
+        return sorted(base.rglob("*.parquet")) if base.is_dir() else []
+
+    def quarantine(self) -> Table:
+        """Where this table's rejected rows go (same partitioning, a `reason` column)."""
+        return Table(self.name, QUARANTINE, ASSET_DATE, f"Rows of {self.name} rejected by its contract, with a reason.",
+                     (), strict=False, time_col=self.time_col)
+
+    def _expect(self, layout: str) -> None:
+        if self.layout != layout:
+            raise ValueError(f"lake table {self.name} has layout {self.layout!r}, not {layout!r}")
+
+
+def _c(name: str, dtype: pl.DataType, doc: str, nullable: bool = False) -> Col:
+    return Col(name, dtype, doc, nullable)
+
+
+DATE = _c("date", pl.Date, "UTC day")
+ASSET = _c("asset", pl.Utf8, "coin, e.g. BTC")
+FOLD_KEY = _c("fold", pl.Utf8, "walk-forward month YYYY-MM the row belongs to")
+HORIZON = _c("horizon", pl.Int32, "forecast horizon in days (1, 7, 14)")
+FAMILY = _c("family", pl.Utf8, "model family, e.g. har, lightgbm, ensemble")
+STRATEGY = _c("strategy", pl.Utf8, "strategy, e.g. dvol_futures_7d or option_straddle")
+
+
+def _raw(spec: TableSpec) -> Table:
+    return Table(spec.name, RAW, ASSET_DATE, spec.doc, spec.columns, spec.key, tuple(spec.sort_by),
+                 spec.time_col, strict=True, raw=spec)
+
+
+def _derived(name: str, zone: str, layout: str, doc: str, columns: tuple[Col, ...],
+             key: tuple[str, ...] = (), sort_by: tuple[str, ...] | None = None, strict: bool = False) -> Table:
+    return Table(name, zone, layout, doc, columns, key, tuple(key if sort_by is None else sort_by), strict=strict)
+
+
+_SURFACE = (
+    _derived("surface_params", SURFACE, ASSET_DATE,
+             "Raw SVI per (date, coin, expiry) fitted to D's end-of-day chain: a, b, rho, m, sigma, fit RMSE in vol "
+             "points, points used, ATM vol.",
+             (DATE, ASSET, _c("expiry", UTC_TS, "expiry instant (UTC)")), key=("asset", "date", "expiry")),
+    _derived("surface_grid", SURFACE, ASSET_DATE,
+             "Implied vol (vol points) of the fitted surface at constant maturities 7/30/60/90 days x deltas "
+             "10P/25P/ATM/25C/10C.",
+             (DATE, ASSET, _c("tenor_days", pl.Int32, "constant maturity in days"),
+              _c("delta_label", pl.Utf8, "10P, 25P, ATM, 25C or 10C")),
+             key=("asset", "date", "tenor_days", "delta_label")),
+    _derived("surface_features", SURFACE, ASSET_DATE,
+             "Per (date, coin): constant-maturity ATM vols, term slope, 25-delta risk reversal and butterfly at 30 "
+             "days, the chain's DVOL replica; joins features_daily as the `surface` group.",
+             (DATE, ASSET), key=("asset", "date")),
+    _derived("chain_greeks", SURFACE, ASSET_DATE,
+             "Every listed option's Black-76 greeks from its own mark IV (vega per vol point, theta per day) and its "
+             "open-interest exposures.",
+             (DATE, ASSET, _c("expiry", UTC_TS, "expiry instant (UTC)"), _c("strike", pl.Float64, "strike (USD)"),
+              _c("option_type", pl.Utf8, "C or P")),
+             key=("asset", "date", "expiry", "strike", "option_type")),
+    _derived("chain_exposures", SURFACE, ASSET_DATE,
+             "Open-interest greek exposures aggregated per (date, coin, expiry).",
+             (DATE, ASSET, _c("expiry", UTC_TS, "expiry instant (UTC)")), key=("asset", "date", "expiry")),
+)
+
+_FEATURES = (
+    _derived("features_daily", FEATURES, ASSET_DATE,
+             "Daily DVOL features and labels, one row per (date, asset); no row uses data after its cut-off.",
+             (DATE, ASSET, _c("dvol", pl.Float64, "DVOL close of the day (vol points)")),
+             key=("asset", "date")),
+)
+
+_PREDICTIONS = (
+    _derived("oos_predictions", PREDICTIONS, FOLD,
+             "Walk-forward out-of-sample forecasts: date, asset, horizon, family, fold, y_hat, y (ΔDVOL).",
+             (DATE, ASSET, HORIZON, FAMILY, FOLD_KEY,
+              _c("y_hat", pl.Float64, "forecast ΔDVOL over the horizon (vol points)", nullable=True),
+              _c("y", pl.Float64, "realised ΔDVOL over the horizon (null until known)", nullable=True)),
+             key=("horizon", "family", "asset", "date"), strict=True),
+    _derived("feature_importance", PREDICTIONS, FOLD, "LightGBM mean |SHAP| per feature on each fold's test month.",
+             (HORIZON, _c("feature", pl.Utf8, "feature name"),
+              _c("mean_abs_shap", pl.Float64, "mean |SHAP value| on the test month (vol points)"))),
+    _derived("ablations", PREDICTIONS, FOLD,
+             "LightGBM test RMSE when one feature group is dropped and the model refitted (delta vs all groups).",
+             (HORIZON, _c("group", pl.Utf8, "feature group dropped"),
+              _c("delta_rmse", pl.Float64, "test RMSE without the group minus with it", nullable=True))),
+    _derived("forecast_metrics", PREDICTIONS, SINGLE,
+             "Forecast metrics by scope (overall/fold/regime), family, horizon and asset, with Diebold-Mariano vs HAR.",
+             (_c("scope", pl.Utf8, "overall, fold or regime"), FAMILY, _c("horizon", pl.Int64, "forecast horizon in days"),
+              ASSET)),
+)
+
+_BACKTEST_DOCS = {
+    "backtest_daily": "Daily P&L of every strategy (DVOL futures per family and horizon, and the option book), "
+    "net of costs; row t holds the position decided at t's close and what it earns until t+1.",
+    "strategy_metrics": "Net-of-cost statistics per strategy, family and coin (ALL = both coins).",
+    "metrics_by_year": "Strategy statistics per calendar year.",
+    "metrics_by_regime": "Strategy statistics per DVOL regime (terciles from past data only).",
+    "cost_sensitivity": "Net P&L, Sharpe and drawdown with every cost scaled by cost_mult (0.5x to 3x).",
+    "risk_control_effects": "Each risk control switched off in turn: what it changed.",
+    "thresholds": "The threshold tau of each fold, chosen on the folds before it (in-sample Sharpe shown).",
+    "tau_cost_sweep": "Net Sharpe over a grid of fixed tau and cost multipliers (robustness heatmap).",
+    "noise_robustness": "Strategy statistics under small Gaussian noise on DVOL and funding (mean, p5, p95).",
+    "kill_events": "Days the drawdown kill-switch fired.",
+    "option_trades": "Every option and hedge trade of the option book, at bid/ask with Deribit fees.",
+    "option_cost_sensitivity": "The option book's net P&L and Sharpe with costs scaled by cost_mult.",
+    "promotion_history": "The family promoted for each horizon as of each fold (decided on earlier folds).",
+    "promotion_evidence": "Why: each family's past net Sharpe and drawdown against HAR's, as of the newest fold.",
+    "model_promotion": "The live decision per coin and horizon: promoted family, its threshold, past hit-rate, "
+    "and the primary horizon that sets the signal's direction.",
+}
+_BACKTEST_COLUMNS: dict[str, tuple[Col, ...]] = {
+    "backtest_daily": (STRATEGY, FAMILY, ASSET, DATE),
+    "strategy_metrics": (STRATEGY, FAMILY, ASSET),
+    "thresholds": (FAMILY, HORIZON, ASSET, FOLD_KEY, _c("tau", pl.Float64, "threshold (vol points)", nullable=True)),
+    "promotion_history": (FOLD_KEY, HORIZON, _c("promoted_family", pl.Utf8, "family traded that month")),
+    "model_promotion": (
+        ASSET, HORIZON, _c("promoted_family", pl.Utf8, "family whose signals are traded"),
+        _c("reason", pl.Utf8, "why it was promoted (or why HAR stayed)"),
+        _c("tau", pl.Float64, "its threshold for the newest fold (vol points)", nullable=True),
+        _c("hit_rate_active", pl.Float64, "past hit rate of its signals beyond tau", nullable=True),
+        _c("as_of_fold", pl.Utf8, "the newest fold the decision used"),
+        _c("past_net_sharpe", pl.Float64, "its futures strategy's net Sharpe on past folds", nullable=True),
+        _c("primary", pl.Boolean, "this horizon sets the signal's direction"),
+    ),
+}
+_BACKTEST = tuple(
+    _derived(name, BACKTEST, SINGLE, doc, _BACKTEST_COLUMNS.get(name, ()), strict=name == "model_promotion")
+    for name, doc in _BACKTEST_DOCS.items()
+)
+
+SIGNAL_COLUMNS = (
+    _c("date", pl.Date, "UTC day whose close the signal is computed at (act from the next day)"),
+    _c("asset", pl.Utf8, "coin"),
+    _c("yhat_1d", pl.Float64, "forecast DVOL change over the next day (vol points), promoted 1-day model", True),
+    _c("yhat_7d", pl.Float64, "forecast DVOL change over the next 7 days (vol points), promoted 7-day model", True),
+    _c("yhat_14d", pl.Float64, "forecast DVOL change over the next 14 days (vol points), promoted 14-day model", True),
+    _c("direction", pl.Int8, "+1 long DVOL, -1 short, 0 flat: the primary horizon's forecast against its threshold tau"),
+    _c("confidence", pl.Float64,
+       "share of past out-of-sample signals of this model beyond tau whose sign was right (0 when flat)"),
+    _c("primary_horizon", pl.Int32, "the horizon whose promoted futures strategy had the best past net Sharpe"),
+    _c("tau", pl.Float64, "the primary horizon's threshold (vol points), chosen on past folds only"),
+    _c("model_version", pl.Utf8, "family@fold per horizon, e.g. '1d=har@2024-06 7d=garch@2024-06 14d=garch@2024-06'"),
+)
+_SIGNALS = (
+    _derived("signals", SIGNALS, ASSET_DATE, "End-of-day signals per (date, coin) from the promoted models.",
+             SIGNAL_COLUMNS, key=("asset", "date"), strict=True),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (*map(_raw, RAW_TABLES.values()), *_SURFACE, *_FEATURES, *_PREDICTIONS, *_BACKTEST, *_SIGNALS)
+}
+ZONE_ORDER = (RAW, FEATURES, SURFACE, PREDICTIONS, BACKTEST, SIGNALS)
+
+
+def table(name: str) -> Table:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown lake table {name!r}; known: {', '.join(TABLES)}") from None
+
+
+def in_zone(zone: str) -> list[Table]:
+    return [t for t in TABLES.values() if t.zone == zone]
+
+
+# -- paths that are not tables ------------------------------------------------------------------
+def model_dir(root: Path, family: str, fold: str, horizon: int) -> Path:
+    """A fitted model: `models/<family>/<fold>/h<h>/`."""
+    return Path(root) / MODELS / family / fold / f"h{horizon}"
+
+
+def family_models_dir(root: Path, family: str) -> Path:
+    return Path(root) / MODELS / family
+
+
+def report_file(root: Path, run_id: str, asset: str) -> Path:
+    """A tear sheet: `reports/<run id>/tearsheet_<COIN>.html` (`latest` is the newest run's copy)."""
+    return Path(root) / REPORTS / run_id / f"tearsheet_{asset}.html"
+
+
+def mlflow_dir(root: Path) -> Path:
+    return Path(root) / MLFLOW
+
+
+def warehouse_file(root: Path) -> Path:
+    return Path(root) / WAREHOUSE_FILE
