@@ -28,7 +28,8 @@ ui: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_walkforward
-	$(BIN)/python -m dvol_pipeline_tests.bench.bench_options
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_options --no-surface
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_surface
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_backtest
 
 clean-lake:

@@ -237,7 +237,7 @@ def test_option_chain_is_a_snapshot_joined_with_instruments():
     assert len(batch.files) == 2 and batch.notes["snapshot_ts"] == {"BTC": "2024-03-05T14:30:12+00:00"}
 
 
-def black76_vega_per_point(F: float, K: float, T: float, iv_pct: float) -> float:
+def vega_per_point_by_hand(F: float, K: float, T: float, iv_pct: float) -> float:
     s = iv_pct / 100.0
     d1 = (math.log(F / K) + 0.5 * s * s * T) / (s * math.sqrt(T))
     return F * math.exp(-0.5 * d1 * d1) / math.sqrt(2 * math.pi) * math.sqrt(T) / 100.0
@@ -254,7 +254,7 @@ def test_options_summary_aggregates_the_same_snapshot():
     assert_contract("raw_options_summary", frame)
     ts = datetime(2024, 3, 5, 14, 30, 12, tzinfo=UTC)
     expected_vega = sum(
-        r["open_interest"] * black76_vega_per_point(r["underlying_price"], r["strike"],
+        r["open_interest"] * vega_per_point_by_hand(r["underlying_price"], r["strike"],
                                                      (r["expiry"] - ts).total_seconds() / (365 * 86400), r["mark_iv"])
         for r in chain.iter_rows(named=True)
     )

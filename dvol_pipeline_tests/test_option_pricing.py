@@ -1,5 +1,6 @@
-"""quant.options.pricing: Black-76 values and all greeks against hand values, finite
-differences of the price, QuantLib, and their limits; coin conversions."""
+"""quant.options.pricing, the project's one Black-76 core: values and all greeks against hand
+values, finite differences of the price, QuantLib, and their limits; the single-output
+functions (price, delta, gamma, vega) against `greeks`; coin conversions."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ import mpmath as mp
 import numpy as np
 import pytest
 import QuantLib as ql
+from scipy.special import ndtr
 
-from dvol_pipeline.quant import black76
-from dvol_pipeline.quant.options import coin_delta, coin_to_usd, greeks, pricing, price, usd_to_coin
+from dvol_pipeline.quant.options import (
+    VOL_POINT,
+    coin_delta,
+    coin_to_usd,
+    delta,
+    gamma,
+    greeks,
+    price,
+    pricing,
+    usd_to_coin,
+    vega,
+)
 
 RNG = np.random.default_rng(11)
 N = 400
@@ -21,6 +33,14 @@ SIG = RNG.uniform(0.15, 1.8, N)
 K = F * np.exp(RNG.uniform(-2.5, 2.5, N) * SIG * np.sqrt(T))  # within 2.5 sd: greeks not vanishing
 CALL = RNG.random(N) < 0.5
 R = np.where(RNG.random(N) < 0.5, 0.0, RNG.uniform(-0.02, 0.08, N))
+
+# a second, wider draw (strikes to e^+-1 of the forward, vols to 200 %), r = 0
+WIDE = np.random.default_rng(7)
+NW = 500
+FW = WIDE.uniform(1_000, 80_000, NW)
+KW = FW * np.exp(WIDE.uniform(-1.0, 1.0, NW))
+TW = WIDE.uniform(1 / 365, 2.0, NW)
+SW = WIDE.uniform(0.1, 2.0, NW)
 
 
 def test_textbook_values():
@@ -37,6 +57,41 @@ def test_textbook_values():
     assert g.theta == pytest.approx(-100 * n_d1 * 0.2 / 2 / 365, rel=1e-14)  # one day
     assert g.vanna == pytest.approx(-n_d1 * (-d1) / 0.2 * 0.01, rel=1e-13)
     assert g.volga == pytest.approx(100 * n_d1 * d1 * (-d1) / 0.2 * 1e-4, rel=1e-13)
+    # the same Hull put, undiscounted and discounted by hand
+    assert price(20.0, 20.0, 4 / 12, 0.25, False) * np.exp(-0.09 * 4 / 12) == pytest.approx(1.1166, abs=5e-4)
+    # deep in the money call ~ intrinsic, deep out ~ 0
+    assert price(100.0, 10.0, 0.1, 0.5, True) == pytest.approx(90.0, abs=1e-9)
+    assert price(100.0, 1_000.0, 0.1, 0.5, True) < 1e-12
+
+
+def test_put_call_parity_on_the_forward_over_a_wide_range():
+    call = price(FW, KW, TW, SW, True)
+    put = price(FW, KW, TW, SW, False)
+    np.testing.assert_allclose(call - put, FW - KW, rtol=0, atol=1e-7 * FW.max())
+
+
+@pytest.mark.parametrize("is_call", [True, False])
+def test_single_greeks_match_plain_finite_differences_over_a_wide_range(is_call):
+    h_f = 1e-4 * FW
+    up = price(FW + h_f, KW, TW, SW, is_call)
+    mid = price(FW, KW, TW, SW, is_call)
+    dn = price(FW - h_f, KW, TW, SW, is_call)
+    np.testing.assert_allclose(delta(FW, KW, TW, SW, is_call), (up - dn) / (2 * h_f), atol=1e-6)
+    fd_gamma = (up - 2 * mid + dn) / h_f**2
+    g = gamma(FW, KW, TW, SW, is_call)
+    np.testing.assert_allclose(g, fd_gamma, rtol=1e-3, atol=1e-3 * g.max())
+    h_s = 1e-5
+    fd_dv_dsigma = (price(FW, KW, TW, SW + h_s, is_call) - price(FW, KW, TW, SW - h_s, is_call)) / (2 * h_s)
+    # vega is per vol point: dV/dsigma x VOL_POINT, so the bounds scale by VOL_POINT too
+    v = vega(FW, KW, TW, SW, is_call)
+    np.testing.assert_allclose(v, fd_dv_dsigma * VOL_POINT, rtol=1e-5, atol=1e-6 * FW.max() * VOL_POINT)
+
+
+def test_delta_bounds_and_put_call_relation_over_a_wide_range():
+    dc = delta(FW, KW, TW, SW, True)
+    dp = delta(FW, KW, TW, SW, False)
+    assert np.all((dc >= 0) & (dc <= 1)) and np.all((dp >= -1) & (dp <= 0))
+    np.testing.assert_allclose(dc - dp, 1.0, atol=1e-12)
 
 
 def _richardson(difference, h):
@@ -130,12 +185,24 @@ def test_put_call_relations_and_bounds():
     assert np.all(c.gamma > 0) and np.all(c.vega > 0)
 
 
-def test_agrees_with_the_older_black76_module():
-    np.testing.assert_allclose(price(F, K, T, SIG, CALL), black76.price(F, K, T, SIG, CALL), rtol=1e-13, atol=1e-10)
-    g = greeks(F, K, T, SIG, CALL)
-    np.testing.assert_allclose(g.delta, black76.delta(F, K, T, SIG, CALL), atol=1e-15)
-    np.testing.assert_allclose(g.gamma, black76.gamma(F, K, T, SIG), rtol=1e-13)
-    np.testing.assert_allclose(g.vega, black76.vega(F, K, T, SIG) / 100, rtol=1e-13)
+@pytest.mark.parametrize("rate", ["zero", "mixed"])
+def test_single_output_functions_are_bit_identical_to_greeks(rate):
+    """One core: price/delta/gamma/vega alone give exactly the `greeks` fields, degenerate
+    entries (T <= 0, sigma <= 0) included, short and block-split long arrays alike."""
+    f = np.concatenate([F, [90.0, 100.0, 110.0, 100.0]])
+    k = np.concatenate([K, [100.0] * 4])
+    t = np.concatenate([T, [0.0, -1.0, 0.5, 1e-30]])
+    s = np.concatenate([SIG, [0.5, 0.5, 0.0, 0.5]])
+    c = np.concatenate([CALL, [True, False, True, False]])
+    r = np.zeros(f.size) if rate == "zero" else np.concatenate([R, [0.05] * 4])
+    reps = pricing.BLOCK // f.size + 2
+    for args in ((f, k, t, s, c, r), tuple(np.tile(a, reps) for a in (f, k, t, s, c, r))):
+        g = greeks(*args)
+        for fn in (price, delta, gamma, vega):
+            np.testing.assert_array_equal(fn(*args), getattr(g, fn.__name__), err_msg=fn.__name__)
+    # gamma and vega do not depend on the option type: its default only broadcasts
+    np.testing.assert_array_equal(vega(f, k, t, s, r=r), greeks(f, k, t, s, False, r).vega)
+    np.testing.assert_array_equal(gamma(f, k, t, s, r=r), greeks(f, k, t, s, False, r).gamma)
 
 
 def test_far_out_of_the_money_prices_keep_relative_precision():
@@ -173,6 +240,26 @@ def test_degenerate_inputs_give_intrinsic_limits_without_warnings(t, sigma):
     np.testing.assert_array_equal(price(Fd, Kd, t, sigma, calls, r=0.05), g.price)
 
 
+@pytest.mark.parametrize("t, sigma", [(0.0, 0.5), (0.5, 0.0), (0.0, 0.0), (-1.0, 0.5)])
+def test_single_greeks_in_the_degenerate_limits_are_intrinsic_and_finite(t, sigma):
+    f = np.array([90.0, 100.0, 110.0])
+    for is_call, intrinsic, step in (
+        (True, [0.0, 0.0, 10.0], [0.0, 0.5, 1.0]),
+        (False, [10.0, 0.0, 0.0], [-1.0, -0.5, 0.0]),
+    ):
+        out = [fn(f, 100.0, t, sigma, is_call) for fn in (price, delta, vega, gamma)]
+        assert all(np.isfinite(o).all() for o in out)
+        np.testing.assert_array_equal(out[0], intrinsic)
+        np.testing.assert_array_equal(out[1], step)
+        np.testing.assert_array_equal(out[2], 0.0)
+        np.testing.assert_array_equal(out[3], 0.0)
+
+
+def test_near_expiry_converges_to_intrinsic():
+    np.testing.assert_allclose(price(np.array([95.0, 105.0]), 100.0, 1e-10, 0.8, True), [0.0, 5.0], atol=1e-9)
+    assert np.isfinite(gamma(100.0, 100.0, 1e-10, 0.8)).all()
+
+
 def test_long_arrays_are_computed_in_blocks_with_identical_results():
     reps = pricing.BLOCK // N + 2
     tiled = [np.tile(a, reps) for a in (F, K, T, SIG, CALL, R)]
@@ -190,6 +277,12 @@ def test_broadcasting_and_shapes():
     g = greeks(100.0, strikes, 0.25, vols, False)
     assert all(v.shape == (5, 3) for v in g)
     assert g.price[2, 1] == pytest.approx(float(price(100.0, 100.0, 0.25, 0.6, False)), rel=1e-15)
+    is_call = np.array([True, False])[:, None]
+    out = price(100.0, np.array([90.0, 100.0, 110.0]), 0.25, 0.6, is_call)
+    assert out.shape == (2, 3)
+    d1 = (np.log(100 / 110) + 0.5 * 0.36 * 0.25) / (0.6 * 0.5)
+    assert out[0, 2] == pytest.approx(100 * ndtr(d1) - 110 * ndtr(d1 - 0.3), rel=1e-12)
+    assert delta(100.0, strikes, 0.25, vols, False).shape == (5, 3) and vega(100.0, strikes, 0.25, vols).shape == (5, 3)
 
 
 def test_coin_conversions_and_premium_adjusted_delta():

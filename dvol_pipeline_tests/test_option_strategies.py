@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import delta, price
 from dvol_pipeline.quant.option_strategies import (
     OptionBacktestConfig,
     execution,
@@ -45,7 +45,7 @@ def synthetic_chain(fwd, iv, strikes=np.arange(20_000.0, 80_001.0, 500.0), half_
     )
     T = (g["expiry"] - g["ts"]).dt.total_microseconds().to_numpy() / (1e6 * 365 * 86400)
     F, K = g["F"].to_numpy(), g["strike"].to_numpy()
-    mark = black76.price(F, K, T, g["sig"].to_numpy(), g["option_type"].to_numpy() == "C") / F
+    mark = price(F, K, T, g["sig"].to_numpy(), g["option_type"].to_numpy() == "C") / F
     return g.with_columns(
         pl.lit(asset).alias("asset"),
         pl.concat_str([pl.lit(asset), pl.col("expiry").dt.strftime("%-d%b%y").str.to_uppercase(),
@@ -152,9 +152,9 @@ def test_one_day_straddle_pnl_by_hand():
 
 
 # ---- attribution -------------------------------------------------------------------------
-def test_theta_is_the_black76_time_decay():
+def test_theta_is_the_one_day_time_decay():
     F, K, T, s = 40_000.0, 42_000.0, 14 / 365, 0.6
-    one_day = black76.price(F, K, T - 1 / 365, s, True) - black76.price(F, K, T, s, True)
+    one_day = price(F, K, T - 1 / 365, s, True) - price(F, K, T, s, True)
     assert theta_per_day(F, K, T, s, True) == pytest.approx(one_day, rel=0.03)
 
 
@@ -208,7 +208,7 @@ def test_hedge_neutralises_the_options_delta_at_the_close():
     )
     assert options.height == 4
     T = (options["expiry"] - options["ts"]).dt.total_microseconds().to_numpy() / (1e6 * 365 * 86400)
-    option_delta = np.sum(options["pos"].to_numpy() * black76.delta(
+    option_delta = np.sum(options["pos"].to_numpy() * delta(
         options["underlying_price"].to_numpy(), options["strike"].to_numpy(), T,
         options["mark_iv"].to_numpy() / 100, options["option_type"].to_numpy() == "C"))
     hedge = pos.filter(pl.col("instrument_name") == "BTC-PERPETUAL")["pos"].item()

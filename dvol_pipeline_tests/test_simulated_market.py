@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from dvol_pipeline.contracts.tables import RAW_TABLES
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import vega as vega_per_point
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
 from dvol_pipeline.sources.simulated.calendar import parse_instrument_names
 from dvol_pipeline.sources.simulated.facts import market_facts
@@ -285,7 +285,7 @@ def test_options_summary_aggregates_the_chain(tables):
         c = ch.filter(pl.col("asset") == coin)
         t = (c["expiry"] - c["ts"]).dt.total_seconds().to_numpy() / (365 * 86400)
         iv = c["mark_iv"].to_numpy()
-        vega = black76.vega(c["underlying_price"].to_numpy(), c["strike"].to_numpy(), t, iv / 100) / 100
+        vega = vega_per_point(c["underlying_price"].to_numpy(), c["strike"].to_numpy(), t, iv / 100)
         oi = c["open_interest"].to_numpy()
         row = sm.filter(pl.col("asset") == coin).row(0, named=True)
         assert row["net_vega"] == pytest.approx(float(np.sum(oi * vega)), rel=1e-9)

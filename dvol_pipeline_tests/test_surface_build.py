@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from scipy.stats import norm
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import VOL_POINT, price, vega
 from dvol_pipeline.quant.surface import (
     LiquidityRules,
     build_surfaces,
@@ -32,8 +32,8 @@ def make_chain(vol, expiry_days, fwd=50_000.0, ts=TS, asset="BTC", n_strikes=41,
         K = np.repeat(strikes, 2)
         is_call = np.tile([True, False], n_strikes)
         iv = vol(np.log(K / fwd), T)
-        mark = black76.price(fwd, K, T, iv, is_call) / fwd
-        half = black76.vega(fwd, K, T, iv) * 0.005 / fwd
+        mark = price(fwd, K, T, iv, is_call) / fwd
+        half = vega(fwd, K, T, iv) * (0.005 / VOL_POINT) / fwd  # per-point vega x half a vol point
         n = K.size
         frames.append(
             pl.DataFrame(

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import price
 from dvol_pipeline.quant.surface import (
     butterfly_g,
     butterfly_violations,
@@ -119,12 +119,12 @@ def test_vogt_parameters_fail_the_butterfly_check_where_the_density_is_negative(
     # oracle: the butterfly spread d2C/dK2 of Black-76 calls priced off the smile
     K = np.exp(k)
     vol = np.sqrt(svi_total_variance(k, **VOGT) / VOGT_T)
-    call = black76.price(1.0, K, VOGT_T, vol, True)
+    call = price(1.0, K, VOGT_T, vol, True)
     h = 1e-3
     vol_up = np.sqrt(svi_total_variance(np.log(K + h), **VOGT) / VOGT_T)
     vol_dn = np.sqrt(svi_total_variance(np.log(K - h), **VOGT) / VOGT_T)
-    density = (black76.price(1.0, K + h, VOGT_T, vol_up, True) - 2 * call
-               + black76.price(1.0, K - h, VOGT_T, vol_dn, True)) / h**2
+    density = (price(1.0, K + h, VOGT_T, vol_up, True) - 2 * call
+               + price(1.0, K - h, VOGT_T, vol_dn, True)) / h**2
     clear = np.abs(g) > 1e-3
     np.testing.assert_array_equal(np.sign(g[clear]), np.sign(density[clear]))
 

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import price
 from dvol_pipeline.quant.variance_swap import replicate_dvol, strip_variance
 
 TS = datetime(2024, 1, 5, 23, 59, 59, tzinfo=timezone.utc)
@@ -37,7 +37,7 @@ def make_chain(vol, days, fwd=100.0, step=0.25, ts=TS, asset="BTC", width_sd=7.0
             "expiry": [expiry] * n,
             "strike": k,
             "option_type": np.where(is_call, "C", "P"),
-            "mark_price": black76.price(fwd, k, t, iv, is_call) / fwd,
+            "mark_price": price(fwd, k, t, iv, is_call) / fwd,
             "underlying_price": np.full(n, fwd),
         }
     ).with_columns(pl.col("ts", "expiry").cast(pl.Datetime("us", "UTC")))

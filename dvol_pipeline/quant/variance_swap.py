@@ -28,20 +28,16 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-SECONDS_PER_YEAR = 365.0 * 86400.0
+from dvol_pipeline.quant.options.year_fraction import to_years
+
 KEYS = ["ts", "asset", "expiry"]
 CHAIN_COLUMNS = ["ts", "asset", "expiry", "strike", "option_type", "mark_price", "underlying_price"]
 
 
-_YEARS_PER_US = 1.0 / (1e6 * SECONDS_PER_YEAR)
 # Note: polars may turn `column / scalar` into a multiplication by the reciprocal on long
 # arrays only, which makes a snapshot's value depend (in the last bit) on how many other
 # snapshots share the frame. Every scalar division below is therefore written as an
 # explicit multiplication, so results are bit-identical whatever the frame holds.
-
-
-def _years(expr: pl.Expr) -> pl.Expr:
-    return expr.dt.total_microseconds().cast(pl.Float64) * _YEARS_PER_US
 
 
 def strip_variance(chain: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -72,7 +68,7 @@ def strip_variance(chain: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         )
         .with_columns(
             F=pl.col("F").median().over(KEYS),
-            T=_years(pl.col("expiry") - pl.col("ts")),
+            T=to_years(pl.col("expiry") - pl.col("ts")),
         )
     )
     k = pl.col("strike")

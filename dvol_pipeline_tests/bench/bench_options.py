@@ -11,7 +11,8 @@ default, ~2 M options):
   (BlackCalculator: value, delta, gamma, vega, theta, rho; blackFormulaImpliedStdDev at
   accuracy 1e-12, close to our precision), timed on a sample and extrapolated,
 * chain_greeks wall time for the whole range, and the max |IV solved - mark IV|,
-* the surface benchmark, if `dvol_pipeline.quant.surface.benchmark_surface` exists.
+* the surface benchmark (`bench_surface.benchmark_surface`) unless --no-surface; `make
+  bench` runs that one on its own instead (bench_surface).
 
 Run: python -m dvol_pipeline_tests.bench.bench_options [--start 2024-12-01] [--end ...].
 Timings are the best of `--repeats` runs (wall clock; CPU time alongside). On a shared
@@ -35,11 +36,10 @@ from datetime import date  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from dvol_pipeline.quant.options import chain_greeks, greeks, implied_vol  # noqa: E402
+from dvol_pipeline.quant.options import chain_greeks, greeks, implied_vol, to_years  # noqa: E402
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket  # noqa: E402
 
 START, END = date(2021, 3, 24), date(2024, 12, 31)
-SECONDS_PER_YEAR = 365.0 * 86400.0
 
 
 def _best(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -54,8 +54,7 @@ def _best(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
 
 
 def _arrays(chain: pl.DataFrame) -> dict[str, np.ndarray]:
-    years = (pl.col("expiry") - pl.col("ts")).dt.total_microseconds().cast(pl.Float64) * (1e-6 / SECONDS_PER_YEAR)
-    live = chain.with_columns(T=years).filter(pl.col("T") > 0)
+    live = chain.with_columns(T=to_years(pl.col("expiry") - pl.col("ts"))).filter(pl.col("T") > 0)
     return {
         "F": live["underlying_price"].to_numpy(),
         "K": live["strike"].to_numpy(),
@@ -114,10 +113,8 @@ def _quantlib_loops(a: dict[str, np.ndarray], idx: np.ndarray) -> tuple[float, f
 
 def _surface_figures(chain: pl.DataFrame) -> dict[str, float] | str:
     """The surface helper's figures, or why there are none."""
-    try:
-        from dvol_pipeline.quant.surface import benchmark_surface
-    except ImportError:
-        return "surface bench not available"
+    from .bench_surface import benchmark_surface
+
     try:
         return benchmark_surface(chain)
     except Exception as exc:  # noqa: BLE001 - another module's failure must not hide our figures
@@ -192,7 +189,7 @@ def report(figures: dict[str, float | str], start: date, end: date) -> str:
     ]
     surface = {k[len("surface_") :]: v for k, v in f.items() if k.startswith("surface_") and k != "surface_note"}
     if surface:
-        lines.append("surface benchmark (dvol_pipeline.quant.surface.benchmark_surface):")
+        lines.append("surface benchmark (dvol_pipeline_tests.bench.bench_surface):")
         lines += [f"    {k:<28} {v:12.4g}" for k, v in surface.items()]
     else:
         lines.append(str(f.get("surface_note", "surface bench skipped")))

@@ -30,19 +30,19 @@ def funding_features(raw_funding: pl.DataFrame) -> pl.DataFrame:
 
 def summary_from_chain(chain: pl.DataFrame) -> pl.DataFrame:
     """raw_options_summary rows from end-of-day chains (when only the chain exists)."""
-    from dvol_pipeline.quant import black76
+    from dvol_pipeline.quant.options import to_years, vega
 
     require_columns("raw_option_chain", chain, ["ts", "asset", "instrument_name", "expiry", "strike", "mark_iv", "underlying_price",
                                                 "open_interest", "volume"])
     require_utc("raw_option_chain", chain)
-    years = (pl.col("expiry") - pl.col("ts")).dt.total_microseconds().cast(pl.Float64) / 1e6 / (365.0 * 86400.0)
+    years = to_years(pl.col("expiry") - pl.col("ts"))
     c = chain.sort("asset", "ts", "instrument_name").with_columns(t=years, date=pl.col("ts").dt.date()).filter(pl.col("t") > 0)
-    vega = black76.vega(c["underlying_price"].to_numpy(), c["strike"].to_numpy(), c["t"].to_numpy(),
-                        c["mark_iv"].to_numpy() / 100.0)
-    c = c.with_columns(vega=pl.Series(np.nan_to_num(vega)))
+    vega_pt = vega(c["underlying_price"].to_numpy(), c["strike"].to_numpy(), c["t"].to_numpy(),
+                   c["mark_iv"].to_numpy() / 100.0)  # USD per vol point
+    c = c.with_columns(vega=pl.Series(np.nan_to_num(vega_pt)))
     oi = pl.col("open_interest")
     return c.group_by("asset", "date").agg(
-        net_vega=(oi * pl.col("vega") / 100.0).sum(),
+        net_vega=(oi * pl.col("vega")).sum(),
         avg_iv=(oi * pl.col("mark_iv")).sum() / oi.sum(),
         volume=pl.col("volume").sum(),
         open_interest=oi.sum(),

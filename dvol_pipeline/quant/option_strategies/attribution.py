@@ -9,8 +9,11 @@ from Black-76 on each option's own forward, mark IV and time left:
   (|qty Δ|-weighted). The hedge really earns hedge x Δperp; the difference, the
   perpetual/forward basis move, is left to the residual on purpose.
 * gamma = sum(0.5 qty Γ_i ΔF_i²)
-* vega  = sum(qty ν_i Δσ_i), ν per vol point times the change in vol points (same thing)
+* vega  = sum(qty ν_i Δσ_i), ν per vol point times the change in vol points
 * theta = sum(qty θ_i) x days elapsed, θ per calendar day = −σ² F² Γ / (2 x 365) (r = 0)
+
+All four greeks come from one `quant.options.greeks` pass (its units: vega per vol point,
+theta per calendar day).
 
 The caller sets residual = gross − (delta + gamma + vega + theta), so the parts add up to
 the total exactly; the residual holds cross terms (vanna, volga), higher orders, the
@@ -23,20 +26,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dvol_pipeline.quant import black76
-
-DAYS_PER_YEAR = 365.0
+from dvol_pipeline.quant.options import VOL_POINT, greeks
 
 
-def theta_per_day(F, K, T, sigma, is_call=None) -> np.ndarray:
-    """Black-76 time decay per calendar day in the forward's currency (r = 0)."""
-    sigma = np.asarray(sigma, float)
-    return -0.5 * sigma**2 * np.asarray(F, float) ** 2 * black76.gamma(F, K, T, sigma, is_call) / DAYS_PER_YEAR
+def theta_per_day(F, K, T, sigma, is_call=True) -> np.ndarray:
+    """Black-76 time decay per calendar day in the forward's currency (r = 0): `greeks().theta`."""
+    return greeks(F, K, T, sigma, is_call).theta
 
 
 @dataclass(frozen=True)
-class Greeks:
-    """Greek P&L of one day in USD (residual and costs are the caller's)."""
+class GreekPnL:
+    """Greek P&L of one day in USD (residual and costs are the caller's).
+
+    Not `quant.options.Greeks` (sensitivities of one option): these are money amounts.
+    """
 
     delta: float = 0.0
     gamma: float = 0.0
@@ -52,20 +55,17 @@ def attribute(
     qty: np.ndarray, strike: np.ndarray, is_call: np.ndarray, years0: np.ndarray,
     fwd0: np.ndarray, fwd1: np.ndarray, iv0: np.ndarray, iv1: np.ndarray,
     days: float, hedge_coin: float, perp_move: float,
-) -> Greeks:
+) -> GreekPnL:
     """Greek P&L of legs held from one close to the next (iv as decimals, fwd in USD)."""
     if qty.size == 0:
-        return Greeks(delta=hedge_coin * perp_move)
-    d = black76.delta(fwd0, strike, years0, iv0, is_call)
-    g = black76.gamma(fwd0, strike, years0, iv0, is_call)
-    v = black76.vega(fwd0, strike, years0, iv0, is_call)
-    th = theta_per_day(fwd0, strike, years0, iv0, is_call)
+        return GreekPnL(delta=hedge_coin * perp_move)
+    g = greeks(fwd0, strike, years0, iv0, is_call)
     move = fwd1 - fwd0
-    weight = np.abs(qty * d)
+    weight = np.abs(qty * g.delta)
     ref = float(np.average(move, weights=weight)) if weight.sum() > 0 else float(np.mean(move))
-    return Greeks(
-        delta=float(np.sum(qty * d * move)) + hedge_coin * ref,
-        gamma=float(np.sum(0.5 * qty * g * move**2)),
-        vega=float(np.sum(qty * v * (iv1 - iv0))),
-        theta=float(np.sum(qty * th)) * days,
+    return GreekPnL(
+        delta=float(np.sum(qty * g.delta * move)) + hedge_coin * ref,
+        gamma=float(np.sum(0.5 * qty * g.gamma * move**2)),
+        vega=float(np.sum(qty * g.vega * ((iv1 - iv0) / VOL_POINT))),  # vega per point x points moved
+        theta=float(np.sum(qty * g.theta)) * days,
     )

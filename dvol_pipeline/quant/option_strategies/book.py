@@ -21,12 +21,12 @@ from datetime import date
 
 import numpy as np
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import YEARS_PER_US, delta
 
-from .attribution import Greeks, attribute
+from .attribution import GreekPnL, attribute
 from .config import OptionBacktestConfig
 from .costs import BUY, SELL, execution, option_fee_coin, perp_fee_usd
-from .market import US_PER_DAY, YEARS_PER_US, AssetChain, DayChain, quote_legs
+from .market import US_PER_DAY, AssetChain, DayChain, quote_legs
 from .selection import structure_for
 
 Trade = tuple[date, str, str, str, float, float, float, float, str]
@@ -74,7 +74,7 @@ class DayTally:
 
     gross: float = 0.0
     hedge_pnl: float = 0.0
-    greeks: Greeks = field(default_factory=Greeks)
+    greeks: GreekPnL = field(default_factory=GreekPnL)
     unit_spread: float = 0.0
     unit_option_fees: float = 0.0
     unit_hedge_fees: float = 0.0
@@ -131,7 +131,7 @@ def _revalue(book: Book, chain: AssetChain, day: DayChain, perp: float, tally: D
     tally.hedge_pnl = book.hedge * perp_move
     if legs.size == 0:
         tally.gross = tally.hedge_pnl
-        tally.greeks = Greeks(delta=tally.hedge_pnl)
+        tally.greeks = GreekPnL(delta=tally.hedge_pnl)
         return legs, legs.fwd, legs.fwd, legs.fwd
     ratio = perp / book.perp if book.perp else 1.0
     q = quote_legs(chain, day, legs.inst, legs.expiry_us, legs.strike, legs.is_call, legs.iv, legs.fwd, ratio)
@@ -177,7 +177,7 @@ def step(book: Book, chain: AssetChain, day: DayChain, perp: float, signal: int,
     option_delta = 0.0
     if live.size:
         years = (live.expiry_us - day.ts_us) * YEARS_PER_US
-        option_delta = float(np.sum(live.qty * black76.delta(live.fwd, live.strike, years, live.iv, live.is_call)))
+        option_delta = float(np.sum(live.qty * delta(live.fwd, live.strike, years, live.iv, live.is_call)))
     hedge = -option_delta if cfg.hedge else 0.0
     traded = hedge - book.hedge
     if traded != 0.0:

@@ -21,10 +21,9 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import YEARS_PER_US, price
 
 US_PER_DAY = 86_400_000_000
-YEARS_PER_US = 1.0 / (1e6 * 365.0 * 86_400.0)
 _STRIKE_KEY = 1e9
 """Sort key expiry_rank * 1e9 + strike (strike < 1e9): exact to 1e-4 for up to 1,000 expiries."""
 
@@ -177,7 +176,7 @@ def quote_legs(
     fwd = np.where(listed, np.where(ok_l, day.fwd[left], day.fwd[right]), prev_fwd * perp_ratio)
     half = np.where(listed, np.maximum(interp(day.ask - day.mark), 0.0), np.nan)
     years = (expiry_us - day.ts_us) * YEARS_PER_US
-    model = black76.price(fwd, strike, years, iv, is_call) / fwd
+    model = price(fwd, strike, years, iv, is_call) / fwd
     half = np.where(np.isfinite(half), half, 0.0)  # unlisted expiry: costs fall back in costs.py
     m_bid = np.where(half > 0, np.maximum(model - half, 0.0), np.nan)
     m_ask = np.where(half > 0, model + half, np.nan)

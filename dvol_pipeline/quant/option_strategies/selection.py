@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import delta
 
 from .config import OptionBacktestConfig, round_to_step
 from .costs import half_spreads
@@ -75,7 +75,7 @@ def _condor_rows(day: DayChain, block: slice, cfg: OptionBacktestConfig) -> np.n
     """(long put, short put, short call, long call) rows, or None when a leg has no strike."""
     k, calls = day.strike[block], day.is_call[block]
     fwd = day.fwd[block.start]
-    d = black76.delta(day.fwd[block], k, day.years(block), day.iv[block], calls)
+    d = delta(day.fwd[block], k, day.years(block), day.iv[block], calls)
     short_put = _nearest(np.abs(d + cfg.condor_short_delta), ~calls & (k < fwd))
     short_call = _nearest(np.abs(d - cfg.condor_short_delta), calls & (k > fwd))
     if short_put is None or short_call is None:

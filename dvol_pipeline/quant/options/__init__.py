@@ -7,12 +7,14 @@ Units (one convention for the whole package)
 --------------------------------------------
 * F (forward of the expiry, Deribit's `underlying_price`) and K in USD; prices in USD.
   Deribit quotes premiums in coin: USD = coin x F (`coin_to_usd`, `usd_to_coin`).
-* T in years, ACT/365: (expiry - ts) seconds / (365 * 86400).
+* T in years, ACT/365 in seconds as Deribit: (expiry - ts) / SECONDS_PER_YEAR (`to_years`
+  for polars durations).
 * sigma a decimal (0.55 = 55 %); Deribit's mark_iv is in percent (divide by 100).
 * r optional (default 0, Deribit's convention): payoffs are discounted by exp(-r T) on a
   fixed forward.
 * delta dV/dF (coins per option); gamma d2V/dF2 (per USD);
-  vega: value change per vol point (+0.01 of sigma);
+  vega: value change per vol point (+0.01 of sigma), the project's only vega unit
+  (dV/dsigma per unit sigma = vega / VOL_POINT);
   theta: value change for one calendar day passing (-dV/dT / 365);
   rho: value change for +1 % of r;
   vanna: d(delta)/d(sigma) per vol point; volga: d2V/dsigma2 per (vol point)^2;
@@ -47,16 +49,23 @@ from .chain import chain_greeks, exposures_by_expiry
 from .columns import with_greeks, with_implied_vol
 from .implied_vol import REASONS, IVResult, implied_vol, reason_labels
 from .parity import implied_forward, parity_pairs, parity_violations
-from .pricing import Greeks, coin_delta, coin_to_usd, greeks, price, usd_to_coin
+from .pricing import VOL_POINT, Greeks, coin_delta, coin_to_usd, delta, gamma, greeks, price, usd_to_coin, vega
+from .year_fraction import DAYS_PER_YEAR, SECONDS_PER_YEAR, YEARS_PER_US, to_years
 
 __all__ = [
+    "DAYS_PER_YEAR",
     "REASONS",
+    "SECONDS_PER_YEAR",
+    "VOL_POINT",
+    "YEARS_PER_US",
     "Greeks",
     "IVResult",
     "chain_greeks",
     "coin_delta",
     "coin_to_usd",
+    "delta",
     "exposures_by_expiry",
+    "gamma",
     "greeks",
     "implied_forward",
     "implied_vol",
@@ -64,7 +73,9 @@ __all__ = [
     "parity_violations",
     "price",
     "reason_labels",
+    "to_years",
     "usd_to_coin",
+    "vega",
     "with_greeks",
     "with_implied_vol",
 ]

@@ -28,9 +28,8 @@ import polars as pl
 
 from .implied_vol import implied_vol
 from .pricing import greeks
+from .year_fraction import to_years
 
-SECONDS_PER_YEAR = 365.0 * 86400.0
-_YEARS_PER_US = 1.0 / (1e6 * SECONDS_PER_YEAR)  # a product, not a division: see variance_swap
 ONE_PERCENT = 0.01
 CHAIN_COLUMNS = (
     "asset",
@@ -59,7 +58,7 @@ def chain_greeks(
     missing = [c for c in needed if c not in chain.columns]
     if missing:
         raise ValueError(f"option chain lacks column(s) {missing}; need {list(needed)}")
-    years = (pl.col("expiry") - pl.col(snapshot_col)).dt.total_microseconds().cast(pl.Float64) * _YEARS_PER_US
+    years = to_years(pl.col("expiry") - pl.col(snapshot_col))
     frame = chain.lazy().with_columns(T=years).filter(pl.col("T") > 0).select(
         snapshot_col,
         date=pl.col(snapshot_col).dt.convert_time_zone("UTC").dt.date(),

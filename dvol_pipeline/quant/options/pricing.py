@@ -7,15 +7,20 @@ payoff, D = exp(-r T), with the forward held fixed (so rho is -T V, not the spot
 
 Units (the same everywhere in `quant.options`):
 
-* inputs: F, K in USD; T in years (ACT/365, seconds / (365 * 86400)); sigma a decimal
+* inputs: F, K in USD; T in years (ACT/365 in seconds, see year_fraction.py); sigma a decimal
   (0.55 = 55 %); r a decimal continuously compounded rate; is_call bool.
 * price: USD (the forward's currency), discounted by D.
 * delta dV/dF (coins per option); gamma d2V/dF2 (per USD).
-* vega: value change for +1 vol point (sigma + 0.01).
+* vega: value change for +1 vol point (sigma + 0.01), the one vega unit of the project;
+  dV/dsigma per unit sigma is vega / VOL_POINT (callers that need it say so).
 * theta: value change for one calendar day passing (-dV/dT / 365).
 * rho: value change for +1 % in r (r + 0.01), forward fixed.
 * vanna: d(delta)/d(sigma) per vol point; volga: d2V/dsigma2 per (vol point)^2.
 * charm: delta change for one calendar day passing (-d(delta)/dT / 365).
+
+`greeks` returns all nine outputs in one pass; `price`, `delta`, `gamma` and `vega` compute
+one output each (for bisections and hot loops) with the very same operations, so each is
+bit-identical to the matching `greeks` field.
 
 Degenerate inputs (T <= 0, sigma <= 0, or sigma*sqrt(T) below 1e-12) give the intrinsic
 limits: price D * intrinsic, delta D * step (0.5 at the money), gamma/vega/vanna/volga 0,
@@ -29,12 +34,12 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import ndtr
 
-DAYS_PER_YEAR = 365.0
+from .normal import norm_cdf, norm_pdf
+from .year_fraction import DAYS_PER_YEAR
+
 VOL_POINT = 0.01
 """One vol point (1 % of sigma) and one percent of rate share the same scale."""
-_INV_SQRT_2PI = 0.3989422804014326779399460599343818684758586311649
 _TINY_TOTAL_VOL = 1e-12
 """Total volatility sigma*sqrt(T) below this is priced as pure intrinsic."""
 
@@ -123,9 +128,9 @@ def _undiscounted_price(c: _Core) -> tuple[np.ndarray, np.ndarray]:
     Each side from its own tail (no parity), so far out-of-the-money values keep their
     relative precision.
     """
-    n1 = ndtr(c.sign * c.d1)
+    n1 = norm_cdf(c.sign * c.d1)
     value = c.F * n1
-    value -= c.K * ndtr(c.sign * c.d2)
+    value -= c.K * norm_cdf(c.sign * c.d2)
     value *= c.sign
     np.maximum(value, 0.0, out=value)
     return value, n1
@@ -156,8 +161,7 @@ def _greeks_flat(F, K, T, sigma, is_call, r):
         value, n1 = _undiscounted_price(c)
         delta = n1
         delta *= c.sign  # call N(d1), put -N(-d1)
-        density = np.exp(-0.5 * d1 * d1)
-        density *= _INV_SQRT_2PI
+        density = norm_pdf(d1)
         if discounted:
             value *= D
             delta *= D
@@ -201,10 +205,66 @@ def _greeks_flat(F, K, T, sigma, is_call, r):
     return value, delta, gamma, vega, theta, rho, vanna, volga, charm
 
 
+def _discount(c: _Core, values: np.ndarray) -> np.ndarray:
+    if np.ndim(c.D):
+        values *= c.D
+    return values
+
+
+def _delta_flat(F, K, T, sigma, is_call, r):
+    c = _core(F, K, T, sigma, is_call, r)
+    delta = norm_cdf(c.sign * c.d1)
+    delta *= c.sign  # call N(d1), put -N(-d1): each from its own tail, as in `greeks`
+    _discount(c, delta)
+    if c.dead is not None:
+        disc = c.D[c.dead] if np.ndim(c.D) else 1.0
+        delta[c.dead] = disc * _intrinsic_and_step(c, c.dead)[1]
+    return (delta,)
+
+
+def _gamma_flat(F, K, T, sigma, is_call, r):
+    c = _core(F, K, T, sigma, is_call, r)
+    gamma = _discount(c, norm_pdf(c.d1)) / (c.F * c.sd)
+    if c.dead is not None:
+        gamma[c.dead] = 0.0
+    return (gamma,)
+
+
+def _vega_flat(F, K, T, sigma, is_call, r):
+    c = _core(F, K, T, sigma, is_call, r)
+    vega = c.F * _discount(c, norm_pdf(c.d1)) * c.sqrt_t
+    vega *= VOL_POINT
+    if c.dead is not None:
+        vega[c.dead] = 0.0
+    return (vega,)
+
+
+def _one(kernel, F, K, T, sigma, is_call, r) -> np.ndarray:
+    shape, (values,) = _blocked(kernel, 1, F, K, T, sigma, is_call, r)
+    return values.reshape(shape)
+
+
 def price(F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: ArrayLike, r: ArrayLike = 0.0) -> np.ndarray:
     """Black-76 value in USD, discounted by exp(-r T); calls and puts from their own formula."""
-    shape, (value,) = _blocked(_price_flat, 1, F, K, T, sigma, is_call, r)
-    return value.reshape(shape)
+    return _one(_price_flat, F, K, T, sigma, is_call, r)
+
+
+def delta(F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: ArrayLike, r: ArrayLike = 0.0) -> np.ndarray:
+    """Forward delta dV/dF alone (calls in [0, D], puts in [-D, 0]); `greeks(...).delta`."""
+    return _one(_delta_flat, F, K, T, sigma, is_call, r)
+
+
+def gamma(F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: ArrayLike = True, r: ArrayLike = 0.0) -> np.ndarray:
+    """d2V/dF2 alone (per USD); the same for calls and puts, so `is_call` only broadcasts."""
+    return _one(_gamma_flat, F, K, T, sigma, is_call, r)
+
+
+def vega(F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: ArrayLike = True, r: ArrayLike = 0.0) -> np.ndarray:
+    """Value change per vol point alone (USD per +0.01 of sigma); the same for calls and puts.
+
+    For dV/dsigma per unit sigma divide by VOL_POINT (x100) at the call site.
+    """
+    return _one(_vega_flat, F, K, T, sigma, is_call, r)
 
 
 def greeks(F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: ArrayLike, r: ArrayLike = 0.0) -> Greeks:

@@ -8,7 +8,6 @@ days and both assets in one call.
 from __future__ import annotations
 
 from .arbitrage import butterfly_g, butterfly_violations, calendar_violations
-from .bench import benchmark_surface
 from .build import (
     REPLICA_TOLERANCE_VOL,
     SurfaceBuild,
@@ -30,7 +29,6 @@ __all__ = [
     "LiquidityRules",
     "SurfaceBuild",
     "atm_pricing_error",
-    "benchmark_surface",
     "build_surfaces",
     "butterfly_g",
     "butterfly_violations",

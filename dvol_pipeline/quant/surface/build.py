@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import price
 from dvol_pipeline.quant.variance_swap import replicate_dvol
 
 from .arbitrage import butterfly_violations, calendar_violations
@@ -127,7 +127,7 @@ def atm_pricing_error(chain: pl.DataFrame, params: pl.DataFrame, min_days: float
     K = rows["strike"].to_numpy()
     T = rows["T"].to_numpy()
     vol = svi_vol(np.log(K / F), T, *(rows[c].to_numpy() for c in PARAMS))
-    model = black76.price(F, K, T, vol, (rows["option_type"] == "C").to_numpy())
+    model = price(F, K, T, vol, (rows["option_type"] == "C").to_numpy())
     return (
         rows.with_columns(mid_usd=(pl.col("bid") + pl.col("ask")) * 0.5 * pl.col("underlying_price"))
         .with_columns(model_usd=pl.Series(model))

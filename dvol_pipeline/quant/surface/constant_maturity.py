@@ -12,7 +12,7 @@ Rules (all per (date, asset), many days at once):
   calendar-arbitrage-free pair arbitrage-free). Beyond the listed expiries the implied
   vol at each k is held flat (flat annualised variance: w(k, tau) = w_end(k) tau / T_end);
 * ATM means forward ATM, k = 0;
-* 10/25-delta strikes use the undiscounted Black-76 forward delta (`black76.delta`, r = 0,
+* 10/25-delta strikes use the undiscounted Black-76 forward delta (`quant.options.delta`, r = 0,
   the venue's convention for pricing on the forward), each evaluated with the smile's own
   vol at that strike, solved by vectorised bisection in k (monotone for arbitrage-free
   smiles; a target the smile cannot reach gives null);
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import delta
 
 from .svi import PARAMS, svi_total_variance
 
@@ -89,7 +89,7 @@ def _solve_delta(days: _Days, tau, near, far, target, is_call, atm_w) -> np.ndar
 
     def f(k):
         vol = _vol(days.total_variance(k, tau, near, far), tau)
-        return black76.delta(1.0, np.exp(k), tau, vol, is_call) - target
+        return delta(1.0, np.exp(k), tau, vol, is_call) - target
 
     ok = (f(lo) > 0) & (f(hi) < 0)  # delta falls with strike in an arbitrage-free smile
     for _ in range(BISECTION_STEPS):

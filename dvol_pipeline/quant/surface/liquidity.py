@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-SECONDS_PER_YEAR = 365.0 * 86400.0
+from dvol_pipeline.quant.options.year_fraction import to_years
+
 SLICE_KEYS = ["ts", "asset", "expiry"]
 REQUIRED_COLUMNS = [
     "ts", "asset", "expiry", "strike", "option_type", "bid", "ask", "mark_price", "mark_iv",
@@ -62,10 +63,6 @@ class LiquidityRules:
     untraded_min_open_interest: float = 10.0
     min_points_per_expiry: int = 6
     otm_only: bool = True
-
-
-def _years(expr: pl.Expr) -> pl.Expr:
-    return expr.dt.total_microseconds().cast(pl.Float64) * (1.0 / (1e6 * SECONDS_PER_YEAR))
 
 
 def _reason(rules: LiquidityRules) -> pl.Expr:
@@ -115,7 +112,7 @@ def filter_quotes(
     tagged = (
         lf.with_columns(
             date=pl.col("ts").dt.date(),
-            T=_years(pl.col("expiry") - pl.col("ts")),
+            T=to_years(pl.col("expiry") - pl.col("ts")),
             bid=pl.col("bid").fill_nan(None),
             ask=pl.col("ask").fill_nan(None),
         )

@@ -10,7 +10,8 @@ arbitrage can be checked in closed form.
 
 Data and weights: the level is the venue's mark_iv (a smooth fair value, free of the
 tick rounding that bids and asks carry); the quote width tells how much to trust it. A
-quote's bid-ask width is turned into vol by its vega, width_vol = (ask - bid) * F / vega,
+quote's bid-ask width is turned into vol by dV/dsigma (vega per vol point / VOL_POINT),
+width_vol = (ask - bid) * F / (dV/dsigma),
 floored at `MIN_WIDTH_VOL` (so razor-thin ATM quotes do not swamp the fit), then into total
 variance, width_w = 2 iv T width_vol; the weight is 1 / width_w^2, i.e. residuals are
 measured in units of the spread.
@@ -36,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import VOL_POINT, vega
 
 from .liquidity import SLICE_KEYS
 
@@ -222,8 +223,8 @@ def smile_points(kept: pl.DataFrame) -> pl.DataFrame:
     K = kept["strike"].to_numpy()
     T = kept["T"].to_numpy()
     iv = kept["iv"].to_numpy()
-    vega = black76.vega(F, K, T, iv)
-    width_vol = (kept["ask"].to_numpy() - kept["bid"].to_numpy()) * F / np.maximum(vega, 1e-300)
+    dprice_dsigma = vega(F, K, T, iv) / VOL_POINT  # per unit sigma: the width below is in sigma
+    width_vol = (kept["ask"].to_numpy() - kept["bid"].to_numpy()) * F / np.maximum(dprice_dsigma, 1e-300)
     width_w = 2.0 * iv * T * np.maximum(width_vol, MIN_WIDTH_VOL)
     return kept.select(
         *SLICE_KEYS, "date", "T", forward="underlying_price", k="k", iv="iv"

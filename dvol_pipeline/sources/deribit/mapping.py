@@ -24,10 +24,9 @@ from dvol_pipeline.contracts.tables import (
     RAW_OPTIONS_SUMMARY,
     TableSpec,
 )
-from dvol_pipeline.quant.black76 import vega
+from dvol_pipeline.quant.options import SECONDS_PER_YEAR, vega
 
 MS_PER_DAY = 86_400_000
-YEAR_SECONDS = 365.0 * 86_400
 
 
 def day_window_ms(start: date, end: date) -> tuple[int, int]:
@@ -191,15 +190,15 @@ def options_summary_frame(chain: pl.DataFrame, snapshot_day: date) -> pl.DataFra
     """Aggregate one snapshot per coin: OI-weighted vega (USD per vol point) and IV.
 
     Vega is Black-76 on the expiry's forward (Deribit's underlying_price) with r = 0, as
-    the venue marks; per coin-sized contract it is USD per unit vol, /100 per vol point.
+    the venue marks; per coin-sized contract it is USD per vol point.
     """
     if chain.is_empty():
         return RAW_OPTIONS_SUMMARY.empty()
-    years = (pl.col("expiry") - pl.col("ts")).dt.total_seconds() / YEAR_SECONDS
+    years = (pl.col("expiry") - pl.col("ts")).dt.total_seconds() / SECONDS_PER_YEAR
     parts = chain.with_columns(years=years)
     v = vega(parts["underlying_price"].to_numpy(), parts["strike"].to_numpy(), parts["years"].to_numpy(),
              parts["mark_iv"].to_numpy() / 100.0)
-    parts = parts.with_columns(vega_pt=pl.Series(np.nan_to_num(v / 100.0)))
+    parts = parts.with_columns(vega_pt=pl.Series(np.nan_to_num(v)))
     oi, iv = pl.col("open_interest").fill_null(0.0), pl.col("mark_iv")
     weighted = (oi * iv).sum() / oi.filter(iv.is_not_null()).sum()
     out = parts.group_by("asset").agg(

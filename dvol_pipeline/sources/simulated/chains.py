@@ -15,10 +15,10 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import SECONDS_PER_YEAR, VOL_POINT, price, vega
 
 from . import calendar as cal
-from .calendar import EPOCH, SECONDS_PER_YEAR, US_PER_DAY, US_PER_HOUR
+from .calendar import EPOCH, US_PER_DAY, US_PER_HOUR
 from .paths import CoinPath
 from .rng import STREAM_CHAIN, per_day_normals
 from .surface import atm_vol, implied_vol, level30, smile_h, state_at, target_variance
@@ -74,7 +74,7 @@ def _price_grid(path: CoinPath, days: np.ndarray) -> dict[str, np.ndarray]:
     return {
         "day_pos": pos[e_idx], "ts": ts_us[pos][e_idx], "expiry": e_exp[e_idx], "kind": e_kind[e_idx],
         "strike": strike, "is_call": is_call, "fwd": f, "t": t, "k": k, "y": k / (a * np.sqrt(t)), "iv": iv,
-        "mark": black76.price(f, strike, t, iv, is_call) / f, "vega": black76.vega(f, strike, t, iv),
+        "mark": price(f, strike, t, iv, is_call) / f, "vega": vega(f, strike, t, iv),  # vega: USD per vol point
     }
 
 
@@ -105,7 +105,7 @@ def _quotes(g: dict, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bid/ask on the tick: half-spread in vol, wider in the wings and at short expiry."""
     t_days = g["t"] * 365.0
     hs_vol = 0.004 * (1.0 + 0.3 * np.abs(g["y"]) ** 1.5) * (1.0 + 0.6 / np.sqrt(t_days)) * np.exp(0.25 * noise)
-    half = g["vega"] * hs_vol / g["fwd"] + 0.5 * TICK
+    half = g["vega"] * (hs_vol / VOL_POINT) / g["fwd"] + 0.5 * TICK  # vega per point x half-spread in points
     ticks = 1.0 / TICK  # dividing integer tick counts keeps prices exact decimals
     ask = np.ceil((g["mark"] + half) * ticks) / ticks
     bid = np.floor((g["mark"] - half) * ticks) / ticks

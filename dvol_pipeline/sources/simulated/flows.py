@@ -12,9 +12,9 @@ import numpy as np
 import polars as pl
 from scipy.signal import lfilter
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import SECONDS_PER_YEAR, vega
 
-from .calendar import EPOCH, SECONDS_PER_YEAR, US_PER_DAY, US_PER_HOUR
+from .calendar import EPOCH, US_PER_DAY, US_PER_HOUR
 from .paths import CoinPath, funding_from_premium
 
 FUNDING_HOURS = (0, 8, 16)
@@ -85,7 +85,7 @@ def options_summary(chain: pl.DataFrame) -> pl.DataFrame:
     """
     ts = chain["ts"].dt.epoch("us").to_numpy()
     t = (chain["expiry"].dt.epoch("us").to_numpy() - ts) / 1e6 / SECONDS_PER_YEAR
-    vega = black76.vega(
+    vega_pt = vega(  # USD per vol point
         chain["underlying_price"].to_numpy(), chain["strike"].to_numpy(), t, chain["mark_iv"].to_numpy() / 100.0
     )
     oi = chain["open_interest"].to_numpy()
@@ -99,7 +99,7 @@ def options_summary(chain: pl.DataFrame) -> pl.DataFrame:
         {
             "date": pl.Series(snap).cast(pl.Datetime("us", "UTC")).dt.date(),
             "asset": pl.repeat(chain["asset"][0], snap.size, eager=True),
-            "net_vega": total(oi * vega / 100.0),
+            "net_vega": total(oi * vega_pt),
             "avg_iv": total(oi * chain["mark_iv"].to_numpy()) / oi_sum,
             "volume": total(chain["volume"].to_numpy()),
             "open_interest": oi_sum,

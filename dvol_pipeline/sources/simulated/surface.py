@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dvol_pipeline.quant import black76
+from dvol_pipeline.quant.options import price
+from dvol_pipeline.quant.options.normal import norm_pdf
 
 from .params import HOURS_PER_YEAR
 from .paths import CoinPath, VolModel
@@ -76,7 +77,7 @@ def vs_ratio(s: np.ndarray, eta: np.ndarray, rho: np.ndarray) -> np.ndarray:
     sw = s * np.sqrt(h)
     d2 = -_Y * s / sw - 0.5 * sw
     dd2 = -1.0 / sw + _Y * s * dw / (2.0 * sw**3) - dw / (4.0 * sw)
-    f = np.exp(-0.5 * d2 * d2) / np.sqrt(2.0 * np.pi) * h * (-dd2) * s
+    f = norm_pdf(d2) * h * (-dd2) * s
     return np.trapezoid(f, _Y, axis=-1)
 
 
@@ -133,7 +134,7 @@ def model_variance_swap(t_years, atm, eta, rho, n: int = 2401, y_max: float = 12
     y = np.linspace(-y_max, y_max, n)
     k = y * atm * np.sqrt(t)
     vol = implied_vol(k, t, atm, eta, rho)
-    q = black76.price(1.0, np.exp(k), t, vol, k >= 0.0)
+    q = price(1.0, np.exp(k), t, vol, k >= 0.0)
     integrand = q * np.exp(-k)
     integral = np.trapezoid(integrand, k, axis=-1)
     return 100.0 * np.sqrt(2.0 * integral / t[..., 0])

@@ -1,20 +1,26 @@
-"""Timing of the surface build, for the benchmark report.
+"""`make bench`, surface part: timing of the implied-vol surface build.
 
-Why a helper: the pipeline's budget (the whole demo range well under a minute, one day's
-surface well under 200 ms) is a property worth re-measuring whenever the fit changes;
-this returns the numbers, another file decides how to report them.
+Why a benchmark: the pipeline's budget (the whole demo range well under a minute, one day's
+surface well under 200 ms) is a property worth re-measuring whenever the fit changes.
+`benchmark_surface` returns the numbers (bench_options adds them to its report); run alone,
+this module simulates the demo range and prints them:
+
+    python -m dvol_pipeline_tests.bench.bench_surface [--start 2024-12-01] [--end ...]
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
+from datetime import date
 
 import numpy as np
 import polars as pl
 
-from .build import build_surfaces
-from .liquidity import filter_quotes
-from .svi import fit_slices, smile_points
+from dvol_pipeline.quant.surface import build_surfaces, filter_quotes, fit_slices, smile_points
+
+START, END = date(2021, 3, 24), date(2024, 12, 31)
 
 
 def benchmark_surface(chain: pl.DataFrame, dvol: pl.DataFrame | None = None, n_days: int = 20) -> dict[str, float]:
@@ -51,3 +57,25 @@ def benchmark_surface(chain: pl.DataFrame, dvol: pl.DataFrame | None = None, n_d
         "n_slices": float(build.params.height),
         "n_day_assets": float(pairs.height),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", type=date.fromisoformat, default=START)
+    parser.add_argument("--end", type=date.fromisoformat, default=END)
+    parser.add_argument("--days", type=int, default=20, help="single-day builds to time")
+    args = parser.parse_args(argv)
+    market = SimulatedMarket(SimConfig(), end=args.end)
+    chain = market.table("raw_option_chain", args.start, args.end)
+    dvol = market.table("raw_dvol", args.start, args.end)
+    figures = benchmark_surface(chain, dvol, n_days=args.days)
+    print(f"surface benchmark: BTC+ETH raw_option_chain {args.start}..{args.end}, {chain.height:,} options")
+    for name, value in figures.items():
+        print(f"    {name:<28} {value:12.4g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
