@@ -28,6 +28,7 @@ defs = dg.Definitions(
     schedules=schedules,
     sensors=[landing_sensor, *alert_sensors],
     resources={"lake": LakeResource(), "market": MarketResource()},
-    # one process: the six raw tables share one simulated market (and one read of a file)
+    # in-process by default: a step here is seconds of work, a subprocess per step would add about as
+    # much again; nothing is shared between steps, so `multiprocess_executor` works as well (see README)
     executor=dg.in_process_executor,
 )

@@ -64,7 +64,10 @@ def test_a_range_is_one_run_and_marks_every_partition(lake):
     assert {(c[1], c[2]) for c in source.calls} == {(date(2024, 2, 27), date(2024, 3, 2))}
     checks = _checks(result)
     assert all(checks[(t, "contract")].passed for t in RAW_TABLES)
-    mat = result.asset_materializations_for_node("raw_funding")[0].metadata
+    # one step ingests every table (one source opened), one materialization per table
+    mats = {m.asset_key.path[-1]: m for m in result.asset_materializations_for_node("raw_tables")}
+    assert set(mats) == set(RAW_TABLES)
+    mat = mats["raw_funding"].metadata
     assert mat["dagster/row_count"].value == 5 * 2 * 3
     assert mat["source"].value == "toy" and mat["rows_quarantined"].value == 0
     assert "toy://market" in mat["source_files_sha256"].value

@@ -1,8 +1,14 @@
-"""One Dagster asset per raw table: ingest a day or a whole range in one run.
+"""The raw tables as one multi-asset: ingest a day or a whole range in one step, one source.
 
-Each asset emits its data contract as a blocking check (`contract`): a failed contract
-stops downstream assets in the run. Gaps are a separate, non-blocking `gaps` check, since
-a hole in history is worth a warning but not worth stopping the desk.
+One step per run instead of one per table: the source is opened once (the simulated
+market is simulated once, a CDD folder read once, Deribit's snapshot and rate limiter
+shared), so no process-wide cache is needed and any executor works. The asset can be
+subset: selecting `raw_dvol` alone ingests only it.
+
+Each table emits its data contract as a blocking check (`contract`): a failed contract
+fails the step and stops downstream assets in the run (after every selected table was
+written or quarantined). Gaps are a separate, non-blocking `gaps` check, since a hole in
+history is worth a warning but not worth stopping the desk.
 """
 
 import warnings
@@ -11,8 +17,8 @@ import dagster as dg
 
 from dvol_pipeline.assets.metadata import contract_metadata, gap_metadata, ingest_metadata
 from dvol_pipeline.contracts.tables import RAW_TABLES, TableSpec
-from dvol_pipeline.pipeline.ingest import ingest_table
 from dvol_pipeline.partitions import daily_partitions, partition_dates
+from dvol_pipeline.pipeline.ingest import ingest_table
 from dvol_pipeline.resources import LakeResource, MarketResource
 
 RAW_GROUP = "raw"
@@ -24,57 +30,60 @@ def column_schema(spec: TableSpec) -> dg.TableSchema:
     )
 
 
-def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=spec.name,
-        group_name=RAW_GROUP,
-        description=spec.doc,
-        partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        kinds={"parquet", "polars"},
+def _asset_spec(spec: TableSpec) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        spec.name, group_name=RAW_GROUP, description=spec.doc, kinds={"parquet", "polars"},
         metadata={"dagster/column_schema": column_schema(spec), "key": list(spec.key)},
-        check_specs=[
-            dg.AssetCheckSpec(
-                "contract",
-                asset=spec.name,
-                blocking=True,
-                description="pandera contract: dtypes, UTC, unique key, row rules; rejects quarantined",
-            ),
-            dg.AssetCheckSpec("gaps", asset=spec.name, description="no hole longer than the table's max gap"),
-        ],
     )
-    def raw_asset(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
-        start, end = partition_dates(context)
-        context.log.info(f"{spec.name}: ingesting {start}..{end} for {market.coins} from {market.source}")
-        report = ingest_table(spec, market.open(), lake.path, start, end, market.coins)
-        context.log.info(
-            f"{spec.name}: wrote {report.rows_written} rows in {len(report.written)} partitions; "
-            f"{report.contract.rejected.height} quarantined"
-        )
-        if not report.contract.passed:
-            context.log.error(report.contract.message(f" [{start}..{end}]"))
-        return dg.MaterializeResult(
-            metadata=ingest_metadata(report, lake.path),
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="contract",
-                    passed=report.contract.passed,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    description=report.contract.message(f" [{start}..{end}]"),
-                    metadata=contract_metadata(report, lake.path),
-                ),
-                dg.AssetCheckResult(
-                    check_name="gaps",
-                    passed=report.gaps.is_empty() and not report.missing,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata=gap_metadata(report),
-                ),
-            ],
-        )
 
-    return raw_asset
+
+def _check_specs(spec: TableSpec) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec("contract", asset=spec.name, blocking=True,
+                          description="pandera contract: dtypes, UTC, unique key, row rules; rejects quarantined"),
+        dg.AssetCheckSpec("gaps", asset=spec.name, description="no hole longer than the table's max gap"),
+    ]
+
+
+def _results(spec: TableSpec, report, lake_path, where: str):
+    yield dg.MaterializeResult(asset_key=spec.name, metadata=ingest_metadata(report, lake_path))
+    yield dg.AssetCheckResult(
+        asset_key=spec.name, check_name="contract", passed=report.contract.passed,
+        severity=dg.AssetCheckSeverity.ERROR, description=report.contract.message(where),
+        metadata=contract_metadata(report, lake_path),
+    )
+    yield dg.AssetCheckResult(
+        asset_key=spec.name, check_name="gaps", passed=report.gaps.is_empty() and not report.missing,
+        severity=dg.AssetCheckSeverity.WARN, metadata=gap_metadata(report),
+    )
 
 
 with warnings.catch_warnings():  # BackfillPolicy is "beta" in Dagster 1.13; single-run ranges are the point
     warnings.simplefilter("ignore", dg.BetaWarning)
-    raw_assets = [build_raw_asset(spec) for spec in RAW_TABLES.values()]
+
+    @dg.multi_asset(
+        name="raw_tables",
+        specs=[_asset_spec(s) for s in RAW_TABLES.values()],
+        check_specs=[c for s in RAW_TABLES.values() for c in _check_specs(s)],
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+    )
+    def raw_tables(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
+        start, end = partition_dates(context)
+        source = market.open()
+        selected = {k.path[-1] for k in context.selected_asset_keys}
+        for spec in (s for s in RAW_TABLES.values() if s.name in selected):
+            context.log.info(f"{spec.name}: ingesting {start}..{end} for {market.coins} from {market.source}")
+            report = ingest_table(spec, source, lake.path, start, end, market.coins)
+            context.log.info(
+                f"{spec.name}: wrote {report.rows_written} rows in {len(report.written)} partitions; "
+                f"{report.contract.rejected.height} quarantined"
+            )
+            where = f" [{start}..{end}]"
+            if not report.contract.passed:
+                context.log.error(report.contract.message(where))
+            yield from _results(spec, report, lake.path, where)
+
+
+raw_assets = [raw_tables]

@@ -37,9 +37,12 @@ def check_derived(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> None:
         for row in cases.head(10).iter_rows(named=True):
             where = f"row {row.get('index')}" if row.get("index") is not None else "table"
             what = str(row.get("check"))
-            column = f"key {schema.unique}" if what == "multiple_fields_uniqueness" else f"column {row.get('column')}"
-            what = "duplicate key" if what == "multiple_fields_uniqueness" else what
-            lines.append(f"{column}: {what} ({where}, value {row.get('failure_case')})")
+            if what == "multiple_fields_uniqueness":
+                lines.append(f"duplicate key {schema.unique} ({where}: {row.get('failure_case')})")
+            elif what == "column_in_dataframe":
+                lines.append(f"missing column {row.get('failure_case')}")
+            else:
+                lines.append(f"column {row.get('column')}: {what} ({where}, value {row.get('failure_case')})")
         more = f" (+{cases.height - 10} more)" if cases.height > 10 else ""
         raise DerivedContractError(f"{schema.name}: refusing to write {frame.height} rows: "
                                    + "; ".join(lines) + more) from None

@@ -81,6 +81,21 @@ class Table:
         self._expect(SINGLE)
         return self.base(root) / PART_FILE
 
+    def partition_dirs(self, root: Path) -> list[tuple[str, str, Path]]:
+        """(coin, day text, folder) of every `asset_date` partition folder, sorted; the day is
+        left as text so a caller decides what to do with a folder that is not a date."""
+        self._expect(ASSET_DATE)
+        out = []
+        for asset_dir in sorted(self.base(root).glob("asset=*")):
+            asset = asset_dir.name.split("=", 1)[1]
+            out += [(asset, d.name.split("=", 1)[1], d) for d in sorted(asset_dir.glob("date=*"))]
+        return out
+
+    def fold_keys(self, root: Path) -> list[str]:
+        """Folds of a `fold` table that hold a file, oldest first."""
+        self._expect(FOLD)
+        return sorted(p.parent.name.split("=", 1)[1] for p in self.base(root).glob(f"fold=*/{PART_FILE}"))
+
     def files(self, root: Path) -> list[Path]:
         """Every data file of the table, sorted (all layouts)."""
         base = self.base(root)

@@ -20,26 +20,16 @@ from dvol_pipeline.lake.catalog import table as catalog_table
 REPORT_SCHEMA = {"table": pl.String, "asset": pl.String, "newest": pl.Date, "age_days": pl.Int64, "stale": pl.Boolean}
 
 
-def _newest_day(asset_dir: Path) -> date | None:
-    names = sorted((p.name for p in asset_dir.glob("date=*")), reverse=True)  # ISO dates sort by time
-    for name in names:
-        try:
-            day = date.fromisoformat(name.split("=", 1)[1])
-        except ValueError:
-            continue
-        if (asset_dir / name / PART_FILE).is_file():
-            return day
-    return None
-
-
 def newest_by_asset(root: Path, table: str) -> dict[str, date]:
     """Coin -> its newest complete partition; coins without one are left out."""
-    base = catalog_table(table).base(root)
-    newest = {}
-    for asset_dir in sorted(base.glob("asset=*")):
-        day = _newest_day(asset_dir)
-        if day is not None:
-            newest[asset_dir.name.split("=", 1)[1]] = day
+    newest: dict[str, date] = {}
+    for asset, day_text, folder in catalog_table(table).partition_dirs(root):
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:  # not a partition folder: ignored, never guessed
+            continue
+        if (folder / PART_FILE).is_file() and (asset not in newest or day > newest[asset]):
+            newest[asset] = day
     return newest
 
 

@@ -139,8 +139,7 @@ def read_single_or_none(root: Path, t: Table | str) -> pl.DataFrame | None:
 
 
 def fold_keys(root: Path, t: Table | str) -> list[str]:
-    base = _name(t).base(root)
-    return sorted(p.parent.name.split("=", 1)[1] for p in base.glob("fold=*/*.parquet")) if base.is_dir() else []
+    return _name(t).fold_keys(root)
 
 
 def read_folds(root: Path, t: Table | str, before: str | None = None, schema: dict | None = None) -> pl.DataFrame:
@@ -168,15 +167,13 @@ def read_table(
     if not base.exists():
         raise FileNotFoundError(f"lake table {t.zone}/{t.name} does not exist under {root}; materialize it first")
     files = []
-    for asset_dir in sorted(base.glob("asset=*")):
-        asset = asset_dir.name.split("=", 1)[1]
+    for asset, day_text, day_dir in t.partition_dirs(root):
         if coins is not None and asset not in coins:
             continue
-        for day_dir in sorted(asset_dir.glob("date=*")):
-            day = date.fromisoformat(day_dir.name.split("=", 1)[1])
-            if (start and day < start) or (end and day > end):
-                continue
-            files.extend(sorted(day_dir.glob("*.parquet")))
+        day = date.fromisoformat(day_text)
+        if (start and day < start) or (end and day > end):
+            continue
+        files.extend(sorted(day_dir.glob("*.parquet")))
     if not files:
         raise FileNotFoundError(f"no partitions of {t.zone}/{t.name} for {start}..{end} coins={coins} under {root}")
     return pl.concat([pl.read_parquet(f) for f in files], how="vertical")

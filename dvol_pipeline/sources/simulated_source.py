@@ -37,12 +37,9 @@ class SimulatedSource:
         return SourceBatch(frame=frame, source=self.name, notes={"seed": self.seed})
 
 
-_SHARED: dict[int, SimulatedSource] = {}
-
-
 def simulated_source(seed: int = DEFAULT_SEED, **_: object) -> SimulatedSource:
-    """Shared per seed, so the assets of one in-process run simulate the market once."""
-    return _SHARED.setdefault(seed, SimulatedSource(seed=seed))
+    """A new source; it simulates the market once for all the tables it is asked for."""
+    return SimulatedSource(seed=seed)
 
 
 register_source("simulated", simulated_source)

@@ -10,7 +10,7 @@ taker fee ~0.05 % of a ~60-point notional = 0.03 points; half the quoted spread 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,8 +40,6 @@ class CostModel:
         """Open and close one unit: the least a forecast must beat to pay for itself."""
         return 2.0 * self.per_unit
 
-    def scaled(self, factor: float) -> CostModel:
-        return replace(self, multiplier=self.multiplier * factor)
 
 
 def trade_cost_vol(trade: np.ndarray, per_unit: np.ndarray | float, impact: np.ndarray | float) -> np.ndarray:

@@ -36,11 +36,6 @@ class FeatureSet:
     def feature_columns(self) -> list[str]:
         return [c for c in self.frame.columns if c not in KEY and c not in LABELS.values()]
 
-    def columns_of(self, groups: list[str] | None = None) -> list[str]:
-        """Feature columns of `groups` that this set has (all groups when None): for ablations."""
-        wanted = set(GROUPS + [EXTRA_GROUP] if groups is None else groups)
-        registered = {f.name: f.group for f in FEATURES}
-        return [c for c in self.feature_columns if registered.get(c, EXTRA_GROUP) in wanted]
 
 
 def _table(tables: Mapping[str, pl.DataFrame | None], name: str) -> pl.DataFrame | None:

@@ -120,10 +120,6 @@ assert len(BY_NAME) == len(FEATURES), "duplicate feature name"
 assert all(f.group in GROUPS for f in FEATURES), "feature in an unknown group"
 
 
-def group_features(group: str) -> list[str]:
-    return [f.name for f in FEATURES if f.group == group]
-
-
 def features_markdown(groups: list[str] | None = None) -> str:
     """The registry as a markdown table (for the README and the asset description)."""
     rows = [

@@ -200,21 +200,19 @@ class DeribitSource:
 CLIENT_OPTIONS = frozenset({"transport", "base_url", "timeout", "max_attempts", "backoff_base",
                             "backoff_max", "requests_per_second", "sleep", "clock"})
 SOURCE_OPTIONS = frozenset(f.name for f in fields(DeribitSource) if not f.name.startswith("_"))
-_SHARED: dict[str, DeribitSource] = {}
 
 
 def deribit_source(**options: Any) -> DeribitSource:
     """Build from keyword options; unknown ones (e.g. the simulator's `seed`) are ignored.
 
-    With no Deribit options, one instance is shared per process, so the option-chain and
-    options-summary assets of one run read the same snapshot and share the rate limiter.
+    One instance serves every raw table of a run (the raw step opens the source once), so
+    the option-chain and options-summary tables read the same snapshot and share the rate
+    limiter.
     """
     client_opts = {k: v for k, v in options.items() if k in CLIENT_OPTIONS}
     source_opts = {k: v for k, v in options.items() if k in SOURCE_OPTIONS}
     if not client_opts and not source_opts:
-        if "default" not in _SHARED:
-            _SHARED["default"] = DeribitSource()
-        return _SHARED["default"]
+        return DeribitSource()
     if "client" in source_opts and client_opts:
         raise ValueError(f"pass either client or client options {sorted(client_opts)}, not both")
     if "client" not in source_opts:

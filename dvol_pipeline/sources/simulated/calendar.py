@@ -73,10 +73,6 @@ def expiry_code(d: date) -> str:
     return f"{d.day}{MONTHS[d.month - 1]}{d.year % 100:02d}"
 
 
-def instrument_name(asset: str, expiry: date, strike: float, option_type: str) -> str:
-    return f"{asset}-{expiry_code(expiry)}-{int(round(strike))}-{option_type}"
-
-
 def _nice(raw: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(STRIKE_STEPS, raw, side="left").clip(0, len(STRIKE_STEPS) - 1)
     return STRIKE_STEPS[idx]

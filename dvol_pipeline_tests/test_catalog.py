@@ -1,0 +1,85 @@
+"""The table catalog: one entry per lake table, the only place paths come from, contracts on write."""
+
+import ast
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from dvol_pipeline.contracts.derived import DerivedContractError
+from dvol_pipeline.contracts.tables import RAW_TABLES
+from dvol_pipeline.lake.catalog import TABLES, table
+from dvol_pipeline.lake.parquet import read_table, write_fold, write_partitions, write_single
+
+PACKAGE = Path(__file__).resolve().parents[1] / "dvol_pipeline"
+DAY = date(2024, 3, 1)
+
+
+def test_every_raw_table_and_each_derived_one_has_an_entry():
+    assert set(RAW_TABLES) <= set(TABLES)
+    for name in ("features_daily", "surface_params", "chain_greeks", "oos_predictions", "forecast_metrics",
+                 "backtest_daily", "model_promotion", "signals"):
+        assert table(name).doc and table(name).columns
+    with pytest.raises(KeyError, match="unknown lake table 'nope'"):
+        table("nope")
+
+
+def test_paths_follow_the_layout(tmp_path):
+    assert table("raw_dvol").partition_file(tmp_path, "BTC", DAY) == (
+        tmp_path / "raw" / "raw_dvol" / "asset=BTC" / "date=2024-03-01" / "part-0.parquet")
+    assert table("oos_predictions").fold_file(tmp_path, "2024-03") == (
+        tmp_path / "predictions" / "oos_predictions" / "fold=2024-03" / "part-0.parquet")
+    assert table("thresholds").file(tmp_path) == tmp_path / "backtest" / "thresholds" / "part-0.parquet"
+    with pytest.raises(ValueError, match="layout 'single'"):
+        table("thresholds").partition_file(tmp_path, "BTC", DAY)
+
+
+def _signals(direction=1):
+    return pl.DataFrame({
+        "date": [DAY], "asset": ["BTC"], "yhat_1d": [0.1], "yhat_7d": [1.2], "yhat_14d": [2.0],
+        "direction": pl.Series([direction], dtype=pl.Int8), "confidence": [0.6],
+        "primary_horizon": pl.Series([7], dtype=pl.Int32), "tau": [1.0], "model_version": ["7d=har@2024-03"],
+    })
+
+
+def test_a_derived_frame_that_breaks_its_contract_is_refused_and_the_old_partition_stays(tmp_path):
+    write_partitions(tmp_path, "signals", _signals())
+    target = table("signals").partition_file(tmp_path, "BTC", DAY)
+    before = target.read_bytes()
+    bad = _signals(-1).with_columns(pl.col("direction").cast(pl.Float64))  # wrong dtype
+    with pytest.raises(DerivedContractError, match=r"signals: refusing to write 1 rows: column direction"):
+        write_partitions(tmp_path, "signals", bad)
+    duplicated = pl.concat([_signals(-1), _signals(-1)])
+    with pytest.raises(DerivedContractError, match="duplicate key"):
+        write_partitions(tmp_path, "signals", duplicated)
+    assert target.read_bytes() == before
+    assert read_table(tmp_path, "signals")["direction"].to_list() == [1]
+
+
+def test_fold_and_single_tables_are_checked_too(tmp_path):
+    with pytest.raises(DerivedContractError, match="oos_predictions.*missing column y_hat"):
+        write_fold(tmp_path, "oos_predictions", "2024-03", pl.DataFrame({"date": [DAY], "asset": ["BTC"]}))
+    with pytest.raises(DerivedContractError, match="model_promotion"):
+        write_single(tmp_path, "model_promotion", pl.DataFrame({"asset": ["BTC"]}))
+    assert not (tmp_path / "predictions").exists() and not (tmp_path / "backtest").exists()
+
+
+def _string_constants(path: Path) -> list[str]:
+    """String literals of a module, docstrings and other bare-string statements left out."""
+    tree = ast.parse(path.read_text())
+    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and id(n) not in docs]
+
+
+def test_no_module_outside_the_catalog_spells_a_lake_folder():
+    """Paths are built in one place: no other module joins 'asset=', 'date=', 'fold=' or 'part-0'."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "catalog.py":
+            continue
+        for text in _string_constants(path):
+            if any(piece in text for piece in ("asset=", "date=", "fold=", "part-0.parquet")):
+                offenders.append(f"{path.relative_to(PACKAGE)}: {text!r}")
+    assert offenders == []
