@@ -21,7 +21,7 @@ from dvol_pipeline.quant.backtest import (
     run_futures_backtest,
     strategy_metrics,
 )
-from dvol_pipeline.quant.backtest.stats import sharpe_rows
+from dvol_pipeline.quant.stats import sharpe
 
 START = date(2024, 1, 1)
 
@@ -76,11 +76,11 @@ def test_array_sharpe_is_empyricals():
     net = rng.normal(10, 100, (3, 50))
     active = np.ones((3, 50), bool)
     active[1, :20] = False
-    got = sharpe_rows(net, active)
+    got = sharpe(net, where=active)
     for row in range(3):
         want = empyrical.sharpe_ratio(net[row][active[row]], annualization=365)
         assert got[row] == pytest.approx(want)
-    assert np.isnan(sharpe_rows(np.zeros((1, 10)), np.ones((1, 10), bool))[0])
+    assert np.isnan(sharpe(np.zeros((1, 10)), where=np.ones((1, 10), bool))[0])
 
 
 def families(days: int = 182):

@@ -56,7 +56,7 @@ def test_no_history_gives_equal_weights_and_thin_history_gives_zero():
     ens = Ensemble.from_history(empty, horizon=7, members=MEMBERS)
     assert ens.weights == {m: pytest.approx(1 / 3) for m in MEMBERS}
     assert "equal" in ens.params()["fitted"]["weight_source"]["method"]
-    assert make_forecaster("ensemble", 7, members=MEMBERS).weights == ens.weights  # before any history
+    assert Ensemble(7, members=MEMBERS).weights == ens.weights  # before any history
     thin = pl.concat([history().filter(pl.col("family") != "c"), history(n_days=5).filter(pl.col("family") == "c")])
     w = Ensemble.from_history(thin, horizon=7, members=MEMBERS, min_rows=20).weights
     assert w["c"] == 0.0 and w["a"] + w["b"] == pytest.approx(1.0)
@@ -101,7 +101,8 @@ def test_ensemble_from_past_folds_forecasts_out_of_sample(tmp_path: Path):
             y_hat = make_forecaster(m, h).fit(fold_train, FEATURES, "y_7").predict(fold)
             rows.append(fold.select("date", "asset", pl.col("y_7").alias("y"), family=pl.lit(m), y_hat=pl.Series(y_hat)))
     oos = pl.concat(rows)
-    ens = Ensemble.from_history(oos, horizon=h, as_of=cut, members=members).fit(train, FEATURES, "y_7")
+    ens = Ensemble.from_history(oos, horizon=h, as_of=cut, members=members)
+    ens = ens.attach({m: make_forecaster(m, h) for m in members}).fit(train, FEATURES, "y_7")
     w = ens.weights
     assert set(w) == set(members) and min(w.values()) > 0 and sum(w.values()) == pytest.approx(1.0)
     y_hat = ens.predict(test)
@@ -114,3 +115,106 @@ def test_ensemble_from_past_folds_forecasts_out_of_sample(tmp_path: Path):
     again = load_forecaster(tmp_path / "ens")
     assert isinstance(again, Ensemble) and again.weights == w
     assert np.array_equal(again.predict(test), y_hat)
+
+
+def _fitted_members(h: int = 7) -> tuple[dict, pl.DataFrame]:
+    train, test = split(make_panel(), h)
+    models = {m: make_forecaster(m, h).fit(train, FEATURES, "y_7") for m in ("mean_reversion", "har", "lightgbm")}
+    return models, test
+
+
+def test_an_ensemble_of_fitted_members_saves_them_and_loads_with_no_other_input(tmp_path: Path):
+    models, test = _fitted_members()
+    ens = Ensemble(members=models, weights={"mean_reversion": 3.0, "har": 1.0})  # lightgbm: weight 0
+    assert ens.horizon == 7 and ens.models == models and ens.ready()
+    assert ens.weights == {"mean_reversion": 0.75, "har": 0.25, "lightgbm": 0.0}
+    assert ens.features == list(dict.fromkeys(models["mean_reversion"].features + models["har"].features))
+    y_hat = ens.predict(test)
+    want = 0.75 * models["mean_reversion"].predict(test) + 0.25 * models["har"].predict(test)
+    np.testing.assert_allclose(y_hat, want, rtol=1e-12)
+    ens.save(tmp_path / "ens")
+    assert sorted(p.name for p in (tmp_path / "ens" / "members").iterdir()) == ["har", "mean_reversion"]
+    again = load_forecaster(tmp_path / "ens")
+    assert isinstance(again, Ensemble) and again.weights == ens.weights
+    assert sorted(again.models) == ["har", "mean_reversion"]
+    assert np.array_equal(again.predict(test), y_hat)
+    assert again.params() == ens.params()
+    with pytest.raises(TypeError, match="load_forecaster"):
+        Ensemble.load(tmp_path / "ens")
+
+
+def test_the_deprecated_forecaster_load_still_restores_any_family(tmp_path: Path):
+    """lake/signals.py still calls Forecaster.load; it must keep working until it moves to load_forecaster."""
+    from dvol_pipeline.quant.models import Forecaster
+
+    models, test = _fitted_members()
+    Ensemble(members=models).save(tmp_path / "ens")
+    models["har"].save(tmp_path / "har")
+    with pytest.warns(DeprecationWarning, match="load_forecaster"):
+        har = Forecaster.load(tmp_path / "har")
+    with pytest.warns(DeprecationWarning):
+        ens = Forecaster.load(tmp_path / "ens")
+    assert np.array_equal(har.predict(test), models["har"].predict(test))
+    assert np.array_equal(ens.predict(test), load_forecaster(tmp_path / "ens").predict(test))
+
+
+def test_members_are_checked_and_needed():
+    models, test = _fitted_members()
+    with pytest.raises(ValueError, match="not a member"):
+        Ensemble(7, members=["har"]).attach({"lightgbm": models["lightgbm"]})
+    with pytest.raises(ValueError, match="must be a `har` Forecaster"):
+        Ensemble(7, members=["har"]).attach({"har": models["lightgbm"]})
+    with pytest.raises(ValueError, match="forecasts 7 days"):
+        Ensemble(1, members=["har"]).attach({"har": models["har"]})
+    with pytest.raises(ValueError, match=">= 0"):
+        Ensemble(members=models, weights={"har": -1.0, "lightgbm": 2.0})
+    unfitted = Ensemble.from_history(history().head(0), horizon=7, members=["har", "lightgbm"])
+    with pytest.raises(RuntimeError, match="not attached"):
+        unfitted.fit(split(make_panel(), 7)[0], FEATURES, "y_7")
+    with pytest.raises(RuntimeError, match="fit\\(\\) or load\\(\\)"):
+        unfitted.predict(test)
+    # the registry builds the members: fit and predict need nothing else
+    made = make_forecaster("ensemble", 7, members=["har", "mean_reversion"])
+    assert sorted(made.models) == ["har", "mean_reversion"] and not made.ready()
+    train, _ = split(make_panel(), 7)
+    y_hat = made.fit(train, FEATURES, "y_7").predict(test)
+    assert np.array_equal(y_hat, made.combine({m: model.predict(test) for m, model in made.models.items()}))
+
+
+@pytest.fixture(scope="module")
+def market_features() -> pl.DataFrame:
+    from dvol_pipeline.quant.features import build_features
+    from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
+
+    start, end = date(2021, 3, 24), date(2022, 7, 31)
+    market = SimulatedMarket(SimConfig(), end=end)
+    names = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
+    return build_features({n: market.table(n, start, end) for n in names}).frame
+
+
+def test_a_fold_keeps_its_ensemble_with_members_also_in_a_live_month(market_features, tmp_path: Path):
+    from dvol_pipeline.quant.forecast import PREDICTION_SCHEMA, run_fold
+    from dvol_pipeline.quant.walkforward import fold_for_month
+
+    frame, first, h = market_features, date(2021, 3, 24), 7
+    june = run_fold(frame, fold_for_month("2022-06", h, first), past_oos=pl.DataFrame(schema=PREDICTION_SCHEMA))
+    fold = fold_for_month("2022-07", h, first)
+    july = run_fold(frame, fold, past_oos=june.predictions)
+    ens = july.models["ensemble"]
+    assert ens.weight_info["method"] == "inverse_mse" and set(ens.models) == set(ens.weighted())
+    ens.save(tmp_path / "july")
+    loaded = load_forecaster(tmp_path / "july")
+    context = frame.filter(pl.col("date") <= fold.test_end)
+    again = context.select("date", "asset", again=pl.Series(loaded.predict(context)))
+    rows = july.predictions.filter(pl.col("family") == "ensemble").join(again, on=["date", "asset"])
+    assert rows.height == july.predictions.filter(pl.col("family") == "ensemble").height > 0
+    assert (rows["y_hat"] == rows["again"]).all()  # the saved ensemble reproduces the fold's predictions
+
+    # August has no feature rows yet: members trained, the ensemble attached and saved all the same
+    past = pl.concat([june.predictions, july.predictions])
+    live = run_fold(frame, fold_for_month("2022-08", h, first), past_oos=past)
+    assert live.predictions.is_empty() and "ensemble" in live.models
+    live.models["ensemble"].save(tmp_path / "august")
+    tail = frame.filter(pl.col("date") >= date(2022, 5, 1))
+    assert np.array_equal(load_forecaster(tmp_path / "august").predict(tail), live.models["ensemble"].predict(tail))
+    assert np.isfinite(live.models["ensemble"].predict(tail)[-10:]).all()

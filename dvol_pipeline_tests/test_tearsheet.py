@@ -268,7 +268,8 @@ def test_forecast_metrics_by_hand() -> None:
     assert row["n"] == 4
     assert row["rmse"] == pytest.approx(np.sqrt((1 + 4 + 0 + 1) / 4))
     assert row["mae"] == pytest.approx(1.0)
-    assert row["hit_rate"] == pytest.approx(0.5)  # zero forecasts never count as a hit
+    # quant.stats.hit_rate: the zero forecast makes no call, so it is left out (2 hits of 3)
+    assert row["hit_rate"] == pytest.approx(2 / 3)
 
 
 def test_write_is_atomic(tmp_path: Path, small: TearSheetData) -> None:
@@ -289,3 +290,58 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_tearsheet(TearSheetData(notes=["n"]), target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_tear_sheet_hit_rate_and_sharpe_are_the_tables() -> None:
+    """What a reader sees in the tear sheet is what the tables say, for the same family and
+    strategy: the hit rate of forecast_metrics, the Sharpe of strategy_metrics (and of the
+    cost-sensitivity table at 1x), each from quant/stats.py."""
+    from datetime import date, timedelta
+
+    from dvol_pipeline.quant.backtest import BacktestConfig, run_futures_backtest
+    from dvol_pipeline.quant.metrics import metrics_table
+    from dvol_pipeline.quant.stats import hit_rate, sharpe
+
+    rng = np.random.default_rng(11)
+    n, h = 400, 7
+    days = [date(2023, 1, 1) + timedelta(days=i) for i in range(n + h)]
+    dvol = np.round(60 + np.cumsum(rng.normal(0, 2, n + h)))  # whole points: some 7-day changes are 0
+    y = dvol[h:] - dvol[:-h]
+    frames = []
+    for family, noise in (("har", 4.0), ("lstm", 8.0)):
+        y_hat = np.round(y + rng.normal(0, noise, n))  # some forecasts are exactly 0
+        frames.append(pl.DataFrame({
+            "date": days[:n], "asset": "BTC", "horizon": h, "family": family,
+            "fold": [f"{d:%Y-%m}" for d in days[:n]], "y_hat": y_hat, "y": y,
+        }))
+    preds = pl.concat(frames).with_columns(pl.col("horizon").cast(pl.Int32))
+    assert (preds["y"] == 0).any() and (preds["y_hat"] == 0).any()
+    market = pl.DataFrame({"date": days, "asset": "BTC", "dvol": dvol, "jump_1d": 1.0, "jump_share_1d": 0.1,
+                           "funding_mean": 1.0})
+    run = run_futures_backtest(preds, market, BacktestConfig(run_sweep=False, run_robustness=False))
+    strategies = run.metrics.filter(pl.col("asset") == "BTC")
+    table = metrics_table(preds, market.select("date", "asset", "dvol")).filter(
+        (pl.col("scope") == "overall") & (pl.col("asset") == "BTC")
+    )
+    data = TearSheetData(asset="BTC", key_numbers=strategies, predictions=preds, daily=run.daily,
+                         cost_sensitivity=run.cost_sensitivity)
+    html = render_tearsheet(data)
+    forecast_html = html[html.index('<section id="forecast">') : html.index('<section id="calibration">')]
+    sheet = forecast_metrics(preds)
+    for family in ("har", "lstm"):
+        rows = preds.filter(pl.col("family") == family)
+        want = table.filter(pl.col("family") == family)["hit_rate"][0]
+        assert sheet.filter(pl.col("family") == family)["hit_rate"][0] == want
+        assert want == hit_rate(rows["y_hat"].to_numpy(), rows["y"].to_numpy())
+        assert format_value("hit_rate", want) in forecast_html
+
+        strategy = strategies.filter(pl.col("family") == family).row(0, named=True)
+        net = run.daily.filter((pl.col("family") == family) & (pl.col("asset") == "BTC")).sort("date")["net_usd"]
+        assert strategy["sharpe"] == pytest.approx(sharpe(net.to_numpy()), rel=1e-12)
+        at_1x = run.cost_sensitivity.filter(
+            (pl.col("family") == family) & (pl.col("asset") == "BTC") & (pl.col("cost_mult") == 1.0)
+        )
+        assert at_1x["sharpe"][0] == pytest.approx(strategy["sharpe"], rel=1e-12)
+    best = strategies.sort("sharpe", descending=True, nulls_last=True).row(0, named=True)
+    cards = html[html.index('class="cards"') : html.index("<table")]
+    assert best["family"] in cards and format_value("sharpe", best["sharpe"]) in cards

@@ -1,7 +1,8 @@
 """One walk-forward fold: fit every family on the purged training window, predict the month.
 
 The ensemble is not fitted on the fold's training window: its weights come from earlier
-folds' out-of-sample predictions (passed in), so it never sees the month it predicts.
+folds' out-of-sample predictions (passed in), so it never sees the month it predicts; it
+holds the fold's fitted members, so it predicts and saves like any family.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.features import FEATURES, LABELS
+from dvol_pipeline.quant.features import FEATURES, HORIZONS, LABELS
 from dvol_pipeline.quant.models.base import Forecaster
 from dvol_pipeline.quant.models.ensemble import Ensemble
-from dvol_pipeline.quant.models.registry import make_forecaster
+from dvol_pipeline.quant.models.registry import MEMBER_FAMILIES, make_forecaster
 from dvol_pipeline.quant.walkforward import Fold, split
 
-MEMBER_FAMILIES = ("zero", "mean_reversion", "har", "garch", "lightgbm", "lstm")
-HORIZONS = tuple(LABELS)  # 1, 7, 14
+__all__ = ["HORIZONS", "MEMBER_FAMILIES", "PREDICTION_SCHEMA", "FoldResult", "feature_columns", "run_fold"]
 PREDICTION_SCHEMA = {
     "date": pl.Date, "asset": pl.Utf8, "horizon": pl.Int32, "family": pl.Utf8, "fold": pl.Utf8,
     "y_hat": pl.Float64, "y": pl.Float64,
@@ -60,7 +60,11 @@ def run_fold(
     seed: int = 0,
     drop_groups: Sequence[str] = (),
 ) -> FoldResult:
-    """Fit and predict one fold for one horizon; `past_oos` feeds the ensemble's weights."""
+    """Fit and predict one fold for one horizon; `past_oos` feeds the ensemble's weights.
+
+    With `past_oos`, `result.models["ensemble"]` holds the fold's fitted members (those
+    with weight), also in a month with no rows yet, so a saved fold always has its
+    ensemble; its predictions combine the members' predictions of the month."""
     target = LABELS[fold.horizon]
     features = feature_columns(frame, drop_groups)
     train, test = split(frame, fold, target)
@@ -81,13 +85,17 @@ def run_fold(
             preds[family] = model.predict(context.drop("__i"))[keep]
         result.models[family] = model
         result.fit_seconds[family] = time.perf_counter() - started
-    if test.is_empty():
-        return result
-    frames = [_rows(ordered, fold, fam, y_hat, target) for fam, y_hat in preds.items()]
+    ensemble = None
     if past_oos is not None:
         history = past_oos.filter(pl.col("horizon") == fold.horizon)
         ensemble = Ensemble.from_history(history, horizon=fold.horizon, as_of=fold.test_start)
+        ensemble.attach({m: result.models[m] for m in ensemble.weighted() if m in result.models})
+        if ensemble.ready():
+            result.models["ensemble"] = ensemble
+    if test.is_empty():
+        return result
+    frames = [_rows(ordered, fold, fam, y_hat, target) for fam, y_hat in preds.items()]
+    if ensemble is not None:
         frames.append(_rows(ordered, fold, "ensemble", ensemble.combine(preds), target))
-        result.models["ensemble"] = ensemble
     result.predictions = pl.concat(frames).cast(PREDICTION_SCHEMA)
     return result

@@ -1,6 +1,9 @@
 """Out-of-sample forecast metrics for ΔDVOL (signal quality, not trading P&L).
 
 R²_oos is measured against the zero-change forecast, the natural benchmark for a change.
+The hit rate is `quant.stats.hit_rate`: sign agreement over the rows where both the forecast
+and the change are nonzero; `hit_n` is how many rows that is and `zero_n` how many rows were
+left out for a zero on either side (a zero forecast makes no call).
 The Diebold–Mariano test uses a Newey–West (HAC) variance with h−1 lags, because
 overlapping h-day labels make forecast errors autocorrelated (statsmodels does the HAC).
 """
@@ -14,6 +17,9 @@ import polars as pl
 from scipy import stats
 import statsmodels.api as sm
 
+from dvol_pipeline.quant.models.names import BENCHMARK
+from dvol_pipeline.quant.stats import hit_counts
+
 
 @dataclass(frozen=True)
 class ForecastMetrics:
@@ -23,6 +29,8 @@ class ForecastMetrics:
     r2_oos: float
     spearman: float
     hit_rate: float
+    hit_n: int = 0
+    zero_n: int = 0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -41,15 +49,16 @@ def forecast_metrics(y: np.ndarray, y_hat: np.ndarray) -> ForecastMetrics:
     err = y - y_hat
     sst = float(np.sum(y**2))
     spearman = float(stats.spearmanr(y, y_hat).statistic) if n > 2 and np.std(y_hat) > 0 else float("nan")
-    nonzero = y != 0
-    hits = np.sign(y_hat[nonzero]) == np.sign(y[nonzero])
+    hits = hit_counts(y_hat, y)
     return ForecastMetrics(
         n=n,
         rmse=float(np.sqrt(np.mean(err**2))),
         mae=float(np.mean(np.abs(err))),
         r2_oos=float(1 - np.sum(err**2) / sst) if sst > 0 else float("nan"),
         spearman=spearman,
-        hit_rate=float(np.mean(hits)) if hits.size else float("nan"),
+        hit_rate=hits.rate,
+        hit_n=hits.counted,
+        zero_n=hits.zeros,
     )
 
 
@@ -96,7 +105,7 @@ def regimes_by_fold(predictions: pl.DataFrame, dvol: pl.DataFrame) -> pl.Series:
     return out
 
 
-def metrics_table(predictions: pl.DataFrame, dvol: pl.DataFrame, benchmark: str = "har") -> pl.DataFrame:
+def metrics_table(predictions: pl.DataFrame, dvol: pl.DataFrame, benchmark: str = BENCHMARK) -> pl.DataFrame:
     """Metrics per family x horizon x coin (and ALL coins), overall, per fold and per regime,
     with Diebold-Mariano against `benchmark` on the same rows."""
     labelled = predictions.filter(pl.col("y").is_not_null() & pl.col("y_hat").is_not_nan())

@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from dvol_pipeline.quant.metrics import forecast_metrics as quant_forecast_metrics
+from dvol_pipeline.quant.models.names import ZERO
+from dvol_pipeline.quant.stats import hits
 from dvol_pipeline.reports import charts
 from dvol_pipeline.reports.charts import Heatmap, Panel, Series
 from dvol_pipeline.reports.html import Section, cards, document, esc, explain, figure, format_value, note, table
@@ -31,7 +34,7 @@ MAX_HEATMAPS = 6
 MAX_ATTRIBUTION_PANELS = 4
 TOP_FEATURES = 20
 HIT_RATE_WINDOW = 60  # calendar days
-BASELINE_FAMILY = "zero"  # wins on RMSE when nothing is predictable, but has no line to draw
+BASELINE_FAMILY = ZERO  # wins on RMSE when nothing is predictable, but has no line to draw
 GREEKS = ("delta_usd", "gamma_usd", "vega_usd", "theta_usd", "hedge_usd", "residual_usd")
 CHARGES = ("cost_usd",)  # positive charges: drawn below zero
 
@@ -113,19 +116,18 @@ def _predictions(data: TearSheetData) -> tuple[pl.DataFrame, str]:
 
 
 def forecast_metrics(frame: pl.DataFrame) -> pl.DataFrame:
-    """Per horizon and family; a zero forecast never counts as a hit."""
-    err = pl.col("y_hat") - pl.col("y")
-    return (
-        frame.group_by("horizon", "family")
-        .agg(
-            pl.len().alias("n"),
-            err.pow(2).mean().sqrt().alias("rmse"),
-            err.abs().mean().alias("mae"),
-            ((pl.col("y_hat").sign() * pl.col("y").sign()) > 0).mean().alias("hit_rate"),
-            pl.corr("y_hat", "y").alias("corr"),
-        )
-        .sort("horizon", "rmse", "family")
-    )
+    """Per horizon and family: n, rmse, mae and hit_rate exactly as in the forecast_metrics
+    table (`quant.metrics.forecast_metrics`; hit rate by `quant.stats.hit_rate`: zeros excluded),
+    plus the Pearson correlation."""
+    groups = frame.group_by("horizon", "family").agg(pl.col("y_hat"), pl.col("y"), pl.corr("y_hat", "y").alias("corr"))
+    rows = []
+    for g in groups.iter_rows(named=True):
+        m = quant_forecast_metrics(np.asarray(g["y"], float), np.asarray(g["y_hat"], float))
+        rows.append({"horizon": g["horizon"], "family": g["family"], "n": m.n, "rmse": m.rmse, "mae": m.mae,
+                     "hit_rate": m.hit_rate, "corr": g["corr"]})
+    schema = {**frame.select("horizon", "family").schema, "n": pl.Int64, "rmse": pl.Float64, "mae": pl.Float64,
+              "hit_rate": pl.Float64, "corr": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("horizon", "rmse", "family")
 
 
 def selected_families(data: TearSheetData, metrics: pl.DataFrame) -> dict[int, str]:
@@ -190,10 +192,13 @@ def calibration_section(data: TearSheetData, ctx: Context) -> str:
 
 def hit_rate_section(data: TearSheetData, ctx: Context) -> str:
     picked, families, _, _ = _selected(data)
-    hit = ((pl.col("y_hat").sign() * pl.col("y").sign()) > 0).cast(pl.Float64)
+    # the rows `quant.stats.hit_rate` counts (both signs nonzero), each a hit (1) or a miss (0)
+    counted = picked.with_columns(hit=pl.Series(hits(picked["y_hat"].to_numpy(), picked["y"].to_numpy()))).filter(
+        pl.col("hit").is_not_nan()
+    )
     window = f"{HIT_RATE_WINDOW}d"
-    rolled = picked.with_columns(
-        hit.rolling_mean_by("date", window, min_samples=HIT_RATE_WINDOW // 3).over("horizon").alias("hit")
+    rolled = counted.with_columns(
+        pl.col("hit").rolling_mean_by("date", window, min_samples=HIT_RATE_WINDOW // 3).over("horizon").alias("hit")
     ).drop_nulls("hit")
     series = [
         Series(f"h = {h}d · {families[h]}", part["date"].to_numpy(), part["hit"].to_numpy(), color=charts.color(i))
@@ -203,7 +208,8 @@ def hit_rate_section(data: TearSheetData, ctx: Context) -> str:
         raise Unavailable(f"fewer than {HIT_RATE_WINDOW // 3} predictions in any {window} window")
     panel = Panel(f"Rolling {HIT_RATE_WINDOW}-day sign agreement", series, reference=0.5)
     svg = charts.line_panels("hit-rate", [panel])
-    return figure(svg, "Share of days with sign(y_hat) = sign(y); dotted: a coin flip.")
+    return figure(svg, "Share of days with sign(y_hat) = sign(y), over days where neither is zero "
+                       "(as in the forecast table); dotted: a coin flip.")
 
 
 def shap_section(data: TearSheetData, ctx: Context) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dvol_pipeline.quant.backtest.costs import CostModel
+from dvol_pipeline.quant.stats import PERIODS_PER_YEAR
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class BacktestConfig:
     multiplier_usd: float = 1.0
     contracts_per_unit: float = 1_000.0
     capital_usd: float = 250_000.0
-    annualization: int = 365  # crypto trades every day
+    annualization: int = PERIODS_PER_YEAR  # 365: crypto trades every day (quant/stats.py)
     costs: CostModel = field(default_factory=CostModel)
     thresholds: ThresholdConfig = field(default_factory=ThresholdConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)

@@ -18,8 +18,9 @@ from dvol_pipeline.quant.backtest.positions import Panel, Simulation, build_pane
 from dvol_pipeline.quant.backtest.risk import jump_days
 from dvol_pipeline.quant.backtest.robustness import noise_injection, tau_cost_sweep
 from dvol_pipeline.quant.backtest.schema import FUTURES_DAILY_SCHEMA, FUTURES_STRATEGY, KEYS
-from dvol_pipeline.quant.backtest.stats import array_summary, by_regime, by_year, drawdown_usd, strategy_metrics
+from dvol_pipeline.quant.backtest.stats import array_summary, by_regime, by_year, strategy_metrics
 from dvol_pipeline.quant.backtest.threshold import select_taus, thresholds_frame
+from dvol_pipeline.quant.stats import drawdown
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def daily_frame(panel: Panel, sim: Simulation, tau: np.ndarray) -> pl.DataFrame:
         "position": path.position[rows, days], "turnover": path.turnover[rows, days],
         "gross_usd": path.gross_vol[rows, days] * usd, "cost_usd": path.cost_vol[rows, days] * usd,
         "net_usd": net_vol[rows, days] * usd, "equity_usd": equity[rows, days],
-        "drawdown_usd": drawdown_usd(net_vol * usd)[rows, days],
+        "drawdown_usd": drawdown(net_vol * usd)[rows, days],
         "gross_vol": path.gross_vol[rows, days], "cost_vol": path.cost_vol[rows, days],
         "net_vol": net_vol[rows, days],
         "tau": np.broadcast_to(tau, panel.y_hat.shape)[rows, days], "signal": sim.signal[rows, days],

@@ -16,6 +16,7 @@ import polars as pl
 
 from dvol_pipeline.quant.backtest.config import BacktestConfig
 from dvol_pipeline.quant.backtest.stats import ALL_ASSETS, strategy_metrics
+from dvol_pipeline.quant.stats import PERIODS_PER_YEAR
 
 BASELINE = "har"
 EVIDENCE_COLUMNS = ["horizon", "family", "net_sharpe", "max_drawdown_usd", "har_sharpe", "har_max_drawdown",
@@ -42,7 +43,7 @@ def _past_metrics(daily: pl.DataFrame, as_of_fold: str, capital_usd: float, annu
 
 def promote(
     daily_or_metrics: pl.DataFrame, as_of_fold: str, *, baseline: str = BASELINE,
-    capital_usd: float = BacktestConfig.capital_usd, annualization: int = 365,
+    capital_usd: float = BacktestConfig.capital_usd, annualization: int = PERIODS_PER_YEAR,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(decisions: horizon, promoted_family, reason; evidence: EVIDENCE_COLUMNS).
 

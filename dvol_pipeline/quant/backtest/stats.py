@@ -1,44 +1,30 @@
 """Strategy statistics, net of costs.
 
 Returns are net_usd / capital (capital per strategy and coin; the both-coins "ALL" rows
-use capital x coins). The standard statistics come from empyrical with annualization 365
-(crypto trades every day): annualised return (compounded), volatility, Sharpe, Sortino, max
-drawdown in % of capital. The rest is ours: drawdown in USD (running peak from 0), turnover
-(mean |Δposition| a day), exposure (share of days in a position), hit rate (share of days
-in a position that made money net), and the tail on jump days (mean and 5 % quantile of
-net_usd on days whose P&L is earned on a jump day, see risk.jump_days).
-The array versions (many variants at once: sweeps, noise draws) use the same Sharpe
-formula as empyrical: mean / std (ddof=1) x sqrt(365), nan when the P&L never varies.
+use capital x coins). Every statistic is the one defined in `dvol_pipeline.quant.stats`
+(365 periods a year: crypto trades every day): annualised return (compounded), volatility,
+Sharpe, Sortino, max drawdown in USD (additive, running peak from 0) and in % of capital
+(compounded), hit rate (`win_rate`: share of the days in a position that made money net,
+over such days with a nonzero P&L). Ours on top: turnover (mean |Δposition| a day), exposure
+(share of days in a position) and the tail on jump days (mean and 5 % quantile of net_usd on
+days whose P&L is earned on a jump day, see risk.jump_days).
+The array version (many variants at once: sweeps, noise draws) uses the same `sharpe` and
+`max_drawdown` on (strategies, days) arrays.
 """
 
 from __future__ import annotations
 
-import warnings
-
-import empyrical
 import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.backtest.config import BacktestConfig
 from dvol_pipeline.quant.backtest.schema import KEYS
 from dvol_pipeline.quant.metrics import regimes_by_fold
+from dvol_pipeline.quant.stats import (
+    PERIODS_PER_YEAR, annual_return, annual_volatility, max_drawdown, sharpe, sortino, win_rate,
+)  # fmt: skip
 
 ALL_ASSETS = "ALL"
-
-
-def sharpe_rows(net: np.ndarray, active: np.ndarray, annualization: int = 365) -> np.ndarray:
-    n = active.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(active, net, 0.0).sum(axis=-1) / n
-        var = (np.where(active, net - mean[..., None], 0.0) ** 2).sum(axis=-1) / (n - 1)
-        out = mean / np.sqrt(var) * np.sqrt(annualization)
-    return np.where((n > 1) & (var > 0), out, np.nan)
-
-
-def drawdown_usd(net: np.ndarray) -> np.ndarray:
-    """Running peak of cumulative net (the peak starts at 0) minus the cumulative net."""
-    equity = np.cumsum(net, axis=-1)
-    return np.maximum.accumulate(np.maximum(equity, 0.0), axis=-1) - equity
 
 
 def combine_assets(keys: pl.DataFrame, arrays: dict[str, np.ndarray], active: np.ndarray):
@@ -60,7 +46,7 @@ def combine_assets(keys: pl.DataFrame, arrays: dict[str, np.ndarray], active: np
             np.vstack([active, act]))
 
 
-def array_summary(keys: pl.DataFrame, net: np.ndarray, active: np.ndarray, annualization: int = 365,
+def array_summary(keys: pl.DataFrame, net: np.ndarray, active: np.ndarray, annualization: int = PERIODS_PER_YEAR,
                   all_assets: bool = True) -> pl.DataFrame:
     """keys + net_usd, sharpe, max_drawdown_usd, n_days per row of (strategies, days) arrays."""
     if all_assets and "asset" in keys.columns:
@@ -69,8 +55,8 @@ def array_summary(keys: pl.DataFrame, net: np.ndarray, active: np.ndarray, annua
     net = np.where(active, net, 0.0)
     return keys.with_columns(
         net_usd=pl.Series(net.sum(axis=1)),
-        sharpe=pl.Series(sharpe_rows(net, active, annualization)).fill_nan(None),
-        max_drawdown_usd=pl.Series(drawdown_usd(net).max(axis=1, initial=0.0)),
+        sharpe=pl.Series(sharpe(net, annualization, where=active)).fill_nan(None),
+        max_drawdown_usd=pl.Series(max_drawdown(net)),
         n_days=pl.Series(active.sum(axis=1).astype(np.int64)),
     )
 
@@ -88,32 +74,28 @@ def _combined_daily(frame: pl.DataFrame, group_by: list[str], n_assets: int) -> 
 def _one(net: np.ndarray, position: np.ndarray, turnover: np.ndarray, jump: np.ndarray, capital: float,
          annualization: int) -> dict[str, float]:
     returns = net / capital
-    active = position != 0
     tail = net[jump]
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        std = returns.std(ddof=1) if len(returns) > 1 else 0.0
-        return {
-            "n_days": len(net),
-            "net_usd": float(net.sum()),
-            "ann_return": float(empyrical.annual_return(returns, annualization=annualization)),
-            "ann_vol": float(empyrical.annual_volatility(returns, annualization=annualization)),
-            "sharpe": float(empyrical.sharpe_ratio(returns, annualization=annualization)) if std > 0 else np.nan,
-            "sortino": float(empyrical.sortino_ratio(returns, annualization=annualization)) if std > 0 else np.nan,
-            "max_drawdown_pct": float(-100 * empyrical.max_drawdown(returns)),
-            "max_drawdown_usd": float(drawdown_usd(net).max(initial=0.0)),
-            "turnover": float(turnover.mean()),
-            "exposure": float(active.mean()),
-            "hit_rate": float((net[active] > 0).mean()) if active.any() else np.nan,
-            "jump_days": int(jump.sum()),
-            "jump_tail_mean_usd": float(tail.mean()) if len(tail) else np.nan,
-            "jump_tail_p5_usd": float(np.quantile(tail, 0.05)) if len(tail) else np.nan,
-        }
+    return {
+        "n_days": len(net),
+        "net_usd": float(net.sum()),
+        "ann_return": annual_return(returns, annualization),
+        "ann_vol": annual_volatility(returns, annualization),
+        "sharpe": sharpe(returns, annualization),
+        "sortino": sortino(returns, annualization),
+        "max_drawdown_pct": 100.0 * max_drawdown(returns, compounded=True),
+        "max_drawdown_usd": max_drawdown(net),
+        "turnover": float(turnover.mean()),
+        "exposure": float((position != 0).mean()),
+        "hit_rate": win_rate(net, position),
+        "jump_days": int(jump.sum()),
+        "jump_tail_mean_usd": float(tail.mean()) if len(tail) else np.nan,
+        "jump_tail_p5_usd": float(np.quantile(tail, 0.05)) if len(tail) else np.nan,
+    }
 
 
 def strategy_metrics(
     daily: pl.DataFrame, group_by: list[str] | None = None, *, capital_usd: float = BacktestConfig.capital_usd,
-    annualization: int = 365, jump_days: pl.DataFrame | None = None, all_assets: bool = True,
+    annualization: int = PERIODS_PER_YEAR, jump_days: pl.DataFrame | None = None, all_assets: bool = True,
 ) -> pl.DataFrame:
     """One row of net-of-cost statistics per group (default strategy, family, horizon, asset;
     plus asset="ALL" rows for both coins together). `jump_days` (date, asset, jump_day) feeds

@@ -20,6 +20,7 @@ import polars as pl
 from dvol_pipeline.quant.backtest.config import BacktestConfig
 from dvol_pipeline.quant.backtest.costs import trade_cost_vol
 from dvol_pipeline.quant.backtest.positions import Panel, signals, target_positions
+from dvol_pipeline.quant.stats import sharpe_from_sums
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,7 @@ def _past_stats(net: np.ndarray, active: np.ndarray, ends: np.ndarray, ann: int)
     s1 = np.where(seen, np.cumsum(net * active, axis=1)[:, at], 0.0)
     s2 = np.where(seen, np.cumsum(net**2 * active, axis=1)[:, at], 0.0)
     n = np.where(seen, np.cumsum(active, axis=1)[:, at], 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = s1 / n
-        var = (s2 - n * mean**2) / (n - 1)
-        sharpe = np.where((n > 1) & (var > 1e-12 * s2 / n), mean / np.sqrt(var), 0.0)
-    return sharpe * np.sqrt(ann), s1, n
+    return np.nan_to_num(sharpe_from_sums(s1, s2, n, ann), nan=0.0), s1, n
 
 
 def select_taus(panel: Panel, config: BacktestConfig, cost_mult: np.ndarray | float = 1.0) -> TauChoice:

@@ -7,12 +7,14 @@ leakage.py for the prefix-invariance contract.
 
 from .build import FeatureSet, build_features, lookback_days
 from .leakage import LeakageReport, check_no_lookahead, default_check_days, truncate_tables
-from .registry import FEATURES, GROUPS, LABELS, FeatureSpec, features_markdown
+from .registry import FEATURES, GROUPS, HORIZONS, LABELS, MAX_HORIZON, FeatureSpec, features_markdown
 
 __all__ = [
     "FEATURES",
     "GROUPS",
+    "HORIZONS",
     "LABELS",
+    "MAX_HORIZON",
     "FeatureSet",
     "FeatureSpec",
     "LeakageReport",

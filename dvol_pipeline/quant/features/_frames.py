@@ -12,8 +12,10 @@ from collections.abc import Sequence
 
 import polars as pl
 
-DAYS_PER_YEAR = 365.0
-"""Crypto trades every day: annualise daily variance by 365."""
+from dvol_pipeline.quant.stats import PERIODS_PER_YEAR
+
+DAYS_PER_YEAR = float(PERIODS_PER_YEAR)
+"""Crypto trades every day: annualise daily variance by 365 (quant/stats.py)."""
 
 
 def min_samples(window: int) -> int:

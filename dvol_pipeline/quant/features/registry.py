@@ -16,7 +16,13 @@ from dataclasses import dataclass
 GROUPS: list[str] = ["iv", "rv", "jump", "vrp", "garch", "funding", "flow", "surface", "onchain", "calendar"]
 """Named feature groups, in display order; a group is the unit of ablation."""
 
-LABELS: dict[int, str] = {1: "y_1d", 7: "y_7d", 14: "y_14d"}
+HORIZONS: tuple[int, ...] = (1, 7, 14)
+"""Forecast horizons in days: the one source of truth for labels, folds, models and signals."""
+
+MAX_HORIZON: int = max(HORIZONS)
+"""How far past a day its labels reach: a label of D needs DVOL up to D + MAX_HORIZON."""
+
+LABELS: dict[int, str] = {h: f"y_{h}d" for h in HORIZONS}
 """Horizon (days) -> label column: DVOL close(D+h) - DVOL close(D)."""
 
 EXTRA_GROUP = "extra"

@@ -6,7 +6,7 @@ A forecaster predicts the label `y_h(D) = DVOL(D+h) - DVOL(D)` (vol points) for 
     model = make_forecaster("har", horizon=7, seed=0, **config)
     model.fit(train, features, "y_7")      # train: rows of the training window only
     y_hat = model.predict(frame)           # one float per row of `frame`, same order
-    model.save(folder); same = Forecaster.load(folder)
+    model.save(folder); same = load_forecaster(folder)   # registry.py: any family
     model.params()                         # JSON-able: config, window, small fitted values
 
 Conventions shared by every family (the base class enforces them):
@@ -19,15 +19,23 @@ Conventions shared by every family (the base class enforces them):
 * Rows whose target is null (the last `h` days of history: the future is unknown) are not
   used to fit. Families that need context (the LSTM) still read their features.
 * `save` writes `forecaster.json` (family, horizon, seed, config, features, window, the
-  fitted state including any scaler) plus family files; `Forecaster.load` dispatches on
-  the family named in the manifest, so a caller never needs to know the class.
+  fitted state including any scaler) plus family files; `registry.load_forecaster(folder)`
+  dispatches on the family named in the manifest, so a caller never needs to know the
+  class. `SomeFamily.load(folder)` restores a folder known to hold that family.
+
+Layering (no import cycles): this module imports no family and not the registry; each
+family imports this module; `registry.py` imports every family and is the factory on top
+(arch's `arch_model` over its mean, volatility and distribution parts). A model made of
+other models (the ensemble) is handed its members; to load them it is handed a loader
+(`load_member`), which the registry passes.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,6 +57,14 @@ def check_frame(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:
         raise ValueError(f"{what}: `date` must be pl.Date, got {frame.schema['date']}")
     if frame.select(pl.struct(*KEYS).is_duplicated().any()).item():
         raise ValueError(f"{what}: (date, asset) pairs must be unique")
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The `forecaster.json` of a saved model folder."""
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {folder} a saved forecaster folder?")
+    return json.loads(path.read_text())
 
 
 def numeric(frame: pl.DataFrame, column: str) -> np.ndarray:
@@ -95,14 +111,15 @@ class Forecaster(ABC):
         self.features_missing = [f for f in candidates if f not in usable]
         self.target = target
         self.notes = []
-        self.window = {
+        window = {
             "start": str(labelled["date"].min()),
             "end": str(labelled["date"].max()),
             "rows": labelled.height,
             "assets": sorted(labelled["asset"].unique().to_list()),
         }
-        self.state = {}
+        self.window, self.state = None, {}  # a fit that raises leaves the model unfitted
         self.features = self._fit(train, labelled, usable, target)
+        self.window = window
         return self
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
@@ -145,20 +162,23 @@ class Forecaster(ABC):
         tmp.replace(folder / MANIFEST)
 
     @classmethod
-    def load(cls, folder: Path) -> Forecaster:
-        folder = Path(folder)
-        path = folder / MANIFEST
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: is {folder} a saved forecaster folder?")
-        manifest = json.loads(path.read_text())
-        target_cls: type[Forecaster] = cls
-        if cls is Forecaster:
-            from dvol_pipeline.quant.models.registry import family_class
+    def load(cls, folder: Path, load_member: Callable[[Path], Forecaster] | None = None) -> Forecaster:
+        """The model of this family saved in `folder` (ValueError if it holds another family).
 
-            target_cls = family_class(manifest["family"])
-        elif manifest["family"] != cls.name:
-            raise ValueError(f"{folder} holds a `{manifest['family']}` model, not `{cls.name}`; use Forecaster.load")
-        model = target_cls(manifest["horizon"], manifest["seed"], **manifest["config"])
+        `load_member` restores nested models of any family (the ensemble's members);
+        `registry.load_forecaster(folder)`, the way to load when the family is not known,
+        passes itself. `Forecaster.load(folder)` on the base class is a deprecated shim for
+        `load_forecaster` (see `_load_any`)."""
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        if cls is Forecaster:
+            warnings.warn("Forecaster.load(folder) is deprecated: use "
+                          "dvol_pipeline.quant.models.registry.load_forecaster(folder)",
+                          DeprecationWarning, stacklevel=2)
+            return _load_any(folder)
+        if manifest["family"] != cls.name:
+            raise ValueError(f"{folder} holds a `{manifest['family']}` model, not `{cls.name}`; use load_forecaster")
+        model = cls(manifest["horizon"], manifest["seed"], **manifest["config"])
         model.features, model.features_missing = manifest["features"], manifest["features_missing"]
         model.target, model.window, model.notes = manifest["target"], manifest["window"], manifest["notes"]
         model.state = manifest["state"]
@@ -184,6 +204,24 @@ class Forecaster(ABC):
     def __repr__(self) -> str:
         fitted = "fitted" if self.window else "unfitted"
         return f"{type(self).__name__}(horizon={self.horizon}, seed={self.seed}, {fitted})"
+
+
+def _load_any(folder: Path) -> Forecaster:
+    """What `Forecaster.load` did before `registry.load_forecaster`: pick the family's class
+    among the subclasses defined so far, without importing them (importing the registry
+    from here is the cycle this layering removes). Every family is defined once anything
+    imported the registry (`quant.forecast` does); otherwise this says what to call."""
+    family = read_manifest(folder)["family"]
+    pending, classes = list(Forecaster.__subclasses__()), {}
+    while pending:
+        klass = pending.pop()
+        pending.extend(klass.__subclasses__())
+        if "name" in vars(klass):
+            classes.setdefault(klass.name, klass)
+    if family not in classes:
+        raise ValueError(f"{folder} holds a `{family}` model whose class is not loaded: "
+                         "use dvol_pipeline.quant.models.registry.load_forecaster(folder)")
+    return classes[family].load(folder, load_member=_load_any)
 
 
 def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from dvol_pipeline.quant.stats import drawdown, sharpe
+
 from .book import Book, DayTally, step
 from .config import OptionBacktestConfig
 from .market import AssetChain, index_chain
@@ -92,17 +94,22 @@ def _row(chain: AssetChain, i: int, book: Book, t: DayTally, earned: DayTally, c
 
 
 def _with_equity(frame: pl.DataFrame, net: str = "net_usd") -> pl.DataFrame:
-    equity = pl.col(net).cum_sum().over("asset", order_by="date")
-    peak = pl.max_horizontal(pl.col("equity_usd"), pl.lit(0.0)).cum_max().over("asset", order_by="date")
-    with_equity = frame.with_columns(equity.alias("equity_usd"))
-    return with_equity.with_columns((peak - pl.col("equity_usd")).alias("drawdown_usd"))
+    """equity_usd (running net) and drawdown_usd (`quant.stats.drawdown`) per asset, by date."""
+    frame = frame.sort("asset", "date")
+    if frame.is_empty():
+        return frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("equity_usd", "drawdown_usd"))
+    parts = []
+    for part in frame.partition_by("asset", maintain_order=True):
+        values = part[net].to_numpy().astype(float)
+        parts.append(part.with_columns(equity_usd=pl.Series(np.cumsum(values)),
+                                       drawdown_usd=pl.Series(drawdown(values))))
+    return pl.concat(parts)
 
 
 def _sharpe(net: np.ndarray, capital: float) -> float | None:
-    """Annualised (365 days) mean / std (ddof 1) of net / capital; None when P&L never varies."""
-    r = net / capital
-    sd = float(np.std(r, ddof=1)) if r.size > 1 else 0.0
-    return float(np.mean(r) / sd * np.sqrt(365.0)) if sd > 0 else None
+    """`quant.stats.sharpe` of net / capital (365 days a year); None where it is undefined."""
+    value = sharpe(net / capital)
+    return value if np.isfinite(value) else None
 
 
 SENSITIVITY_SCHEMA = {
