@@ -3,7 +3,7 @@
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.backtest.live import active_hit_rate
+from dvol_pipeline.quant.stats import active_hit_rate
 from dvol_pipeline.quant.signals import Promotion, SignalConfig, decide, promotions_from_table
 
 PROMO = Promotion(family={1: "har", 7: "lightgbm", 14: "garch"}, tau={1: 0.5, 7: 1.0, 14: 2.0},
@@ -38,5 +38,5 @@ def test_active_hit_rate_counts_only_signals_beyond_tau():
     y_hat = np.array([3.0, -3.0, 0.1, 2.0])
     y = np.array([1.0, 1.0, -5.0, 4.0])
     assert active_hit_rate(y_hat, y, 1.0) == 2 / 3
-    assert active_hit_rate(y_hat, y, 10.0) is None
-    assert active_hit_rate(y_hat, y, float("nan")) is None
+    assert np.isnan(active_hit_rate(y_hat, y, 10.0))
+    assert np.isnan(active_hit_rate(y_hat, y, float("nan")))

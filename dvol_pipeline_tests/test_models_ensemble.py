@@ -143,19 +143,19 @@ def test_an_ensemble_of_fitted_members_saves_them_and_loads_with_no_other_input(
         Ensemble.load(tmp_path / "ens")
 
 
-def test_the_deprecated_forecaster_load_still_restores_any_family(tmp_path: Path):
-    """lake/signals.py still calls Forecaster.load; it must keep working until it moves to load_forecaster."""
+def test_loading_goes_through_the_registry_and_a_family_class_refuses_another_family(tmp_path: Path):
+    """One load path: `load_forecaster` for any family; `HAR.load` only for HAR's own folders."""
     from dvol_pipeline.quant.models import Forecaster
+    from dvol_pipeline.quant.models.har import HAR
 
     models, test = _fitted_members()
-    Ensemble(members=models).save(tmp_path / "ens")
     models["har"].save(tmp_path / "har")
-    with pytest.warns(DeprecationWarning, match="load_forecaster"):
-        har = Forecaster.load(tmp_path / "har")
-    with pytest.warns(DeprecationWarning):
-        ens = Forecaster.load(tmp_path / "ens")
-    assert np.array_equal(har.predict(test), models["har"].predict(test))
-    assert np.array_equal(ens.predict(test), load_forecaster(tmp_path / "ens").predict(test))
+    models["lightgbm"].save(tmp_path / "gbm")
+    assert np.array_equal(HAR.load(tmp_path / "har").predict(test), models["har"].predict(test))
+    with pytest.raises(ValueError, match="holds a `lightgbm` model, not `har`"):
+        HAR.load(tmp_path / "gbm")
+    with pytest.raises(TypeError, match="load_forecaster"):
+        Forecaster.load(tmp_path / "har")
 
 
 def test_members_are_checked_and_needed():

@@ -19,7 +19,7 @@ import polars as pl
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.parquet import read_table, read_table_or_none, write_partitions
 from dvol_pipeline.quant.features import (
-    LABELS,
+    MAX_HORIZON,
     FeatureSet,
     LeakageReport,
     build_features,
@@ -29,7 +29,7 @@ from dvol_pipeline.quant.features import (
 
 ExtraFeatures = Callable[[pl.DataFrame], pl.DataFrame]
 FEATURES_TABLE = "features_daily"
-LABEL_REACH_DAYS = max(LABELS)
+LABEL_REACH_DAYS = MAX_HORIZON
 """The newest label looks this far ahead: a range reads DVOL this far past its end."""
 INPUTS = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
 

@@ -18,7 +18,9 @@ from dvol_pipeline.lake.model_store import ModelStore
 from dvol_pipeline.lake.parquet import read_folds, read_table, write_fold, write_single
 from dvol_pipeline.quant.explain import group_ablations, shap_importance
 from dvol_pipeline.quant.features import LABELS
-from dvol_pipeline.quant.forecast import HORIZONS, MEMBER_FAMILIES, PREDICTION_SCHEMA, run_fold
+from dvol_pipeline.quant.features import HORIZONS
+from dvol_pipeline.quant.forecast import PREDICTION_SCHEMA, run_fold
+from dvol_pipeline.quant.models.registry import MEMBER_FAMILIES
 from dvol_pipeline.quant.metrics import forecast_metrics, metrics_table
 from dvol_pipeline.quant.models.base import flatten_params
 from dvol_pipeline.quant.walkforward import WalkForwardConfig, fold_for_month, split
@@ -96,11 +98,7 @@ def run_month(
 def _save_and_log(store: ModelStore, fold, family: str, model, result) -> str:
     rows = result.predictions.filter(pl.col("family") == family).drop_nulls("y")
     metrics = {} if rows.is_empty() else forecast_metrics(rows["y"].to_numpy(), rows["y_hat"].to_numpy()).as_dict()
-    saved = None
-    if getattr(model, "window", None) is not None:  # the ensemble only combines: nothing to save
-        saved = store.save(model, family, fold.key, fold.horizon)
-    else:
-        store.clear(family, fold.key, fold.horizon)
+    saved = store.save(model, family, fold.key, fold.horizon)
     params = model.params()
     return store.log_run(
         run_name=f"{family}-h{fold.horizon}-{fold.key}",

@@ -21,7 +21,7 @@ from dvol_pipeline.pipeline.forecasts import read_predictions
 from dvol_pipeline.quant.backtest import strategy_metrics
 from dvol_pipeline.reports import TearSheetData, write_tearsheet
 
-KEY_COLUMNS = ["strategy", "family", "horizon", "asset", "n_days", "net_usd", "annual_return", "sharpe", "sortino",
+KEY_COLUMNS = ["strategy", "family", "horizon", "asset", "n_days", "net_usd", "ann_return", "sharpe", "sortino",
                "max_drawdown_usd", "hit_rate", "turnover", "exposure"]
 
 

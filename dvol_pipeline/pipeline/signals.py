@@ -19,10 +19,9 @@ import polars as pl
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.model_store import ModelStore
 from dvol_pipeline.lake.parquet import read_table, write_partitions
-from dvol_pipeline.pipeline.forecasts import read_predictions
-from dvol_pipeline.quant.forecast import HORIZONS
+from dvol_pipeline.quant.features import HORIZONS
 from dvol_pipeline.quant.models.base import Forecaster
-from dvol_pipeline.quant.models.ensemble import Ensemble
+from dvol_pipeline.quant.models.registry import load_forecaster
 from dvol_pipeline.quant.signals import Promotion, SignalConfig, decide, promotions_from_table
 
 SIGNALS_TABLE = "signals"
@@ -32,27 +31,12 @@ CONTEXT_DAYS = 120
 
 
 def _store(root: Path) -> ModelStore:
-    return ModelStore(root, loader=Forecaster.load)
+    return ModelStore(root, loader=load_forecaster)
 
 
 def fold_with_models(root: Path, family: str, horizon: int, day: date) -> str | None:
     """The fold of `day`'s month if its models exist, else the newest earlier one."""
-    # the ensemble is not saved itself; its members are, HAR among them in every fold
-    return _store(root).newest_fold("har" if family == "ensemble" else family, horizon, f"{day:%Y-%m}")
-
-
-def _load(root: Path, family: str, fold: str, horizon: int) -> Forecaster:
-    store = _store(root)
-    if family != "ensemble":
-        return store.load(family, fold, horizon)
-    # the ensemble is not saved: members are, and its weights come from folds before this one
-    past = read_predictions(root, before=fold).filter(pl.col("horizon") == horizon)
-    ensemble = Ensemble.from_history(past, horizon=horizon, as_of=date.fromisoformat(f"{fold}-01"))
-    ensemble.models = {m: store.load(m, fold, horizon) for m, w in ensemble.weights.items() if w > 0}
-    ensemble.window, ensemble.features = {"members": sorted(ensemble.models)}, sorted(
-        {f for model in ensemble.models.values() for f in model.features}
-    )
-    return ensemble
+    return _store(root).newest_fold(family, horizon, f"{day:%Y-%m}")
 
 
 def score_days(
@@ -61,6 +45,7 @@ def score_days(
 ) -> pl.DataFrame:
     """One signal row per (day, coin) in `days` with features; see the catalog's `signals` columns."""
     rows = []
+    store = _store(root)
     cache: dict[tuple[str, str, int], Forecaster] = {}
     for asset, promo in sorted(promotions.items()):
         coin = features.filter(pl.col("asset") == asset).sort("date")
@@ -71,20 +56,20 @@ def score_days(
             yhat, versions = {}, []
             for h in HORIZONS:
                 family = promo.family_for(h, config)
-                fold = fold_with_models(root, family, h, day)
+                fold = store.newest_fold(family, h, f"{day:%Y-%m}")
                 if fold is None:
                     yhat[h] = float("nan")
                     versions.append(f"{h}d=none")
                     continue
                 key = (family, fold, h)
                 if key not in cache:
-                    cache[key] = _load(root, family, fold, h)
+                    cache[key] = store.load(family, fold, h)
                 yhat[h] = float(cache[key].predict(context)[-1])
                 stale = "" if fold == f"{day:%Y-%m}" else "(stale)"
                 versions.append(f"{h}d={family}@{fold}{stale}")
             d = decide(yhat, promo, config)
             rows.append({
-                "date": day, "asset": asset, "yhat_1d": yhat[1], "yhat_7d": yhat[7], "yhat_14d": yhat[14],
+                "date": day, "asset": asset, **{f"yhat_{h}d": yhat[h] for h in HORIZONS},
                 "direction": d.direction, "confidence": d.confidence, "primary_horizon": d.primary_horizon,
                 "tau": d.tau, "model_version": " ".join(versions),
             })

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.backtest.promotion import fold_start, promote
+from dvol_pipeline.quant.stats import active_hit_rate
 
 OPTION_HORIZON = 7
 """The option book trades the 7-day forecast: its straddles hold 7-21 days to expiry."""
@@ -54,16 +55,6 @@ def option_signals(daily: pl.DataFrame, history: pl.DataFrame, horizon: int = OP
     )
 
 
-def active_hit_rate(y_hat: np.ndarray, y: np.ndarray, tau: float) -> float | None:
-    """Share of signals beyond tau (|y_hat| >= tau) whose sign was right; None when none or tau unknown."""
-    if not np.isfinite(tau):
-        return None
-    active = np.abs(y_hat) >= tau
-    if not active.any():
-        return None
-    return float((np.sign(y_hat[active]) == np.sign(y[active])).mean())
-
-
 def live_promotion(
     daily: pl.DataFrame, thresholds: pl.DataFrame, predictions: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -86,7 +77,7 @@ def live_promotion(
             rows.append({
                 "asset": asset, "horizon": int(horizon), "promoted_family": family, "reason": reason,
                 "tau": tau_value, "as_of_fold": newest,
-                "hit_rate_active": active_hit_rate(past["y_hat"].to_numpy(), past["y"].to_numpy(), tau_value),
+                "hit_rate_active": _none_if_nan(active_hit_rate(past["y_hat"].to_numpy(), past["y"].to_numpy(), tau_value)),
                 "past_net_sharpe": _past_sharpe(evidence, horizon, family),
             })
     table = pl.DataFrame(rows).with_columns(pl.col("horizon").cast(pl.Int32))
@@ -98,6 +89,10 @@ def live_promotion(
     columns = ["asset", "horizon", "promoted_family", "reason", "tau", "hit_rate_active", "as_of_fold",
                "past_net_sharpe", "primary"]
     return table.select(columns).sort("asset", "horizon"), evidence
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
 
 
 def _past_sharpe(evidence: pl.DataFrame, horizon: int, family: str) -> float | None:

@@ -33,7 +33,6 @@ other models (the ensemble) is handed its members; to load them it is handed a l
 from __future__ import annotations
 
 import json
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -167,15 +166,12 @@ class Forecaster(ABC):
 
         `load_member` restores nested models of any family (the ensemble's members);
         `registry.load_forecaster(folder)`, the way to load when the family is not known,
-        passes itself. `Forecaster.load(folder)` on the base class is a deprecated shim for
-        `load_forecaster` (see `_load_any`)."""
+        passes itself."""
         folder = Path(folder)
         manifest = read_manifest(folder)
         if cls is Forecaster:
-            warnings.warn("Forecaster.load(folder) is deprecated: use "
-                          "dvol_pipeline.quant.models.registry.load_forecaster(folder)",
-                          DeprecationWarning, stacklevel=2)
-            return _load_any(folder)
+            raise TypeError("Forecaster.load needs a family; use "
+                            "dvol_pipeline.quant.models.registry.load_forecaster(folder)")
         if manifest["family"] != cls.name:
             raise ValueError(f"{folder} holds a `{manifest['family']}` model, not `{cls.name}`; use load_forecaster")
         model = cls(manifest["horizon"], manifest["seed"], **manifest["config"])
@@ -204,24 +200,6 @@ class Forecaster(ABC):
     def __repr__(self) -> str:
         fitted = "fitted" if self.window else "unfitted"
         return f"{type(self).__name__}(horizon={self.horizon}, seed={self.seed}, {fitted})"
-
-
-def _load_any(folder: Path) -> Forecaster:
-    """What `Forecaster.load` did before `registry.load_forecaster`: pick the family's class
-    among the subclasses defined so far, without importing them (importing the registry
-    from here is the cycle this layering removes). Every family is defined once anything
-    imported the registry (`quant.forecast` does); otherwise this says what to call."""
-    family = read_manifest(folder)["family"]
-    pending, classes = list(Forecaster.__subclasses__()), {}
-    while pending:
-        klass = pending.pop()
-        pending.extend(klass.__subclasses__())
-        if "name" in vars(klass):
-            classes.setdefault(klass.name, klass)
-    if family not in classes:
-        raise ValueError(f"{folder} holds a `{family}` model whose class is not loaded: "
-                         "use dvol_pipeline.quant.models.registry.load_forecaster(folder)")
-    return classes[family].load(folder, load_member=_load_any)
 
 
 def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
