@@ -1,4 +1,4 @@
-"""`python -m dvol_pipeline demo | materialize | query | home`, for people without the UI.
+"""`python -m dvol_pipeline demo | run | eod | materialize | query | home`, for people without the UI.
 
 Runs go through the same Dagster definitions and the same Dagster instance as the UI
 (`<lake>/.dagster`), so a run started here shows up in `make ui` afterwards.
@@ -139,35 +139,59 @@ def _outputs(root: Path, last_day: date) -> str:
     return "\n".join(lines)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    print(f"Simulating BTC and ETH {args.start}..{args.end} and materializing every asset in one run ...")
-    market = MarketResource(source="simulated", **({"seed": args.seed} if args.seed is not None else {}))
-    # one run per partitions definition, in dependency order: days, then monthly folds
-    runs = [("group:raw or group:surface or group:features", args.start, args.end)]
-    if f"{args.end:%Y-%m}" >= FIRST_FOLD:
-        runs.append(("group:forecasts or group:backtest or group:warehouse", FIRST_FOLD, f"{args.end:%Y-%m}"))
-        # what the end-of-day schedule does each evening: score the day with the promoted models
-        runs.append(("group:signals or group:warehouse", args.end, args.end))
+DAILY_SELECTION = "group:raw or group:surface or group:features"
+FOLD_SELECTION = "group:forecasts or group:backtest or group:warehouse"
+EOD_SELECTION = "group:raw or group:surface or group:features or group:signals or group:warehouse"
+
+
+def graph_runs(start: date, end: date) -> list[tuple[str, date | str, date | str]]:
+    """The whole graph as consecutive runs, one per kind of partition, in dependency order:
+    the days, then the monthly folds (with metrics, backtests, tear sheets), then the signals
+    of the last day as the end-of-day schedule computes them."""
+    runs: list[tuple[str, date | str, date | str]] = [(DAILY_SELECTION, start, end)]
+    if f"{end:%Y-%m}" >= FIRST_FOLD:
+        runs.append((FOLD_SELECTION, FIRST_FOLD, f"{end:%Y-%m}"))
+        runs.append(("group:signals or group:warehouse", end, end))
     else:
-        runs.append(("group:warehouse", args.start, args.end))
-    for selection, first, last in runs:
+        print(f"note: {start}..{end} ends before the first walk-forward fold {FIRST_FOLD} (a year of purged "
+              "history is needed): forecasts, backtests, tear sheets and signals are skipped")
+        runs.append(("group:warehouse", start, end))
+    return runs
+
+
+def run_graph(market: MarketResource, start: date, end: date) -> int:
+    started = time.perf_counter()
+    phases = []
+    for selection, first, last in graph_runs(start, end):
         print(f"\n== {selection}: {first}..{last} (one run) ==")
-        if not run_materialize(selection, first, last, market).success:
+        t0 = time.perf_counter()
+        result = run_materialize(selection, first, last, market)
+        phases.append((selection, time.perf_counter() - t0))
+        if not result.success:
             print(f"The run for {selection} failed; the log above names the failing asset and check.", file=sys.stderr)
             return 1
-    print(f"\nDone in {time.perf_counter() - started:.0f} s.\n")
+    print(f"\nDone in {time.perf_counter() - started:.0f} s: "
+          + ", ".join(f"{sel.split(' or ')[0]}.. {sec:.0f} s" for sel, sec in phases) + ".\n")
     print(_summary(lake_root()))
-    print(_outputs(lake_root(), args.end))
+    print(_outputs(lake_root(), end))
     return 0
 
 
-def cmd_materialize(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
+    print(f"Simulating BTC and ETH {args.start}..{args.end} and materializing every asset ...")
+    market = MarketResource(source="simulated", **({"seed": args.seed} if args.seed is not None else {}))
+    return run_graph(market, args.start, args.end)
+
+
+def _market(args: argparse.Namespace) -> MarketResource:
     coins = [c.strip().upper() for c in args.coins.split(",") if c.strip()]
-    market = MarketResource(
+    return MarketResource(
         source=args.source, coins=coins, landing=args.landing, funding_units=args.funding_units,
         **({"seed": args.seed} if args.seed is not None else {}),
     )
+
+
+def _range(args: argparse.Namespace, market: MarketResource) -> tuple[date | str, date | str]:
     start, end = args.start, args.end
     if start is None or end is None:
         if args.source != "cdd":
@@ -178,7 +202,39 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         if covered is None:
             raise ValueError(f"no CDD files with rows on or after {DEMO_START} in {market.open().landing}")
         start, end = start or covered[0], end or covered[1]
-        print(f"CDD files cover {covered[0]}..{covered[1]}; materializing {start}..{end}")
+        print(f"CDD files cover {covered[0]}..{covered[1]}; running {start}..{end}")
+    return start, end
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    market = _market(args)
+    start, end = _range(args, market)
+    if isinstance(start, str) or isinstance(end, str):
+        raise ValueError("run takes days (2024-01-31), not folds: it runs the folds the days allow")
+    return run_graph(market, start, end)
+
+
+def cmd_eod(args: argparse.Namespace) -> int:
+    """The end-of-day job's assets for one closed day, as eod_schedule runs them."""
+    from datetime import UTC, datetime
+
+    from dvol_pipeline.schedules import closed_day
+
+    day = args.date or closed_day(datetime.now(UTC))
+    started = time.perf_counter()
+    result = run_materialize(EOD_SELECTION, day, day, _market(args))
+    print("\n".join(run_summary(result)))
+    if not result.success:
+        print(f"eod {day} FAILED: see the log above (failing asset, check and rows)", file=sys.stderr)
+        return 1
+    print(f"eod {day} done in {time.perf_counter() - started:.1f} s")
+    print(_outputs(lake_root(), day))
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    market = _market(args)
+    start, end = _range(args, market)
     result = run_materialize(args.select, start, end, market)
     print("\n".join(run_summary(result)))
     print("run succeeded" if result.success else "run FAILED: see the log above (failing asset, check and rows)")
@@ -244,6 +300,20 @@ def parser() -> argparse.ArgumentParser:
     mat.add_argument("--coins", default=",".join(DEFAULT_COINS))
     mat.add_argument("--seed", type=int, default=None, help="seed of the simulated market")
     mat.set_defaults(func=cmd_materialize)
+
+    run = sub.add_parser("run", help="the whole graph on a source: days, folds, signals (consecutive runs)")
+    run.add_argument("--start", type=_day, help="first day (cdd infers it from its files)")
+    run.add_argument("--end", type=_day, help="last day, inclusive (cdd infers it from its files)")
+    eod = sub.add_parser("eod", help="the end-of-day job for one closed day (default: yesterday, UTC)")
+    eod.add_argument("--date", type=_day, default=None, help="the UTC day to close (default: yesterday)")
+    for cmd in (run, eod):
+        cmd.add_argument("--source", default="simulated", help="simulated (default), cdd or deribit")
+        cmd.add_argument("--landing", default=None, help="folder of CDD files (default <lake>/landing)")
+        cmd.add_argument("--funding-units", default="auto", choices=["auto", "fraction", "percent"])
+        cmd.add_argument("--coins", default=",".join(DEFAULT_COINS))
+        cmd.add_argument("--seed", type=int, default=None, help="seed of the simulated market")
+    run.set_defaults(func=cmd_run)
+    eod.set_defaults(func=cmd_eod)
 
     q = sub.add_parser("query", help="run one read-only SQL query on the warehouse")
     q.add_argument("sql")

@@ -71,3 +71,40 @@ def test_cdd_landing_folder_builds_the_lake_for_the_range_it_covers(lake, capsys
     assert "raw_ohlcv: 700 rows" in out and "'duplicates_resolved': 18" in out
     assert "raw_onchain: 0 rows" in out and "not provided" in out
     assert sorted(p.name for p in (lake / "raw" / "raw_ohlcv").iterdir()) == ["asset=BTC", "asset=ETH"]
+
+
+@pytest.mark.slow
+def test_run_on_cdd_files_builds_everything_it_can_and_skips_the_rest_with_a_note(lake, capsys):
+    """`run --source cdd`: DVOL + daily price files -> raw, features, folds, backtests, tear sheets, signals;
+    the option-chain groups (surfaces, the option book) are skipped with a note, never an error."""
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+    import polars as pl
+
+    from dvol_pipeline.lake.warehouse import query
+    from dvol_pipeline_tests.cdd_files import price_rows, write_dvol_file, write_price_file
+
+    landing, t0, n = lake / "landing", datetime(2021, 3, 24, tzinfo=UTC), 420  # through 2022-05-17
+    landing.mkdir()
+    rng = np.random.default_rng(5)
+    for coin, base, level in (("BTC", 40_000.0, 60.0), ("ETH", 2_500.0, 75.0)):
+        write_dvol_file(landing / f"{coin}_DVOL_d.csv", coin, t0, n, level=level)
+        walk = np.exp(np.cumsum(rng.normal(0, 0.03, n)))
+        rows = [{**r, **{k: r[k] * w for k in ("o", "h", "l", "c")}}
+                for r, w in zip(price_rows(coin, t0, n, timedelta(days=1), base=base), walk, strict=True)]
+        write_price_file(landing / f"Binance_{coin}USDT_d.csv", rows, date_style="date")
+    assert main(["run", "--source", "cdd"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "CDD files cover 2021-03-24..2022-05-16" in out
+    folds = query(lake, "SELECT DISTINCT fold FROM oos_predictions ORDER BY fold")["fold"].to_list()
+    assert folds == ["2022-04", "2022-05"]
+    assert sorted(p.name for p in (lake / "reports" / "latest").glob("*.html")) == ["tearsheet_BTC.html",
+                                                                                   "tearsheet_ETH.html"]
+    signals = query(lake, "SELECT asset, direction FROM signals WHERE date = DATE '2022-05-16' ORDER BY asset")
+    assert signals["asset"].to_list() == ["BTC", "ETH"] and signals["direction"].is_in([-1, 0, 1]).all()
+    no_chain = query(lake, "SELECT count(*) AS n FROM lake_catalog WHERE view_name LIKE 'surface%' OR view_name = 'chain_greeks'")
+    assert no_chain["n"][0] == 0 and "no raw_option_chain" in out
+    assert query(lake, "SELECT count(*) AS n FROM backtest_daily WHERE strategy LIKE 'option%'")["n"][0] == 0
+    assert pl.read_parquet(lake / "backtest" / "strategy_metrics" / "part-0.parquet").height > 0
