@@ -36,7 +36,7 @@ def _run_summary(lines: list[str]) -> dict[str, tuple[int, int, int, dict, str |
     return out
 
 
-@pytest.mark.slow  # ~5 s: materializes every daily group over ten days
+@pytest.mark.slow  # every daily group end to end over ten days: ~5 s alone, ~2.5 s after another Dagster run
 def test_materialize_then_query(lake, toy, capsys):
     assert main(["materialize", "--source", "toy", "--start", "2024-01-01", "--end", "2024-01-10"]) == 0
     # the run is recorded under <lake>/.dagster, where `make ui` will show it
