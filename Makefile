@@ -1,11 +1,12 @@
 # The two commands a newcomer needs: `make demo` and `make test` (both set themselves up).
+# `make test` is the full suite (what CI runs); `make check` skips the tests marked slow (under 2 min).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test ui bench clean-lake
+.PHONY: setup demo test check ui bench clean-lake
 
 setup: $(STAMP)
 
@@ -21,6 +22,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 ui: $(STAMP)
 	DAGSTER_HOME=$$($(BIN)/python -m dvol_pipeline home) exec $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

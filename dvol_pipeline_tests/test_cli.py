@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import ast
+import re
+
 import dagster as dg
 import pytest
 
 from dvol_pipeline.cli import main
+from dvol_pipeline.contracts.tables import RAW_TABLES
 
 
+def _printed_frame(out: str) -> tuple[list[str], list[list[str]]]:
+    """(column names, rows) of the one polars table `query` prints (names, ---, dtypes, then rows)."""
+    cells = [[c.strip() for c in line.strip("│").split("┆")] for line in out.splitlines() if line.startswith("│")]
+    assert len(cells) >= 3 and set(cells[1]) == {"---"}, out
+    return cells[0], cells[3:]
+
+
+SUMMARY_LINE = re.compile(
+    r"(?P<name>\w+): (?P<rows>[\d,]+) rows in (?P<partitions>\d+) partitions, (?P<quarantined>\d+) quarantined"
+    r"(?:, (?P<notes>\{.*?\}))?(?: \(not provided: (?P<why>.+)\))?"
+)
+
+
+def _run_summary(lines: list[str]) -> dict[str, tuple[int, int, int, dict, str | None]]:
+    """`materialize`'s one line per raw table: (rows, partitions, quarantined, source notes, why not provided)."""
+    out = {}
+    for line in lines:
+        m = SUMMARY_LINE.fullmatch(line)
+        assert m, line
+        out[m["name"]] = (int(m["rows"].replace(",", "")), int(m["partitions"]), int(m["quarantined"]),
+                          ast.literal_eval(m["notes"]) if m["notes"] else {}, m["why"])
+    return out
+
+
+@pytest.mark.slow  # every daily group end to end over ten days: ~5 s alone, ~2.5 s after another Dagster run
 def test_materialize_then_query(lake, toy, capsys):
     assert main(["materialize", "--source", "toy", "--start", "2024-01-01", "--end", "2024-01-10"]) == 0
     # the run is recorded under <lake>/.dagster, where `make ui` will show it
@@ -16,8 +45,8 @@ def test_materialize_then_query(lake, toy, capsys):
         assert len(runs) == 1 and runs[0].tags["dagster/asset_partition_range_end"] == "2024-01-10"
     capsys.readouterr()
     assert main(["query", "SELECT asset, count(*) AS n FROM raw_dvol GROUP BY ALL ORDER BY ALL"]) == 0
-    out = capsys.readouterr().out
-    assert "BTC" in out and "ETH" in out and "10" in out
+    names, rows = _printed_frame(capsys.readouterr().out)
+    assert names == ["asset", "n"] and rows == [["BTC", "10"], ["ETH", "10"]]  # ten days per coin
 
 
 def test_one_coin_only(lake, toy):
@@ -33,7 +62,13 @@ def test_a_failed_contract_makes_the_command_fail(lake, capsys):
 
     install(ToySource(plant=lambda t, f: f.with_columns(pl.lit(-1.0).alias("fees")) if t == "raw_onchain" else f))
     assert main(["materialize", "--source", "toy", "--start", "2024-01-01", "--end", "2024-01-02"]) == 1
-    assert "run FAILED" in capsys.readouterr().out
+    *summary, outcome = capsys.readouterr().out.splitlines()
+    assert outcome.startswith("run FAILED")
+    tables = _run_summary(summary)
+    # the planted table's 2 coins x 2 days are all quarantined; the other raw tables land clean
+    assert tables.pop("raw_onchain")[:3] == (0, 0, 4)
+    assert set(tables) == set(RAW_TABLES) - {"raw_onchain"}
+    assert all(rows > 0 and quarantined == 0 for rows, _, quarantined, _, _ in tables.values())
 
 
 def test_bad_arguments_are_explained(lake, capsys):
@@ -64,12 +99,17 @@ def test_cdd_landing_folder_builds_the_lake_for_the_range_it_covers(lake, capsys
         write_price_file(landing / f"Binance_{coin}USDT_1h.csv",
                          price_rows(coin, T0, 24 * 14 + 1, timedelta(hours=1), base=base), date_style="ampm")
     assert main(["materialize", "--source", "cdd", "--select", "group:raw"]) == 0
-    out = capsys.readouterr().out
-    assert "CDD files cover 2024-01-01..2024-01-14" in out
-    assert "raw_dvol: 28 rows in 28 partitions, 0 quarantined" in out
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "CDD files cover 2024-01-01..2024-01-14; materializing 2024-01-01..2024-01-14"
+    assert out[-1] == "run succeeded"
+    tables = _run_summary(out[1:-1])
+    assert set(tables) == set(RAW_TABLES)
+    assert tables["raw_dvol"][:3] == (28, 28, 0)  # 14 days x 2 coins, one partition each
     # daily: 14 complete days per coin; hourly: 14 days x 24 h per coin
-    assert "raw_ohlcv: 700 rows" in out and "'duplicates_resolved': 18" in out
-    assert "raw_onchain: 0 rows" in out and "not provided" in out
+    rows, partitions, quarantined, notes, _ = tables["raw_ohlcv"]
+    assert (rows, partitions, quarantined) == (2 * (14 + 14 * 24), 28, 0) and notes["duplicates_resolved"] == 18
+    for name in ("raw_funding", "raw_onchain", "raw_option_chain", "raw_options_summary"):
+        assert tables[name][:3] == (0, 0, 0) and tables[name][4], name  # nothing, and it says why
     assert sorted(p.name for p in (lake / "raw" / "raw_ohlcv").iterdir()) == ["asset=BTC", "asset=ETH"]
 
 

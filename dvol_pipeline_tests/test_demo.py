@@ -9,9 +9,25 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dvol_pipeline.cli import main
+from dvol_pipeline.cli import EXAMPLE_SQL, main
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.lake.warehouse import query
+
+
+def _printed_tables(out: str) -> list[tuple[tuple[int, int], list[str], list[list[str]]]]:
+    """Each polars table printed in `out`: (shape, column names, rows as text, the elided `…` row left out)."""
+    tables, lines = [], out.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("shape: ("):
+            shape = tuple(int(x) for x in line.removeprefix("shape: (").removesuffix(")").split(", "))
+            cells = []
+            for row in lines[i + 1 :]:
+                if row.startswith("└"):
+                    break
+                if row.startswith("│"):
+                    cells.append([c.strip() for c in row.strip("│").split("┆")])
+            tables.append((shape, cells[0], [r for r in cells[3:] if set(r) != {"…"}]))
+    return tables
 
 
 def _fingerprints(lake):
@@ -23,12 +39,20 @@ def _fingerprints(lake):
 def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsys):
     assert main(["demo", "--end", "2021-04-20"]) == 0
     out = capsys.readouterr().out
-    assert "raw_option_chain" in out and "Example query" in out
     with dg.DagsterInstance.from_config(str(lake / ".dagster")) as instance:
         assert len(instance.get_runs()) == 2  # every daily asset over the range in one run, then the warehouse
-    catalog = query(lake, "SELECT view_name, partition_count FROM lake_catalog")
+    catalog = query(lake, "SELECT view_name, row_count, partition_count FROM lake_catalog ORDER BY ALL")
     surface = ["surface_params", "surface_grid", "surface_features", "chain_greeks", "chain_exposures"]
-    assert dict(catalog.iter_rows()) == {name: 2 * 28 for name in [*RAW_TABLES, "features_daily", *surface]}
+    views = [*RAW_TABLES, "features_daily", *surface]
+    assert dict(catalog.select("view_name", "partition_count").iter_rows()) == {name: 2 * 28 for name in views}
+    # the summary it prints is the lake's catalog (every view, the warehouse's counts) and the example's result
+    (shape, names, rows), (_, example_names, example_rows) = _printed_tables(out)[:2]
+    assert shape == (len(views), 3) and names == catalog.columns
+    assert rows and all(r in [[str(v) for v in c] for c in catalog.rows()] for r in rows)
+    assert f'  python -m dvol_pipeline query "{EXAMPLE_SQL}"' in out.splitlines()
+    example = query(lake, EXAMPLE_SQL)
+    assert example_names == example.columns and example_rows == [[str(v) for v in r] for r in example.rows()]
+    assert [r[:2] for r in example_rows] == [["BTC", "2021"], ["ETH", "2021"]]
     first = _fingerprints(lake)
 
     # the whole range again, then one day alone: same bytes for every file

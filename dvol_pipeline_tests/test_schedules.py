@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from itertools import islice
 
 import dagster as dg
 import pytest
+from dagster._utils.schedules import schedule_execution_time_iterator
 
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.definitions import defs
@@ -20,13 +22,36 @@ def _tick(schedule, when: datetime) -> list[dg.RunRequest]:
         return list(schedule.evaluate_tick(context).run_requests or [])
 
 
+def _next_ticks(schedule, after: datetime, n: int = 2) -> list[datetime]:
+    """The schedule's next `n` ticks strictly after `after`, as the Dagster daemon computes them."""
+    ticks = schedule_execution_time_iterator(after.timestamp(), schedule.cron_schedule, schedule.execution_timezone)
+    return list(islice((t for t in ticks if t > after), n))
+
+
 def test_the_end_of_day_tick_asks_for_the_day_that_just_closed():
     (req,) = _tick(eod_schedule, datetime(2024, 6, 4, 0, 30, tzinfo=UTC))
     assert req.partition_key == "2024-06-03"
     assert req.run_key == "eod:2024-06-03"  # a retried tick never launches the day twice
     assert req.tags["dvol/trigger"] == "eod_schedule"
     assert eod_schedule.job_name == "eod_job"
-    assert eod_schedule.cron_schedule == "30 0 * * *" and eod_schedule.execution_timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    "after, ticks, days",
+    [
+        # the tick comes half an hour after the UTC cut-off, once a day, and asks for the day that closed
+        (datetime(2024, 6, 3, 12, 0, tzinfo=UTC), [datetime(2024, 6, 4, 0, 30, tzinfo=UTC),
+                                                   datetime(2024, 6, 5, 0, 30, tzinfo=UTC)], ["2024-06-03", "2024-06-04"]),
+        (datetime(2024, 6, 4, 0, 30, tzinfo=UTC), [datetime(2024, 6, 5, 0, 30, tzinfo=UTC),
+                                                   datetime(2024, 6, 6, 0, 30, tzinfo=UTC)], ["2024-06-04", "2024-06-05"]),
+        # a leap day gets its own tick and run; the clock is UTC whatever zone `after` is given in
+        (datetime(2024, 2, 29, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+         [datetime(2024, 2, 29, 0, 30, tzinfo=UTC), datetime(2024, 3, 1, 0, 30, tzinfo=UTC)], ["2024-02-28", "2024-02-29"]),
+    ],
+)
+def test_the_end_of_day_ticks_come_daily_after_the_cut_off_for_each_closed_day(after, ticks, days):
+    assert _next_ticks(eod_schedule, after) == ticks
+    assert [req.partition_key for t in ticks for req in _tick(eod_schedule, t)] == days
 
 
 @pytest.mark.parametrize(
@@ -56,11 +81,17 @@ def test_the_monthly_tick_completes_the_closed_fold_and_trains_the_new_one_in_on
     assert (req.tags["dagster/asset_partition_range_start"], req.tags["dagster/asset_partition_range_end"]) == (
         "2024-06", "2024-07")
     assert req.run_key == "monthly:2024-06..2024-07"
-    assert monthly_schedule.job_name == "monthly_job" and monthly_schedule.cron_schedule == "0 1 1 * *"
+    assert monthly_schedule.job_name == "monthly_job"
+    # the run comes once a month, on the 1st at 01:00 UTC: the tick above is the next one after mid-June
+    assert _next_ticks(monthly_schedule, datetime(2024, 6, 15, tzinfo=UTC)) == [
+        tick, datetime(2024, 8, 1, 1, 0, tzinfo=UTC)]
     # both folds exist at that moment (the current month is a fold: end_offset=1)
     assert fold_partitions.get_partition_keys(current_time=tick)[-2:] == ["2024-06", "2024-07"]
-    (jan,) = _tick(monthly_schedule, datetime(2025, 1, 1, 1, 0, tzinfo=UTC))
-    assert jan.tags["dagster/asset_partition_range_start"] == "2024-12"
+    (jan_tick,) = _next_ticks(monthly_schedule, datetime(2024, 12, 1, 1, 0, tzinfo=UTC), n=1)
+    assert jan_tick == datetime(2025, 1, 1, 1, 0, tzinfo=UTC)
+    (jan,) = _tick(monthly_schedule, jan_tick)  # across the year end
+    assert (jan.tags["dagster/asset_partition_range_start"], jan.tags["dagster/asset_partition_range_end"]) == (
+        "2024-12", "2025-01")
 
 
 def test_the_first_fold_has_no_closed_fold_before_it():
@@ -121,7 +152,11 @@ def test_the_eod_run_without_a_promoted_model_fails_at_signals_and_says_why(lake
 
 
 def test_the_freshness_tick_judges_the_lake_at_its_own_day(lake):
-    (req,) = _tick(freshness_schedule, datetime(2024, 6, 4, 1, 0, tzinfo=UTC))
+    # every day it ticks after that day's end-of-day tick, not before it
+    eod_tick = datetime(2024, 6, 4, 0, 30, tzinfo=UTC)
+    (tick,) = _next_ticks(freshness_schedule, eod_tick - timedelta(seconds=1), n=1)
+    assert eod_tick < tick < _next_ticks(eod_schedule, eod_tick, n=1)[0] and tick.date() == eod_tick.date()
+    (req,) = _tick(freshness_schedule, tick)
     assert freshness_schedule.job_name == "freshness_check_job"
     (op_config,) = req.run_config["ops"].values()
     assert op_config["config"]["today"] == "2024-06-04"
