@@ -46,7 +46,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
     def raw_asset(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
         start, end = partition_dates(context)
         context.log.info(f"{spec.name}: ingesting {start}..{end} for {market.coins} from {market.source}")
-        report = ingest_table(spec, market.open(), lake.path, start, end, market.coins)
+        report = ingest_table(spec, market.open(), lake.path, start, end, market.coins, rebuild=market.rebuild)
         context.log.info(
             f"{spec.name}: wrote {report.rows_written} rows in {len(report.written)} partitions; "
             f"{report.contract.rejected.height} quarantined"
