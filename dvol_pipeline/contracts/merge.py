@@ -43,12 +43,10 @@ class MergeSchemaError(ValueError):
 
 
 def _rejected_keys(spec: TableSpec, rejected: pl.DataFrame | None) -> pl.DataFrame | None:
-    """The keys of quarantined rows (quarantine holds text), typed like the table; unreadable keys drop out.
-    A source's rejects may name only part of the key (a CDD line: its time and coin); that part is used."""
-    if rejected is None or rejected.is_empty():
-        return None
-    key = [k for k in spec.key if k in rejected.columns]
-    if spec.time_col not in key or "asset" not in key:
+    """(coin, time) of quarantined rows (quarantine holds text), typed like the table; unreadable ones drop out.
+    Only coin and time: a source's rejects may name no more of the key (a CDD line that did not parse)."""
+    key = ["asset", spec.time_col]
+    if rejected is None or rejected.is_empty() or not set(key) <= set(rejected.columns):
         return None
     exprs = []
     for name in key:
@@ -68,8 +66,8 @@ def merge_rows(
 ) -> tuple[pl.DataFrame, MergeCounts]:
     """`existing` (the lake's rows) merged with `new` (this run's valid rows) by the rule above.
 
-    `rejected`: this run's quarantined rows (any columns, as text); only their key is used, to count
-    the lake rows that stay because their new version was rejected. Output: the table's columns,
+    `rejected`: this run's quarantined rows (any columns, as text); only their coin and time are used,
+    to count the lake rows that stay because their new version was rejected. Output: the table's columns,
     in the table's sort order.
     """
     key = list(spec.key)

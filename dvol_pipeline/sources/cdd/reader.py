@@ -356,20 +356,26 @@ def _volume_rules(layout: Layout, frame: pl.DataFrame) -> list[pl.Expr]:
     return rules
 
 
+TAIL_FACTOR = 5.0
+"""The last line of a file that ends without a newline, whose last field is 5x below its
+neighbours' median (or half as long as its column's values), was cut inside that field."""
+
+
 def _truncated_tail(layout: Layout, frame: pl.DataFrame, last_line: int, ends_open: bool) -> pl.Expr | None:
-    """Rule: a file that ends without a newline was cut; if its last line's last field is far shorter
-    than that column's other values, the line was cut inside that field."""
+    """Rule: a file that ends without a newline was cut; if its last line's last field is far
+    below its neighbours (or far shorter than its column's values), the line was cut inside it."""
     last = next((c for c, i in layout.columns.items() if i == len(layout.header) - 1), None)
     if not ends_open or last is None or last not in frame.columns or frame.height < 3:
         return None
-    lengths = frame.filter(pl.col("__line") != last_line)[last].str.len_chars()
-    typical = lengths.median()
-    if typical is None:
-        return None
     text = pl.col(f"__t_{last}")
-    return pl.when((pl.col("__line") == last_line) & (text.str.len_chars() < 0.5 * typical)).then(pl.format(
-        f"{last}: '{{}}' ends the file without a newline and is far shorter than its column's values (~{typical:.0f} "
-        "characters): the line was cut inside its last field (a truncated download)", text))
+    typical = frame.filter(pl.col("__line") != last_line)[f"__t_{last}"].str.len_chars().median()
+    short = text.str.len_chars() < 0.5 * (typical or 0)
+    if last in ("open", "high", "low", "close", "volume", "volume_quote", "tradecount", "rate"):
+        med = pl.col(last).abs().rolling_median(NEIGHBOURS, center=True, min_samples=3)
+        short = short | (pl.col(last).abs() * TAIL_FACTOR < med)
+    return pl.when((pl.col("__line") == last_line) & short).then(pl.format(
+        f"{last}: '{{}}' ends the file without a newline and is far below its neighbours (x1/{TAIL_FACTOR:g}) or "
+        "far shorter than its column's values: the line was cut inside its last field (a truncated download)", text))
 
 
 def read_cdd_file(path: Path, units: str = "auto", now: datetime | None = None) -> ParsedFile:
@@ -446,7 +452,7 @@ def read_cdd_file(path: Path, units: str = "auto", now: datetime | None = None) 
     typed = good.with_columns(pl.col(c).alias(f"__t_{c}") for c in layout.columns)
     typed = typed.with_columns(pl.col(f"__num_{n}").alias(n) for n in values).sort("ts")
     rules = [r for r in (claim_rule, spacing_rule) if r is not None] + _volume_rules(layout, typed)
-    tail = _truncated_tail(layout, good, lines[-1][0] if lines else 0, not data.endswith(b"\n"))
+    tail = _truncated_tail(layout, typed, lines[-1][0] if lines else 0, not data.endswith(b"\n"))
     if tail is not None:
         rules.append(tail)
     flag = pl.concat_str(rules, separator="; ", ignore_nulls=True) if rules else pl.lit("")
