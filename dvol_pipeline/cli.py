@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 import warnings
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -82,6 +82,43 @@ def run_materialize(selection: str, start: date | str, end: date | str, market: 
         )
 
 
+SUMMARY_NOTES = (
+    "duplicates_resolved", "conflicts_resolved_by_newer_file", "partial_rows_excluded", "files_refused",
+    "files_refused_why", "files_off_price_level", "files_not_in_coins", "files_ignored", "whitespace_trimmed",
+    "funding_times_snapped", "future_dated_rows", "lake_merge",
+)
+"""Every rule that changes, drops or keeps a row on the user's behalf, as the run summary prints it."""
+
+
+def check_args(args: argparse.Namespace) -> str | None:
+    """A user's fault in the environment or the arguments, as one line naming it; None when all is well."""
+    env = os.environ.get("DVOL_LAKE")
+    if env and Path(env).expanduser().exists() and not Path(env).expanduser().is_dir():
+        return f"DVOL_LAKE={env} is a file, not a folder: point DVOL_LAKE at a folder (it is created if missing)"
+    first_day, last_day = DEMO_START, datetime.now(UTC).date() - timedelta(days=1)
+    for flag in ("start", "end"):
+        value = getattr(args, flag, None)
+        if isinstance(value, str) and value < FIRST_FOLD:
+            return f"--{flag} {value} is before the first walk-forward fold ({FIRST_FOLD}): use {FIRST_FOLD} or later"
+        if isinstance(value, date) and value < first_day:
+            return f"--{flag} {value} is before the first partition ({first_day}): use --{flag} {first_day} or later"
+        if isinstance(value, date) and value > last_day:
+            return f"--{flag} {value} is after the last complete day ({last_day}): use --{flag} {last_day} or earlier"
+    if getattr(args, "select", None):
+        import dagster as dg
+
+        from dvol_pipeline.definitions import defs
+
+        try:
+            keys = dg.AssetSelection.from_string(args.select).resolve(list(defs.assets or []))
+        except Exception:  # a malformed selection is reported by run_materialize with the syntax
+            return None
+        if not keys:
+            return (f'--select "{args.select}" matches no asset, so nothing would run: use a group such as '
+                    '"group:raw" or a key such as "key:raw_dvol" (the UI lists them)')
+    return None
+
+
 def run_summary(result) -> list[str]:
     """One line per raw table: what landed, what was quarantined, what the source resolved."""
     lines = []
@@ -92,8 +129,7 @@ def run_summary(result) -> list[str]:
         if "rows_quarantined" not in meta or any(line.startswith(name + ":") for line in lines):
             continue
         notes = meta.get("source_notes") or {}
-        extra = {k: notes[k] for k in ("duplicates_resolved", "conflicts_resolved_by_newer_file",
-                                        "partial_rows_excluded", "files_refused") if notes.get(k)}
+        extra = {k: notes[k] for k in SUMMARY_NOTES if notes.get(k)}
         lines.append(
             f"{name}: {meta['dagster/row_count']:,} rows in {meta['partitions_written']} partitions, "
             f"{meta['rows_quarantined']} quarantined" + (f", {extra}" if extra else "")
@@ -187,7 +223,7 @@ def _market(args: argparse.Namespace) -> MarketResource:
     coins = [c.strip().upper() for c in args.coins.split(",") if c.strip()]
     return MarketResource(
         source=args.source, coins=coins, landing=args.landing, funding_units=args.funding_units,
-        **({"seed": args.seed} if args.seed is not None else {}),
+        rebuild=getattr(args, "rebuild", False), **({"seed": args.seed} if args.seed is not None else {}),
     )
 
 
@@ -202,7 +238,7 @@ def _range(args: argparse.Namespace, market: MarketResource) -> tuple[date | str
         if covered is None:
             raise ValueError(f"no CDD files with rows on or after {DEMO_START} in {market.open().landing}")
         start, end = start or covered[0], end or covered[1]
-        print(f"CDD files cover {covered[0]}..{covered[1]}; running {start}..{end}")
+        print(f"CDD files cover {covered[0]}..{covered[1]}; materializing {start}..{end}")
     return start, end
 
 
@@ -298,6 +334,8 @@ def parser() -> argparse.ArgumentParser:
     mat.add_argument("--funding-units", default="auto", choices=["auto", "fraction", "percent"],
                      help="CDD funding rates (auto: see README)")
     mat.add_argument("--coins", default=",".join(DEFAULT_COINS))
+    mat.add_argument("--rebuild", action="store_true",
+                     help="raw tables: replace the range's partitions with this run's rows (default: merge into them)")
     mat.add_argument("--seed", type=int, default=None, help="seed of the simulated market")
     mat.set_defaults(func=cmd_materialize)
 
@@ -333,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--start and --end must both be days or both be folds (YYYY-MM)")
     if start and end and end < start:
         parser().error(f"--end {end} is before --start {start}")
+    if (fault := check_args(args)) is not None:
+        print(f"error: {fault}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, duckdb.Error) as err:

@@ -29,6 +29,8 @@ class MarketResource(dg.ConfigurableResource):
     seed: int = Field(default=DEFAULT_SEED, description="seed of the simulated market")
     landing: str | None = Field(default=None, description="folder of CDD files (default <lake>/landing)")
     funding_units: str = Field(default="auto", description="CDD funding rates: auto, fraction or percent")
+    rebuild: bool = Field(default=False, description="raw tables: replace the run's partitions instead of merging "
+                                                     "new rows into what the lake holds")
 
     def open(self) -> Source:
         return open_source(self.source, seed=self.seed, landing=self.landing, funding_units=self.funding_units)

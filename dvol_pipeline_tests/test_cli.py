@@ -131,13 +131,13 @@ def test_run_on_cdd_files_builds_everything_it_can_and_skips_the_rest_with_a_not
     for coin, base, level in (("BTC", 40_000.0, 60.0), ("ETH", 2_500.0, 75.0)):
         write_dvol_file(landing / f"{coin}_DVOL_d.csv", coin, t0, n, level=level)
         walk = np.exp(np.cumsum(rng.normal(0, 0.03, n)))
-        rows = [{**r, **{k: r[k] * w for k in ("o", "h", "l", "c")}}
+        rows = [{**r, **{k: r[k] * w for k in ("o", "h", "l", "c", "q")}}  # quote volume follows the price
                 for r, w in zip(price_rows(coin, t0, n, timedelta(days=1), base=base), walk, strict=True)]
         write_price_file(landing / f"Binance_{coin}USDT_d.csv", rows, date_style="date")
     assert main(["run", "--source", "cdd"]) == 0
     captured = capsys.readouterr()
     out = captured.out + captured.err
-    assert "CDD files cover 2021-03-24..2022-05-16" in out
+    assert "CDD files cover 2021-03-24..2022-05-16; materializing 2021-03-24..2022-05-16" in out
     folds = query(lake, "SELECT DISTINCT fold FROM oos_predictions ORDER BY fold")["fold"].to_list()
     assert folds == ["2022-04", "2022-05"]
     assert sorted(p.name for p in (lake / "reports" / "latest").glob("*.html")) == ["tearsheet_BTC.html",

@@ -75,7 +75,7 @@ with warnings.catch_warnings():  # BackfillPolicy is "beta" in Dagster 1.13; sin
         selected = {k.path[-1] for k in context.selected_asset_keys}
         for spec in (s for s in RAW_TABLES.values() if s.name in selected):
             context.log.info(f"{spec.name}: ingesting {start}..{end} for {market.coins} from {market.source}")
-            report = ingest_table(spec, source, lake.path, start, end, market.coins)
+            report = ingest_table(spec, source, lake.path, start, end, market.coins, rebuild=market.rebuild)
             context.log.info(
                 f"{spec.name}: wrote {report.rows_written} rows in {len(report.written)} partitions; "
                 f"{report.contract.rejected.height} quarantined"

@@ -169,8 +169,12 @@ def _no_failures() -> pl.DataFrame:
     return pl.DataFrame(schema={ROW_ID: pl.UInt32, COLUMN: pl.Utf8, REASON: pl.Utf8})
 
 
-def validate(spec: TableSpec, frame: pl.DataFrame) -> ContractReport:
+def validate(spec: TableSpec, frame: pl.DataFrame, keep: tuple[str, ...] = ()) -> ContractReport:
+    """`keep`: provenance columns (e.g. a source's `__line`) passed through to the valid and
+    rejected rows unvalidated, so a rejected row can still name its file and line."""
+    kept = [c for c in keep if c in frame.columns]
     numbered = frame.with_row_index(ROW_ID)
+    frame = frame.drop(kept)
     batch_errors = _structure_errors(spec, frame)
     if batch_errors:
         rejected = _as_text(frame).with_columns(
@@ -178,7 +182,7 @@ def validate(spec: TableSpec, frame: pl.DataFrame) -> ContractReport:
         )
         return ContractReport(spec.name, spec.empty(), rejected, batch_errors)
 
-    typed, cast_failures = _coerce(spec, numbered)
+    typed, cast_failures = _coerce(spec, numbered.drop(kept))
     # an unreadable value also shows up as a null; report it once, as unreadable
     rule_failures = _rule_failures(spec, typed).join(cast_failures, on=[ROW_ID, COLUMN], how="anti")
     failures = pl.concat([cast_failures, rule_failures])
@@ -192,7 +196,9 @@ def validate(spec: TableSpec, frame: pl.DataFrame) -> ContractReport:
         pl.col(REASON).unique(maintain_order=True).str.join("; "),
     )
     valid = typed.join(per_row.select(ROW_ID), on=ROW_ID, how="anti")
-    valid = valid.drop(ROW_ID).select(spec.names).sort(spec.sort_by, maintain_order=True)
+    if kept:
+        valid = valid.join(numbered.select(ROW_ID, *kept), on=ROW_ID, how="left", maintain_order="left")
+    valid = valid.drop(ROW_ID).select(*spec.names, *kept).sort(spec.sort_by, maintain_order=True)
     rejected = (
         _as_text(numbered.join(per_row, on=ROW_ID, how="semi"))
         .with_columns(pl.col(ROW_ID).cast(pl.UInt32))

@@ -1,8 +1,11 @@
 """Source batch -> contract -> lake: the whole ingestion of one raw table for a range.
 
 Kept out of the Dagster asset so the CLI, tests and benchmarks run the same code, and so
-the asset stays glue. Valid rows replace their partitions atomically; rejected rows go to
-quarantine with their reason; the report says what happened in numbers.
+the asset stays glue. Valid rows are merged into what their partitions already hold
+(contracts.merge: new valid rows win, the lake's rows stay where the new batch has none or
+quarantined them) and each partition is replaced atomically; `rebuild=True` writes the range from
+the new rows only. Rejected rows go to quarantine with their reason; the report says what
+happened in numbers.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from pathlib import Path
 
 import polars as pl
 
+from dvol_pipeline.contracts.merge import MergeCounts, merge_rows
 from dvol_pipeline.contracts.tables import TableSpec
 from dvol_pipeline.contracts.validate import ContractReport, find_gaps, validate
-from dvol_pipeline.lake.parquet import WrittenPartition, partition_date_expr, write_partitions
+from dvol_pipeline.lake.parquet import WrittenPartition, partition_date_expr, split_by_partition, write_partitions
+from dvol_pipeline.lake.catalog import table as catalog_table
 from dvol_pipeline.lake.quarantine import replace_quarantine
 from dvol_pipeline.sources.base import Source, SourceBatch, TableNotProvided
 
@@ -59,9 +64,26 @@ def days_in(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def merge_with_lake(
+    spec: TableSpec, root: Path, frame: pl.DataFrame, rejected: pl.DataFrame | None
+) -> tuple[pl.DataFrame, MergeCounts]:
+    """`frame` plus the rows its partitions already hold in the lake (see contracts.merge)."""
+    parts, total = [], MergeCounts()
+    for (asset, day), part in split_by_partition(frame, spec.time_col).items():
+        path = catalog_table(spec.name).partition_file(root, asset, day)
+        old = pl.read_parquet(path) if path.exists() else spec.empty()
+        merged, counts = merge_rows(spec, old, part, rejected)
+        parts.append(merged)
+        total += counts
+    return (pl.concat(parts) if parts else frame), total
+
+
 def ingest_table(
-    spec: TableSpec, source: Source, root: Path, start: date, end: date, coins: Sequence[str]
+    spec: TableSpec, source: Source, root: Path, start: date, end: date, coins: Sequence[str],
+    rebuild: bool = False,
 ) -> IngestReport:
+    """`rebuild`: replace the range's partitions with this batch alone (rows the lake holds for
+    those days and coins are dropped); by default the batch is merged into them."""
     if end < start:
         raise ValueError(f"{spec.name}: end {end} is before start {start}")
     coins = list(coins)
@@ -76,9 +98,16 @@ def ingest_table(
     day = partition_date_expr(spec.time_col)
     in_run = report.valid.filter(day.is_between(start, end) & pl.col("asset").is_in(coins))
     outside = report.valid.height - in_run.height
+    fresh_rows = in_run.height
+    if not rebuild:
+        in_run, merge = merge_with_lake(spec, root, in_run, report.rejected)
     written = write_partitions(root, spec.name, in_run)
     covered = [(c, d) for c in coins for d in days_in(start, end)]
     done = {(p.asset, p.day) for p in written}
+    if rebuild:
+        for c, d in covered:
+            if (c, d) not in done:
+                catalog_table(spec.name).partition_file(root, c, d).unlink(missing_ok=True)
     quarantined = replace_quarantine(
         root, spec.name, report.rejected, spec.time_col, covered, source=batch.source
     )
@@ -99,5 +128,6 @@ def ingest_table(
         time_min=None if in_run.is_empty() else str(in_run[spec.time_col].min()),
         time_max=None if in_run.is_empty() else str(in_run[spec.time_col].max()),
         files=batch.files,
-        notes=batch.notes,
+        notes={**batch.notes, "lake_merge": {"rebuild": True, "rows_new": fresh_rows} if rebuild else
+               {**merge.as_dict(), "rows_new": fresh_rows}},
     )

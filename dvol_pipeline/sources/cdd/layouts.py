@@ -56,6 +56,43 @@ def split_symbol(symbol: str) -> str:
     return s
 
 
+NAME_INTERVALS = {"d": "1d", "1d": "1d", "day": "1d", "daily": "1d", "h": "1h", "1h": "1h", "hour": "1h",
+                  "hourly": "1h", "m": "1m", "1m": "1m", "minute": "1m", "5m": "5m", "15m": "15m", "30m": "30m"}
+"""CDD's file-name suffixes for the bar length (`Binance_BTCUSDT_d.csv`, `..._1h.csv`, `..._minute.csv`)."""
+
+
+def _tokens(path: Path) -> list[str]:
+    name = path.name
+    for suffix in (".gz", ".csv", ".txt"):
+        name = name[: -len(suffix)] if name.lower().endswith(suffix) else name
+    return [t for t in re.split(r"[_\-\s.]+", name) if t]
+
+
+def coin_from_name(path: Path) -> str | None:
+    """The coin a file name claims: a pair token (`BTCUSDT`, `BTC-USDT` is two tokens: `BTC` before a quote)
+    or the token before `DVOL`; None when the name names no coin (`a.csv`)."""
+    tokens = [t.upper() for t in _tokens(path)]
+    for i, tok in enumerate(tokens):
+        for quote in QUOTES:
+            if tok.endswith(quote) and 2 <= len(tok) - len(quote) <= 10 and tok[: -len(quote)].isalnum():
+                return tok[: -len(quote)]
+        if tok in QUOTES and i > 0 and tokens[i - 1].isalpha() and 2 <= len(tokens[i - 1]) <= 10:
+            return tokens[i - 1]
+        if tok == "DVOL" and i > 0 and tokens[i - 1].isalnum() and 2 <= len(tokens[i - 1]) <= 10:
+            return tokens[i - 1]
+        if tok.endswith("DVOL") and 2 <= len(tok) - 4 <= 10:
+            return tok[:-4]
+    return None
+
+
+def interval_from_name(path: Path) -> tuple[str, str] | None:
+    """(bar length, the token that says so) from the file name, e.g. ("1d", "_d")."""
+    for tok in reversed(_tokens(path)):
+        if tok.lower() in NAME_INTERVALS:
+            return NAME_INTERVALS[tok.lower()], f"_{tok}"
+    return None
+
+
 def detect(path: Path, first_lines: list[str]) -> Layout:
     """The layout of a file from its (decoded) first lines."""
     lines = first_lines
