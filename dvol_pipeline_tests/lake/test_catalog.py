@@ -12,7 +12,7 @@ from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.lake.catalog import TABLES, table
 from dvol_pipeline.lake.parquet import read_table, write_fold, write_partitions, write_single
 
-PACKAGE = Path(__file__).resolve().parents[1] / "dvol_pipeline"
+PACKAGE = Path(__file__).resolve().parents[2] / "dvol_pipeline"
 DAY = date(2024, 3, 1)
 
 

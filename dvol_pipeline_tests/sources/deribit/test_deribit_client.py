@@ -16,7 +16,7 @@ import pytest
 
 from dvol_pipeline.sources.deribit.client import DeribitClient, DeribitError, RateLimiter
 
-FIXTURES = Path(__file__).parent / "fixtures" / "deribit"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "deribit"
 
 
 def body(name: str) -> bytes:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from dvol_pipeline.quant.models import Ensemble, load_forecaster, make_forecaster
-from dvol_pipeline_tests.test_models import FEATURES, make_panel, r2_oos, split
+from dvol_pipeline_tests.quant.models.test_models import FEATURES, make_panel, r2_oos, split
 
 MEMBERS = ["a", "b", "c"]
 

@@ -311,6 +311,6 @@ def test_the_readme_lists_exactly_the_feature_registry():
 
     from dvol_pipeline.quant.features import features_markdown
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     listed = readme.split("<!-- features:start -->\n", 1)[1].split("\n<!-- features:end -->", 1)[0]
     assert listed.strip() == features_markdown().strip(), "regenerate the README table from features_markdown()"

@@ -28,7 +28,7 @@ from dvol_pipeline.sources.deribit import mapping
 from dvol_pipeline.sources.deribit.client import DeribitClient, DeribitError
 from dvol_pipeline.sources.deribit.source import DeribitSource, deribit_source, instrument_kind
 
-FIXTURES = Path(__file__).parent / "fixtures" / "deribit"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "deribit"
 SNAPSHOT = datetime(2024, 3, 5, 14, 30, 12, 345678, tzinfo=UTC)
 LATER = datetime(2024, 4, 1, 12, tzinfo=UTC)
 """A clock after every bar of the history fixtures, so all of their bars have closed."""

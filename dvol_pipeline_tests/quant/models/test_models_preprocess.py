@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from dvol_pipeline.quant.models import Preprocessor, make_forecaster, split_validation
 from dvol_pipeline.quant.models.preprocess import add_gaps
-from dvol_pipeline_tests.test_models import FEATURES, make_panel, split
+from dvol_pipeline_tests.quant.models.test_models import FEATURES, make_panel, split
 
 
 def test_scaler_is_fit_on_train_only_and_never_refit():
