@@ -30,10 +30,14 @@ EXAMPLE_SQL = (
 
 
 def prepare_home(root: Path) -> Path:
-    """Point Dagster at `<lake>/.dagster` and give it the project's dagster.yaml."""
+    """Point Dagster at `<lake>/.dagster` and give it the project's dagster.yaml, or the file that
+    `DVOL_DAGSTER_YAML` names (e.g. deploy/dagster.postgres.yaml, the production profile)."""
     home = dagster_home(root)
     home.mkdir(parents=True, exist_ok=True)
-    config = REPO_ROOT / "dagster.yaml"
+    config = Path(os.environ.get("DVOL_DAGSTER_YAML") or REPO_ROOT / "dagster.yaml").expanduser()
+    if os.environ.get("DVOL_DAGSTER_YAML") and not config.is_file():
+        raise ValueError(f"DVOL_DAGSTER_YAML={config} is not a file: point it at a dagster.yaml such as "
+                         "deploy/dagster.postgres.yaml")
     if config.exists() and (not (home / "dagster.yaml").exists() or
                             (home / "dagster.yaml").read_bytes() != config.read_bytes()):
         shutil.copyfile(config, home / "dagster.yaml")

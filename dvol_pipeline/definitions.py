@@ -17,6 +17,13 @@ from dvol_pipeline.jobs import eod_job, freshness_check_job, monthly_job, raw_in
 from dvol_pipeline.resources import LakeResource, MarketResource
 from dvol_pipeline.schedules import schedules
 from dvol_pipeline.sensors import landing_sensor
+from dvol_pipeline.settings import executor_name
+
+
+def executor_def() -> dg.ExecutorDefinition:
+    """The executor `DVOL_EXECUTOR` names: in_process (default) or multiprocess (one process per step)."""
+    return dg.multiprocess_executor if executor_name() == "multiprocess" else dg.in_process_executor
+
 
 defs = dg.Definitions(
     assets=[
@@ -29,6 +36,7 @@ defs = dg.Definitions(
     sensors=[landing_sensor, *alert_sensors],
     resources={"lake": LakeResource(), "market": MarketResource()},
     # in-process by default: a step here is seconds of work, a subprocess per step would add about as
-    # much again; nothing is shared between steps, so `multiprocess_executor` works as well (see README)
-    executor=dg.in_process_executor,
+    # much again; nothing is shared between steps, so `multiprocess_executor` works as well:
+    # DVOL_EXECUTOR=multiprocess selects it (the production profile, README)
+    executor=executor_def(),
 )

@@ -19,3 +19,15 @@ def lake_root() -> Path:
 
 def dagster_home(root: Path | None = None) -> Path:
     return (root or lake_root()) / ".dagster"
+
+
+EXECUTORS = ("in_process", "multiprocess")
+
+
+def executor_name() -> str:
+    """`$DVOL_EXECUTOR`: how a launched run executes its steps, in its own process (`in_process`,
+    the default) or each step in a process of its own (`multiprocess`, the production profile)."""
+    name = os.environ.get("DVOL_EXECUTOR", "in_process").strip() or "in_process"
+    if name not in EXECUTORS:
+        raise ValueError(f"DVOL_EXECUTOR={name!r}: use one of {', '.join(EXECUTORS)}")
+    return name
