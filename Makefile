@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test check ui bench clean-lake
+.PHONY: setup demo test check ui bench clean-lake postgres-server
 
 setup: $(STAMP)
 
@@ -20,8 +20,19 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m dvol_pipeline demo
 
-test: $(STAMP)
+test: $(STAMP) postgres-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The PostgreSQL server binaries for the production-profile test and benchmark (each starts its own
+# throwaway server in a temp folder). Installed once from Debian's `postgresql` package; the system
+# cluster the package creates is stopped again, nothing listens on 5432 afterwards.
+postgres-server:
+	@ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  echo "installing the PostgreSQL server (Debian package postgresql) for the production-profile test"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null && \
+	  { pg_lsclusters -h 2>/dev/null | while read -r ver name _; do $$SUDO pg_ctlcluster "$$ver" "$$name" stop || true; done; }; }
 
 check: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -29,12 +40,13 @@ check: $(STAMP)
 ui: $(STAMP)
 	DAGSTER_HOME=$$($(BIN)/python -m dvol_pipeline home) exec $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: $(STAMP)
+bench: $(STAMP) postgres-server
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_walkforward
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_options --no-surface
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_surface
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_backtest
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_overhead
 
 clean-lake:
 	find data_lake -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} +
