@@ -204,3 +204,16 @@ def test_a_failed_run_and_its_retry_from_failure(pg, lake, monkeypatch):
         assert next(iter(latest.values())).run_id == retry.run_id
     assert not quarantined.exists()  # the fixed batch replaced the partition and cleared its quarantine
     assert sorted(_sql(pg, "SELECT status FROM runs")) == [("FAILURE",), ("SUCCESS",)]
+
+
+def test_a_missing_profile_file_or_an_unknown_executor_is_refused_by_name(lake, monkeypatch):
+    from dvol_pipeline.settings import executor_name
+
+    monkeypatch.setenv("DVOL_DAGSTER_YAML", str(lake / "nope.yaml"))
+    with pytest.raises(ValueError, match="DVOL_DAGSTER_YAML=.*nope.yaml is not a file"):
+        prepare_home(lake)
+    monkeypatch.setenv("DVOL_EXECUTOR", "k8s")
+    with pytest.raises(ValueError, match="DVOL_EXECUTOR='k8s': use one of in_process, multiprocess"):
+        executor_name()
+    monkeypatch.delenv("DVOL_EXECUTOR")
+    assert executor_name() == "in_process"
