@@ -30,7 +30,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-START, END = date(2021, 3, 24), date(2022, 6, 30)
+START, END = date(2021, 3, 24), date(2021, 6, 30)  # 99 days: every row of the table in ~8 min on 2 cores
 FULL_END = date(2024, 12, 31)  # the demo's range: ~1,380 days
 SUBSET = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 BATCH = "DAGSTER_EVENT_BATCH_SIZE"
