@@ -16,7 +16,7 @@ Each measurement runs in a fresh process on a fresh lake; only the compute call 
 server start and instance creation are not). overhead = dagster_s / compute_s - 1; the issue's
 target is <= 50 %. Prints a table, asserts nothing.
 
-    python -m dvol_pipeline_tests.bench.bench_overhead [--full] [--start D --end D] [--batch 100]
+    python -m dvol_pipeline_tests.bench.bench_overhead [--full] [--start D --end D] [--batch 100] [--pg-async]
 """
 
 from __future__ import annotations
@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=100, help=f"{BATCH} for the batched rows (default 100)")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
     p.add_argument("--no-variants", action="store_true", help=f"plain runs only (no {SUBSET} / {BATCH} rows)")
+    p.add_argument("--pg-async", action="store_true",
+                   help="also PostgreSQL with synchronous_commit=off (is a row's time the WAL flush per commit?)")
     args = p.parse_args(argv)
     start, end = args.start, args.end or (FULL_END if args.full else END)
     days = (end - start).days + 1
@@ -133,23 +135,25 @@ def main(argv: list[str] | None = None) -> int:
     backends = [("SQLite", {}, None)]
     if not args.no_postgres:
         backends.append(("PostgreSQL", {}, "postgres"))
+        if args.pg_async:
+            backends.append(("PostgreSQL synchronous_commit=off", {"synchronous_commit": "off"}, "postgres"))
     print(f"(A) {SUBSET}=true   (B) {BATCH}={args.batch}\n"
           "SQLite: the repo's dagster.yaml; PostgreSQL: deploy/dagster.postgres.yaml on a throwaway local server\n")
     header = f"{'Dagster single-run backfill':<58} {'dagster':>8} {'overhead':>9} {'events':>7} {'planned':>8}"
     print(header)
     rows = []
-    for name, env, kind in backends:
+    for name, settings, kind in backends:
         for label, extra in variants:
             if kind == "postgres":
                 from dvol_pipeline.settings import REPO_ROOT
                 from dvol_pipeline_tests.pg_server import throwaway_postgres
 
-                with throwaway_postgres() as server:  # a fresh server per row: no state carried over
+                with throwaway_postgres(settings=settings) as server:  # a fresh server per row
                     out = measure(compute_dagster, start, end, {
-                        **env, **extra, **server.env,
+                        **extra, **server.env,
                         "DVOL_DAGSTER_YAML": str(REPO_ROOT / "deploy" / "dagster.postgres.yaml")})
             else:
-                out = measure(compute_dagster, start, end, {**env, **extra})
+                out = measure(compute_dagster, start, end, extra)
             ratio = out["seconds"] / base - 1
             rows.append((name, label, out, ratio))
             tail = f"  ok={out['ok']}" + (f"  {out['error']}" if out.get("error") else "")
