@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from dvol_pipeline.assets.features import features_daily
-from dvol_pipeline.assets.metadata import markdown
+from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.assets.config import WalkForwardRunConfig, to_quant
 from dvol_pipeline.lake.tracking import tracking_uri
 from dvol_pipeline.pipeline.forecasts import build_metrics, read_features, run_month
@@ -28,6 +28,7 @@ with warnings.catch_warnings():
         partitions_def=fold_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"parquet", "mlflow"},
+        metadata=catalog_metadata("oos_predictions"),
         description="Walk-forward out-of-sample ΔDVOL forecasts (1/7/14 d) of every model family for one month.",
     )
     def oos_predictions(
@@ -69,6 +70,7 @@ with warnings.catch_warnings():
     group_name="forecasts",
     deps=[oos_predictions],
     kinds={"parquet"},
+    metadata=catalog_metadata("forecast_metrics"),
     description="RMSE, MAE, R²_oos vs zero change, Spearman, hit-rate and Diebold–Mariano vs HAR, "
     "per family, horizon, coin, fold and DVOL regime (terciles from past data only).",
 )

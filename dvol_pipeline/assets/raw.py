@@ -15,7 +15,7 @@ import warnings
 
 import dagster as dg
 
-from dvol_pipeline.assets.metadata import contract_metadata, gap_metadata, ingest_metadata
+from dvol_pipeline.assets.metadata import catalog_metadata, contract_metadata, gap_metadata, ingest_metadata
 from dvol_pipeline.contracts.tables import RAW_TABLES, TableSpec
 from dvol_pipeline.partitions import daily_partitions, partition_dates
 from dvol_pipeline.pipeline.ingest import ingest_table
@@ -24,16 +24,10 @@ from dvol_pipeline.resources import LakeResource, MarketResource
 RAW_GROUP = "raw"
 
 
-def column_schema(spec: TableSpec) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(c.name, str(c.dtype), description=c.doc) for c in spec.columns]
-    )
-
-
 def _asset_spec(spec: TableSpec) -> dg.AssetSpec:
     return dg.AssetSpec(
         spec.name, group_name=RAW_GROUP, description=spec.doc, kinds={"parquet", "polars"},
-        metadata={"dagster/column_schema": column_schema(spec), "key": list(spec.key)},
+        metadata=catalog_metadata(spec.name),
     )
 
 
