@@ -17,7 +17,8 @@ from pathlib import Path
 import polars as pl
 
 from dvol_pipeline.lake.catalog import table
-from dvol_pipeline.lake.parquet import read_table, read_table_or_none, write_partitions
+from dvol_pipeline.lake.parquet import read_single_or_none, read_table, read_table_or_none, write_partitions, write_single
+from dvol_pipeline.quant.features import garch
 from dvol_pipeline.quant.features import (
     MAX_HORIZON,
     FeatureSet,
@@ -29,6 +30,7 @@ from dvol_pipeline.quant.features import (
 
 ExtraFeatures = Callable[[pl.DataFrame], pl.DataFrame]
 FEATURES_TABLE = "features_daily"
+GARCH_MEMO = "garch_fit_memo"
 LABEL_REACH_DAYS = MAX_HORIZON
 """The newest label looks this far ahead: a range reads DVOL this far past its end."""
 INPUTS = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
@@ -69,6 +71,7 @@ def build_range(
     through the same no-look-ahead check as the built-in ones.
     """
     tables = read_inputs(root, first_day, end + timedelta(days=LABEL_REACH_DAYS), coins)
+    known = garch.remember_fits(read_single_or_none(root, GARCH_MEMO))
     built = build_features(tables, extra_features=extra_features)
     rows = built.frame.filter(pl.col("date").is_between(start, end))
     days = rows["date"].unique().sort().to_list()
@@ -87,6 +90,9 @@ def build_range(
     relabel = relabel.filter(pl.Series(existing, dtype=pl.Boolean)) if relabel.height else relabel
     out = pl.concat([relabel, rows]) if relabel.height else rows
     written = write_partitions(root, FEATURES_TABLE, out)
+    fits = garch.remembered_fits()
+    if fits.height != known:
+        write_single(root, GARCH_MEMO, fits)
     inputs = {k: (0 if v is None else v.height) for k, v in tables.items()}
     return FeatureBuild(built, rows, leakage, len(written), inputs)
 

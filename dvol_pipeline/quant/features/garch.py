@@ -43,6 +43,33 @@ _CACHE: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
 _CACHE_SIZE = 4096
 
 
+FIT_SPEC = f"gjr-garch(1,1)-t const-mean x100 maxiter={MAXITER} starts=generic,arch"
+"""What a remembered fit was made with: entries of another spec are never reused."""
+
+
+def remembered_fits() -> pl.DataFrame:
+    """Every fit this process made or was given: (key, spec, params..., backcast), to persist.
+
+    A fit is a pure function of its returns' bytes, so remembering it across runs changes no
+    number; it spares an end-of-day run refitting every past month of an expanding window."""
+    rows = [{"key": k, "spec": FIT_SPEC, **dict(zip(PARAMS, p.tolist(), strict=True)), "backcast": b}
+            for k, (p, b) in _CACHE.items()]
+    schema = {"key": pl.Utf8, "spec": pl.Utf8, **{name: pl.Float64 for name in PARAMS}, "backcast": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("key")
+
+
+def remember_fits(fits: pl.DataFrame | None) -> int:
+    """Seed the memo with fits persisted by an earlier run (same spec only); returns how many."""
+    if fits is None or fits.is_empty():
+        return 0
+    usable = fits.filter(pl.col("spec") == FIT_SPEC)
+    for row in usable.iter_rows(named=True):
+        _CACHE[row["key"]] = (np.array([row[name] for name in PARAMS], dtype=float), float(row["backcast"]))
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return usable.height
+
+
 def describe(refit: str, min_obs: int = MIN_OBS, window_days: int | None = None) -> str:
     window = "an expanding window" if window_days is None else f"the last {window_days} days"
     return (
