@@ -71,7 +71,8 @@ def build_range(
     through the same no-look-ahead check as the built-in ones.
     """
     tables = read_inputs(root, first_day, end + timedelta(days=LABEL_REACH_DAYS), coins)
-    known = garch.remember_fits(read_single_or_none(root, GARCH_MEMO))
+    memo = read_single_or_none(root, GARCH_MEMO)
+    garch.remember_fits(memo)
     built = build_features(tables, extra_features=extra_features)
     rows = built.frame.filter(pl.col("date").is_between(start, end))
     days = rows["date"].unique().sort().to_list()
@@ -90,9 +91,12 @@ def build_range(
     relabel = relabel.filter(pl.Series(existing, dtype=pl.Boolean)) if relabel.height else relabel
     out = pl.concat([relabel, rows]) if relabel.height else rows
     written = write_partitions(root, FEATURES_TABLE, out)
-    fits = garch.remembered_fits()
-    if fits.height != known:
-        write_single(root, GARCH_MEMO, fits)
+    # the lake remembers the fits its own builds used (never another lake's, so a lake's files
+    # depend on its data alone), and the file is rewritten only when a new fit joins
+    known = set() if memo is None else set(memo["key"].to_list())
+    used = set(built.garch_fits["fit_key"].to_list()) if "fit_key" in built.garch_fits.columns else set()
+    if used - known:
+        write_single(root, GARCH_MEMO, garch.remembered_fits(known | used))
     inputs = {k: (0 if v is None else v.height) for k, v in tables.items()}
     return FeatureBuild(built, rows, leakage, len(written), inputs)
 
