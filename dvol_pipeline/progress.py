@@ -30,6 +30,7 @@ import functools
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -40,7 +41,12 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 ENV = "DVOL_PROGRESS"
 MIN_INTERVAL = 0.25
+TICK = 1.0
+"""While a bar is open and nothing updates it (a long call, Dagster storing events between two
+tables), a daemon thread redraws it this often, so the elapsed time keeps moving."""
 _active: list[Progress] = []
+_lock = threading.RLock()
+_state = {"drawn": 0.0, "ticker": None}
 
 
 def enabled() -> bool:
@@ -101,23 +107,32 @@ class Progress:
             postfix=self.note or None,
         )
 
+    def short(self) -> str:
+        """desc n/total note [elapsed]: an outer level of a nested line."""
+        count = f"{self.n}/{self.total}" if self.total else str(self.n)
+        elapsed = tqdm.format_interval(time.perf_counter() - self.started)
+        return " ".join(x for x in (self.desc, count, self.note, f"[{elapsed}]") if x)
+
     # ---- lifetime -------------------------------------------------------------------
     def __enter__(self) -> Progress:
         if self.on:
             self.started = time.perf_counter()
-            _active.append(self)
-            _draw()
+            with _lock:
+                _active.append(self)
+                _draw()
+            _start_ticker()
         return self
 
     def __exit__(self, *exc) -> None:
-        if not self.on or self not in _active:
-            return
-        if self._stepping and exc[0] is None:
-            self.n, self.note = self.n + 1, "done"
-        _draw()
-        _active.remove(self)
-        if not _active:  # the outermost bar ends: keep its last state as a summary line
-            _write("\n")
+        with _lock:
+            if not self.on or self not in _active:
+                return
+            if self._stepping and exc[0] is None:
+                self.n, self.note = self.n + 1, ""
+            _draw()
+            _active.remove(self)
+            if not _active:  # the outermost bar ends: keep its last state as a summary line
+                _write("\n")
 
 
 def progress(desc: str, total: int | None = None, unit: str = "it") -> Progress:
@@ -172,16 +187,48 @@ def _tracked(items: Iterable[T], bar: Progress, note) -> Iterator[T]:
             bar.update()
 
 
+def _start_ticker() -> None:
+    with _lock:
+        if _state["ticker"] is None:
+            _state["ticker"] = threading.Thread(target=_tick, name="dvol-progress", daemon=True)
+            _state["ticker"].start()
+
+
+def _tick() -> None:
+    while True:
+        time.sleep(TICK)
+        with _lock:
+            if _active and time.perf_counter() - _state["drawn"] >= TICK:
+                _draw()
+
+
 def _draw() -> None:
-    if not _active:
-        return
+    with _lock:
+        if _active:
+            _state["drawn"] = time.perf_counter()
+            _render()
+
+
+def _render() -> None:
     width = max(40, min(110, shutil.get_terminal_size((110, 20)).columns - 1))
     if len(_active) == 1:
         text = _active[0].meter(width)
     else:  # outer levels short (no bar), the innermost fills the rest
-        outer = " | ".join(b.meter(0) for b in _active[:-1])
+        outer = " | ".join(b.short() for b in _active[:-1])
         text = outer + " | " + _active[-1].meter(max(40, width - len(outer) - 3))
     _write("\r" + text[:width] + "\x1b[K\r")
+
+
+def echo(text: str, file=None) -> None:
+    """print(text) that keeps the progress line intact: the line is cleared, the text printed,
+    the line redrawn below it. A plain print when no bar is open."""
+    out = file or sys.stdout
+    with _lock:
+        if _active:
+            _write("\r\x1b[K")
+        print(text, file=out, flush=True)
+        if _active:
+            _render()
 
 
 def _stream():

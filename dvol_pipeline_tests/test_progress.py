@@ -68,7 +68,7 @@ def test_nested_and_phased(monkeypatch, err):
     assert build(21) == 42
     frames = [f for f in err.getvalue().split("\r") if f.strip()]
     assert any("features_daily" in f and "| SVI fits" in f and "10/10" in f for f in frames)
-    assert "2/2" in frames[-1] and "done" in frames[-1]
+    assert "2/2" in frames[-1] and "100%" in frames[-1]
     assert not P._active
 
 
