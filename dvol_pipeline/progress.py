@@ -130,7 +130,7 @@ class Progress:
             if self._stepping and exc[0] is None:
                 self.n, self.note = self.n + 1, ""
             _draw()
-            _active.remove(self)
+            del _active[_active.index(self):]  # and any inner bar a failed loop left open
             if not _active:  # the outermost bar ends: keep its last state as a summary line
                 _write("\n")
 

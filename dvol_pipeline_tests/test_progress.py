@@ -78,3 +78,12 @@ def test_exception_leaves_no_bar_behind(monkeypatch, err):
         with P.progress("x", total=2):
             raise RuntimeError("boom")
     assert not P._active
+
+
+def test_an_inner_bar_left_open_by_a_failed_loop_closes_with_its_outer(monkeypatch, err):
+    monkeypatch.setenv(P.ENV, "1")
+    with pytest.raises(RuntimeError):
+        with P.progress("graph", total=1):
+            for _ in P.track([1, 2], "raw tables"):  # the generator stays suspended
+                raise RuntimeError("contract failed")
+    assert not P._active and err.getvalue().endswith("\n")
