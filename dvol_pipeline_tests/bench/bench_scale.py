@@ -18,7 +18,7 @@ Printed per case: wall seconds, seconds per coin-year, peak RSS and the RSS it a
 the process after its imports (the "work" memory, which is what should grow with the
 data). Linear growth shows as a flat s/coin-year column down the table.
 
-    python -m dvol_pipeline_tests.bench.bench_scale          # 2/5/10 coins x 1.5 y, 2 coins x 3/6 y (~10 min)
+    python -m dvol_pipeline_tests.bench.bench_scale          # 2/5/10 coins x 1.5 y, 2 coins x 3/6 y (~12 min)
     python -m dvol_pipeline_tests.bench.bench_scale --quick  # 2/5 coins x 1.5 y, 2 coins x 3 y (~4 min)
     python -m dvol_pipeline_tests.bench.bench_scale --full   # 2/5/10 coins x 4/8 years (~1 h)
     python -m dvol_pipeline_tests.bench.bench_scale --coins 2,10 --years 4 --no-walkforward
@@ -42,7 +42,8 @@ START = date(2021, 3, 24)
 FIRST_FOLD = "2022-04"
 FAMILIES = ("zero", "mean_reversion", "har", "garch", "lightgbm")
 DEFAULT_CASES = [(2, 1.5), (5, 1.5), (10, 1.5), (2, 3.0), (2, 6.0)]
-"""Two axes of the curve within ~10 min on 2 cores: coins at 1.5 years, years at 2 coins.
+"""Two axes of the curve: coins at 1.5 years, years at 2 coins (~12 min alone on 2 cores; 21 min
+measured on a shared box at load 7-9).
 The full 2/5/10 x 4/8 grid (--full) is 204 coin-years, about an hour at ~15 s each."""
 
 
@@ -216,13 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     for n, y, d, _ in rows:
         print(f"  {n:>2} coins x {y:g} y: " + ", ".join(f"{k} {v:.1f}" for k, v in d["phases"].items()))
     print(
-        "\nReading it: the daily run is linear when s/coin-y and +MiB/c-y stay flat down the table (the"
-        "\nsimulator, the ingest, the SVI fits and the features are all per coin-day; +MiB is the RSS a case"
-        "\nadded over its imports, bounded by one --chunk-days range of chains). The walk-forward is not"
-        "\nlinear in years by design: Y years give ~12*(Y-1) monthly folds, each refit on an expanding"
-        "\nwindow of on average ~Y/2 years, so model time grows ~Y^2 per coin; at short histories it is"
-        "\ndominated by a fixed cost per fold x horizon x family (model save, MLflow run), so it grows far"
-        "\nless than linearly in coins (compare s/fold across coins at the same years)."
+        "\nReading it: the daily run's time is linear when s/coin-y stays flat down the table (the simulator,"
+        "\nthe ingest, the SVI fits and the features are all per coin-day). Its memory (+MiB: the RSS a case"
+        "\nadded over its imports) grows with coins and stays flat in years: one --chunk-days range of every"
+        "\ncoin's chains is held at a time (~160-250 MiB per coin per year of chunk); a single range, as the"
+        "\ndemo runs it, holds the whole history (--chunk-days 100000). The walk-forward is not linear in years"
+        "\nby design: Y years give ~12*(Y-1) monthly folds, each refit on an expanding window of on average"
+        "\n~Y/2 years, so model time grows ~Y^2 per coin; at short histories it is dominated by a fixed cost"
+        "\nper fold x horizon x family (model save, MLflow run), so it grows less than linearly in coins"
+        "\n(compare s/fold across coins at the same years)."
     )
     return 0
 
