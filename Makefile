@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_options --no-surface
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_surface
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_backtest
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_scale
 
 clean-lake:
 	find data_lake -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} +

@@ -11,7 +11,9 @@ from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.assets.config import WalkForwardRunConfig, to_quant
 from dvol_pipeline.lake.tracking import tracking_uri
 from dvol_pipeline.pipeline.forecasts import build_metrics, read_features, run_month
+from dvol_pipeline.progress import track
 from dvol_pipeline.quant.explain import explanation_summary
+from dvol_pipeline.quant.features import HORIZONS
 from dvol_pipeline.quant.metrics import fold_summary
 from dvol_pipeline.quant.walkforward import WalkForwardConfig
 from dvol_pipeline.partitions import fold_keys, fold_partitions
@@ -39,7 +41,7 @@ with warnings.catch_warnings():
         features = read_features(lake.path, market.coins)
         settings = to_quant(config, WalkForwardConfig)
         outcomes = []
-        for i, key in enumerate(keys):
+        for i, key in enumerate(track(keys, "oos_predictions", unit="fold", note=lambda k: f"fold {k} x {len(HORIZONS)} horizons")):
             explain = settings.explain and (len(keys) - 1 - i) % settings.explain_every == 0
             outcome = run_month(lake.path, features, key, first, settings, explain=explain)
             context.log.info(f"fold {key}: {outcome.predictions.height} predictions, skipped {outcome.skipped}")
