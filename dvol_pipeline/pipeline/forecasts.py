@@ -54,10 +54,11 @@ def read_features(root: Path, coins: list[str]) -> pl.DataFrame:
 
 def run_month(
     root: Path, features: pl.DataFrame, key: str, first_day: date,
-    config: WalkForwardConfig = WalkForwardConfig(), explain: bool | None = None,
+    config: WalkForwardConfig = WalkForwardConfig(), newest: bool = True,
 ) -> FoldOutcome:
-    """Every horizon of fold `key`; when explained, LightGBM's SHAP and group ablations too."""
-    explain = config.explain if explain is None else explain
+    """Every horizon of fold `key`; LightGBM's SHAP and group ablations too when
+    `config.explains(key, newest)` (`newest`: `key` is the last fold of this run)."""
+    explain = config.explains(key, newest)
     families = config.families or MEMBER_FAMILIES
     outcome = FoldOutcome(key, pl.DataFrame(schema=PREDICTION_SCHEMA))
     past = read_predictions(root, before=key)
