@@ -90,7 +90,8 @@ class WalkForwardConfig:
     ablations (they cost a refit per feature group per horizon), for the folds that
     `explains` picks: the newest fold of a run and every `explain_every`-th month counted
     from `explain_from` (default: 2022-04, 2022-10, 2023-04, ...); `explain_every=1`
-    explains every fold, `explain=False` none.
+    explains every fold, `explain=False` none. `workers` > 1 fits the families of a fold
+    in a pool of that many processes (`parallel.py`; identical results).
     """
 
     seed: int = 0
@@ -101,14 +102,15 @@ class WalkForwardConfig:
     explain: bool = True
     explain_every: int = 6
     explain_from: str = "2022-04"
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.window not in ("expanding", "rolling"):
             raise ValueError(f"window must be 'expanding' or 'rolling', not {self.window!r}")
         if self.window == "rolling" and not self.rolling_days:
             raise ValueError("a rolling window needs rolling_days")
-        if self.min_history_days < 1 or self.explain_every < 1:
-            raise ValueError("min_history_days and explain_every must be >= 1")
+        if self.min_history_days < 1 or self.explain_every < 1 or self.workers < 1:
+            raise ValueError("min_history_days, explain_every and workers must be >= 1")
         _month_index(self.explain_from)
 
     def explains(self, fold_key: str, newest: bool = False) -> bool:
