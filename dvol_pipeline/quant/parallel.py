@@ -26,8 +26,19 @@ def process_pool(workers: int) -> ProcessPoolExecutor | None:
     if workers <= 1:
         return None
     if workers not in _POOLS:
-        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                              initializer=_warm_up)
     return _POOLS[workers]
+
+
+def _warm_up() -> None:
+    """Each worker's one-time imports (the families' libraries; torch's deterministic mode
+    loads torch._dynamo on first use), paid when the worker starts, not in its first fit."""
+    import torch
+
+    import dvol_pipeline.quant.models.registry  # noqa: F401
+
+    torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())
 
 
 @atexit.register
