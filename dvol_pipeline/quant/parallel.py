@@ -6,6 +6,12 @@ folds before M), but within a fold every family of every horizon is fitted on it
 of about equal cost (`balanced_groups`). Workers are spawned (not forked: polars and torch
 hold thread pools), once per process and size, and each fit inside is seeded and
 single-threaded, so the pooled result is identical to the serial one.
+
+Measured (bench_walkforward, issue 11) on the shared 2-core box while other jobs kept its
+load at 5-9: the full walk-forward took 75.7 s serial and 74.7 s with 2 workers, h=7 alone
+21.1/23.6 s serial and 29.9/27.6 s pooled; with both cores already busy a second process
+gains nothing and pays the transfers. So `WalkForwardConfig.workers` defaults to 1 (serial);
+set it to 2 where the cores are free.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 # seconds of fit+predict over the whole walk-forward of bench_walkforward (relative costs; unknown: 1)
-FIT_COST = {"lstm": 25.0, "lightgbm": 14.0, "har": 6.0, "garch": 2.6, "mean_reversion": 0.6, "zero": 0.3}
+FIT_COST = {"lstm": 36.0, "lightgbm": 17.0, "har": 4.7, "garch": 1.7, "mean_reversion": 0.6, "zero": 0.4}
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 
