@@ -7,11 +7,14 @@ of about equal cost (`balanced_groups`). Workers are spawned (not forked: polars
 hold thread pools), once per process and size, and each fit inside is seeded and
 single-threaded, so the pooled result is identical to the serial one.
 
-Measured (bench_walkforward, issue 11) on the shared 2-core box while other jobs kept its
-load at 5-9: the full walk-forward took 75.7 s serial and 74.7 s with 2 workers, h=7 alone
-21.1/23.6 s serial and 29.9/27.6 s pooled; with both cores already busy a second process
-gains nothing and pays the transfers. So `WalkForwardConfig.workers` defaults to 1 (serial);
-set it to 2 where the cores are free.
+Measured (bench_walkforward, issue 11; paired runs on the 2-core box shared with other
+jobs, whose load is the 1-minute load average): full walk-forward serial vs 2 workers
+43.3 vs 30.5 s (load ~4), 54.3 vs 47.4 s (load ~6), 75.7 vs 74.7 s (load 8-9); h=7 alone
+21.1/23.6 vs 29.9/27.6 s (load ~7, before the workers warmed their imports at start). Each
+worker costs a start (spawn + imports, seconds) and ~0.6 GB of memory (RSS once warm), which a run of one
+or a few folds (the monthly job, the demo's RSS budget) does not win back. So
+`WalkForwardConfig.workers` defaults to 1 (serial); set `workers: 2` for a long backfill
+on free cores.
 """
 
 from __future__ import annotations

@@ -91,7 +91,8 @@ class WalkForwardConfig:
     `explains` picks: the newest fold of a run and every `explain_every`-th month counted
     from `explain_from` (default: 2022-04, 2022-10, 2023-04, ...); `explain_every=1`
     explains every fold, `explain=False` none. `workers` > 1 fits the families of a fold
-    in a pool of that many processes (`parallel.py`; identical results).
+    in a pool of that many processes (`parallel.py`; identical results; worth it for long
+    backfills on free cores, hence off by default).
     """
 
     seed: int = 0
