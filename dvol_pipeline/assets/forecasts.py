@@ -42,8 +42,7 @@ with warnings.catch_warnings():
         settings = to_quant(config, WalkForwardConfig)
         outcomes = []
         for i, key in enumerate(track(keys, "oos_predictions", unit="fold", note=lambda k: f"fold {k} x {len(HORIZONS)} horizons")):
-            explain = settings.explain and (len(keys) - 1 - i) % settings.explain_every == 0
-            outcome = run_month(lake.path, features, key, first, settings, explain=explain)
+            outcome = run_month(lake.path, features, key, first, settings, newest=i == len(keys) - 1)
             context.log.info(f"fold {key}: {outcome.predictions.height} predictions, skipped {outcome.skipped}")
             outcomes.append(outcome)
         preds = pl.concat([o.predictions for o in outcomes])
