@@ -46,6 +46,7 @@ bench: $(STAMP) postgres-server
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_options --no-surface
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_surface
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_backtest
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_scale
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_overhead
 
 clean-lake:

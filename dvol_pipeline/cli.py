@@ -199,19 +199,39 @@ def graph_runs(start: date, end: date) -> list[tuple[str, date | str, date | str
     return runs
 
 
+def phase_time(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
+
+
+def phase_table(phases: list[tuple[str, str, float]], total: float) -> str:
+    """Each run of the graph with its range and wall time, and the total, aligned."""
+    width = max(len(sel) for sel, _, _ in phases)
+    span = max(len(rng) for _, rng, _ in phases)
+    lines = [f"\nDone in {phase_time(total)}. Phase times (wall, Dagster included):"]
+    lines += [f"  {sel:<{width}}  {rng:<{span}}  {phase_time(sec):>12}" for sel, rng, sec in phases]
+    lines.append(f"  {'total':<{width}}  {'':<{span}}  {phase_time(total):>12}")
+    return "\n".join(lines)
+
+
 def run_graph(market: MarketResource, start: date, end: date) -> int:
+    from dvol_pipeline.progress import echo, progress
+
     started = time.perf_counter()
     phases = []
-    for selection, first, last in graph_runs(start, end):
-        print(f"\n== {selection}: {first}..{last} (one run) ==")
-        t0 = time.perf_counter()
-        result = run_materialize(selection, first, last, market)
-        phases.append((selection, time.perf_counter() - t0))
-        if not result.success:
-            print(f"The run for {selection} failed; the log above names the failing asset and check.", file=sys.stderr)
-            return 1
-    print(f"\nDone in {time.perf_counter() - started:.0f} s: "
-          + ", ".join(f"{sel.split(' or ')[0]}.. {sec:.0f} s" for sel, sec in phases) + ".\n")
+    runs = graph_runs(start, end)
+    # one line for the whole graph (which run, elapsed), the step's own progress after it
+    with progress("graph", total=len(runs), unit="run") as bar:
+        for selection, first, last in runs:
+            echo(f"\n== {selection}: {first}..{last} (one run) ==")
+            bar.step(selection.split(" or ")[0] + "..")
+            t0 = time.perf_counter()
+            result = run_materialize(selection, first, last, market)
+            phases.append((selection, f"{first}..{last}", time.perf_counter() - t0))
+            echo(f"== {selection}: done in {phase_time(phases[-1][2])} ==")
+            if not result.success:
+                echo(f"The run for {selection} failed; the log above names the failing asset and check.", sys.stderr)
+                return 1
+    print(phase_table(phases, time.perf_counter() - started) + "\n")
     print(_summary(lake_root()))
     print(_outputs(lake_root(), end))
     return 0

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from dvol_pipeline.assets.forecasts import forecast_metrics, oos_predictions
-from dvol_pipeline.assets.metadata import markdown
+from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.assets.config import BacktestRunConfig, to_quant
 from dvol_pipeline.lake.catalog import in_zone, table
 from dvol_pipeline.lake.tracking import tracking_uri
@@ -65,6 +65,7 @@ def backtest(
     group_name="backtest",
     deps=[backtest],
     kinds={"parquet"},
+    metadata=catalog_metadata("model_promotion"),
     description=table("model_promotion").doc + " A family is promoted only if, over past folds, its futures "
     "strategy beats HAR on net Sharpe AND max drawdown (both coins); otherwise HAR stays.",
 )

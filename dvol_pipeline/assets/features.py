@@ -5,7 +5,7 @@ from datetime import date
 
 import dagster as dg
 
-from dvol_pipeline.assets.metadata import markdown
+from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.pipeline.features import FEATURES_TABLE, build_range
 from dvol_pipeline.partitions import daily_partitions, partition_dates
@@ -23,6 +23,7 @@ with warnings.catch_warnings():
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"parquet", "polars"},
+        metadata=catalog_metadata(FEATURES_TABLE),
         description="Daily DVOL features and labels y_1d/y_7d/y_14d per coin.\n\n" + features_markdown(),
         check_specs=[
             dg.AssetCheckSpec(

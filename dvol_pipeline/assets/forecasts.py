@@ -7,11 +7,13 @@ import dagster as dg
 import polars as pl
 
 from dvol_pipeline.assets.features import features_daily
-from dvol_pipeline.assets.metadata import markdown
+from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.assets.config import WalkForwardRunConfig, to_quant
 from dvol_pipeline.lake.tracking import tracking_uri
 from dvol_pipeline.pipeline.forecasts import build_metrics, read_features, run_month
+from dvol_pipeline.progress import track
 from dvol_pipeline.quant.explain import explanation_summary
+from dvol_pipeline.quant.features import HORIZONS
 from dvol_pipeline.quant.metrics import fold_summary
 from dvol_pipeline.quant.walkforward import WalkForwardConfig
 from dvol_pipeline.partitions import fold_keys, fold_partitions
@@ -28,6 +30,7 @@ with warnings.catch_warnings():
         partitions_def=fold_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"parquet", "mlflow"},
+        metadata=catalog_metadata("oos_predictions"),
         description="Walk-forward out-of-sample ΔDVOL forecasts (1/7/14 d) of every model family for one month.",
     )
     def oos_predictions(
@@ -38,9 +41,8 @@ with warnings.catch_warnings():
         features = read_features(lake.path, market.coins)
         settings = to_quant(config, WalkForwardConfig)
         outcomes = []
-        for i, key in enumerate(keys):
-            explain = settings.explain and (len(keys) - 1 - i) % settings.explain_every == 0
-            outcome = run_month(lake.path, features, key, first, settings, explain=explain)
+        for i, key in enumerate(track(keys, "oos_predictions", unit="fold", note=lambda k: f"fold {k} x {len(HORIZONS)} horizons")):
+            outcome = run_month(lake.path, features, key, first, settings, newest=i == len(keys) - 1)
             context.log.info(f"fold {key}: {outcome.predictions.height} predictions, skipped {outcome.skipped}")
             outcomes.append(outcome)
         preds = pl.concat([o.predictions for o in outcomes])
@@ -69,6 +71,7 @@ with warnings.catch_warnings():
     group_name="forecasts",
     deps=[oos_predictions],
     kinds={"parquet"},
+    metadata=catalog_metadata("forecast_metrics"),
     description="RMSE, MAE, R²_oos vs zero change, Spearman, hit-rate and Diebold–Mariano vs HAR, "
     "per family, horizon, coin, fold and DVOL regime (terciles from past data only).",
 )

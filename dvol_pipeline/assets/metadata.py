@@ -13,6 +13,13 @@ from dvol_pipeline.pipeline.ingest import IngestReport
 PREVIEW_ROWS = 10
 
 
+def catalog_metadata(name: str) -> dict[str, dg.RawMetadataValue]:
+    """The UI's column schema and key of a lake table, from the catalog (the one declaration)."""
+    t = table(name)
+    schema = dg.TableSchema(columns=[dg.TableColumn(c.name, str(c.dtype), description=c.doc) for c in t.columns])
+    return {"dagster/column_schema": schema, "key": list(t.key), "lake_zone": t.zone, "layout": t.layout}
+
+
 def markdown(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> dg.MetadataValue:
     with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
                    tbl_rows=rows, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=10_000):

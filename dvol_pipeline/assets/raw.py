@@ -15,25 +15,20 @@ import warnings
 
 import dagster as dg
 
-from dvol_pipeline.assets.metadata import contract_metadata, gap_metadata, ingest_metadata
+from dvol_pipeline.assets.metadata import catalog_metadata, contract_metadata, gap_metadata, ingest_metadata
 from dvol_pipeline.contracts.tables import RAW_TABLES, TableSpec
 from dvol_pipeline.partitions import daily_partitions, partition_dates
 from dvol_pipeline.pipeline.ingest import ingest_table
+from dvol_pipeline.progress import track
 from dvol_pipeline.resources import LakeResource, MarketResource
 
 RAW_GROUP = "raw"
 
 
-def column_schema(spec: TableSpec) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(c.name, str(c.dtype), description=c.doc) for c in spec.columns]
-    )
-
-
 def _asset_spec(spec: TableSpec) -> dg.AssetSpec:
     return dg.AssetSpec(
         spec.name, group_name=RAW_GROUP, description=spec.doc, kinds={"parquet", "polars"},
-        metadata={"dagster/column_schema": column_schema(spec), "key": list(spec.key)},
+        metadata=catalog_metadata(spec.name),
     )
 
 
@@ -73,7 +68,8 @@ with warnings.catch_warnings():  # BackfillPolicy is "beta" in Dagster 1.13; sin
         start, end = partition_dates(context)
         source = market.open()
         selected = {k.path[-1] for k in context.selected_asset_keys}
-        for spec in (s for s in RAW_TABLES.values() if s.name in selected):
+        specs = [s for s in RAW_TABLES.values() if s.name in selected]
+        for spec in track(specs, f"raw {start}..{end}", unit="table", note=lambda s: s.name):
             context.log.info(f"{spec.name}: ingesting {start}..{end} for {market.coins} from {market.source}")
             report = ingest_table(spec, source, lake.path, start, end, market.coins, rebuild=market.rebuild)
             context.log.info(

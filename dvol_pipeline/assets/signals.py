@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from dvol_pipeline.assets.features import features_daily
-from dvol_pipeline.assets.metadata import markdown
+from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.pipeline.backtest import read_promotion
 from dvol_pipeline.pipeline.signals import SIGNALS_TABLE, build_signals
@@ -23,6 +23,7 @@ with warnings.catch_warnings():
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"parquet"},
+        metadata=catalog_metadata(SIGNALS_TABLE),
         description="End-of-day signals: the promoted model of each horizon scores the day's features "
         "(models of the day's month, trained before it); direction from the primary horizon's threshold.\n\n"
         + "\n".join(f"- `{k}`: {v}" for k, v in table(SIGNALS_TABLE).column_docs().items()),

@@ -5,7 +5,7 @@ import warnings
 import dagster as dg
 import polars as pl
 
-from dvol_pipeline.assets.metadata import markdown
+from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.assets.config import SurfaceRunConfig, to_quant
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.pipeline.surface import NO_CHAIN, build_greeks_range, build_surface_range
@@ -20,6 +20,7 @@ ATM_PRICING_TARGET = 0.05
 
 def _spec(name: str) -> dg.AssetSpec:
     return dg.AssetSpec(name, group_name="surface", deps=[CHAIN, DVOL], kinds={"parquet", "numpy"},
+                        metadata=catalog_metadata(name),
                         description=table(name).doc)
 
 

@@ -166,6 +166,14 @@ _FEATURES = (
              key=("asset", "date")),
 )
 
+_FEATURES += (
+    _derived("garch_fit_memo", FEATURES, SINGLE,
+             "GJR-GARCH fits already made, keyed by a hash of the returns they were fitted on: a fit is a pure "
+             "function of those bytes, so a later run reuses it instead of refitting every past month.",
+             (_c("key", pl.Utf8, "sha1 of the fitted returns (float64 bytes)"),
+              _c("spec", pl.Utf8, "model and optimiser settings the fit was made with")), key=("key",)),
+)
+
 _PREDICTIONS = (
     _derived("oos_predictions", PREDICTIONS, FOLD,
              "Walk-forward out-of-sample forecasts: date, asset, horizon, family, fold, y_hat, y (ΔDVOL).",

@@ -16,6 +16,7 @@ import polars as pl
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.parquet import read_single, read_table, write_single
 from dvol_pipeline.pipeline.forecasts import read_features, read_predictions
+from dvol_pipeline.progress import phased, step
 from dvol_pipeline.quant.backtest import BacktestConfig, BacktestResult, run_futures_backtest
 from dvol_pipeline.quant.backtest.live import (
     OPTION_HORIZON,
@@ -71,6 +72,7 @@ class BacktestRun:
         return out
 
 
+@phased("backtests", total=3)
 def run_backtests(
     root: Path, coins: list[str], config: BacktestConfig = BacktestConfig(),
     option_config: OptionBacktestConfig | None = None, with_options: bool = True,
@@ -78,12 +80,15 @@ def run_backtests(
     predictions = read_predictions(root).filter(pl.col("asset").is_in(coins))
     if predictions.is_empty():
         raise FileNotFoundError(f"no oos_predictions for {coins} under {root}; materialize oos_predictions first")
+    step("read predictions and features")
     market = market_frame(read_features(root, coins))
+    step(f"futures backtest of {predictions.height:,} predictions (tau x cost sweep, noise draws)")
     futures = run_futures_backtest(predictions, market, config)
     folds = sorted(predictions["fold"].unique().to_list())
     history = promotion_history(futures.daily, folds)
     options, note = None, "option book: not run"
     if with_options:
+        step("option book")
         options, note = _run_options(root, coins, futures.daily, history, option_config)
     return BacktestRun(futures, options, note, history, predictions)
 

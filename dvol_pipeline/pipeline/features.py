@@ -17,7 +17,9 @@ from pathlib import Path
 import polars as pl
 
 from dvol_pipeline.lake.catalog import table
-from dvol_pipeline.lake.parquet import read_table, read_table_or_none, write_partitions
+from dvol_pipeline.lake.parquet import read_single_or_none, read_table, read_table_or_none, write_partitions, write_single
+from dvol_pipeline.progress import phased, step
+from dvol_pipeline.quant.features import garch
 from dvol_pipeline.quant.features import (
     MAX_HORIZON,
     FeatureSet,
@@ -29,6 +31,7 @@ from dvol_pipeline.quant.features import (
 
 ExtraFeatures = Callable[[pl.DataFrame], pl.DataFrame]
 FEATURES_TABLE = "features_daily"
+GARCH_MEMO = "garch_fit_memo"
 LABEL_REACH_DAYS = MAX_HORIZON
 """The newest label looks this far ahead: a range reads DVOL this far past its end."""
 INPUTS = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
@@ -60,6 +63,7 @@ def read_inputs(root: Path, first: date, last: date, coins: list[str]) -> dict[s
     return tables
 
 
+@phased("features_daily", total=4)
 def build_range(
     root: Path, first_day: date, start: date, end: date, coins: list[str], extra_features: ExtraFeatures | None = None
 ) -> FeatureBuild:
@@ -68,11 +72,16 @@ def build_range(
     `extra_features` (frame -> frame with new columns) adds research features; they pass
     through the same no-look-ahead check as the built-in ones.
     """
+    step(f"read raw tables {first_day}..{end}")
     tables = read_inputs(root, first_day, end + timedelta(days=LABEL_REACH_DAYS), coins)
+    memo = read_single_or_none(root, GARCH_MEMO)
+    garch.remember_fits(memo)
+    step(f"build features of {start}..{end}")
     built = build_features(tables, extra_features=extra_features)
     rows = built.frame.filter(pl.col("date").is_between(start, end))
     days = rows["date"].unique().sort().to_list()
     # the check sees only data up to `end`: labels may look ahead, features may not
+    step(f"no-look-ahead check on {len(days):,} days")
     upto_end = {k: None if v is None else _through(v, k, end) for k, v in tables.items()}
     leakage = check_no_lookahead(upto_end, default_check_days(days), extra_features=extra_features)
     # the labels of the LABEL_REACH_DAYS days before the range become known with the range's
@@ -82,11 +91,18 @@ def build_range(
         pl.col("date").is_between(start - timedelta(days=LABEL_REACH_DAYS), start - timedelta(days=1))
         & (pl.col("date") >= first_day)
     )
+    step(f"write {rows.height:,} rows")
     features_table = table(FEATURES_TABLE)
     existing = [features_table.partition_file(root, a, d).exists() for a, d in relabel.select("asset", "date").iter_rows()]
     relabel = relabel.filter(pl.Series(existing, dtype=pl.Boolean)) if relabel.height else relabel
     out = pl.concat([relabel, rows]) if relabel.height else rows
     written = write_partitions(root, FEATURES_TABLE, out)
+    # the lake remembers the fits its own builds used (never another lake's, so a lake's files
+    # depend on its data alone), and the file is rewritten only when a new fit joins
+    known = set() if memo is None else set(memo["key"].to_list())
+    used = set(built.garch_fits["fit_key"].to_list()) if "fit_key" in built.garch_fits.columns else set()
+    if used - known:
+        write_single(root, GARCH_MEMO, garch.remembered_fits(known | used))
     inputs = {k: (0 if v is None else v.height) for k, v in tables.items()}
     return FeatureBuild(built, rows, leakage, len(written), inputs)
 

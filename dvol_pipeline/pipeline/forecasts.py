@@ -23,6 +23,7 @@ from dvol_pipeline.quant.forecast import PREDICTION_SCHEMA, run_fold
 from dvol_pipeline.quant.models.registry import MEMBER_FAMILIES
 from dvol_pipeline.quant.metrics import forecast_metrics, metrics_table
 from dvol_pipeline.quant.models.base import flatten_params
+from dvol_pipeline.quant.parallel import process_pool
 from dvol_pipeline.quant.walkforward import WalkForwardConfig, fold_for_month, split
 
 PREDICTIONS = "oos_predictions"
@@ -54,13 +55,15 @@ def read_features(root: Path, coins: list[str]) -> pl.DataFrame:
 
 def run_month(
     root: Path, features: pl.DataFrame, key: str, first_day: date,
-    config: WalkForwardConfig = WalkForwardConfig(), explain: bool | None = None,
+    config: WalkForwardConfig = WalkForwardConfig(), newest: bool = True,
 ) -> FoldOutcome:
-    """Every horizon of fold `key`; when explained, LightGBM's SHAP and group ablations too."""
-    explain = config.explain if explain is None else explain
+    """Every horizon of fold `key`; LightGBM's SHAP and group ablations too when
+    `config.explains(key, newest)` (`newest`: `key` is the last fold of this run)."""
+    explain = config.explains(key, newest)
     families = config.families or MEMBER_FAMILIES
     outcome = FoldOutcome(key, pl.DataFrame(schema=PREDICTION_SCHEMA))
     past = read_predictions(root, before=key)
+    pool = process_pool(config.workers)
     frames, shap_frames, ablation_frames = [], [], []
     for h in HORIZONS:
         fold = fold_for_month(key, h, first_day, config.window, config.rolling_days)
@@ -68,7 +71,7 @@ def run_month(
         if history < config.min_history_days:
             outcome.skipped[h] = f"{history} days of purged history < {config.min_history_days}"
             continue
-        result = run_fold(features, fold, families, past_oos=past, seed=config.seed)
+        result = run_fold(features, fold, families, past_oos=past, seed=config.seed, executor=pool)
         if not result.models:
             outcome.skipped[h] = "no feature rows in the fold's training window"
             continue

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from dvol_pipeline.lake.parquet import read_table_or_none, write_partitions
+from dvol_pipeline.progress import phased, step
 from dvol_pipeline.quant.options import chain_greeks, exposures_by_expiry
 from dvol_pipeline.quant.surface import LiquidityRules, SurfaceBuild, build_surfaces
 
@@ -43,26 +44,34 @@ def _write(root: Path, name: str, frame: pl.DataFrame) -> int:
     return len(write_partitions(root, name, frame))
 
 
+@phased("option_surface", total=3)
 def build_surface_range(
     root: Path, start: date, end: date, coins: list[str], rules: LiquidityRules = LiquidityRules()
 ) -> SurfaceRange:
+    step(f"read chains {start}..{end}")
     chain = read_chain(root, start, end, coins)
     if chain is None:
         return SurfaceRange(None, 0, {n: 0 for n in SURFACE_TABLES})
     dvol = read_table_or_none(root, "raw_dvol", start, end, coins)
+    step(f"fit SVI to {chain.height:,} quotes")
     build = build_surfaces(chain, dvol, rules)
+    step(f"write {', '.join(SURFACE_TABLES)}")
     frames = {"surface_params": build.params, "surface_grid": build.grid, "surface_features": build.features}
     return SurfaceRange(build, chain.height, {n: _write(root, n, f) for n, f in frames.items()})
 
 
+@phased("chain_greeks", total=3)
 def build_greeks_range(
     root: Path, start: date, end: date, coins: list[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]] | None:
     """None when the range has no chains."""
+    step(f"read chains {start}..{end}")
     chain = read_chain(root, start, end, coins)
     if chain is None:
         return None
+    step(f"greeks of {chain.height:,} quotes")
     greeks = chain_greeks(chain)
     exposures = exposures_by_expiry(greeks)
+    step(f"write {', '.join(GREEK_TABLES)}")
     written = {"chain_greeks": _write(root, "chain_greeks", greeks), "chain_exposures": _write(root, "chain_exposures", exposures)}
     return greeks, exposures, written

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,9 @@ import polars as pl
 from dvol_pipeline.quant.features import FEATURES, HORIZONS, LABELS
 from dvol_pipeline.quant.models.base import Forecaster
 from dvol_pipeline.quant.models.ensemble import Ensemble
+from dvol_pipeline.quant.models.names import ENSEMBLE_MEMBERS
 from dvol_pipeline.quant.models.registry import MEMBER_FAMILIES, make_forecaster
+from dvol_pipeline.quant.parallel import balanced_groups, executor_workers
 from dvol_pipeline.quant.walkforward import Fold, split
 
 __all__ = ["HORIZONS", "MEMBER_FAMILIES", "PREDICTION_SCHEMA", "FoldResult", "feature_columns", "run_fold"]
@@ -59,43 +62,79 @@ def run_fold(
     past_oos: pl.DataFrame | None = None,
     seed: int = 0,
     drop_groups: Sequence[str] = (),
+    executor: Executor | None = None,
 ) -> FoldResult:
     """Fit and predict one fold for one horizon; `past_oos` feeds the ensemble's weights.
 
     With `past_oos`, `result.models["ensemble"]` holds the fold's fitted members (those
     with weight), also in a month with no rows yet, so a saved fold always has its
-    ensemble; its predictions combine the members' predictions of the month."""
+    ensemble; its predictions combine the members' predictions of the month.
+
+    With an `executor` (a process pool, see `parallel.py`), the families are fitted in
+    balanced groups on its workers; every fit is seeded and single-threaded, so the
+    result is identical to the serial one (same models, same predictions, same order)."""
     target = LABELS[fold.horizon]
-    features = feature_columns(frame, drop_groups)
     train, test = split(frame, fold, target)
     result = FoldResult(fold, pl.DataFrame(schema=PREDICTION_SCHEMA), train_rows=train.height)
     if train.is_empty():
         return result
     # a month with no feature rows yet (the live month on its first day) still trains and
     # keeps its models: the end-of-day signals score each new day with them
-    # the LSTM reads each test row's last 90 days, so it predicts from the history up to the fold's end
-    context = frame.filter(pl.col("date") <= fold.test_end).with_row_index("__i")
-    ordered = context.join(test.select("date", "asset"), on=["date", "asset"], how="semi")
-    keep = ordered["__i"].to_numpy()
+    groups = balanced_groups(families, executor_workers(executor)) if executor is not None else [list(families)]
+    if len(groups) > 1:
+        fitted = [f.result() for f in [executor.submit(fit_families, frame, fold, g, seed, drop_groups) for g in groups]]
+    else:
+        fitted = [fit_families(frame, fold, families, seed, drop_groups)]
     preds: dict[str, np.ndarray] = {}
-    for family in families:
-        started = time.perf_counter()
-        model = make_forecaster(family, fold.horizon, seed=seed).fit(train, features, target)
-        if keep.size:
-            preds[family] = model.predict(context.drop("__i"))[keep]
-        result.models[family] = model
-        result.fit_seconds[family] = time.perf_counter() - started
+    for family in families:  # the serial order, whatever the grouping
+        part = next(p for p in fitted if family in p[0])
+        result.models[family], result.fit_seconds[family] = part[0][family], part[2][family]
+        if family in part[1]:
+            preds[family] = part[1][family]
     ensemble = None
-    if past_oos is not None:
+    # the ensemble combines the members this fold fitted: a run with fewer families gets an
+    # ensemble of those (its weights still come from earlier folds only), none if it fitted none
+    members = [m for m in ENSEMBLE_MEMBERS if m in result.models]
+    if past_oos is not None and members:
         history = past_oos.filter(pl.col("horizon") == fold.horizon)
-        ensemble = Ensemble.from_history(history, horizon=fold.horizon, as_of=fold.test_start)
+        config = {} if members == list(ENSEMBLE_MEMBERS) else {"members": members}
+        ensemble = Ensemble.from_history(history, horizon=fold.horizon, as_of=fold.test_start, **config)
         ensemble.attach({m: result.models[m] for m in ensemble.weighted() if m in result.models})
         if ensemble.ready():
             result.models["ensemble"] = ensemble
     if test.is_empty():
         return result
+    _, ordered, _ = _test_context(frame, fold, test)
     frames = [_rows(ordered, fold, fam, y_hat, target) for fam, y_hat in preds.items()]
     if ensemble is not None:
         frames.append(_rows(ordered, fold, "ensemble", ensemble.combine(preds), target))
     result.predictions = pl.concat(frames).cast(PREDICTION_SCHEMA)
     return result
+
+
+def _test_context(frame: pl.DataFrame, fold: Fold, test: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
+    """(every row up to the fold's end, the test rows in that order, their positions in it)."""
+    # the LSTM reads each test row's last 90 days, so it predicts from the history up to the fold's end
+    context = frame.filter(pl.col("date") <= fold.test_end).with_row_index("__i")
+    ordered = context.join(test.select("date", "asset"), on=["date", "asset"], how="semi")
+    return context.drop("__i"), ordered, ordered["__i"].to_numpy()
+
+
+def fit_families(
+    frame: pl.DataFrame, fold: Fold, families: Sequence[str], seed: int = 0, drop_groups: Sequence[str] = (),
+) -> tuple[dict[str, Forecaster], dict[str, np.ndarray], dict[str, float]]:
+    """(models, test-month predictions, fit+predict seconds) of `families` on the fold's
+    purged training window; a module-level function, so a process pool can run it."""
+    target = LABELS[fold.horizon]
+    features = feature_columns(frame, drop_groups)
+    train, test = split(frame, fold, target)
+    context, _, keep = _test_context(frame, fold, test)
+    models, preds, seconds = {}, {}, {}
+    for family in families:
+        started = time.perf_counter()
+        model = make_forecaster(family, fold.horizon, seed=seed).fit(train, features, target)
+        if keep.size:
+            preds[family] = model.predict(context)[keep]
+        models[family] = model
+        seconds[family] = time.perf_counter() - started
+    return models, preds, seconds

@@ -87,8 +87,12 @@ class WalkForwardConfig:
 
     `families` empty means every member family of the registry (the ensemble is added on
     top whenever earlier folds exist). `explain` computes LightGBM SHAP and the group
-    ablations; `explain_every` > 1 explains only every n-th fold counted from the newest
-    (they cost a refit per feature group per horizon).
+    ablations (they cost a refit per feature group per horizon), for the folds that
+    `explains` picks: the newest fold of a run and every `explain_every`-th month counted
+    from `explain_from` (default: 2022-04, 2022-10, 2023-04, ...); `explain_every=1`
+    explains every fold, `explain=False` none. `workers` > 1 fits the families of a fold
+    in a pool of that many processes (`parallel.py`; identical results; worth it for long
+    backfills on free cores, hence off by default).
     """
 
     seed: int = 0
@@ -97,12 +101,33 @@ class WalkForwardConfig:
     rolling_days: int | None = None
     min_history_days: int = DEFAULT_MIN_HISTORY_DAYS
     explain: bool = True
-    explain_every: int = 1
+    explain_every: int = 6
+    explain_from: str = "2022-04"
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.window not in ("expanding", "rolling"):
             raise ValueError(f"window must be 'expanding' or 'rolling', not {self.window!r}")
         if self.window == "rolling" and not self.rolling_days:
             raise ValueError("a rolling window needs rolling_days")
-        if self.min_history_days < 1 or self.explain_every < 1:
-            raise ValueError("min_history_days and explain_every must be >= 1")
+        if self.min_history_days < 1 or self.explain_every < 1 or self.workers < 1:
+            raise ValueError("min_history_days, explain_every and workers must be >= 1")
+        _month_index(self.explain_from)
+
+    def explains(self, fold_key: str, newest: bool = False) -> bool:
+        """Whether fold `fold_key` ("YYYY-MM") gets SHAP and group ablations in a run where
+        it is the newest fold (`newest`) or not. The answer depends on the month alone
+        (and `newest`), so a fold is explained the same way whichever range a run covers."""
+        if not self.explain:
+            return False
+        return newest or (_month_index(fold_key) - _month_index(self.explain_from)) % self.explain_every == 0
+
+
+def _month_index(key: str) -> int:
+    try:
+        year, month = (int(part) for part in key.split("-"))
+    except ValueError:
+        raise ValueError(f"a fold key is 'YYYY-MM', not {key!r}") from None
+    if not 1 <= month <= 12 or len(key) != 7:
+        raise ValueError(f"a fold key is 'YYYY-MM', not {key!r}")
+    return 12 * year + month - 1

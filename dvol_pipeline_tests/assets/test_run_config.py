@@ -43,3 +43,13 @@ def test_the_assets_expose_their_config_to_the_launchpad():
     assert {"capital_usd", "costs", "risk", "thresholds"} <= fields["backtest"]
     assert {"seed", "families", "window", "min_history_days", "explain"} <= fields["oos_predictions"]
     assert {"max_rel_spread", "min_open_interest"} <= fields["option_surface"]
+
+
+def test_every_lake_asset_shows_its_catalog_columns_in_the_ui():
+    from dvol_pipeline.lake.catalog import table
+
+    graph = defs.get_repository_def().asset_graph
+    for name in ("raw_dvol", "surface_params", "features_daily", "oos_predictions", "model_promotion", "signals"):
+        meta = graph.get(dg.AssetKey(name)).metadata
+        assert [c.name for c in meta["dagster/column_schema"].columns] == [c.name for c in table(name).columns]
+        assert meta["lake_zone"] == table(name).zone

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from dvol_pipeline.quant.metrics import diebold_mariano, forecast_metrics, regime_labels
-from dvol_pipeline.quant.walkforward import fold_for_month, monthly_folds, split
+from dvol_pipeline.quant.walkforward import WalkForwardConfig, fold_for_month, monthly_folds, split
 
 FIRST, LAST = date(2021, 3, 24), date(2024, 12, 31)
 
@@ -38,6 +38,23 @@ def test_rolling_window_and_split():
     assert test.height == 30
     with pytest.raises(ValueError, match="rolling_days"):
         fold_for_month("2023-04", 7, FIRST, window="rolling")
+
+
+def test_which_folds_are_explained_is_decided_by_the_config():
+    default = WalkForwardConfig()
+    months = [f"{y}-{m:02d}" for y in (2022, 2023, 2024) for m in range(1, 13) if f"{y}-{m:02d}" >= "2022-04"]
+    assert [k for k in months if default.explains(k)] == ["2022-04", "2022-10", "2023-04", "2023-10", "2024-04",
+                                                         "2024-10"]
+    assert default.explains("2024-12", newest=True) and not default.explains("2024-12", newest=False)
+    assert default.explains("2021-10")  # counted backwards from the anchor too
+    assert all(WalkForwardConfig(explain_every=1).explains(k) for k in months)
+    assert not any(WalkForwardConfig(explain=False).explains(k, newest=True) for k in months)
+    assert [k for k in months if WalkForwardConfig(explain_every=12, explain_from="2023-01").explains(k)] == [
+        "2023-01", "2024-01"]
+    with pytest.raises(ValueError):
+        WalkForwardConfig(explain_from="2023-13")
+    with pytest.raises(ValueError):
+        WalkForwardConfig(explain_every=0)
 
 
 def test_forecast_metrics_against_known_values():

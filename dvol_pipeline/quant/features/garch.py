@@ -43,6 +43,33 @@ _CACHE: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
 _CACHE_SIZE = 4096
 
 
+FIT_SPEC = f"gjr-garch(1,1)-t const-mean x100 maxiter={MAXITER} starts=generic,arch"
+"""What a remembered fit was made with: entries of another spec are never reused."""
+
+
+def remembered_fits(keys: set[str] | None = None) -> pl.DataFrame:
+    """The memo's fits (only `keys`, when given): (key, spec, params..., backcast), to persist.
+
+    A fit is a pure function of its returns' bytes, so remembering it across runs changes no
+    number; it spares an end-of-day run refitting every past month of an expanding window."""
+    rows = [{"key": k, "spec": FIT_SPEC, **dict(zip(PARAMS, p.tolist(), strict=True)), "backcast": b}
+            for k, (p, b) in _CACHE.items() if keys is None or k in keys]
+    schema = {"key": pl.Utf8, "spec": pl.Utf8, **{name: pl.Float64 for name in PARAMS}, "backcast": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("key")
+
+
+def remember_fits(fits: pl.DataFrame | None) -> int:
+    """Seed the memo with fits persisted by an earlier run (same spec only); returns how many."""
+    if fits is None or fits.is_empty():
+        return 0
+    usable = fits.filter(pl.col("spec") == FIT_SPEC)
+    for row in usable.iter_rows(named=True):
+        _CACHE[row["key"]] = (np.array([row[name] for name in PARAMS], dtype=float), float(row["backcast"]))
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return usable.height
+
+
 def describe(refit: str, min_obs: int = MIN_OBS, window_days: int | None = None) -> str:
     window = "an expanding window" if window_days is None else f"the last {window_days} days"
     return (
@@ -51,11 +78,16 @@ def describe(refit: str, min_obs: int = MIN_OBS, window_days: int | None = None)
     )
 
 
+def fit_key(r: np.ndarray) -> str:
+    """The memo key of a fit: a hash of exactly the returns it is fitted on."""
+    return hashlib.sha1(np.ascontiguousarray(r, dtype=np.float64).tobytes()).hexdigest()
+
+
 def _fit(r: np.ndarray) -> tuple[np.ndarray, float] | None:
     """(params, backcast) of the best GJR-GARCH(1,1)-t fit on r (pandas stays inside arch)."""
     from arch import arch_model
 
-    key = hashlib.sha1(r.tobytes()).hexdigest()
+    key = fit_key(r)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
@@ -129,7 +161,7 @@ def garch_features(
                 "date": a["date"][n:end], "asset": [asset] * (end - n),
                 "garch_vol1": v1[n - s0:], "garch_vol30": v30[n - s0:],
             }))
-            fits.append({"asset": asset, "period_start": p.astype("datetime64[D]").item(),
+            fits.append({"asset": asset, "fit_key": fit_key(r[s0:n]), "period_start": p.astype("datetime64[D]").item(),
                          "fit_start": day[s0].astype("datetime64[D]").item(), "n_obs": n - s0,
                          **dict(zip(PARAMS, params.tolist(), strict=True))})
     schema = {"date": pl.Date, "asset": pl.Utf8, "garch_vol1": pl.Float64, "garch_vol30": pl.Float64}

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from dvol_pipeline.progress import progress
 from dvol_pipeline.quant.options import VOL_POINT, vega
 
 from .liquidity import SLICE_KEYS
@@ -203,12 +204,14 @@ def fit_svi_arrays(k: np.ndarray, v: np.ndarray, wt: np.ndarray) -> dict[str, np
     rows = np.arange(k.shape[0])
     scale = np.sqrt(np.maximum(v[rows, near], 1e-8))
     out = {name: np.empty(k.shape[0]) for name in PARAMS}
-    for lo in range(0, k.shape[0], CHUNK):
-        sl = slice(lo, lo + CHUNK)
-        start = _grid_search(k[sl], v[sl], wt[sl], scale[sl])
-        fitted = _lm_polish(k[sl], v[sl], wt[sl], start, 1e-3 * scale[sl])
-        for name, x in zip(PARAMS, fitted):
-            out[name][sl] = x
+    with progress("SVI fits", total=k.shape[0], unit="slice") as bar:
+        for lo in range(0, k.shape[0], CHUNK):
+            sl = slice(lo, lo + CHUNK)
+            start = _grid_search(k[sl], v[sl], wt[sl], scale[sl])
+            fitted = _lm_polish(k[sl], v[sl], wt[sl], start, 1e-3 * scale[sl])
+            for name, x in zip(PARAMS, fitted):
+                out[name][sl] = x
+            bar.update(min(CHUNK, k.shape[0] - lo))
     return out
 
 

@@ -26,7 +26,7 @@ from .bars import ohlcv_rows
 from .chains import build_chain, snapshot_us
 from .dvol import dvol_bars
 from .flows import funding_rows, onchain_rows, options_summary
-from .params import COINS
+from .params import COINS, DERIVED_PREFIX, is_known_coin
 from .paths import CoinPath, simulate
 from .surface import level30, model_vs30
 
@@ -46,10 +46,11 @@ class SimulatedMarket:
     def __init__(self, config: SimConfig = SimConfig(), end: date = date(2024, 12, 31)):
         if not isinstance(config.seed, (int, np.integer)) or config.seed < 0:
             raise ValueError(f"SimConfig.seed must be a non-negative integer, got {config.seed!r}")
-        unknown = [c for c in config.coins if c not in COINS]
+        unknown = [c for c in config.coins if not is_known_coin(c)]
         if unknown or not config.coins or len(set(config.coins)) != len(config.coins):
             raise ValueError(
-                f"SimConfig.coins must be distinct coins among {sorted(COINS)}, got {config.coins!r}"
+                f"SimConfig.coins must be distinct coins among {sorted(COINS)} or {DERIVED_PREFIX}<k> (k >= 3, "
+                f"derived parameters: params.coin_params), got {config.coins!r}"
             )
         if end < config.start:
             raise ValueError(f"market end {end} is before its start {config.start}")

@@ -149,3 +149,55 @@ COINS: dict[str, CoinParams] = {
         tx_base=1_100_000.0, fee_base=900.0,
     ),
 }
+
+# ---- coins beyond BTC and ETH (scale benchmarks, multi-coin tests) ----------------------
+DERIVED_PREFIX = "SIM"
+"""Extra coins are named SIM3, SIM4, ... (k >= 3); their parameters are derived, not tuned."""
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+
+
+def derived_index(coin: str) -> int | None:
+    """k of a derived coin name `SIM<k>` (k >= 3), else None."""
+    digits = coin[len(DERIVED_PREFIX):]
+    if coin.startswith(DERIVED_PREFIX) and digits.isdigit() and int(digits) >= 3 and digits == str(int(digits)):
+        return int(digits)
+    return None
+
+
+def is_known_coin(coin: str) -> bool:
+    return coin in COINS or derived_index(coin) is not None
+
+
+def coin_params(coin: str) -> CoinParams:
+    """BTC and ETH: their calibrated parameters (unchanged). `SIM<k>`: a documented blend.
+
+    A derived coin k takes each parameter between BTC's and ETH's at the weight
+    w = frac(k * 0.618...) (the golden-ratio sequence, so successive coins spread over
+    [0, 1)): geometric for positive parameters (prices, volumes, intensities), linear
+    otherwise (log levels, skews). Its coin id is k, so its own random streams are
+    distinct from BTC's (1), ETH's (2) and the common stream (0); the common shocks are
+    shared, as between BTC and ETH. Such coins are plausible, not calibrated: the stylised
+    facts of MARKET_FACTS.md are asserted for BTC and ETH only.
+    """
+    if coin in COINS:
+        return COINS[coin]
+    k = derived_index(coin)
+    if k is None:
+        raise ValueError(f"unknown simulated coin {coin!r}: use {sorted(COINS)} or {DERIVED_PREFIX}<k> with k >= 3")
+    w = float((k * _GOLDEN) % 1.0)
+    btc, eth = COINS["BTC"], COINS["ETH"]
+    values = {}
+    for name in CoinParams.__dataclass_fields__:
+        a, b = float(getattr(btc, name)), float(getattr(eth, name))
+        if name == "coin_id":
+            values[name] = k
+        elif a > 0 and b > 0:
+            values[name] = float(np.exp((1.0 - w) * np.log(a) + w * np.log(b)))
+        else:
+            values[name] = (1.0 - w) * a + w * b
+    return CoinParams(**values)
+
+
+def scale_coins(n: int) -> tuple[str, ...]:
+    """BTC, ETH, then SIM3 .. SIM<n>: the universe of n coins the scale benchmark simulates."""
+    return ("BTC", "ETH", *(f"{DERIVED_PREFIX}{k}" for k in range(3, n + 1)))[:n]

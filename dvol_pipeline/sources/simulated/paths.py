@@ -179,7 +179,7 @@ def simulate(seed: int, start: date, n_days: int, coins: tuple[str, ...]) -> dic
     ez = abs_t_mean(nu)
     out = {}
     for coin in coins:
-        p = P.COINS[coin]
+        p = P.coin_params(coin)
         model = VolModel.of(p)
         own, ou_, _, daily = hourly_blocks(seed, STREAM_COIN, p.coin_id, n_days, 8, 3, n_daily=4)
         z = t_scale * _mix(cn[0], own[0], P.RET_CORR)
