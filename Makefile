@@ -38,7 +38,9 @@ check: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 ui: $(STAMP)
-	DAGSTER_HOME=$$($(BIN)/python -m dvol_pipeline home) exec $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	DAGSTER_HOME=$$($(BIN)/python -m dvol_pipeline home) \
+	DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=$${DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS:-true} \
+	exec $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: $(STAMP) postgres-server
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake

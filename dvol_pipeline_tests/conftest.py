@@ -17,6 +17,8 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("DVOL_LAKE", str(root))
     monkeypatch.setenv("DAGSTER_HOME", str(root / ".dagster"))
+    # what the CLI sets by default, set here so that it is undone after the test and never leaks
+    monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     return root
 
 
