@@ -33,15 +33,14 @@
 from __future__ import annotations
 
 import copy
+import functools
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from torch import nn
 
 from dvol_pipeline.quant.models.base import Forecaster, numeric
 from dvol_pipeline.quant.models.preprocess import Preprocessor, add_gaps, split_validation
@@ -49,8 +48,17 @@ from dvol_pipeline.quant.models.preprocess import Preprocessor, add_gaps, split_
 WEIGHTS_FILE, CONTEXT_FILE = "lstm.pt", "context.parquet"
 
 
+def _torch():
+    """torch, imported on first use: a process that never fits or loads an LSTM (an end-of-day
+    run whose promoted models are HAR or GARCH) skips its ~2 s import."""
+    import torch
+
+    return torch
+
+
 @contextmanager
 def torch_determinism(seed: int, threads: int):
+    torch = _torch()
     threads_before, deterministic_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
@@ -63,15 +71,33 @@ def torch_determinism(seed: int, threads: int):
         torch.use_deterministic_algorithms(deterministic_before)
 
 
-class _Net(nn.Module):
-    def __init__(self, n_in: int, hidden: int, layers: int) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(n_in, hidden, num_layers=layers, batch_first=True)
-        self.head = nn.Linear(hidden, 1)
+@functools.cache
+def _net_class() -> type:
+    nn = _torch().nn
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm(x)
-        return self.head(out[:, -1]).squeeze(-1)
+    class _Net(nn.Module):
+        def __init__(self, n_in: int, hidden: int, layers: int) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(n_in, hidden, num_layers=layers, batch_first=True)
+            self.head = nn.Linear(hidden, 1)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.head(out[:, -1]).squeeze(-1)
+
+    _Net.__qualname__ = _Net.__name__ = "TorchNet"  # pickled by name (the fold pool): see __getattr__
+    return _Net
+
+
+def __getattr__(name: str):
+    """`TorchNet` resolves on first use, so unpickling a fitted net imports torch only then."""
+    if name == "TorchNet":
+        return _net_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _Net(n_in: int, hidden: int, layers: int):
+    return _net_class()(n_in, hidden, layers)
 
 
 class LSTMForecaster(Forecaster):
@@ -123,7 +149,8 @@ class LSTMForecaster(Forecaster):
         self.context = train.select("date", "asset", *self.features).group_by("asset", maintain_order=True).tail(L - 1)
         return self.features
 
-    def _train(self, n_in, x_tr, z_tr, x_va, z_va) -> tuple[_Net, dict[str, Any]]:
+    def _train(self, n_in, x_tr, z_tr, x_va, z_va) -> tuple[Any, dict[str, Any]]:
+        torch = _torch()
         c = self.config
         net = _Net(n_in, int(c["hidden"]), int(c["layers"]))
         opt = torch.optim.Adam(net.parameters(), lr=float(c["lr"]), weight_decay=float(c["weight_decay"]))
@@ -138,15 +165,15 @@ class LSTMForecaster(Forecaster):
             for start in range(0, len(zt), int(c["batch_size"])):
                 idx = order[start:start + int(c["batch_size"])]
                 opt.zero_grad()
-                loss = nn.functional.mse_loss(net(xt[idx]), zt[idx])
+                loss = torch.nn.functional.mse_loss(net(xt[idx]), zt[idx])
                 loss.backward()
-                nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 opt.step()
             run = epoch
             if has_val:
                 net.eval()
                 with torch.no_grad():
-                    val = float(nn.functional.mse_loss(net(xv), zv))
+                    val = float(torch.nn.functional.mse_loss(net(xv), zv))
                 if val < best - 1e-6:
                     best, best_epoch, best_state, bad = val, epoch, copy.deepcopy(net.state_dict()), 0
                 elif (bad := bad + 1) >= int(c["patience"]):
@@ -159,6 +186,7 @@ class LSTMForecaster(Forecaster):
                      "train_sequences": int(len(zt)), "validation_sequences": int(len(zv))}
 
     def _predict(self, frame: pl.DataFrame) -> np.ndarray:
+        torch = _torch()
         rows = frame.select("date", "asset", *self.features).with_row_index("__r").with_columns(pl.lit(False).alias("__ctx"))
         first = rows.group_by("asset").agg(pl.col("date").min().alias("__first"))
         ctx = (self.context.join(first, on="asset").filter(pl.col("date") < pl.col("__first")).drop("__first")
@@ -182,10 +210,12 @@ class LSTMForecaster(Forecaster):
         return {**self.state["training"], "y_mean": self.state["y_mean"], "y_std": self.state["y_std"]}
 
     def _save_files(self, folder: Path) -> None:
+        torch = _torch()
         torch.save(self.net.state_dict(), folder / WEIGHTS_FILE)
         self.context.write_parquet(folder / CONTEXT_FILE)
 
     def _load_files(self, folder: Path) -> None:
+        torch = _torch()
         n_in = len(Preprocessor.from_dict(self.state["preprocessor"]).features)
         self.net = _Net(n_in, int(self.config["hidden"]), int(self.config["layers"]))
         self.net.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
