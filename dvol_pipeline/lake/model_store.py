@@ -40,12 +40,6 @@ class ModelStore:
         model.save(folder)
         return folder
 
-    def clear(self, family: str, fold: str, horizon: int) -> None:
-        shutil.rmtree(self.folder(family, fold, horizon), ignore_errors=True)
-
-    def exists(self, family: str, fold: str, horizon: int) -> bool:
-        return self.folder(family, fold, horizon).is_dir()
-
     def load(self, family: str, fold: str, horizon: int) -> Any:
         if self.loader is None:
             raise RuntimeError("ModelStore.load needs a loader (the models registry's load_forecaster)")

@@ -138,15 +138,11 @@ def read_single_or_none(root: Path, t: Table | str) -> pl.DataFrame | None:
     return pl.read_parquet(path) if path.exists() else None
 
 
-def fold_keys(root: Path, t: Table | str) -> list[str]:
-    return _name(t).fold_keys(root)
-
-
 def read_folds(root: Path, t: Table | str, before: str | None = None, schema: dict | None = None) -> pl.DataFrame:
     """Every fold of a `fold` table (those before `before` only, when given)."""
     t = _name(t)
     t._expect(FOLD)
-    keep = [k for k in fold_keys(root, t) if before is None or k < before]
+    keep = [k for k in t.fold_keys(root) if before is None or k < before]
     if not keep:
         return pl.DataFrame(schema=schema or t.schema)
     return pl.concat([pl.read_parquet(t.fold_file(root, k)) for k in keep], how="diagonal_relaxed")

@@ -20,7 +20,13 @@ import polars as pl
 from dvol_pipeline.contracts.merge import MergeCounts, merge_rows
 from dvol_pipeline.contracts.tables import TableSpec
 from dvol_pipeline.contracts.validate import ContractReport, find_gaps, validate
-from dvol_pipeline.lake.parquet import WrittenPartition, partition_date_expr, split_by_partition, write_partitions
+from dvol_pipeline.lake.parquet import (
+    WrittenPartition,
+    partition_date_expr,
+    read_table_or_none,
+    split_by_partition,
+    write_partitions,
+)
 from dvol_pipeline.lake.catalog import table as catalog_table
 from dvol_pipeline.lake.quarantine import replace_quarantine
 from dvol_pipeline.sources.base import Source, SourceBatch, TableNotProvided
@@ -69,10 +75,14 @@ def merge_with_lake(
 ) -> tuple[pl.DataFrame, MergeCounts]:
     """`frame` plus the rows its partitions already hold in the lake (see contracts.merge)."""
     parts, total = [], MergeCounts()
-    for (asset, day), part in split_by_partition(frame, spec.time_col).items():
-        path = catalog_table(spec.name).partition_file(root, asset, day)
-        old = pl.read_parquet(path) if path.exists() else spec.empty()
-        merged, counts = merge_rows(spec, old, part, rejected)
+    new = split_by_partition(frame, spec.time_col)
+    if not new:
+        return frame, total
+    days = [d for _, d in new]
+    held = read_table_or_none(root, spec.name, min(days), max(days), sorted({a for a, _ in new}))
+    old_parts = split_by_partition(held, spec.time_col) if held is not None else {}  # one scan, not a file each
+    for key, part in new.items():
+        merged, counts = merge_rows(spec, old_parts.get(key, spec.empty()), part, rejected)
         parts.append(merged)
         total += counts
     return (pl.concat(parts) if parts else frame), total

@@ -36,10 +36,6 @@ def tearsheet_path(root: Path, run_id: str, asset: str) -> Path:
     return report_file(root, run_id, asset)
 
 
-def _optional(root: Path, name: str) -> pl.DataFrame | None:
-    return read_single_or_none(root, name)
-
-
 def _shap(root: Path) -> pl.DataFrame | None:
     shap = read_folds(root, "feature_importance")
     if shap.is_empty():
@@ -75,8 +71,8 @@ def build_tearsheet_data(root: Path, asset: str, run_id: str, generated_at: str,
         .with_columns(pl.col(pl.Float64).fill_nan(None))
         .sort("sharpe", descending=True, nulls_last=True)
     )
-    promotion = _optional(root, "model_promotion")
-    option_costs = _optional(root, "option_cost_sensitivity")
+    promotion = read_single_or_none(root, "model_promotion")
+    option_costs = read_single_or_none(root, "option_cost_sensitivity")
     return TearSheetData(
         title=f"DVOL strategies: {asset}",
         asset=asset,

@@ -34,11 +34,6 @@ def _store(root: Path) -> ModelStore:
     return ModelStore(root, loader=load_forecaster)
 
 
-def fold_with_models(root: Path, family: str, horizon: int, day: date) -> str | None:
-    """The fold of `day`'s month if its models exist, else the newest earlier one."""
-    return _store(root).newest_fold(family, horizon, f"{day:%Y-%m}")
-
-
 def score_days(
     root: Path, features: pl.DataFrame, days: list[date], promotions: dict[str, Promotion],
     config: SignalConfig = SignalConfig(),
