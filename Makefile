@@ -40,6 +40,7 @@ check: $(STAMP)
 ui: $(STAMP)
 	DAGSTER_HOME=$$($(BIN)/python -m dvol_pipeline home) \
 	DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=$${DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS:-true} \
+	DAGSTER_EVENT_BATCH_SIZE=$${DAGSTER_EVENT_BATCH_SIZE:-500} \
 	exec $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: $(STAMP) postgres-server

@@ -29,6 +29,9 @@ EXAMPLE_SQL = (
 )
 
 
+EVENT_BATCH_SIZE = "500"
+
+
 def prepare_home(root: Path) -> Path:
     """Point Dagster at `<lake>/.dagster` and give it the project's dagster.yaml, or the file that
     `DVOL_DAGSTER_YAML` names (e.g. deploy/dagster.postgres.yaml, the production profile)."""
@@ -46,6 +49,9 @@ def prepare_home(root: Path) -> Path:
     # (about half of Dagster's time on a long range); Dagster's caveat: a failed run's partitions
     # read as missing, not failed. Set the variable to false to keep per-partition failure marks.
     os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    # and an asset's per-partition materialization events are written in batches (one transaction
+    # each; dvol_pipeline/event_log.py for SQLite, Dagster's own for PostgreSQL)
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     return home
 
 

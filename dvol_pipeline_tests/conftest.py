@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dvol_pipeline.cli import EVENT_BATCH_SIZE
 from dvol_pipeline_tests.toy_market import ToySource, install
 
 
@@ -19,6 +20,7 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(root / ".dagster"))
     # what the CLI sets by default, set here so that it is undone after the test and never leaks
     monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     return root
 
 

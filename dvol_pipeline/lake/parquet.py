@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -23,6 +24,7 @@ from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, SINGLE, Table, table
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
+WRITE_THREADS = min(4, os.cpu_count() or 1)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -33,7 +35,8 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_parquet_atomic(frame: pl.DataFrame, target: Path) -> None:
+def _write_temp(frame: pl.DataFrame, target: Path, fsync: bool) -> str:
+    """`frame` as a hidden temp file beside `target`; the caller renames it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -45,13 +48,54 @@ def write_parquet_atomic(frame: pl.DataFrame, target: Path) -> None:
                 statistics=True,
                 row_group_size=256_000,
             )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def write_parquet_atomic(frame: pl.DataFrame, target: Path) -> None:
+    tmp = _write_temp(frame, target, fsync=True)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def write_many_atomic(items: list[tuple[pl.DataFrame, Path]]) -> None:
+    """Many files, each replaced whole, with two disk barriers instead of two per file.
+
+    Every temp file is written first, then one `sync()` makes all their bytes durable before any
+    rename, then the renames, then one more `sync()`. A crash (or power loss) at any point leaves
+    each target either its old file or its new one, as `write_parquet_atomic` does; an error while
+    writing the temps replaces nothing. Why: a range backfill writes thousands of one-day
+    partitions and two fsyncs each cost more than the writes themselves (9 of 72 s, demo range).
+    """
+    tmps: list[tuple[str, Path]] = []
+    try:
+        with ThreadPoolExecutor(WRITE_THREADS) as pool:  # polars writes without the GIL
+            futures = [(pool.submit(_write_temp, frame, target, False), target) for frame, target in items]
+            for future, target in futures:
+                try:
+                    tmps.append((future.result(), target))
+                except BaseException:
+                    for other, _ in futures:
+                        other.cancel()
+                    raise
+        os.sync()
+        while tmps:
+            tmp, target = tmps[-1]
+            os.replace(tmp, target)
+            tmps.pop()
+    finally:
+        for tmp, _ in tmps:
+            Path(tmp).unlink(missing_ok=True)
+    os.sync()
 
 
 @cache
@@ -80,13 +124,29 @@ def partition_date_expr(time_col: str) -> pl.Expr:
     return col if time_col == "date" else col.dt.date()
 
 
-def split_by_partition(frame: pl.DataFrame, time_col: str) -> dict[tuple[str, date], pl.DataFrame]:
-    """(asset, day) -> that partition's rows, in the frame's order."""
+def split_by_partition(
+    frame: pl.DataFrame, time_col: str, sort_by: tuple[str, ...] = ()
+) -> dict[tuple[str, date], pl.DataFrame]:
+    """(asset, day) -> that partition's rows, sorted by `sort_by` (stable; else the frame's order).
+
+    One sort of the whole frame and zero-copy slices, not a partition_by + sort per partition:
+    per-partition frame operations were most of a range backfill's time in polars."""
     if frame.is_empty():
         return {}
-    keyed = frame.with_columns(partition_date_expr(time_col).alias("__day"))
-    parts = keyed.partition_by(["asset", "__day"], as_dict=True, maintain_order=True)
-    return {(a, d): p.drop("__day") for (a, d), p in sorted(parts.items())}
+    day = partition_date_expr(time_col).alias("__day")
+    ordered = frame.with_columns(day).sort(["asset", "__day", *sort_by], maintain_order=True)
+    keys = ordered.select("asset", "__day")
+    starts = (
+        keys.with_row_index("__i")
+        .filter((pl.col("asset") != pl.col("asset").shift()) | (pl.col("__day") != pl.col("__day").shift())
+                | (pl.col("__i") == 0))
+    )
+    rows = ordered.drop("__day")
+    offsets = [*starts["__i"].to_list(), rows.height]
+    return {
+        (a, d): rows.slice(lo, hi - lo)
+        for (a, d, lo, hi) in zip(starts["asset"], starts["__day"], offsets[:-1], offsets[1:], strict=True)
+    }
 
 
 def _name(t: Table | str) -> Table:
@@ -98,11 +158,9 @@ def write_partitions(root: Path, t: Table | str, frame: pl.DataFrame) -> list[Wr
     t = _name(t)
     t._expect(ASSET_DATE)
     check_contract(t, frame)
-    written = []
-    for (asset, day), part in split_by_partition(frame, t.time_col).items():
-        path = t.partition_file(root, asset, day)
-        write_parquet_atomic(part.sort(list(t.sort_by), maintain_order=True), path)
-        written.append(WrittenPartition(asset, day, path, part.height))
+    parts = split_by_partition(frame, t.time_col, tuple(t.sort_by))
+    written = [WrittenPartition(a, d, t.partition_file(root, a, d), p.height) for (a, d), p in parts.items()]
+    write_many_atomic([(parts[(w.asset, w.day)], w.path) for w in written])
     return written
 
 

@@ -24,7 +24,6 @@ from dvol_pipeline.lake.parquet import (
     WrittenPartition,
     partition_date_expr,
     read_table_or_none,
-    split_by_partition,
     write_partitions,
 )
 from dvol_pipeline.lake.catalog import table as catalog_table
@@ -73,19 +72,19 @@ def days_in(start: date, end: date) -> list[date]:
 def merge_with_lake(
     spec: TableSpec, root: Path, frame: pl.DataFrame, rejected: pl.DataFrame | None
 ) -> tuple[pl.DataFrame, MergeCounts]:
-    """`frame` plus the rows its partitions already hold in the lake (see contracts.merge)."""
-    parts, total = [], MergeCounts()
-    new = split_by_partition(frame, spec.time_col)
-    if not new:
-        return frame, total
-    days = [d for _, d in new]
-    held = read_table_or_none(root, spec.name, min(days), max(days), sorted({a for a, _ in new}))
-    old_parts = split_by_partition(held, spec.time_col) if held is not None else {}  # one scan, not a file each
-    for key, part in new.items():
-        merged, counts = merge_rows(spec, old_parts.get(key, spec.empty()), part, rejected)
-        parts.append(merged)
-        total += counts
-    return (pl.concat(parts) if parts else frame), total
+    """`frame` plus the rows its partitions already hold in the lake (see contracts.merge).
+
+    One merge over the whole range, not one per partition: the key holds the coin and the time,
+    so rows of different partitions never meet, and only the partitions `frame` touches are read."""
+    if frame.is_empty():
+        return frame, MergeCounts()
+    day = partition_date_expr(spec.time_col)
+    touched = frame.select(pl.col("asset"), day.alias("__day")).unique()
+    days, coins = touched["__day"], sorted(touched["asset"].unique())
+    held = read_table_or_none(root, spec.name, days.min(), days.max(), coins)  # one scan, not a file each
+    if held is not None:
+        held = held.with_columns(day.alias("__day")).join(touched, on=["asset", "__day"], how="semi").drop("__day")
+    return merge_rows(spec, spec.empty() if held is None else held, frame, rejected)
 
 
 def ingest_table(

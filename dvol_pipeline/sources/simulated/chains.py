@@ -112,9 +112,20 @@ def _quotes(g: dict, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bid > 0, bid, np.nan), ask
 
 
+CHUNK_DAYS = 128
+"""Days priced per pass: every array of a pass is a few times the chain it yields, so a whole
+history at once peaked at ~1 GB for two coins; a day's rows never depend on the other days
+of its pass (per-day draws and sums), so chunking changes no value."""
+
+
 def build_chain(path: CoinPath, seed: int, days: np.ndarray) -> pl.DataFrame:
     """The raw_option_chain rows of one coin for day indices `days` (day-ordered)."""
     days = np.asarray(days, np.int64)
+    chunks = [_build_chain(path, seed, days[i : i + CHUNK_DAYS]) for i in range(0, max(days.size, 1), CHUNK_DAYS)]
+    return chunks[0] if len(chunks) == 1 else pl.concat(chunks, rechunk=True)
+
+
+def _build_chain(path: CoinPath, seed: int, days: np.ndarray) -> pl.DataFrame:
     g = _price_grid(path, days)
     # per-instrument noise, drawn per day so a day never depends on the requested range
     counts = np.bincount(g["day_pos"], minlength=days.size)

@@ -16,7 +16,7 @@ import polars as pl
 from dvol_pipeline.quant.variance_swap import replicate_dvol
 
 from .calendar import US_PER_DAY
-from .chains import snapshot_us
+from .chains import CHUNK_DAYS, snapshot_us
 from .paths import CoinPath
 from .surface import level30
 
@@ -24,7 +24,11 @@ from .surface import level30
 def dvol_bars(path: CoinPath, days: np.ndarray, chain: pl.DataFrame) -> pl.DataFrame:
     """raw_dvol rows of one coin for day indices `days`; `chain` covers those days."""
     days = np.asarray(days, np.int64)
-    rep = replicate_dvol(chain.filter(pl.col("asset") == path.coin))
+    own = chain.filter(pl.col("asset") == path.coin)
+    block = (pl.col("ts").dt.epoch("us") // (US_PER_DAY * CHUNK_DAYS)).alias("__block")
+    # snapshot by snapshot, a block of days at a time: the strip's temporaries stay small
+    blocks = own.with_columns(block).partition_by("__block", maintain_order=True, include_key=False)
+    rep = pl.concat([replicate_dvol(b) for b in blocks]) if blocks else replicate_dvol(own)
     ts_us = snapshot_us(path.start, days)
     close = (
         pl.DataFrame({"ts": pl.Series(ts_us).cast(pl.Datetime("us", "UTC"))})
