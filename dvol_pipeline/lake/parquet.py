@@ -76,17 +76,13 @@ def write_many_atomic(items: list[tuple[pl.DataFrame, Path]]) -> None:
     writing the temps replaces nothing. Why: a range backfill writes thousands of one-day
     partitions and two fsyncs each cost more than the writes themselves (9 of 72 s, demo range).
     """
-    tmps: list[tuple[str, Path]] = []
+    with ThreadPoolExecutor(WRITE_THREADS) as pool:  # polars writes without the GIL
+        futures = [(pool.submit(_write_temp, frame, target, False), target) for frame, target in items]
+        failed = next((f.exception() for f, _ in futures if f.exception() is not None), None)
+    tmps = [(f.result(), target) for f, target in futures if f.exception() is None]
     try:
-        with ThreadPoolExecutor(WRITE_THREADS) as pool:  # polars writes without the GIL
-            futures = [(pool.submit(_write_temp, frame, target, False), target) for frame, target in items]
-            for future, target in futures:
-                try:
-                    tmps.append((future.result(), target))
-                except BaseException:
-                    for other, _ in futures:
-                        other.cancel()
-                    raise
+        if failed is not None:
+            raise failed
         os.sync()
         while tmps:
             tmp, target = tmps[-1]

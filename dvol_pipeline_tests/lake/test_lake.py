@@ -55,6 +55,35 @@ def test_a_killed_write_leaves_the_old_partition_and_no_temp_file(tmp_path, monk
     assert [p.name for p in target.parent.iterdir()] == [target.name]
 
 
+def test_a_range_write_that_fails_on_one_partition_replaces_none(tmp_path, monkeypatch):
+    """Every temp file of a range is written before any rename: one partition failing to write
+    leaves all the range's old partitions and no temp file."""
+    frame = toy_table("raw_dvol", START, END, ["BTC", "ETH"])
+    write_partitions(tmp_path, "raw_dvol", frame)
+    before = _bytes(tmp_path, table="raw_dvol")
+    bad = partition_file(tmp_path, "raw", "raw_dvol", "ETH", date(2024, 2, 1))
+    real = parquet._write_temp
+
+    def fail_on_one(frame, target, fsync):
+        if target == bad:
+            raise OSError("disk full")
+        return real(frame, target, fsync)
+
+    monkeypatch.setattr(parquet, "_write_temp", fail_on_one)
+    with pytest.raises(OSError, match="disk full"):
+        write_partitions(tmp_path, "raw_dvol", frame.with_columns(pl.col("close") + 1))
+    assert _bytes(tmp_path, table="raw_dvol") == before
+    assert not [p for p in (tmp_path / "raw" / "raw_dvol").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_partitions_hold_their_rows_in_the_tables_sort_order_whatever_the_input_order(tmp_path):
+    frame = toy_table("raw_ohlcv", START, END, ["BTC", "ETH"])
+    write_partitions(tmp_path, "raw_ohlcv", frame)
+    first = _bytes(tmp_path)
+    write_partitions(tmp_path, "raw_ohlcv", frame.sample(fraction=1.0, shuffle=True, seed=7))
+    assert _bytes(tmp_path) == first
+
+
 def test_quarantine_holds_rejected_rows_until_the_partition_is_fixed(tmp_path):
     def plant(table, frame):
         return frame.with_columns(
