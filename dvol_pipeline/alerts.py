@@ -17,10 +17,10 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from dvol_pipeline.assets.freshness import FRESH_CHECK
 from dvol_pipeline.jobs import freshness_check_job
+from dvol_pipeline.settings import DAGSTER_UI_URL_ENV, dagster_ui_url
 
 WEBHOOK_ENV = "DVOL_ALERT_WEBHOOK_URL"
-UI_URL_ENV = "DVOL_DAGSTER_UI_URL"
-DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves it
+UI_URL_ENV = DAGSTER_UI_URL_ENV
 MAX_STEPS_LISTED = 5
 
 
@@ -66,8 +66,7 @@ def partition_label(tags: Mapping[str, str]) -> str | None:
 
 
 def run_link(run_id: str) -> str:
-    base = os.environ.get(UI_URL_ENV, "").strip() or DEFAULT_UI_URL
-    return f"{base.rstrip('/')}/runs/{run_id}"
+    return f"{dagster_ui_url()}/runs/{run_id}"
 
 
 def failure_message(
