@@ -32,15 +32,17 @@ def table_freshness(root: Path, today: date, max_age_days: int) -> list[dict]:
     daily = [t.name for t in TABLES.values() if t.layout == ASSET_DATE and t.zone != QUARANTINE]
     report = freshness_report(root, daily, today, max_age_days)
     out = [{"table": t, "layout": ASSET_DATE, "asset": a, "newest": n.isoformat() if n else None, "age_days": age,
-            "stale": s} for t, a, n, age, s in report.iter_rows()]
+            "stale": s, "missing": n is None} for t, a, n, age, s in report.iter_rows()]
     for t in TABLES.values():
         if t.layout == FOLD:
             folds = t.fold_keys(root)
             out.append({"table": t.name, "layout": FOLD, "newest": folds[-1] if folds else None,
-                        "written_at": _mtime(t.fold_file(root, folds[-1])) if folds else None, "stale": not folds})
+                        "written_at": _mtime(t.fold_file(root, folds[-1])) if folds else None, "stale": False,
+                        "missing": not folds})
         elif t.layout != ASSET_DATE:
             written = _mtime(t.file(root))
-            out.append({"table": t.name, "layout": t.layout, "written_at": written, "stale": written is None})
+            out.append({"table": t.name, "layout": t.layout, "written_at": written, "stale": False,
+                        "missing": written is None})
     return out
 
 
@@ -90,11 +92,12 @@ def tear_sheets(root: Path, coins: list[str]) -> list[dict]:
 def health(root: Path, today: date, max_age_days: int, coins: list[str]) -> dict:
     found = Path(root).is_dir()
     tables = table_freshness(root, today, max_age_days) if found else []
-    stale = sorted({t["table"] for t in tables if t["stale"]})
+    stale = sorted({t["table"] for t in tables if t["stale"] and not t["missing"]})
+    missing = sorted({t["table"] for t in tables if t["missing"]})
     return {
         "lake": str(root), "lake_found": found, "today": today.isoformat(), "max_age_days": max_age_days,
-        "status": "ok" if found and not stale else ("missing" if not found else "stale"),
-        "stale_tables": stale, "tables": tables,
+        "status": "ok" if found and not stale else ("no lake" if not found else "stale"),
+        "stale_tables": stale, "missing_tables": missing, "tables": tables,
         "dagster": dagster_activity(root) if found else {"available": False, "why": "lake not found"},
         "dagster_ui": dagster_ui_url(), "tear_sheets": tear_sheets(root, coins) if found else [],
     }

@@ -56,7 +56,7 @@ def surface_rows(days: list[date], coins=COINS, version: int = 0) -> dict[str, p
     params, grid, feats, greeks, exposures = [], [], [], [], []
     for coin in coins:
         for d in days:
-            snap, atm = _utc(d, 23 + 59 / 60), LEVEL[coin] + version
+            snap, atm = _utc(d, 23 + 59 / 60), LEVEL[coin] + version - 0.5 * (END - d).days
             for n, days_out in enumerate(EXPIRY_DAYS):
                 expiry = _utc(d + timedelta(days=days_out), 8)
                 T = (expiry - snap).total_seconds() / (365 * 86400)

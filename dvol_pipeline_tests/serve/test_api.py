@@ -179,7 +179,8 @@ def test_health_reports_freshness_per_table_and_links(api, root, fresh):
     assert body["lake_found"] is True
     by = {(t["table"], t.get("asset")): t for t in body["tables"]}
     assert by[("signals", "BTC")]["newest"] == END.isoformat() and by[("signals", "BTC")]["stale"] is False
-    assert by[("raw_ohlcv", None)]["stale"] is True and "raw_ohlcv" in body["stale_tables"]
+    assert by[("raw_ohlcv", None)]["stale"] is True and "raw_ohlcv" in body["missing_tables"]
+    assert body["stale_tables"] == [] and body["status"] == "ok"
     assert by[("backtest_daily", None)]["written_at"] is not None
     assert body["dagster"]["available"] is False  # no Dagster storage in this lake: said, not guessed
     assert body["tear_sheets"] == [{"asset": "BTC", "url": "/reports/latest/tearsheet_BTC.html",

@@ -40,7 +40,7 @@ function plot(id, title, x, ys, opts = {}) {
   charts[id] = new uPlot({
     title, width, height: opts.height || 300, series,
     scales: { x: { time: opts.time !== false } },
-    axes: [{ label: opts.xlabel }, { label: opts.ylabel, size: 60 }],
+    axes: [{ label: opts.xlabel }, { label: opts.ylabel, size: 90 }],
   }, [x].concat(ys.map((y) => y.data)), el);
   dash.points[id] = ys.reduce((n, y) => n + y.data.filter((v) => v !== null && v !== undefined).length, 0);
 }
@@ -118,7 +118,7 @@ const pages = {
     const rows = e.expiries;
     const x = rows.map((r) => r.days_to_expiry);
     plot("chart-exposures", "Open-interest exposures (USD) by days to expiry", x, [
-      { label: "net gamma (USD per 1%)", data: rows.map((r) => r.net_gamma_usd), points: true },
+      { label: "net gamma (USD on a 1% move)", data: rows.map((r) => r.net_gamma_usd), points: true },
       { label: "net vega (USD per vol pt)", data: rows.map((r) => r.net_vega_usd), points: true },
       { label: "net theta (USD per day)", data: rows.map((r) => r.net_theta_usd), points: true },
     ], { time: false, xlabel: "days to expiry", ylabel: "USD" });
@@ -155,12 +155,13 @@ const pages = {
   },
   async health() {
     const h = await api("/health");
-    message("health-status", `${h.status}` + (h.stale_tables.length ? ` (stale: ${h.stale_tables.join(", ")})` : ""),
-      h.status !== "ok");
+    message("health-status", `${h.status}` + (h.stale_tables.length ? ` (stale: ${h.stale_tables.join(", ")})` : "")
+      + (h.missing_tables.length ? ` · ${h.missing_tables.length} tables not written yet` : ""), h.status !== "ok");
     table($("health-tables"), h.tables, [
       ["table", "table", (v) => v], ["asset", "coin", (v) => v ?? ""], ["newest", "newest", (v) => v ?? "–"],
       ["age_days", "age (days)", (v) => v ?? ""], ["written_at", "written", (v) => v ?? ""],
-      ["stale", "state", (v) => (v ? '<b class="bad">stale</b>' : "fresh")],
+      ["stale", "state", (v, r) => (r.missing ? '<span class="bad">not written yet</span>'
+        : v ? '<b class="bad">stale</b>' : "fresh")],
     ]);
     const d = h.dagster;
     table($("health-runs"), d.available ? d.runs : [{ job: d.why }], [
