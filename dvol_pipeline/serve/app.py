@@ -78,7 +78,10 @@ def create_app(lake_root: Path | str, max_age_days: int = FRESHNESS_MAX_AGE_DAYS
              summary="A coin's newest signal, or that of the `date` asked",
              responses={404: {"description": "unknown coin (names the known ones) or no signal that day "
                                              "(names the nearest days)"}})
-    def get_signal(asset: str = ASSET, date: date | None = DAY):
+    async def get_signal(asset: str = ASSET, date: date | None = DAY):
+        # on the event loop, not the thread pool: a cached read is an open and an fstat (~0.1 ms), a
+        # new file ~1 ms; skipping the hand-off to a worker thread took the p99 under 20 concurrent
+        # clients from 33-128 ms to 25-30 ms (test_load.py, 2-core machine)
         body = views.signal(reader, asset, date, clock(), max_age_days)
         headers = {AGE_HEADER: str(body["age_days"])}
         if body["stale"]:
@@ -86,7 +89,7 @@ def create_app(lake_root: Path | str, max_age_days: int = FRESHNESS_MAX_AGE_DAYS
         return JSONResponse(body, headers=headers)
 
     @app.get("/signals", tags=["signals"], summary="Every coin's signal on the `date` asked (default: each coin's newest)")
-    def get_signals(date: date | None = DAY):
+    async def get_signals(date: date | None = DAY):  # one small file per coin: see get_signal
         body = views.signals(reader, date, clock(), max_age_days)
         stale = any(s["stale"] for s in body["signals"])
         return JSONResponse(body, headers={STALE_HEADER: "true"} if stale else {})
