@@ -89,6 +89,11 @@ class SnapshotReader:
                 return day, frame
         return None
 
+    def held_days(self, name: str, asset: str) -> list[date]:
+        """Days whose partition file is in place (a stat each: for error messages, not the hot path)."""
+        t = table(name)
+        return [d for d in self.days(name, asset) if (t.partition_dir(self.root, asset, d) / PART_FILE).is_file()]
+
     def newest_day(self, name: str, asset: str) -> date | None:
         t = table(name)
         for day in reversed(self.days(name, asset)):

@@ -94,7 +94,7 @@ def day_frame(reader: SnapshotReader, name: str, asset: str, day: date | None, w
         return got
     frame = reader.partition(name, asset, day, cols)
     if frame is None or frame.is_empty():
-        raise _missing_day(what, asset, day, reader.days(name, asset))
+        raise _missing_day(what, asset, day, reader.held_days(name, asset))
     return day, frame
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from dvol_pipeline.cli import main
-from dvol_pipeline.lake.catalog import report_file
+from dvol_pipeline.lake.catalog import PART_FILE, report_file, table
 from dvol_pipeline.lake.parquet import write_partitions
 from dvol_pipeline.serve.app import AGE_HEADER, STALE_HEADER, create_app
 from dvol_pipeline_tests.serve import desk_lake
@@ -66,11 +66,19 @@ def test_an_unknown_coin_is_a_404_naming_the_coins_held(api):
     assert "XRP" in r.json()["detail"] and "BTC, ETH" in r.json()["detail"]
 
 
-def test_a_day_without_a_signal_is_a_404_naming_the_nearest_days(api):
+def test_a_day_without_a_signal_is_a_404_naming_the_nearest_days(api, root):
     r = api.get("/signal/BTC", params={"date": HOLE.isoformat()})
     assert r.status_code == 404
     detail = r.json()["detail"]
     assert f"{HOLE - timedelta(days=1)} (before)" in detail and f"{HOLE + timedelta(days=1)} (after)" in detail
+    # a folder whose file was never renamed in (a killed run) is not offered as a nearest day
+    folder = table("signals").partition_dir(root, "BTC", HOLE + timedelta(days=1))
+    (folder / PART_FILE).rename(folder / ".killed.tmp")
+    try:
+        detail = api.get("/signal/BTC", params={"date": HOLE.isoformat()}).json()["detail"]
+        assert f"{HOLE + timedelta(days=2)} (after)" in detail
+    finally:
+        (folder / ".killed.tmp").rename(folder / PART_FILE)
     early = api.get("/signal/BTC", params={"date": "2020-01-01"}).json()["detail"]
     assert f"{START} (after)" in early and "(before)" not in early
     assert api.get("/signals", params={"date": HOLE.isoformat()}).status_code == 404
