@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test check ui bench clean-lake postgres-server
+.PHONY: setup demo test check ui serve bench clean-lake postgres-server browser
 
 setup: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m dvol_pipeline demo
 
-test: $(STAMP) postgres-server
+test: $(STAMP) postgres-server browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The PostgreSQL server binaries for the production-profile test and benchmark (each starts its own
@@ -34,6 +34,14 @@ postgres-server:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null && \
 	  { pg_lsclusters -h 2>/dev/null | while read -r ver name _; do $$SUDO pg_ctlcluster "$$ver" "$$name" stop || true; done; }; }
 
+# A headless browser for the dashboard test (selenium drives Debian's chromium through chromedriver).
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  echo "installing chromium and chromium-driver (Debian packages) for the dashboard browser test"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
+
 check: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
@@ -42,6 +50,12 @@ ui: $(STAMP)
 	DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=$${DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS:-true} \
 	DAGSTER_EVENT_BATCH_SIZE=$${DAGSTER_EVENT_BATCH_SIZE:-500} \
 	exec $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The signal API and dashboard on http://127.0.0.1:8000 (HOST/PORT/LAKE override), read-only over the lake.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve: $(STAMP)
+	exec $(BIN)/python -m dvol_pipeline serve --host $(HOST) --port $(PORT) $(if $(LAKE),--lake $(LAKE))
 
 bench: $(STAMP) postgres-server
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake

@@ -1,4 +1,10 @@
-"""Alerts: a failed run, or a stale lake, posts one short message to a chat webhook.
+"""Alerts: a failed run, a stale lake or a surface event posts one short message to a chat webhook.
+
+Market and data events (an ATM IV spike, a skew inversion, the DVOL replica drifting, a
+stale table) are posted ONCE PER EVENT, not once per evaluation: each event has a key
+(check, coin, day) and the keys already posted are kept in the Dagster instance's key-value
+store, so the hourly freshness run that finds the same stale day again stays quiet, and a
+re-materialized day does not post its spike twice.
 
 The webhook is `$DVOL_ALERT_WEBHOOK_URL` (Slack-compatible: a JSON body {"text": ...});
 unset or empty means no alerts, so both sensors are RUNNING by default and cost nothing
@@ -6,6 +12,7 @@ until a desk sets it. A webhook that is down is retried briefly, then logged and
 a sensor that raised would be evaluated again on every tick, forever.
 """
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,11 +23,11 @@ import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from dvol_pipeline.assets.freshness import FRESH_CHECK
-from dvol_pipeline.jobs import freshness_check_job
+from dvol_pipeline.jobs import eod_job, freshness_check_job
+from dvol_pipeline.settings import DAGSTER_UI_URL_ENV, dagster_ui_url
 
 WEBHOOK_ENV = "DVOL_ALERT_WEBHOOK_URL"
-UI_URL_ENV = "DVOL_DAGSTER_UI_URL"
-DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves it
+UI_URL_ENV = DAGSTER_UI_URL_ENV
 MAX_STEPS_LISTED = 5
 
 
@@ -66,8 +73,7 @@ def partition_label(tags: Mapping[str, str]) -> str | None:
 
 
 def run_link(run_id: str) -> str:
-    base = os.environ.get(UI_URL_ENV, "").strip() or DEFAULT_UI_URL
-    return f"{base.rstrip('/')}/runs/{run_id}"
+    return f"{dagster_ui_url()}/runs/{run_id}"
 
 
 def failure_message(
@@ -174,17 +180,109 @@ def stale_tables(instance: dg.DagsterInstance, run_id: str) -> list[StaleTable]:
     ]
 
 
+POSTED_KEY = "dvol_pipeline/alerts_posted"
+POSTED_KEPT = 5000
+"""Event keys remembered (oldest forgotten first): years of daily events per coin and check."""
+SURFACE_ALERTS = {"atm_iv_spike": "WARN", "skew_inversion": "WARN", "dvol_replica": "ERROR"}
+"""The surface checks whose events are posted, with the severity shown."""
+MAX_EVENTS_LISTED = 10
+
+
+def only_new(instance: dg.DagsterInstance, keys: Sequence[str]) -> set[str]:
+    """The keys never posted before; remembers them (the instance's key-value store)."""
+    stored = instance.run_storage.get_cursor_values({POSTED_KEY}).get(POSTED_KEY)
+    posted = json.loads(stored) if stored else []
+    seen = set(posted)
+    new = [k for k in dict.fromkeys(keys) if k not in seen]
+    if new:
+        instance.run_storage.set_cursor_values({POSTED_KEY: json.dumps((posted + new)[-POSTED_KEPT:])})
+    return set(new)
+
+
+def stale_keys(t: StaleTable) -> dict[str, str]:
+    """coin -> event key: a coin stuck at the same newest day is one event, however often judged."""
+    return {coin: f"fresh:{t.table}:{coin}:{day or 'never'}" for coin, day in t.newest_by_coin.items()}
+
+
+def new_stale(instance: dg.DagsterInstance, stale: Sequence[StaleTable]) -> list[StaleTable]:
+    keys = {t.table: stale_keys(t) for t in stale}
+    new = only_new(instance, [k for per in keys.values() for k in per.values()])
+    out = []
+    for t in stale:
+        coins = {c: d for c, d in t.newest_by_coin.items() if keys[t.table][c] in new}
+        if coins:
+            out.append(StaleTable(t.table, coins, t.today, t.max_age_days))
+    return out
+
+
+@dataclass(frozen=True)
+class SurfaceEvent:
+    check: str
+    severity: str
+    asset: str
+    day: str
+    detail: dict
+
+    @property
+    def key(self) -> str:
+        return f"{self.check}:{self.asset}:{self.day}"
+
+
+def surface_events(instance: dg.DagsterInstance, run_id: str) -> list[SurfaceEvent]:
+    """Every event listed by a failed surface alert check of the run, from its `events` metadata."""
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    out = []
+    for r in records:
+        e = r.dagster_event.event_specific_data
+        if e.check_name not in SURFACE_ALERTS or e.passed or "events" not in e.metadata:
+            continue
+        for ev in e.metadata["events"].value.get("events", []):
+            detail = {k: v for k, v in ev.items() if k not in ("asset", "date")}
+            out.append(SurfaceEvent(e.check_name, SURFACE_ALERTS[e.check_name], ev["asset"], ev["date"], detail))
+    return out
+
+
+def surface_message(run_id: str, events: Sequence[SurfaceEvent]) -> dict[str, str]:
+    """The body for new surface events, newest first; each event appears in one message only."""
+    ordered = sorted(events, key=lambda e: (e.day, e.asset), reverse=True)
+    lines = [f"dvol_pipeline: {len(events)} new surface alert(s)"]
+    for e in ordered[:MAX_EVENTS_LISTED]:
+        what = ", ".join(f"{k} {v}" for k, v in e.detail.items())
+        lines.append(f"- [{e.severity}] {e.check} {e.asset} {e.day}: {what}")
+    if len(events) > MAX_EVENTS_LISTED:
+        lines.append(f"- and {len(events) - MAX_EVENTS_LISTED} older events (see the checks in the UI)")
+    lines.append(f"Run {run_id}: {run_link(run_id)}")
+    return {"text": "\n".join(lines)}
+
+
+@dg.run_status_sensor(
+    name="surface_alert_sensor",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[eod_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=f"New ATM IV spikes, skew inversions and DVOL replica drifts of an end-of-day run, each posted once "
+                f"to ${WEBHOOK_ENV} (if set).",
+)
+def surface_alert_sensor(context: dg.RunStatusSensorContext):
+    events = surface_events(context.instance, context.dagster_run.run_id)
+    new = only_new(context.instance, [e.key for e in events])
+    fresh = [e for e in events if e.key in new]
+    if fresh:
+        deliver(context.log, surface_message(context.dagster_run.run_id, fresh))
+
+
 @dg.run_status_sensor(
     name="stale_lake_alert_sensor",
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[freshness_check_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description=f"A freshness run whose `fresh` checks failed posts the stale tables to ${WEBHOOK_ENV} (if set).",
+    description=f"A freshness run whose `fresh` checks failed posts the newly stale tables to ${WEBHOOK_ENV} (if "
+                "set): a coin stuck at the same newest day is posted once, not on every hourly run.",
 )
 def stale_lake_alert_sensor(context: dg.RunStatusSensorContext):
-    stale = stale_tables(context.instance, context.dagster_run.run_id)
+    stale = new_stale(context.instance, stale_tables(context.instance, context.dagster_run.run_id))
     if stale:
         deliver(context.log, stale_message(context.dagster_run.run_id, stale))
 
 
-alert_sensors = [run_failure_alert_sensor, stale_lake_alert_sensor]
+alert_sensors = [run_failure_alert_sensor, stale_lake_alert_sensor, surface_alert_sensor]

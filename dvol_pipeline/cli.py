@@ -1,4 +1,4 @@
-"""`python -m dvol_pipeline demo | run | eod | materialize | query | home`, for people without the UI.
+"""`python -m dvol_pipeline demo | run | eod | materialize | query | serve | home`, for people without the UI.
 
 Runs go through the same Dagster definitions and the same Dagster instance as the UI
 (`<lake>/.dagster`), so a run started here shows up in `make ui` afterwards.
@@ -321,6 +321,16 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dvol_pipeline.serve.run import serve
+
+    root = Path(args.lake).expanduser().resolve() if args.lake else lake_root()
+    if not root.is_dir():
+        raise FileNotFoundError(f"no lake at {root}: run `make demo` first, or pass --lake PATH (or set DVOL_LAKE)")
+    serve(root, args.host, args.port)
+    return 0
+
+
 def cmd_home(_: argparse.Namespace) -> int:
     print(prepare_home(lake_root()))
     return 0
@@ -391,6 +401,12 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("sql")
     q.add_argument("--rows", type=int, default=50)
     q.set_defaults(func=cmd_query)
+
+    srv = sub.add_parser("serve", help="the signal API and dashboard over the lake (read-only), on 127.0.0.1")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--lake", default=None, help="lake folder (default $DVOL_LAKE or data_lake/)")
+    srv.set_defaults(func=cmd_serve)
 
     home = sub.add_parser("home", help="prepare and print DAGSTER_HOME (<lake>/.dagster)")
     home.set_defaults(func=cmd_home)

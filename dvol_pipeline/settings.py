@@ -9,6 +9,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_COINS = ("BTC", "ETH")
 DEFAULT_SEED = 20210324  # the simulated market's default seed (SimConfig.seed)
 HISTORY_START = "2021-03-24"  # first day of Deribit's DVOL history, and of the simulated market
+FRESHNESS_MAX_AGE_DAYS = 2
+"""Oldest acceptable age (days) of a table's newest partition: the `fresh` checks' default and the
+signal API's `stale` flag (just after the 00:30 end-of-day run the newest day is 1 day old)."""
 
 
 def lake_root() -> Path:
@@ -31,3 +34,19 @@ def executor_name() -> str:
     if name not in EXECUTORS:
         raise ValueError(f"DVOL_EXECUTOR={name!r}: use one of {', '.join(EXECUTORS)}")
     return name
+
+
+DAGSTER_UI_URL_ENV = "DVOL_DAGSTER_UI_URL"
+DEFAULT_DAGSTER_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves it
+API_URL_ENV = "DVOL_API_URL"
+DEFAULT_API_URL = "http://127.0.0.1:8000"  # where `make serve` serves the signal API and dashboard
+
+
+def dagster_ui_url() -> str:
+    """`$DVOL_DAGSTER_UI_URL`, else the `make ui` address; no trailing slash."""
+    return (os.environ.get(DAGSTER_UI_URL_ENV, "").strip() or DEFAULT_DAGSTER_UI_URL).rstrip("/")
+
+
+def api_url() -> str:
+    """`$DVOL_API_URL`, else the `make serve` address; no trailing slash."""
+    return (os.environ.get(API_URL_ENV, "").strip() or DEFAULT_API_URL).rstrip("/")

@@ -19,7 +19,7 @@ import dvol_pipeline
 
 ROOT = Path(dvol_pipeline.__file__).parent
 PACKAGE = "dvol_pipeline"
-NO_DAGSTER = ("quant", "sources", "contracts", "lake", "reports", "pipeline")
+NO_DAGSTER = ("quant", "sources", "contracts", "lake", "reports", "pipeline", "serve")
 
 
 def _module_name(path: Path) -> str:

@@ -17,8 +17,9 @@ from dvol_pipeline.assets.metadata import markdown
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.lake.freshness import freshness_report, staleness_message
 from dvol_pipeline.resources import LakeResource, MarketResource
+from dvol_pipeline.settings import FRESHNESS_MAX_AGE_DAYS
 
-DEFAULT_MAX_AGE_DAYS = 2
+DEFAULT_MAX_AGE_DAYS = FRESHNESS_MAX_AGE_DAYS
 FRESH_CHECK = "fresh"
 
 

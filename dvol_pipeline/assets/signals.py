@@ -1,6 +1,7 @@
 """signals: the desk's end-of-day output, one row per (day, coin)."""
 
 import warnings
+from urllib.parse import urlencode
 
 import dagster as dg
 import polars as pl
@@ -12,6 +13,7 @@ from dvol_pipeline.pipeline.backtest import read_promotion
 from dvol_pipeline.pipeline.signals import SIGNALS_TABLE, build_signals
 from dvol_pipeline.partitions import daily_partitions, partition_dates
 from dvol_pipeline.resources import LakeResource, MarketResource
+from dvol_pipeline.settings import api_url
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
@@ -38,8 +40,12 @@ with warnings.catch_warnings():
                 f"{market.coins}; materialize features_daily for the range first"
             )
         last = rows.filter(pl.col("date") == rows["date"].max())
+        day = urlencode({"date": rows["date"].max().isoformat()})
         return dg.MaterializeResult(
             metadata={
+                "signal_api": dg.MetadataValue.url(f"{api_url()}/signals?{day}"),
+                **{f"signal_api_{coin}": dg.MetadataValue.url(f"{api_url()}/signal/{coin}?{day}")
+                   for coin in sorted(last["asset"].unique().to_list())},
                 "dagster/row_count": rows.height,
                 "latest": markdown(last),
                 "stale_models": int(rows["model_version"].str.contains("stale").sum()),

@@ -8,7 +8,8 @@ import polars as pl
 from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.assets.config import SurfaceRunConfig, to_quant
 from dvol_pipeline.lake.catalog import table
-from dvol_pipeline.pipeline.surface import NO_CHAIN, build_greeks_range, build_surface_range
+from dvol_pipeline.assets.surface_alerts import ALERT_CHECK_SPECS, RULES, alert_check_results, events, no_alerts
+from dvol_pipeline.pipeline.surface import NO_CHAIN, build_greeks_range, build_surface_range, surface_alerts
 from dvol_pipeline.partitions import daily_partitions, partition_dates
 from dvol_pipeline.quant.surface import REPLICA_TOLERANCE_VOL, LiquidityRules, replica_check
 from dvol_pipeline.resources import LakeResource, MarketResource
@@ -28,6 +29,12 @@ def _check(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=asset, description=description)
 
 
+def replica_events(replica: pl.DataFrame) -> list[dict]:
+    """Days whose replica drifted beyond tolerance, as alert events (one per coin and day)."""
+    drift = replica.filter(pl.col("diff").abs() > REPLICA_TOLERANCE_VOL)
+    return events(drift.select("date", "asset", "diff")) if drift.height else []
+
+
 def _no_chains(note: str):
     """A source without option chains (CDD): empty surfaces, checks with nothing to check."""
     for key in ("surface_params", "surface_grid", "surface_features"):
@@ -35,6 +42,7 @@ def _no_chains(note: str):
     for key, name in (("surface_params", "butterfly_arbitrage"), ("surface_params", "calendar_arbitrage"),
                       ("surface_params", "atm_pricing_error"), ("surface_features", "dvol_replica")):
         yield dg.AssetCheckResult(asset_key=key, check_name=name, passed=True, description=f"nothing to check: {note}")
+    yield from no_alerts(note)
 
 
 with warnings.catch_warnings():
@@ -54,6 +62,7 @@ with warnings.catch_warnings():
                    f"{ATM_PRICING_TARGET:.0%} of the market mid (median |error|)"),
             _check("dvol_replica", "surface_features", f"the chain's 30-day variance-swap replica is within "
                    f"{REPLICA_TOLERANCE_VOL} vol points of the published DVOL close every day"),
+            *ALERT_CHECK_SPECS,
         ],
     )
     def option_surface(
@@ -108,8 +117,10 @@ with warnings.catch_warnings():
             asset_key="surface_features", check_name="dvol_replica", passed=passed,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={"days_compared": int(diff.len()), "max_abs_diff_vol": float(diff.max() or 0.0),
-                      "tolerance_vol": REPLICA_TOLERANCE_VOL, "worst_days": markdown(worst)},
+                      "tolerance_vol": REPLICA_TOLERANCE_VOL, "worst_days": markdown(worst),
+                      "events": dg.MetadataValue.json({"events": replica_events(b.replica)})},
         )
+        yield from alert_check_results(*surface_alerts(lake.path, b.features, RULES))
 
     @dg.asset(
         group_name="surface",

@@ -16,6 +16,7 @@ Layouts:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -90,6 +91,25 @@ class Table:
             asset = asset_dir.name.split("=", 1)[1]
             out += [(asset, d.name.split("=", 1)[1], d) for d in sorted(asset_dir.glob("date=*"))]
         return out
+
+    def coins(self, root: Path) -> list[str]:
+        """Coins that have a folder in an `asset_date` table, sorted (one directory listing)."""
+        self._expect(ASSET_DATE)
+        try:
+            names = os.listdir(self.base(root))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(n.split("=", 1)[1] for n in names if n.startswith("asset="))
+
+    def coin_days(self, root: Path, asset: str) -> list[str]:
+        """Day texts of one coin's partition folders, sorted; one listing, no file opened (a
+        folder whose file is not renamed in yet is listed: the reader finds it empty)."""
+        self._expect(ASSET_DATE)
+        try:
+            names = os.listdir(self.base(root) / f"asset={asset}")
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(n.split("=", 1)[1] for n in names if n.startswith("date="))
 
     def fold_keys(self, root: Path) -> list[str]:
         """Folds of a `fold` table that hold a file, oldest first."""

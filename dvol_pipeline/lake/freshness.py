@@ -21,15 +21,19 @@ REPORT_SCHEMA = {"table": pl.String, "asset": pl.String, "newest": pl.Date, "age
 
 
 def newest_by_asset(root: Path, table: str) -> dict[str, date]:
-    """Coin -> its newest complete partition; coins without one are left out."""
+    """Coin -> its newest complete partition; coins without one are left out. Reads each coin's
+    folder listing newest first and stops at the first day holding its file (cheap on long histories)."""
+    t = catalog_table(table)
     newest: dict[str, date] = {}
-    for asset, day_text, folder in catalog_table(table).partition_dirs(root):
-        try:
-            day = date.fromisoformat(day_text)
-        except ValueError:  # not a partition folder: ignored, never guessed
-            continue
-        if (folder / PART_FILE).is_file() and (asset not in newest or day > newest[asset]):
-            newest[asset] = day
+    for asset in t.coins(root):
+        for day_text in reversed(t.coin_days(root, asset)):
+            try:
+                day = date.fromisoformat(day_text)
+            except ValueError:  # not a partition folder: ignored, never guessed
+                continue
+            if (t.partition_dir(root, asset, day_text) / PART_FILE).is_file():
+                newest[asset] = day
+                break
     return newest
 
 

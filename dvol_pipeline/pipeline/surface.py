@@ -10,7 +10,7 @@ backfill and an end-of-day run write the same bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +19,7 @@ from dvol_pipeline.lake.parquet import read_table_or_none, write_partitions
 from dvol_pipeline.progress import phased, step
 from dvol_pipeline.quant.options import chain_greeks, exposures_by_expiry
 from dvol_pipeline.quant.surface import LiquidityRules, SurfaceBuild, build_surfaces
+from dvol_pipeline.quant.surface.alerts import ATM30, RR25, AlertRules, iv_spikes, skew_inversions
 
 SURFACE_TABLES = ("surface_params", "surface_grid", "surface_features")
 GREEK_TABLES = ("chain_greeks", "chain_exposures")
@@ -75,3 +76,25 @@ def build_greeks_range(
     step(f"write {', '.join(GREEK_TABLES)}")
     written = {"chain_greeks": _write(root, "chain_greeks", greeks), "chain_exposures": _write(root, "chain_exposures", exposures)}
     return greeks, exposures, written
+
+
+SIDE_LOOKBACK_DAYS = 30
+"""Days before a range read to judge it: the spike's week, and the skew's side before the range."""
+
+
+def surface_alerts(root: Path, features: pl.DataFrame, rules: AlertRules = AlertRules()
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The range's IV spikes and skew inversions (quant/surface/alerts.py), judged with the lake's
+    `surface_features` of the days just before the range (a one-day run needs its past week; an
+    inversion is judged against the side of those days)."""
+    cols = ["date", "asset", ATM30, RR25]
+    if features.is_empty() or not set(cols) <= set(features.columns):
+        empty = pl.DataFrame(schema={"date": pl.Date, "asset": pl.Utf8, ATM30: pl.Float64, RR25: pl.Float64})
+        return iv_spikes(empty, rules), skew_inversions(empty, rules)
+    start = features["date"].min()
+    coins = sorted(features["asset"].unique().to_list())
+    before = read_table_or_none(root, "surface_features", start - timedelta(days=SIDE_LOOKBACK_DAYS),
+                                start - timedelta(days=1), coins)
+    history = features.select(cols) if before is None else pl.concat([before.select(cols), features.select(cols)])
+    in_range = pl.col("date") >= start
+    return iv_spikes(history, rules).filter(in_range), skew_inversions(history, rules).filter(in_range)

@@ -96,3 +96,22 @@ def _backtest_promotion_tearsheets_and_signals(lake):
     assert sig["yhat_7d"][0] == pytest.approx(oos["y_hat"][0], abs=1e-9)
     assert sig["model_version"][0].split()[1] == f"7d={family}@2022-06"
     assert sig["direction"][0] in (-1, 0, 1) and 0.0 <= sig["confidence"][0] <= 1.0
+    _the_signals_metadata_links_the_api_that_serves_the_same_signal(lake, sig)
+
+
+def _the_signals_metadata_links_the_api_that_serves_the_same_signal(lake, sig):
+    import dagster as dg
+    import httpx
+
+    from dvol_pipeline.serve.app import create_app
+    from dvol_pipeline.settings import api_url
+    from dvol_pipeline_tests.serve.live_server import live_server
+
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("signals"))
+    link = event.asset_materialization.metadata["signal_api_BTC"].value
+    assert link == f"{api_url()}/signal/BTC?date=2022-06-30"
+    with live_server(create_app(lake)) as url:
+        served = httpx.get(link.replace(api_url(), url), timeout=10).json()
+    assert served["as_of"] == "2022-06-30" and served["yhat_7d"] == pytest.approx(sig["yhat_7d"][0])
+    assert served["model_version"] == sig["model_version"][0]

@@ -1,0 +1,1 @@
+"""The signal API and desk dashboard over the lake (read-only): `python -m dvol_pipeline serve`."""
