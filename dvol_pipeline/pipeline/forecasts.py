@@ -8,6 +8,7 @@ re-running a fold replaces both with identical content.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -65,6 +66,9 @@ def run_month(
     past = read_predictions(root, before=key)
     pool = process_pool(config.workers)
     frames, shap_frames, ablation_frames = [], [], []
+    # MLflow runs are logged on one background thread: their SQLite commits wait on the disk, the
+    # next horizon's fits need the CPU (the runs' contents are fixed before they are queued)
+    tracker, pending = ThreadPoolExecutor(1, thread_name_prefix="mlflow"), {}
     for h in HORIZONS:
         fold = fold_for_month(key, h, first_day, config.window, config.rolling_days)
         history = (fold.train_end - first_day).days + 1
@@ -84,10 +88,13 @@ def run_month(
             gbm_rows = result.predictions.filter(pl.col("family") == "lightgbm")
             baseline = forecast_metrics(gbm_rows["y"].to_numpy(), gbm_rows["y_hat"].to_numpy()).rmse
             shap_frames.append(shap_importance(result.models["lightgbm"], test, fold))
-            ablation_frames.append(group_ablations(features, fold, baseline, config.seed))
+            rounds = result.models["lightgbm"].state["rounds"]
+            ablation_frames.append(group_ablations(features, fold, baseline, config.seed, rounds=rounds))
         for family, model in result.models.items():
-            outcome.runs[f"{family}/h{h}"] = _save_and_log(ModelStore(root), fold, family, model, result)
+            pending[f"{family}/h{h}"] = _save_and_log(ModelStore(root), fold, family, model, result, tracker)
             outcome.fit_seconds[f"{family}/h{h}"] = result.fit_seconds.get(family, 0.0)
+    tracker.shutdown(wait=True)
+    outcome.runs = {k: f.result() for k, f in pending.items()}  # a failed log fails the fold here
     if frames:
         outcome.predictions = pl.concat(frames).sort("horizon", "family", "asset", "date")
         write_fold(root, PREDICTIONS, key, outcome.predictions)
@@ -98,12 +105,14 @@ def run_month(
     return outcome
 
 
-def _save_and_log(store: ModelStore, fold, family: str, model, result) -> str:
+def _save_and_log(store: ModelStore, fold, family: str, model, result, tracker: ThreadPoolExecutor) -> Future:
+    """Save the model now; queue its MLflow run on `tracker` (the run id is the future's result)."""
     rows = result.predictions.filter(pl.col("family") == family).drop_nulls("y")
     metrics = {} if rows.is_empty() else forecast_metrics(rows["y"].to_numpy(), rows["y_hat"].to_numpy()).as_dict()
     saved = store.save(model, family, fold.key, fold.horizon)
     params = model.params()
-    return store.log_run(
+    return tracker.submit(
+        store.log_run,
         run_name=f"{family}-h{fold.horizon}-{fold.key}",
         tags={"fold": fold.key, "family": family, "horizon": str(fold.horizon), "dagster_asset": PREDICTIONS},
         params=flatten_params({k: v for k, v in params.items() if k not in ("features", "fitted")}),

@@ -8,9 +8,10 @@ holds the fold's fitted members, so it predicts and saves like any family.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -63,6 +64,7 @@ def run_fold(
     seed: int = 0,
     drop_groups: Sequence[str] = (),
     executor: Executor | None = None,
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FoldResult:
     """Fit and predict one fold for one horizon; `past_oos` feeds the ensemble's weights.
 
@@ -72,7 +74,8 @@ def run_fold(
 
     With an `executor` (a process pool, see `parallel.py`), the families are fitted in
     balanced groups on its workers; every fit is seeded and single-threaded, so the
-    result is identical to the serial one (same models, same predictions, same order)."""
+    result is identical to the serial one (same models, same predictions, same order).
+    `configs`: per-family overrides of the families' defaults (e.g. the ablations' fixed rounds)."""
     target = LABELS[fold.horizon]
     train, test = split(frame, fold, target)
     result = FoldResult(fold, pl.DataFrame(schema=PREDICTION_SCHEMA), train_rows=train.height)
@@ -82,9 +85,10 @@ def run_fold(
     # keeps its models: the end-of-day signals score each new day with them
     groups = balanced_groups(families, executor_workers(executor)) if executor is not None else [list(families)]
     if len(groups) > 1:
-        fitted = [f.result() for f in [executor.submit(fit_families, frame, fold, g, seed, drop_groups) for g in groups]]
+        fitted = [f.result() for f in [executor.submit(fit_families, frame, fold, g, seed, drop_groups, configs)
+                                 for g in groups]]
     else:
-        fitted = [fit_families(frame, fold, families, seed, drop_groups)]
+        fitted = [fit_families(frame, fold, families, seed, drop_groups, configs)]
     preds: dict[str, np.ndarray] = {}
     for family in families:  # the serial order, whatever the grouping
         part = next(p for p in fitted if family in p[0])
@@ -122,6 +126,7 @@ def _test_context(frame: pl.DataFrame, fold: Fold, test: pl.DataFrame) -> tuple[
 
 def fit_families(
     frame: pl.DataFrame, fold: Fold, families: Sequence[str], seed: int = 0, drop_groups: Sequence[str] = (),
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[dict[str, Forecaster], dict[str, np.ndarray], dict[str, float]]:
     """(models, test-month predictions, fit+predict seconds) of `families` on the fold's
     purged training window; a module-level function, so a process pool can run it."""
@@ -132,7 +137,8 @@ def fit_families(
     models, preds, seconds = {}, {}, {}
     for family in families:
         started = time.perf_counter()
-        model = make_forecaster(family, fold.horizon, seed=seed).fit(train, features, target)
+        config = (configs or {}).get(family, {})
+        model = make_forecaster(family, fold.horizon, seed=seed, **config).fit(train, features, target)
         if keep.size:
             preds[family] = model.predict(context)[keep]
         models[family] = model

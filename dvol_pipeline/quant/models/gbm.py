@@ -37,8 +37,10 @@ class LightGBMForecaster(Forecaster):
         "learning_rate": 0.03, "num_leaves": 7, "min_data_in_leaf": 100, "feature_fraction": 0.8,
         "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_rounds": 1000,
         "early_stopping_rounds": 50, "val_fraction": 0.3, "val_min_days": 30, "rounds_no_val": 200,
-        "refit": True, "gap_features": "replace", "num_threads": 1,
+        "refit": True, "gap_features": "replace", "num_threads": 1, "fixed_rounds": None,
     }
+    """`fixed_rounds`: train once on the whole window with that many rounds, no validation slice
+    (what the default's refit does after early stopping; the group ablations use the full model's)."""
 
     def _lgb_params(self) -> dict[str, Any]:
         c = self.config
@@ -66,8 +68,13 @@ class LightGBMForecaster(Forecaster):
         ok = np.isfinite(y)
         x, y, dates = x[ok], y[ok], train["date"].filter(pl.Series(ok))
         params = self._lgb_params()
-        split = split_validation(dates, self.horizon, self.config["val_fraction"], self.config["val_min_days"])
-        if split is None:
+        fixed = self.config["fixed_rounds"]
+        split = None if fixed else split_validation(dates, self.horizon, self.config["val_fraction"],
+                                                    self.config["val_min_days"])
+        if fixed:
+            rounds = int(fixed)
+            self.state["validation"] = None
+        elif split is None:
             rounds = int(self.config["rounds_no_val"])
             self.notes.append(f"window too short for a validation slice: fixed {rounds} rounds, no early stopping")
             self.state["validation"] = None

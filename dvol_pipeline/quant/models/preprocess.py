@@ -111,8 +111,11 @@ class Preprocessor:
         return (x - mean) / std
 
     def _impute(self, filled: pl.DataFrame) -> np.ndarray:
-        cols = [filled[f].fill_null(self.medians[f]).to_numpy().astype(np.float64) for f in self.features]
-        return np.column_stack(cols) if cols else np.empty((filled.height, 0))
+        if not self.features:
+            return np.empty((filled.height, 0))
+        # one select and one copy out, not a Series and an array per column (~4 ms a call)
+        filled = filled.select(pl.col(f).cast(pl.Float64).fill_null(self.medians[f]) for f in self.features)
+        return filled.to_numpy(order="c").astype(np.float64, copy=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
