@@ -16,7 +16,7 @@ from dvol_pipeline.resources import LakeResource
     group_name="warehouse",
     deps=[
         *raw_assets, features_daily, oos_predictions, forecast_metrics,
-        *(dg.AssetKey(k) for k in ("surface_params", "surface_grid", "surface_features", "chain_greeks",
+        *(dg.AssetKey(k) for k in ("surface_params", "surface_grid", "surface_features", "chain_greeks", "vol_regimes",
                                     "backtest", "model_promotion", "signals")),
     ],
     kinds={"duckdb"},

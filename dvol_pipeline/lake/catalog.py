@@ -167,6 +167,20 @@ _FEATURES = (
 )
 
 _FEATURES += (
+    _derived("vol_regimes", FEATURES, ASSET_DATE,
+             "Volatility regime per (date, coin) from data up to D's cut-off: DVOL rank and percentile over 365 days, "
+             "20-day realised / implied, 30-day ATM IV percentile and the label (quant/regimes.py).",
+             (DATE, ASSET, _c("dvol", pl.Float64, "DVOL close of the day (vol points)"),
+              _c("dvol_rank", pl.Float64, "(dvol - min) / (max - min) of the closes D-364..D", nullable=True),
+              _c("dvol_pct", pl.Float64, "share of the closes D-364..D below dvol", nullable=True),
+              _c("rv_20d", pl.Float64, "20-day realised vol, annualised (vol points)", nullable=True),
+              _c("rv_iv_ratio", pl.Float64, "rv_20d / dvol", nullable=True),
+              _c("iv30_pct", pl.Float64, "share of D-364..D whose 30-day ATM vol is below D's", nullable=True),
+              _c("regime", pl.Utf8, "low_vol, high_vol, iv_expansion, iv_contraction or neutral (null: too little "
+                 "history)", nullable=True),
+              _c("regime_code", pl.Int8, "the label's index: 0 neutral, 1 low_vol, 2 high_vol, 3 iv_expansion, "
+                 "4 iv_contraction", nullable=True)),
+             key=("asset", "date"), strict=True),
     _derived("garch_fit_memo", FEATURES, SINGLE,
              "GJR-GARCH fits already made, keyed by a hash of the returns they were fitted on: a fit is a pure "
              "function of those bytes, so a later run reuses it instead of refitting every past month.",

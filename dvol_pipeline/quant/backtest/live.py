@@ -25,7 +25,7 @@ HISTORY_SCHEMA = {"fold": pl.Utf8, "horizon": pl.Int32, "promoted_family": pl.Ut
 
 def market_frame(features: pl.DataFrame) -> pl.DataFrame:
     """What the futures backtest reads from features_daily; absent feature groups become nulls."""
-    cols = {"jump_1d": pl.Float64, "jump_share_1d": pl.Float64, "funding_mean": pl.Float64}
+    cols = {"jump_1d": pl.Float64, "jump_share_1d": pl.Float64, "funding_mean": pl.Float64, "regime_code": pl.Int8}
     missing = [pl.lit(None, dtype=t).alias(c) for c, t in cols.items() if c not in features.columns]
     return features.with_columns(missing).select("date", "asset", "dvol", *cols)
 
