@@ -78,14 +78,17 @@ class ListedFutures:
 
 
 def expiries(first: date, last: date, cycle: str = "monthly") -> np.ndarray:
-    """Expiry days (datetime64[D]) from the first one on or after `first` to the first after `last`."""
+    """Expiry days (datetime64[D]) from the first one on or after `first` through the one held
+    at `last`'s close (the first on or after last + 2 days)."""
     days = np.arange(np.datetime64(first, "D"), np.datetime64(last, "D") + 70)
+    if len(days) == 0:
+        return days
     friday = ((days.astype("int64") + 3) % 7) == 4  # 1970-01-01 was a Thursday: +3 makes Monday 0
     out = days[friday]
     if cycle == "monthly":
         months = out.astype("datetime64[M]")
         out = out[np.append(months[1:] != months[:-1], True)]
-    keep = np.searchsorted(out, np.datetime64(last, "D"), side="right") + 1
+    keep = np.searchsorted(out, np.datetime64(last, "D") + 2, side="left") + 1  # through the one held at `last`
     return out[:keep]
 
 
@@ -137,7 +140,7 @@ def futures_marks(market: pl.DataFrame, spec: ListedFutures) -> pl.DataFrame:
     for (asset,), part in frame.group_by("asset", maintain_order=True):
         days = part["date"].to_numpy().astype("datetime64[D]")
         listing = spec.listing_day(asset)
-        if listing is None or len(days) == 0:
+        if listing is None or len(days) == 0 or np.datetime64(listing, "D") > days[-1]:
             tradable = np.zeros(len(days), bool)
             held = np.full(len(days), np.datetime64("NaT"), "datetime64[D]")
         else:

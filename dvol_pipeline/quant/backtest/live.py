@@ -83,7 +83,9 @@ def live_promotion(
                 "hit_rate_active": _none_if_nan(active_hit_rate(past["y_hat"].to_numpy(), past["y"].to_numpy(), tau_value)),
                 "past_net_sharpe": _past_sharpe(evidence, horizon, family),
             })
-    table = pl.DataFrame(rows).with_columns(pl.col("horizon").cast(pl.Int32))
+    # all-null columns (no past trades, e.g. a history that ends before the futures' listing) keep their type
+    table = pl.DataFrame(rows, schema_overrides={"tau": pl.Float64, "hit_rate_active": pl.Float64,
+                                                 "past_net_sharpe": pl.Float64}).with_columns(pl.col("horizon").cast(pl.Int32))
     best = (
         table.sort("past_net_sharpe", "horizon", descending=[True, False], nulls_last=True)
         .group_by("asset", maintain_order=True).first().select("asset", primary_horizon="horizon")

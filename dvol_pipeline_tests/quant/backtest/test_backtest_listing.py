@@ -105,3 +105,9 @@ def test_fair_value_without_a_term_structure_is_the_index():
     np.testing.assert_allclose(joined["futures_price"], joined["dvol"])
     with pytest.raises(ValueError, match="cycle"):
         ListedFutures(cycle="daily")
+
+
+def test_a_market_that_ends_before_listing_trades_nothing():
+    market = _market(5.0).filter(pl.col("date") < LISTING)
+    daily = _run(market, ListedFutures(listing={"BTC": "2024-01-01"}))
+    assert daily.height and daily["position"].abs().max() == 0 and daily["cost_usd"].sum() == 0
