@@ -43,7 +43,7 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
         assert len(instance.get_runs()) == 2  # every daily asset over the range in one run, then the warehouse
     catalog = query(lake, "SELECT view_name, row_count, partition_count FROM lake_catalog ORDER BY ALL")
     surface = ["surface_params", "surface_grid", "surface_features", "chain_greeks", "chain_exposures"]
-    views = [*RAW_TABLES, "features_daily", *surface]
+    views = [*RAW_TABLES, "features_daily", "vol_regimes", *surface]
     assert dict(catalog.select("view_name", "partition_count").iter_rows()) == {name: 2 * 28 for name in views}
     # the summary it prints is the lake's catalog (every view, the warehouse's counts) and the example's result
     (shape, names, rows), (_, example_names, example_rows) = _printed_tables(out)[:2]

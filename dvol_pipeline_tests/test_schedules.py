@@ -120,7 +120,9 @@ def test_the_eod_run_builds_the_day_and_refreshes_the_warehouse_in_the_same_run(
     (req,) = _tick(eod_schedule, datetime(2024, 3, 3, 0, 30, tzinfo=UTC))
     job = defs.get_job_def("eod_job")
     # signals need a promoted model (the monthly job's); this lake has none, see the next test
-    selection = [k for k in job.asset_layer.executable_asset_keys if k.path[-1] != "signals"]
+    # (and the paper book trades the signals: dvol_pipeline_tests/pipeline/test_paper.py)
+    selection = [k for k in job.asset_layer.executable_asset_keys
+                 if k.path[-1] != "signals" and not k.path[-1].startswith("paper_")]
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(
             instance=instance, partition_key=req.partition_key, tags=req.tags, asset_selection=selection,
@@ -130,7 +132,8 @@ def test_the_eod_run_builds_the_day_and_refreshes_the_warehouse_in_the_same_run(
         assert len(instance.get_runs()) == 1
         assert instance.get_materialized_partitions(dg.AssetKey("features_daily")) == {"2024-03-02"}
     done = {(e.asset_key.path[-1], e.partition) for e in result.get_asset_materialization_events()}
-    daily = [*RAW_TABLES, "surface_params", "surface_grid", "surface_features", "chain_greeks", "features_daily"]
+    daily = [*RAW_TABLES, "surface_params", "surface_grid", "surface_features", "chain_greeks", "features_daily",
+             "vol_regimes"]
     assert done == {(t, "2024-03-02") for t in daily} | {("warehouse", None)}
     assert {(start, end) for _, start, end, _ in toy.calls} == {(date(2024, 3, 2), date(2024, 3, 2))}
     assert (lake / "warehouse.duckdb").exists()

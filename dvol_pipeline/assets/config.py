@@ -34,6 +34,16 @@ def _field_type(tp: Any) -> Any:
     return tp
 
 
+def _dataclass_of(tp: Any) -> type | None:
+    """The dataclass a field holds (also through `X | None`), or None."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType")):
+        found = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
+        return found[0] if found else None
+    return None
+
+
 def config_class(cls: type) -> type[dg.Config]:
     """A dg.Config with the dataclass's fields, types and defaults."""
     if cls not in _CLASSES:
@@ -44,7 +54,8 @@ def config_class(cls: type) -> type[dg.Config]:
             value = getattr(defaults, f.name)
             tp = _field_type(hints[f.name])
             if dataclasses.is_dataclass(value):
-                fields[f.name] = (tp, Field(default_factory=tp))
+                made = _dataclass_of(hints[f.name])
+                fields[f.name] = (tp, Field(default_factory=config_class(made)))
             else:
                 fields[f.name] = (tp, Field(default=list(value) if isinstance(value, tuple) else value))
         _CLASSES[cls] = create_model(f"{cls.__name__}Config", __base__=dg.Config, **fields)
@@ -59,8 +70,9 @@ def to_quant(config: dg.Config, cls: type) -> Any:
     for f in dataclasses.fields(cls):
         value = getattr(config, f.name)
         tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            value = to_quant(value, tp)
+        made = _dataclass_of(tp)
+        if made is not None and isinstance(value, dg.Config):
+            value = to_quant(value, made)
         elif typing.get_origin(tp) is tuple or (isinstance(value, list)):
             value = tuple(value)
         kwargs[f.name] = value

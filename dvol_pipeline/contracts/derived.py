@@ -21,8 +21,24 @@ class DerivedContractError(ValueError):
     """A derived table's frame does not match its catalog entry."""
 
 
+REGIME_LABELS: tuple[str, ...] = ("neutral", "low_vol", "high_vol", "iv_expansion", "iv_contraction")
+"""vol_regimes' labels, in code order (`regime_code` is the index; quant/regimes.py decides them)."""
+_UNIT = (pa.Check.in_range(0.0, 1.0),)
+VALUE_CHECKS: dict[str, dict[str, tuple[pa.Check, ...]]] = {
+    "vol_regimes": {
+        "regime": (pa.Check.isin(REGIME_LABELS),),
+        "regime_code": (pa.Check.in_range(0, len(REGIME_LABELS) - 1),),
+        "dvol_rank": _UNIT, "dvol_pct": _UNIT, "iv30_pct": _UNIT,
+        "rv_iv_ratio": (pa.Check.ge(0.0),), "dvol": (pa.Check.gt(0.0),),
+    },
+}
+"""Value rules of a derived table's columns beyond type and nullability (name -> column -> checks)."""
+
+
 def derived_schema(name: str, columns: Sequence[Col], key: Sequence[str], strict: bool) -> pa.DataFrameSchema:
-    cols = {c.name: pa.Column(c.dtype, nullable=c.nullable, description=c.doc) for c in columns}
+    checks = VALUE_CHECKS.get(name, {})
+    cols = {c.name: pa.Column(c.dtype, checks=list(checks.get(c.name, ())), nullable=c.nullable, description=c.doc)
+            for c in columns}
     return pa.DataFrameSchema(cols, unique=list(key) or None, strict=strict, ordered=False, name=name,
                               report_duplicates="all")
 

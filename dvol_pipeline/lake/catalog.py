@@ -30,7 +30,7 @@ ASSET_DATE, FOLD, SINGLE = "asset_date", "fold", "single"
 
 # zones (folders under the lake root)
 RAW, QUARANTINE, FEATURES, SURFACE = "raw", "quarantine", "features", "surface"
-PREDICTIONS, BACKTEST, SIGNALS = "predictions", "backtest", "signals"
+PREDICTIONS, BACKTEST, SIGNALS, PAPER = "predictions", "backtest", "signals", "paper"
 MODELS, REPORTS, MLFLOW = "models", "reports", "mlflow"
 WAREHOUSE_FILE = "warehouse.duckdb"
 
@@ -187,6 +187,20 @@ _FEATURES = (
 )
 
 _FEATURES += (
+    _derived("vol_regimes", FEATURES, ASSET_DATE,
+             "Volatility regime per (date, coin) from data up to D's cut-off: DVOL rank and percentile over 365 days, "
+             "20-day realised / implied, 30-day ATM IV percentile and the label (quant/regimes.py).",
+             (DATE, ASSET, _c("dvol", pl.Float64, "DVOL close of the day (vol points)"),
+              _c("dvol_rank", pl.Float64, "(dvol - min) / (max - min) of the closes D-364..D", nullable=True),
+              _c("dvol_pct", pl.Float64, "share of the closes D-364..D below dvol", nullable=True),
+              _c("rv_20d", pl.Float64, "20-day realised vol, annualised (vol points)", nullable=True),
+              _c("rv_iv_ratio", pl.Float64, "rv_20d / dvol", nullable=True),
+              _c("iv30_pct", pl.Float64, "share of D-364..D whose 30-day ATM vol is below D's", nullable=True),
+              _c("regime", pl.Utf8, "low_vol, high_vol, iv_expansion, iv_contraction or neutral (null: too little "
+                 "history)", nullable=True),
+              _c("regime_code", pl.Int8, "the label's index: 0 neutral, 1 low_vol, 2 high_vol, 3 iv_expansion, "
+                 "4 iv_contraction", nullable=True)),
+             key=("asset", "date"), strict=True),
     _derived("garch_fit_memo", FEATURES, SINGLE,
              "GJR-GARCH fits already made, keyed by a hash of the returns they were fitted on: a fit is a pure "
              "function of those bytes, so a later run reuses it instead of refitting every past month.",
@@ -271,10 +285,41 @@ _SIGNALS = (
              SIGNAL_COLUMNS, key=("asset", "date"), strict=True),
 )
 
+_EXPIRY = _c("contract_expiry", pl.Date, "expiry of the DVOL future (null: flat)", nullable=True)
+_PAPER = (
+    _derived("paper_fills", PAPER, ASSET_DATE,
+             "Every fill of the paper book: yesterday's signal (or a roll, or a kill switch) filled at today's "
+             "snapshot, at the ask when buying and the bid when selling, with the taker fee (quant/paper.py).",
+             (DATE, ASSET, _c("contract_expiry", pl.Date, "expiry of the DVOL future traded"),
+              _c("reason", pl.Utf8, "signal, roll or kill"), _c("qty", pl.Float64, "units bought (+) or sold (-)"),
+              _c("price", pl.Float64, "fill price (vol points)"), _c("fee_usd", pl.Float64, "taker fee, USD")),
+             key=("asset", "date", "contract_expiry", "reason")),
+    _derived("paper_positions", PAPER, ASSET_DATE,
+             "The paper book after each day's close: position, cash and equity (cash + position x mark), the order "
+             "queued for the next snapshot, and the kill switches' state.",
+             (DATE, ASSET, _EXPIRY, _c("position", pl.Float64, "units held after the day's fills"),
+              _c("cash_usd", pl.Float64, "cash from every fill so far, USD"),
+              _c("equity_usd", pl.Float64, "cash + position x mark x USD per point"),
+              _c("target_next", pl.Float64, "position ordered for the next snapshot"),
+              _c("halted", pl.Boolean, "the drawdown kill switch has stopped the book")),
+             key=("asset", "date")),
+    _derived("paper_pnl", PAPER, ASSET_DATE, "The paper book's daily P&L (change in equity), costs and drawdown.",
+             (DATE, ASSET, _c("pnl_usd", pl.Float64, "equity change over (D-1, D], USD"),
+              _c("cost_usd", pl.Float64, "half-spread, slippage and fees paid on D, USD")), key=("asset", "date")),
+    _derived("paper_reconciliation", PAPER, ASSET_DATE,
+             "Paper P&L and slippage against what the backtest assumed for the same interval (its row dated D-1 "
+             "of the strategy the signal follows; null after the backtest's newest fold).",
+             (DATE, ASSET, _c("paper_pnl_usd", pl.Float64, "paper P&L over (D-1, D]"),
+              _c("backtest_net_usd", pl.Float64, "the backtest's net P&L over the same interval", nullable=True),
+              _c("delay_usd", pl.Float64, "what filling a day after the signal cost against the decision close")),
+             key=("asset", "date")),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (*map(_raw, RAW_TABLES.values()), *_SURFACE, *_FEATURES, *_PREDICTIONS, *_BACKTEST, *_SIGNALS)
+    t.name: t for t in (*map(_raw, RAW_TABLES.values()), *_SURFACE, *_FEATURES, *_PREDICTIONS, *_BACKTEST, *_SIGNALS,
+                        *_PAPER)
 }
-ZONE_ORDER = (RAW, FEATURES, SURFACE, PREDICTIONS, BACKTEST, SIGNALS)
+ZONE_ORDER = (RAW, FEATURES, SURFACE, PREDICTIONS, BACKTEST, SIGNALS, PAPER)
 
 
 def table(name: str) -> Table:

@@ -129,7 +129,8 @@ def build_metrics(root: Path, coins: list[str]) -> pl.DataFrame:
     predictions = read_predictions(root)
     if predictions.is_empty():
         raise FileNotFoundError(f"no oos_predictions under {root}; materialize some folds first")
-    dvol = read_features(root, coins).select("date", "asset", "dvol")
+    features = read_features(root, coins)
+    dvol = features.select("date", "asset", "dvol", *(["regime_code"] if "regime_code" in features.columns else []))
     table = metrics_table(predictions.filter(pl.col("asset").is_in(coins)), dvol)
     write_single(root, "forecast_metrics", table, nan_as_null=False)
     return table

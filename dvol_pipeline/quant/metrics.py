@@ -17,6 +17,7 @@ import polars as pl
 from scipy import stats
 import statsmodels.api as sm
 
+from dvol_pipeline.quant import regimes
 from dvol_pipeline.quant.models.names import BENCHMARK
 from dvol_pipeline.quant.stats import hit_counts
 
@@ -105,24 +106,40 @@ def regimes_by_fold(predictions: pl.DataFrame, dvol: pl.DataFrame) -> pl.Series:
     return out
 
 
+def vol_regime_of(rows: pl.DataFrame, dvol: pl.DataFrame) -> pl.Series:
+    """Each row's volatility-regime label (quant/regimes.py) from `dvol`'s `regime_code`
+    column (features_daily's, decided at each day's cut-off); "unknown" where none is known."""
+    codes = rows.select("date", "asset").join(dvol.select("date", "asset", "regime_code"), on=["date", "asset"],
+                                              how="left", maintain_order="left")
+    return codes.select(regimes.decode(pl.col("regime_code")).fill_null("unknown").alias("vol_regime")).to_series()
+
+
 def metrics_table(predictions: pl.DataFrame, dvol: pl.DataFrame, benchmark: str = BENCHMARK) -> pl.DataFrame:
     """Metrics per family x horizon x coin (and ALL coins), overall, per fold and per regime,
-    with Diebold-Mariano against `benchmark` on the same rows."""
+    with Diebold-Mariano against `benchmark` on the same rows.
+
+    Two regime scopes share the `regime` column: `regime` (DVOL terciles of the coin's past
+    folds) and, when `dvol` carries features_daily's `regime_code`, `vol_regime` (the labels
+    of quant/regimes.py: low_vol, high_vol, iv_expansion, iv_contraction, neutral)."""
     labelled = predictions.filter(pl.col("y").is_not_null() & pl.col("y_hat").is_not_nan())
     labelled = labelled.with_columns(regimes_by_fold(labelled, dvol).fill_null("unknown"))
+    scopes: list[tuple[str, list[str]]] = [("overall", []), ("fold", ["fold"]), ("regime", ["regime"])]
+    if "regime_code" in dvol.columns:
+        labelled = labelled.with_columns(vol_regime_of(labelled, dvol))
+        scopes.append(("vol_regime", ["vol_regime"]))
     bench = labelled.filter(pl.col("family") == benchmark).select(
         "date", "asset", "horizon", "fold", pl.col("y_hat").alias("y_bench")
     )
     labelled = labelled.join(bench, on=["date", "asset", "horizon", "fold"], how="left")
     both = pl.concat([labelled, labelled.with_columns(pl.lit("ALL").alias("asset"))])
     rows = []
-    for scope, keys in (("overall", []), ("fold", ["fold"]), ("regime", ["regime"])):
+    for scope, keys in scopes:
         for key, g in both.group_by(["family", "horizon", "asset", *keys], maintain_order=True):
             y, y_hat = g["y"].to_numpy(), g["y_hat"].to_numpy()
             m = forecast_metrics(y, y_hat)
             dm, p = diebold_mariano(y, y_hat, g["y_bench"].fill_null(float("nan")).to_numpy(), int(key[1]))
             rows.append({"scope": scope, "family": key[0], "horizon": key[1], "asset": key[2],
-                         "fold": key[3] if scope == "fold" else "ALL", "regime": key[3] if scope == "regime" else "ALL",
+                         "fold": key[3] if scope == "fold" else "ALL", "regime": key[3] if scope in ("regime", "vol_regime") else "ALL",
                          **m.as_dict(), "dm_vs_" + benchmark: dm, "dm_pvalue": p})
     return pl.DataFrame(rows).sort("scope", "horizon", "asset", "family", "fold", "regime")
 

@@ -399,7 +399,7 @@ SECTIONS: tuple[tuple[str, str, Callable[[TearSheetData, Context], str]], ...] =
     ("hit-rate", "Rolling hit rate", hit_rate_section),
     ("shap", "SHAP summary", shap_section),
     ("costs", "Cost sensitivity", costs_section),
-    ("regimes", "By regime", lambda d, c: _sorted_table(d, "by_regime", "regime")),
+    ("regimes", "By regime", lambda d, c: _sorted_table(d, "by_regime", "scheme", "regime")),
     ("years", "By year", lambda d, c: _sorted_table(d, "by_year", "year")),
     ("oos-vs-is", "In-sample vs out-of-sample", oos_vs_is_section),
     ("robustness", "Robustness", robustness_section),

@@ -52,6 +52,7 @@ _BUILTIN = {
     "simulated": "dvol_pipeline.sources.simulated_source",
     "cdd": "dvol_pipeline.sources.cdd.source",
     "deribit": "dvol_pipeline.sources.deribit.source",
+    "deribit_dumps": "dvol_pipeline.sources.deribit.dump_source",
 }
 """Built-in sources register themselves when first asked for, so importing the seam is cheap."""
 

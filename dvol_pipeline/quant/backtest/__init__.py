@@ -4,6 +4,7 @@ promotion and robustness checks. Pure functions over polars frames (no Dagster, 
 from dvol_pipeline.quant.backtest.config import BacktestConfig, RiskConfig, RobustnessConfig, ThresholdConfig
 from dvol_pipeline.quant.backtest.costs import CostModel
 from dvol_pipeline.quant.backtest.futures import BacktestResult, run_futures_backtest
+from dvol_pipeline.quant.backtest.listing import ListedFutures
 from dvol_pipeline.quant.backtest.positions import Panel, build_panel, signals, simulate, staggered
 from dvol_pipeline.quant.backtest.promotion import promote
 from dvol_pipeline.quant.backtest.risk import jump_days, market_flags
@@ -13,7 +14,8 @@ from dvol_pipeline.quant.backtest.stats import by_regime, by_year, strategy_metr
 from dvol_pipeline.quant.backtest.threshold import select_taus, thresholds_frame
 
 __all__ = [
-    "DAILY_SCHEMA", "FUTURES_DAILY_SCHEMA", "BacktestConfig", "BacktestResult", "CostModel", "Panel", "RiskConfig",
+    "DAILY_SCHEMA", "FUTURES_DAILY_SCHEMA", "BacktestConfig", "BacktestResult", "CostModel", "ListedFutures", "Panel",
+    "RiskConfig",
     "RobustnessConfig", "ThresholdConfig", "build_panel", "by_regime", "by_year", "jump_days", "market_flags",
     "noise_injection", "promote", "run_futures_backtest", "select_taus", "signals", "simulate", "staggered",
     "strategy_metrics", "tau_cost_sweep", "thresholds_frame", "validate_daily",

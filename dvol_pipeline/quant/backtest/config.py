@@ -1,10 +1,11 @@
 """Settings of the DVOL-futures backtest: one frozen, typed place for every number.
 
-Contract model. DVOL futures are modelled as tracking the DVOL index itself: the P&L of a
-position is position x ΔDVOL, with no futures basis, roll or term structure. This is a
-simplification (real DVOL futures trade at a basis to the index that converges at expiry,
-BTC DVOL futures exist only since March 2023, ETH ones later), so the backtest measures
-the value of the forecast of the index, not of a tradable futures curve.
+Contract model. By default (`contract=ListedFutures()`, listing.py) the backtest trades DVOL
+futures as listed: a futures price at a basis to the index from the day's option term
+structure, monthly expiries with a roll at the close before each, and no position before
+the coin's listing day (BTC DVOL futures trade since March 2023). `contract=None` is the
+index model: P&L = position x ΔDVOL from the first forecast, no basis, no roll, which
+measures the value of the forecast of the index rather than of a tradable contract.
 
 Units. One contract pays `multiplier_usd` per vol point (Deribit DVOL futures: USD 1 per
 index point; check the current contract spec). A strategy trades "units" of
@@ -25,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dvol_pipeline.quant.backtest.costs import CostModel
+from dvol_pipeline.quant.backtest.listing import ListedFutures
 from dvol_pipeline.quant.stats import PERIODS_PER_YEAR
 
 
@@ -88,6 +90,8 @@ class BacktestConfig:
     cost_multipliers: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0)
     run_sweep: bool = True
     run_robustness: bool = True
+    contract: ListedFutures | None = field(default_factory=ListedFutures)
+    """The listed contract (basis, expiries, rolls, listing day); None: the index itself."""
 
     @property
     def usd_per_vol(self) -> float:

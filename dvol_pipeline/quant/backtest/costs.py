@@ -49,3 +49,17 @@ def trade_cost_vol(trade: np.ndarray, per_unit: np.ndarray | float, impact: np.n
     """
     size = np.abs(trade)
     return size * (per_unit + impact * size)
+
+
+def traded_units(pos: np.ndarray, prev: np.ndarray, roll: np.ndarray | bool) -> np.ndarray:
+    """Units traded at a close: |pos - prev|, or |prev| + |pos| where the position rolls into
+    the next contract (the old one is closed and the new one opened)."""
+    return np.where(roll, np.abs(prev) + np.abs(pos), np.abs(pos - prev))
+
+
+def roll_trade_cost_vol(pos: np.ndarray, prev: np.ndarray, roll: np.ndarray | bool,
+                        per_unit: np.ndarray | float, impact: np.ndarray | float) -> np.ndarray:
+    """`trade_cost_vol` of the day's trade, with a roll paying for both legs."""
+    plain = trade_cost_vol(pos - prev, per_unit, impact)
+    rolled = trade_cost_vol(prev, per_unit, impact) + trade_cost_vol(pos, per_unit, impact)
+    return np.where(roll, rolled, plain)

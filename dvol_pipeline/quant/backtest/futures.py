@@ -1,8 +1,9 @@
 """The DVOL-futures backtest of the walk-forward forecasts: every family x horizon x coin.
 
-Daily P&L in vol points = position_t x (DVOL_{t+1} - DVOL_t) - cost of the trade at t;
-USD = vol points x multiplier_usd x contracts_per_unit (config.py: DVOL futures are
-modelled as tracking the index). tau per fold comes from past folds (threshold.py);
+Daily P&L in vol points = position_t x (F_{t+1} - F_t) - cost of the trade at t, F the
+held DVOL future's price (listing.py: a basis to the index from the term structure, rolls
+before expiries, nothing before listing; the index itself with `contract=None`);
+USD = vol points x multiplier_usd x contracts_per_unit (config.py). tau per fold comes from past folds (threshold.py);
 positions from staggered tranches (positions.py); controls from risk.py.
 """
 
@@ -57,6 +58,9 @@ def daily_frame(panel: Panel, sim: Simulation, tau: np.ndarray) -> pl.DataFrame:
         "y_hat": pl.Series(panel.y_hat[rows, days]).fill_nan(None),
         "guardrail": panel.guardrail[rows, days], "stopped": path.stopped[rows, days],
         "killed": path.killed[rows, days],
+        "contract_expiry": panel.contract_expiry[rows, days],
+        "futures_price": pl.Series(panel.futures_price[rows, days]).fill_nan(None),
+        "roll": panel.roll[rows, days] & (path.turnover[rows, days] > 0),
     }
     return pl.DataFrame({c: pl.Series(c, cols[c]).cast(t) for c, t in FUTURES_DAILY_SCHEMA.items()})
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from dvol_pipeline.quant.backtest.listing import TERM_COLUMNS
 from dvol_pipeline.quant.backtest.promotion import fold_start, promote
 from dvol_pipeline.quant.stats import active_hit_rate
 
@@ -24,8 +25,10 @@ HISTORY_SCHEMA = {"fold": pl.Utf8, "horizon": pl.Int32, "promoted_family": pl.Ut
 
 
 def market_frame(features: pl.DataFrame) -> pl.DataFrame:
-    """What the futures backtest reads from features_daily; absent feature groups become nulls."""
-    cols = {"jump_1d": pl.Float64, "jump_share_1d": pl.Float64, "funding_mean": pl.Float64}
+    """What the futures backtest reads from features_daily (the surface's ATM term structure
+    prices the listed futures' basis); absent feature groups become nulls."""
+    cols = {"jump_1d": pl.Float64, "jump_share_1d": pl.Float64, "funding_mean": pl.Float64, "regime_code": pl.Int8,
+            **{c: pl.Float64 for c in TERM_COLUMNS}}
     missing = [pl.lit(None, dtype=t).alias(c) for c, t in cols.items() if c not in features.columns]
     return features.with_columns(missing).select("date", "asset", "dvol", *cols)
 
@@ -80,7 +83,9 @@ def live_promotion(
                 "hit_rate_active": _none_if_nan(active_hit_rate(past["y_hat"].to_numpy(), past["y"].to_numpy(), tau_value)),
                 "past_net_sharpe": _past_sharpe(evidence, horizon, family),
             })
-    table = pl.DataFrame(rows).with_columns(pl.col("horizon").cast(pl.Int32))
+    # all-null columns (no past trades, e.g. a history that ends before the futures' listing) keep their type
+    table = pl.DataFrame(rows, schema_overrides={"tau": pl.Float64, "hit_rate_active": pl.Float64,
+                                                 "past_net_sharpe": pl.Float64}).with_columns(pl.col("horizon").cast(pl.Int32))
     best = (
         table.sort("past_net_sharpe", "horizon", descending=[True, False], nulls_last=True)
         .group_by("asset", maintain_order=True).first().select("asset", primary_horizon="horizon")

@@ -9,6 +9,10 @@ flat; no forecast = flat. Holding: the 1-day strategy re-decides daily; an h-day
 opens a 1/h-size tranche every day and holds it h days, so its position is the mean of the
 last h signals (missing days count as flat). This is the standard rule for overlapping
 h-day forecasts and removes the dependence on which day the backtest starts.
+
+Contract: with `config.contract` (listing.py) a position earns the held DVOL future's price
+change, rolls at the close before each expiry, and is flat before the coin's listing day;
+without, it earns the index change from the first forecast.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.backtest.config import BacktestConfig, RiskConfig
+from dvol_pipeline.quant.backtest.listing import futures_marks
 from dvol_pipeline.quant.backtest.risk import PathResult, kill_window_end, market_flags, run_path
 
 PREDICTION_COLUMNS = ["date", "asset", "horizon", "family", "y_hat"]
@@ -30,9 +35,14 @@ class Panel:
     keys: pl.DataFrame  # one row per strategy: family, horizon, asset (+ variant labels)
     horizon: np.ndarray  # (strategies,)
     y_hat: np.ndarray  # forecast, nan where none
-    dvol_change: np.ndarray  # DVOL(t+1) - DVOL(t) of the strategy's coin; 0 where unknown
+    dvol_change: np.ndarray  # the traded contract's price change over (t, t+1] (the index's without a
+    # listed contract), vol points; 0 where unknown
     guardrail: np.ndarray  # bool: size scaled down today
     started: np.ndarray  # bool: on or after the strategy's first forecast
+    tradable: np.ndarray  # bool: the contract is listed (always True for the index model)
+    roll: np.ndarray  # bool: the position moves into the next contract at t's close
+    futures_price: np.ndarray  # the held contract's price at t's close (the index without a contract); nan unknown
+    contract_expiry: np.ndarray  # datetime64[D] expiry of the contract held over (t, t+1]; NaT without one
 
     def tile(self, labels: pl.DataFrame) -> Panel:
         """Every strategy once per row of `labels` (label-major), for variants run side by side."""
@@ -50,7 +60,8 @@ class Panel:
         return replace(panels[0], keys=keys, **{f: np.concatenate([getattr(p, f) for p in panels]) for f in ROW_ARRAYS})
 
 
-ROW_ARRAYS = ("horizon", "y_hat", "dvol_change", "guardrail", "started")
+ROW_ARRAYS = ("horizon", "y_hat", "dvol_change", "guardrail", "started", "tradable", "roll", "futures_price",
+              "contract_expiry")
 """Panel fields with one entry (or row) per strategy."""
 
 
@@ -76,9 +87,7 @@ def build_panel(predictions: pl.DataFrame, market: pl.DataFrame, config: Backtes
     dupes = preds.height - preds.select("date", "asset", "horizon", "family").unique().height
     if dupes:
         raise ValueError(f"predictions have {dupes} duplicate (date, asset, horizon, family) rows")
-    marks = market.select("date", "asset", "dvol").sort("asset", "date")
-    nxt = marks.select((pl.col("date") - pl.duration(days=1)).alias("date"), "asset", pl.col("dvol").alias("next"))
-    marks = marks.join(nxt, on=["date", "asset"], how="left").with_columns(change=pl.col("next") - pl.col("dvol"))
+    marks = contract_marks(market, config)
     marks = marks.join(market_flags(market, risk), on=["date", "asset"], how="left")
     marked = marks.filter(pl.col("change").is_not_null())["date"].unique()
     dates = np.sort(preds.filter(pl.col("date").is_in(marked.implode()))["date"].unique().to_numpy())
@@ -102,12 +111,32 @@ def build_panel(predictions: pl.DataFrame, market: pl.DataFrame, config: Backtes
     a_idx = np.searchsorted(assets, m["asset"].to_numpy())
     change = _scatter(a_idx, m_day, m["change"].fill_null(0.0).to_numpy(), shape_a, 0.0)
     guard = _scatter(a_idx, m_day, m["guardrail"].fill_null(False).to_numpy(), shape_a, False)
+    tradable = _scatter(a_idx, m_day, m["tradable"].fill_null(False).to_numpy(), shape_a, False)
+    roll = _scatter(a_idx, m_day, m["roll"].fill_null(False).to_numpy(), shape_a, False)
+    fprice = _scatter(a_idx, m_day, m["futures_price"].fill_null(np.nan).to_numpy(), shape_a, np.nan)
+    expiry = _scatter(a_idx, m_day, m["contract_expiry"].to_numpy().astype("datetime64[D]"), shape_a,
+                      np.datetime64("NaT", "D"))
     p, p_day = day_index(preds.join(keys.with_row_index("__row"), on=["family", "horizon", "asset"]))
     y_hat = _scatter(p["__row"].to_numpy(), p_day, p["y_hat"].fill_null(np.nan).to_numpy(), (keys.height, len(dates)),
                      np.nan)
     row_asset = np.searchsorted(assets, keys["asset"].to_numpy())
     return Panel(dates, keys, keys["horizon"].to_numpy(), y_hat, change[row_asset], guard[row_asset],
-                 np.maximum.accumulate(np.isfinite(y_hat), axis=1))
+                 np.maximum.accumulate(np.isfinite(y_hat), axis=1), tradable[row_asset], roll[row_asset],
+                 fprice[row_asset], expiry[row_asset])
+
+
+def contract_marks(market: pl.DataFrame, config: BacktestConfig) -> pl.DataFrame:
+    """date, asset, dvol, change (the traded contract's, over (t, t+1]), tradable, roll,
+    futures_price, contract_expiry, and the risk flags."""
+    marks = market.select("date", "asset", "dvol").sort("asset", "date")
+    if config.contract is None:
+        nxt = marks.select((pl.col("date") - pl.duration(days=1)).alias("date"), "asset", pl.col("dvol").alias("next"))
+        marks = marks.join(nxt, on=["date", "asset"], how="left").with_columns(
+            change=pl.col("next") - pl.col("dvol"), tradable=pl.lit(True), roll=pl.lit(False),
+            futures_price=pl.col("dvol"), contract_expiry=pl.lit(None, pl.Date)).drop("next")
+    else:
+        marks = marks.join(futures_marks(market, config.contract), on=["date", "asset"], how="left")
+    return marks.join(market_flags(market, config.risk), on=["date", "asset"], how="left")
 
 
 def signals(y_hat: np.ndarray, tau: np.ndarray | float) -> np.ndarray:
@@ -133,8 +162,9 @@ def staggered(signal: np.ndarray, horizon: np.ndarray) -> np.ndarray:
 
 
 def target_positions(signal: np.ndarray, panel: Panel, risk: RiskConfig) -> np.ndarray:
-    """Staggered tranches, scaled down on guardrail days, then capped (no path dependence)."""
-    pos = staggered(signal, panel.horizon)
+    """Staggered tranches (flat while the contract is not listed), scaled down on guardrail
+    days, then capped (no path dependence)."""
+    pos = np.where(panel.tradable, staggered(signal, panel.horizon), 0.0)
     if risk.guardrail:
         pos = np.where(panel.guardrail, pos * risk.guardrail_scale, pos)
     if risk.position_cap is not None:
@@ -169,5 +199,6 @@ def simulate(
         stop_usd=off if risk.daily_stop_usd is None else np.full(n, risk.daily_stop_usd),
         kill_usd=off if risk.kill_drawdown_usd is None else np.full(n, risk.kill_drawdown_usd),
         window_end=kill_window_end(panel.dates, risk.kill_days),
+        roll=panel.roll,
     )
     return Simulation(signal, target, path, config.usd_per_vol)

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.backtest.config import RiskConfig
-from dvol_pipeline.quant.backtest.costs import trade_cost_vol
+from dvol_pipeline.quant.backtest.costs import roll_trade_cost_vol, traded_units
 
 
 def _trailing_flag(value: pl.Expr, risk: RiskConfig) -> pl.Expr:
@@ -92,13 +92,16 @@ def run_path(
     stop_usd: np.ndarray,
     kill_usd: np.ndarray,
     window_end: np.ndarray,
+    roll: np.ndarray | None = None,
 ) -> PathResult:
     """Apply the daily stop and kill-switch day by day, vectorised across strategies.
 
-    `per_unit`, `impact`, `stop_usd`, `kill_usd` have one entry per strategy (inf = off).
+    `per_unit`, `impact`, `stop_usd`, `kill_usd` have one entry per strategy (inf = off);
+    `roll` (strategies, days): the position moves into the next contract at that close.
     """
     n, t_len = target.shape
     tgt, chg = np.ascontiguousarray(target.T), np.ascontiguousarray(dvol_change.T)
+    rolls = np.zeros((t_len, n), bool) if roll is None else np.ascontiguousarray(roll.T)
     pos_out, cost_out = np.zeros((t_len, n)), np.zeros((t_len, n))
     stopped, killed, fired = (np.zeros((t_len, n), bool) for _ in range(3))
     prev, equity, peak = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -109,7 +112,7 @@ def run_path(
         killed[t] = kill_until >= t
         stopped[t] = stop_next & ~killed[t]
         pos = np.where(killed[t] | stop_next, 0.0, tgt[t])
-        cost = trade_cost_vol(pos - prev, per_unit, impact)
+        cost = roll_trade_cost_vol(pos, prev, rolls[t], per_unit, impact)
         net_usd = (pos * chg[t] - cost) * usd_per_vol
         equity += net_usd
         np.maximum(peak, equity, out=peak)
@@ -123,7 +126,7 @@ def run_path(
             peak[rows] = equity[rows]
         pos_out[t], cost_out[t], prev = pos, cost, pos
     position = pos_out.T
-    turnover = np.abs(np.diff(position, axis=1, prepend=0.0))
+    turnover = traded_units(position, np.concatenate([np.zeros((n, 1)), position[:, :-1]], axis=1), rolls.T)
     return PathResult(
         position=position, turnover=turnover, gross_vol=position * dvol_change, cost_vol=cost_out.T,
         stopped=stopped.T, killed=killed.T, stop_fired=fired.T,

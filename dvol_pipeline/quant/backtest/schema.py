@@ -39,6 +39,9 @@ FUTURES_EXTRA_SCHEMA: dict[str, pl.DataType] = {
     "guardrail": pl.Boolean,
     "stopped": pl.Boolean,
     "killed": pl.Boolean,
+    "contract_expiry": pl.Date,
+    "futures_price": pl.Float64,
+    "roll": pl.Boolean,
 }
 
 FUTURES_DAILY_SCHEMA: dict[str, pl.DataType] = {**DAILY_SCHEMA, **FUTURES_EXTRA_SCHEMA}
@@ -66,6 +69,9 @@ DAILY_DOCS = {
     "guardrail": "size scaled down today (jump or funding spike above its trailing quantile)",
     "stopped": "flat today because yesterday's net loss breached the daily stop",
     "killed": "flat today because the drawdown kill-switch fired",
+    "contract_expiry": "expiry of the DVOL future held over (t, t+1] (null: the index model, or not yet listed)",
+    "futures_price": "that contract's price at t's close (vol points; the index itself in the index model)",
+    "roll": "the position moved into the next contract at t's close (both legs paid costs)",
 }
 
 

@@ -19,6 +19,7 @@ import polars as pl
 
 from dvol_pipeline.quant.backtest.config import BacktestConfig
 from dvol_pipeline.quant.backtest.schema import KEYS
+from dvol_pipeline.quant import regimes
 from dvol_pipeline.quant.metrics import regimes_by_fold
 from dvol_pipeline.quant.stats import (
     PERIODS_PER_YEAR, annual_return, annual_volatility, max_drawdown, sharpe, sortino, win_rate,
@@ -141,6 +142,16 @@ def regime_of_days(days: pl.DataFrame, market: pl.DataFrame) -> pl.DataFrame:
 
 
 def by_regime(daily: pl.DataFrame, market: pl.DataFrame, group_by: list[str] | None = None, **kwargs) -> pl.DataFrame:
-    """Per coin and DVOL regime (regimes are per coin, so no both-coins rows)."""
+    """Per coin and regime (regimes are per coin, so no both-coins rows), under two schemes in
+    the `scheme` column: `dvol_tercile` (low / mid / high, `regime_of_days`) and, when the
+    market carries features_daily's `regime_code`, `vol_regime` (quant/regimes.py's labels
+    as of each day's close, "unknown" before a year of history)."""
+    keys = [*(group_by or KEYS), "regime"]
     framed = daily.join(regime_of_days(daily, market), on=["date", "asset"], how="left")
-    return strategy_metrics(framed, [*(group_by or KEYS), "regime"], all_assets=False, **kwargs)
+    out = [strategy_metrics(framed, keys, all_assets=False, **kwargs).with_columns(scheme=pl.lit("dvol_tercile"))]
+    if "regime_code" in market.columns and market["regime_code"].drop_nulls().len():
+        labels = market.select("date", "asset", regime=regimes.decode(pl.col("regime_code")).fill_null("unknown"))
+        framed = daily.join(labels, on=["date", "asset"], how="left").with_columns(pl.col("regime").fill_null("unknown"))
+        out.append(strategy_metrics(framed, keys, all_assets=False, **kwargs).with_columns(scheme=pl.lit("vol_regime")))
+    out = [o for o in out if o.height]
+    return pl.concat(out, how="diagonal_relaxed") if out else pl.DataFrame()

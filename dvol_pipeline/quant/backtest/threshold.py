@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.backtest.config import BacktestConfig
-from dvol_pipeline.quant.backtest.costs import trade_cost_vol
+from dvol_pipeline.quant.backtest.costs import roll_trade_cost_vol
 from dvol_pipeline.quant.backtest.positions import Panel, signals, target_positions
 from dvol_pipeline.quant.stats import sharpe_from_sums
 
@@ -75,8 +75,8 @@ def select_taus(panel: Panel, config: BacktestConfig, cost_mult: np.ndarray | fl
     sharpes, nets, days = [], [], None
     for g in range(grid.shape[1]):
         target = target_positions(signals(panel.y_hat, grid[:, g : g + 1]), panel, config.risk)
-        trade = np.diff(target, axis=1, prepend=0.0)
-        net = target * panel.dvol_change - trade_cost_vol(trade, per_unit, impact)
+        prev = np.concatenate([np.zeros((target.shape[0], 1)), target[:, :-1]], axis=1)
+        net = target * panel.dvol_change - roll_trade_cost_vol(target, prev, panel.roll, per_unit, impact)
         sharpe, total, days = _past_stats(net, panel.started, ends, config.annualization)
         sharpes.append(sharpe)
         nets.append(total)

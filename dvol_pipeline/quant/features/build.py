@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from dvol_pipeline.quant import regimes
+
 from . import flows, garch, iv, realized
 from .registry import EXTRA_GROUP, FEATURES, GROUPS, LABELS
 from .vrp import vrp_features
@@ -54,6 +56,7 @@ def build_features(
     garch_min_obs: int = garch.MIN_OBS,
     garch_window_days: int | None = None,
     extra_features: ExtraFeatures | None = None,
+    regime_thresholds: regimes.RegimeThresholds = regimes.RegimeThresholds(),
 ) -> FeatureSet:
     """Build the feature table from raw tables (name -> frame in its TableSpec schema).
 
@@ -65,6 +68,7 @@ def build_features(
     frame as features of group "extra" and are subject to the leakage check like any other
     (the check sees what the hook computes from the frame; data the hook reads from
     elsewhere is outside the contract).
+    `regime_thresholds`: the window and marks of the `regime` group (quant/regimes.py).
     """
     if garch_refit != "none" and garch_refit not in garch.REFIT_EVERY:
         raise ValueError(f"garch_refit={garch_refit!r}; choose one of {sorted(garch.REFIT_EVERY)} or 'none'")
@@ -76,11 +80,11 @@ def build_features(
     frame = iv.iv_features(daily)
     groups = {"iv", "calendar"}
     est: dict[str, str] = {"dvol": iv.dvol_bar_kind(raw_dvol)}
-    fits = pl.DataFrame()
+    fits, stats = pl.DataFrame(), None
 
     ohlcv = _table(tables, "raw_ohlcv")
     if ohlcv is not None:
-        frame, fits = _price_groups(frame, ohlcv, groups, est, (garch_refit, garch_min_obs, garch_window_days))
+        frame, fits, stats = _price_groups(frame, ohlcv, groups, est, (garch_refit, garch_min_obs, garch_window_days))
 
     funding = _table(tables, "raw_funding")
     if funding is not None:
@@ -102,9 +106,20 @@ def build_features(
     if surface is not None:
         wanted = [f.name for f in FEATURES if f.group == "surface"]
         have = [c for c in wanted if c in surface.columns]
-        frame = _join(frame, surface.unique(KEY, keep="last").sort(KEY), have)
+        surface = surface.unique(KEY, keep="last").sort(KEY)
+        frame = _join(frame, surface, [c for c in have if c != regimes.IV30_PCT_FEATURE])
+        if "surf_atm_30d" in frame.columns:
+            pct = regimes.ranked(regimes.grid(frame.select(*KEY, "surf_atm_30d")), "surf_atm_30d", regime_thresholds,
+                                 None, regimes.IV30_PCT_FEATURE)
+            frame = _join(frame, pct, [regimes.IV30_PCT_FEATURE])
         groups.add("surface")
         est["surface"] = "raw SVI per expiry of D's end-of-day chain (surface_features)"
+
+    if stats is not None:
+        reg = regimes.vol_regimes(frame.select(*KEY, "dvol"), stats.select(*KEY, "rv"), None, regime_thresholds)
+        frame = _join(frame, regimes.regime_features(reg), [f.name for f in FEATURES if f.group == "regime"])
+        groups.add("regime")
+        est["regime"] = "DVOL rank/percentile over 365 days and 20-day realised/implied (quant/regimes.py)"
 
     onchain = _table(tables, "raw_onchain")
     if onchain is not None:
@@ -121,15 +136,17 @@ def build_features(
     return FeatureSet(frame=frame, groups_used=used, estimators=est, garch_fits=fits)
 
 
-def lookback_days(garch_refit: str = "monthly", garch_window_days: int | None = None) -> int | None:
+def lookback_days(garch_refit: str = "monthly", garch_window_days: int | None = None,
+                  regime_thresholds: regimes.RegimeThresholds = regimes.RegimeThresholds()) -> int | None:
     """Days of history before D that row D depends on (None: all history, expanding GARCH).
 
     A build from tables starting `lookback_days` before D gives row D exactly as a build
     from the whole history (up to float rounding of sliding sums): the longest window is
-    dvol_ma66 (D-65..D). An expanding GARCH depends on all history; a windowed one on its
-    fit window before the period start plus the period (and the close before the window).
+    the regime group's year of DVOL closes (D-364..D; dvol_ma66 spans D-65..D). An expanding
+    GARCH depends on all history; a windowed one on its fit window before the period start
+    plus the period (and the close before the window).
     """
-    base = NON_GARCH_LOOKBACK_DAYS
+    base = max(NON_GARCH_LOOKBACK_DAYS, regime_thresholds.window_days - 1)
     if garch_refit == "none":
         return base
     if garch_window_days is None:
@@ -137,12 +154,13 @@ def lookback_days(garch_refit: str = "monthly", garch_window_days: int | None = 
     return max(base, garch_window_days + garch.PERIOD_MAX_DAYS[garch_refit])
 
 
-def _price_groups(frame, ohlcv, groups, est, garch_args) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """rv, jump, garch and vrp from price bars; updates `groups` and `est` in place."""
+def _price_groups(frame, ohlcv, groups, est, garch_args) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """rv, jump, garch and vrp from price bars; updates `groups` and `est` in place.
+    Also returns the daily price stats (None without usable bars) for the regime group."""
     stats = realized.daily_price_stats(ohlcv)
     if stats.is_empty():
         est["realized_vol"] = "absent: raw_ohlcv has no usable 1h or 1d bars"
-        return frame, pl.DataFrame()
+        return frame, pl.DataFrame(), None
     rv = realized.realized_features(stats)
     has_jump = rv["bv_1d"].drop_nulls().len() > 0
     for g in ("rv", "jump") if has_jump else ("rv",):
@@ -156,7 +174,7 @@ def _price_groups(frame, ohlcv, groups, est, garch_args) -> tuple[pl.DataFrame, 
         groups.add("garch")
         est["garch"] = garch.describe(*garch_args)
     groups.add("vrp")
-    return vrp_features(frame), fits
+    return vrp_features(frame), fits, stats
 
 
 def _add_extra(frame: pl.DataFrame, fn: ExtraFeatures) -> pl.DataFrame:

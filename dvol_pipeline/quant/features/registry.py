@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GROUPS: list[str] = ["iv", "rv", "jump", "vrp", "garch", "funding", "flow", "surface", "onchain", "calendar"]
+GROUPS: list[str] = ["iv", "rv", "jump", "vrp", "garch", "funding", "flow", "surface", "regime", "onchain", "calendar"]
 """Named feature groups, in display order; a group is the unit of ablation."""
 
 HORIZONS: tuple[int, ...] = (1, 7, 14)
@@ -111,6 +111,16 @@ FEATURES: list[FeatureSpec] = [
     _f("surf_rr25_30d", "surface", "30-day 25-delta risk reversal: iv(25d call) - iv(25d put)", _SF),
     _f("surf_bf25_30d", "surface", "30-day 25-delta butterfly: mean(iv 25d call, 25d put) - ATM", _SF),
     _f("surf_replica_gap", "surface", "chain's 30-day variance-swap replica minus surf_atm_30d (the smile's convexity premium)", _SF),
+    _f("surf_atm_30d_pct", "surface", "share of the 365 days D-364..D whose surf_atm_30d is below D's (null under 180 days)", _SF),
+    # --- regime: where DVOL sits in its past year (quant/regimes.py; the vol_regimes table) --
+    _f("regime_dvol_rank", "regime", "DVOL rank: (dvol - min) / (max - min) of the closes D-364..D (null under 180 days)", _DV),
+    _f("regime_dvol_pct", "regime", "DVOL percentile: share of the closes D-364..D below dvol", _DV),
+    _f("regime_rv_iv_ratio", "regime", "20-day realised vol (sqrt(365 mean daily RV of D-19..D)) / dvol", f"{_DV},{_OH}"),
+    _f("regime_code", "regime", "regime label as a code: 0 neutral, 1 low_vol, 2 high_vol, 3 iv_expansion, 4 iv_contraction", f"{_DV},{_OH}"),
+    _f("regime_is_low_vol", "regime", "1 when the regime label is low_vol, else 0", f"{_DV},{_OH}"),
+    _f("regime_is_high_vol", "regime", "1 when the regime label is high_vol, else 0", f"{_DV},{_OH}"),
+    _f("regime_is_iv_expansion", "regime", "1 when the regime label is iv_expansion, else 0", f"{_DV},{_OH}"),
+    _f("regime_is_iv_contraction", "regime", "1 when the regime label is iv_contraction, else 0", f"{_DV},{_OH}"),
     # --- onchain (published the next day: lag 1) -----------------------------------------
     _f("onchain_tx", "onchain", "transactions on D-1", _OC, 1),
     _f("onchain_fees", "onchain", "fees paid on D-1 (coin)", _OC, 1),

@@ -8,7 +8,7 @@ market (chain index, perp closes), selection (which options), costs (prices and 
 attribution (greeks), book (one day of the book), run (the backtest and its tables).
 """
 
-from .attribution import GreekPnL, attribute, theta_per_day
+from .attribution import GreekPnL, attribute, theta_exchange, theta_per_day
 from .config import COST_MULTS, OptionBacktestConfig
 from .costs import execution, half_spreads, option_fee_coin, perp_fee_usd
 from .market import index_chain, perp_closes
@@ -17,5 +17,5 @@ from .run import STRATEGY, OptionBacktestResult, cost_sensitivity, run_option_ba
 __all__ = [
     "COST_MULTS", "STRATEGY", "GreekPnL", "OptionBacktestConfig", "OptionBacktestResult", "attribute",
     "cost_sensitivity", "execution", "half_spreads", "index_chain", "option_fee_coin", "perp_closes",
-    "perp_fee_usd", "run_option_backtest", "theta_per_day",
+    "perp_fee_usd", "run_option_backtest", "theta_exchange", "theta_per_day",
 ]

@@ -10,10 +10,13 @@ from Black-76 on each option's own forward, mark IV and time left:
   perpetual/forward basis move, is left to the residual on purpose.
 * gamma = sum(0.5 qty Γ_i ΔF_i²)
 * vega  = sum(qty ν_i Δσ_i), ν per vol point times the change in vol points
-* theta = sum(qty θ_i) x days elapsed, θ per calendar day = −σ² F² Γ / (2 x 365) (r = 0)
+* theta = sum(qty θ_i), θ_i = `exchange_theta` over the days elapsed: the value the option
+  loses as those days pass at an unchanged forward and vol, to expiry if sooner (Deribit's
+  ticker convention). The analytic rate −σ² F² Γ / (2 x 365) (`theta_per_day`, kept for
+  reference) overstates a leg's last day many times over: it is a rate, and within a day of
+  expiry the value left to lose is far smaller than a day at that rate.
 
-All four greeks come from one `quant.options.greeks` pass (its units: vega per vol point,
-theta per calendar day).
+Delta, gamma and vega come from one `quant.options.greeks` pass (vega per vol point).
 
 The caller sets residual = gross − (delta + gamma + vega + theta), so the parts add up to
 the total exactly; the residual holds cross terms (vanna, volga), higher orders, the
@@ -26,12 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dvol_pipeline.quant.options import VOL_POINT, greeks
+from dvol_pipeline.quant.options import VOL_POINT, exchange_theta, greeks
 
 
 def theta_per_day(F, K, T, sigma, is_call=True) -> np.ndarray:
-    """Black-76 time decay per calendar day in the forward's currency (r = 0): `greeks().theta`."""
+    """The analytic Black-76 decay rate per calendar day (r = 0): `greeks().theta`, -dV/dT / 365."""
     return greeks(F, K, T, sigma, is_call).theta
+
+
+def theta_exchange(F, K, T, sigma, is_call=True, days: float = 1.0) -> np.ndarray:
+    """Value lost over `days` calendar days (to expiry if sooner), Deribit's convention (r = 0)."""
+    return exchange_theta(F, K, T, sigma, is_call, days=days)
 
 
 @dataclass(frozen=True)
@@ -67,5 +75,5 @@ def attribute(
         delta=float(np.sum(qty * g.delta * move)) + hedge_coin * ref,
         gamma=float(np.sum(0.5 * qty * g.gamma * move**2)),
         vega=float(np.sum(qty * g.vega * ((iv1 - iv0) / VOL_POINT))),  # vega per point x points moved
-        theta=float(np.sum(qty * g.theta)) * days,
+        theta=float(np.sum(qty * theta_exchange(fwd0, strike, years0, iv0, is_call, days))),
     )

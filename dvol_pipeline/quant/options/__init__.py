@@ -15,7 +15,8 @@ Units (one convention for the whole package)
 * delta dV/dF (coins per option); gamma d2V/dF2 (per USD);
   vega: value change per vol point (+0.01 of sigma), the project's only vega unit
   (dV/dsigma per unit sigma = vega / VOL_POINT);
-  theta: value change for one calendar day passing (-dV/dT / 365);
+  theta: value change for one calendar day passing (-dV/dT / 365); `exchange_theta`: the value
+  lost over the next calendar day (to expiry if sooner), Deribit's ticker theta;
   rho: value change for +1 % of r;
   vanna: d(delta)/d(sigma) per vol point; volga: d2V/dsigma2 per (vol point)^2;
   charm: delta change for one calendar day passing (-d(delta)/dT / 365).
@@ -49,7 +50,19 @@ from .chain import chain_greeks, exposures_by_expiry
 from .columns import with_greeks, with_implied_vol
 from .implied_vol import REASONS, IVResult, implied_vol, reason_labels
 from .parity import implied_forward, parity_pairs, parity_violations
-from .pricing import VOL_POINT, Greeks, coin_delta, coin_to_usd, delta, gamma, greeks, price, usd_to_coin, vega
+from .pricing import (
+    VOL_POINT,
+    Greeks,
+    coin_delta,
+    coin_to_usd,
+    delta,
+    exchange_theta,
+    gamma,
+    greeks,
+    price,
+    usd_to_coin,
+    vega,
+)
 from .year_fraction import DAYS_PER_YEAR, SECONDS_PER_YEAR, YEARS_PER_US, to_years
 
 __all__ = [
@@ -64,6 +77,7 @@ __all__ = [
     "coin_delta",
     "coin_to_usd",
     "delta",
+    "exchange_theta",
     "exposures_by_expiry",
     "gamma",
     "greeks",

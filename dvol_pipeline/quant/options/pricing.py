@@ -13,7 +13,9 @@ Units (the same everywhere in `quant.options`):
 * delta dV/dF (coins per option); gamma d2V/dF2 (per USD).
 * vega: value change for +1 vol point (sigma + 0.01), the one vega unit of the project;
   dV/dsigma per unit sigma is vega / VOL_POINT (callers that need it say so).
-* theta: value change for one calendar day passing (-dV/dT / 365).
+* theta: value change for one calendar day passing (-dV/dT / 365), the analytic rate; Deribit's
+  tickers publish `exchange_theta` instead (the value actually lost over the next calendar
+  day, or to expiry if sooner), which differs ~10x within a day of expiry.
 * rho: value change for +1 % in r (r + 0.01), forward fixed.
 * vanna: d(delta)/d(sigma) per vol point; volga: d2V/dsigma2 per (vol point)^2.
 * charm: delta change for one calendar day passing (-d(delta)/dT / 365).
@@ -275,6 +277,22 @@ def greeks(F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: 
     """
     shape, outs = _blocked(_greeks_flat, 9, F, K, T, sigma, is_call, r)
     return Greeks(*(o.reshape(shape) for o in outs))
+
+
+def exchange_theta(F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: ArrayLike,
+                   r: ArrayLike = 0.0, days: ArrayLike = 1.0) -> np.ndarray:
+    """Deribit's theta: V(T - min(days, T)) - V(T) in USD, forward, vol and rate held (days = 1).
+
+    Why a second theta: the exchange's tickers report the value an option loses over the next
+    calendar day (to expiry when that is sooner), a finite difference, while `greeks().theta`
+    is the instantaneous rate -dV/dT / 365. Far from expiry they agree to second order; as
+    T -> 0 the analytic rate of an at-the-money option grows like 1/sqrt(T) while the value
+    left to lose shrinks like sqrt(T): an hour before expiry they differ about 12x. The
+    daily P&L attribution uses this one (what a day held actually costs), over `days` elapsed.
+    """
+    T = np.asarray(T, dtype=np.float64)
+    step = np.minimum(np.asarray(days, dtype=np.float64) / DAYS_PER_YEAR, np.maximum(T, 0.0))
+    return price(F, K, T - step, sigma, is_call, r) - price(F, K, T, sigma, is_call, r)
 
 
 def usd_to_coin(value_usd: ArrayLike, F: ArrayLike) -> np.ndarray:

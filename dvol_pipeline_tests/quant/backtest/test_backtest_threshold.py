@@ -25,6 +25,7 @@ CFG = BacktestConfig(
     costs=CostModel(fee_vol=0.05, half_spread_vol=0.2, slippage_vol=0.05),  # round trip 0.6
     risk=RiskConfig(position_cap=None, guardrail=False, daily_stop_usd=None, kill_drawdown_usd=None),
     run_sweep=False, run_robustness=False,
+    contract=None,  # the naive loop below trades the index (listed futures: test_backtest_listing.py)
 )
 
 

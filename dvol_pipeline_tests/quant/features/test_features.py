@@ -159,7 +159,7 @@ def test_a_missing_table_removes_its_groups_and_nothing_else(tables, full, missi
     fs = build_features({k: v for k, v in tables.items() if k != missing})
     lost = {g for g, t in GROUP_TABLE.items() if t == missing}
     if missing == "raw_ohlcv":
-        lost = {"rv", "jump", "vrp", "garch"}
+        lost = {"rv", "jump", "vrp", "garch", "regime"}
     assert fs.groups_used == [g for g in GROUPS if g not in lost]
     gone = [f.name for f in FEATURES if f.group in lost]
     assert not set(gone) & set(fs.frame.columns)
@@ -173,7 +173,7 @@ def test_daily_bars_only_like_a_cdd_user(tables):
     assert fs.estimators["realized_vol"] == "daily-ohlc"
     assert fs.estimators["range"] == "daily OHLC"
     assert "absent" in fs.estimators["jump"]
-    assert fs.groups_used == ["iv", "rv", "vrp", "garch", "calendar"]
+    assert fs.groups_used == ["iv", "rv", "vrp", "garch", "regime", "calendar"]
     assert "bv_1d" not in fs.frame.columns and "jump_1d" not in fs.frame.columns
     bars = daily.filter(pl.col("asset") == "BTC").sort("ts")
     f = per_asset(fs.frame, "BTC")

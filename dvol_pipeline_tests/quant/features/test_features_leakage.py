@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from dvol_pipeline.quant.regimes import RegimeThresholds
 from dvol_pipeline.quant.features import (
     build_features,
     check_no_lookahead,
@@ -135,7 +136,9 @@ def _from(tables: dict[str, pl.DataFrame], first: date) -> dict[str, pl.DataFram
 def test_a_row_needs_only_its_documented_lookback(tables):
     kw = {"garch_min_obs": 120, "garch_window_days": 150}
     days_back = lookback_days("monthly", 150)
-    assert days_back == 150 + 31 and lookback_days() is None and lookback_days("none") == 65
+    # the regime group's year of DVOL closes is the longest window (dvol_ma66 the longest without it)
+    assert days_back == 364 and lookback_days() is None and lookback_days("none") == 364
+    assert lookback_days("none", regime_thresholds=RegimeThresholds(window_days=60, min_history_days=30)) == 65
     full = build_features(tables, **kw).frame
     for day in (date(2022, 1, 31), date(2022, 3, 1), date(2022, 3, 17)):
         row = full.filter(pl.col("date") == day)
@@ -143,12 +146,12 @@ def test_a_row_needs_only_its_documented_lookback(tables):
         # equal up to the rounding of polars' sliding-window sums, which carry their history
         assert_frame_equal(short.filter(pl.col("date") == day), row, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
         assert row["garch_vol30"].null_count() == 0
-    # on a month's last day the bound is tight: less history changes the GARCH fit
-    shorter = build_features(_from(tables, date(2022, 1, 31) - timedelta(days=days_back - 1)), **kw).frame
+    # on a month's last day the GARCH bound (window + longest period) is tight: less history changes the fit
+    shorter = build_features(_from(tables, date(2022, 1, 31) - timedelta(days=150 + 31 - 1)), **kw).frame
     got = shorter.filter(pl.col("date") == date(2022, 1, 31))["garch_vol30"]
     assert (got - full.filter(pl.col("date") == date(2022, 1, 31))["garch_vol30"]).abs().max() > 1e-6
     assert check_no_lookahead(tables, DAYS[2:6], **kw).passed
-    # without GARCH, 65 days suffice and 64 do not (dvol_ma66 spans D-65..D)
+    # dvol_ma66 alone: 65 days suffice and 64 do not (it spans D-65..D)
     day = date(2022, 2, 28)
     plain = build_features(tables, garch_refit="none").frame.filter(pl.col("date") == day)
     for back, same in ((65, True), (64, False)):

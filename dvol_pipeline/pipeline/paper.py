@@ -1,0 +1,124 @@
+"""The paper book in the end-of-day loop: read the book as the previous day left it, step it
+through each day of the range (quant/paper.py), write fills, positions, P&L and the
+reconciliation with the backtest, per (coin, day).
+
+Days run oldest first and each reads only what its own close knew (signals of that day,
+features up to it), so ten end-of-day runs leave the same book as one ten-day run. A book
+starts flat with no cash on the first day it is run; `paper_positions` of the day before a
+range is its state.
+
+Reconciliation (`paper_reconciliation`): the paper P&L of day D is earned over (D-1, D];
+the backtest row that earns the same interval is dated D-1 (its position is decided at
+D-1's close and filled there). It is read for the strategy the signal follows: the primary
+horizon's futures strategy of the family in the signal's model_version. Where the backtest
+does not cover the day (after its newest fold) its columns are null.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from dvol_pipeline.lake.catalog import table
+from dvol_pipeline.lake.parquet import read_single_or_none, read_table_or_none, write_partitions
+from dvol_pipeline.quant.backtest.listing import TERM_COLUMNS
+from dvol_pipeline.quant.paper import CoinBook, DayResult, PaperConfig, frames, reconcile, step_day
+
+TABLES = ("paper_fills", "paper_positions", "paper_pnl", "paper_reconciliation")
+MARK_HISTORY_DAYS = 10
+"""Features read before the range: the term structure's last known value carries over gaps."""
+
+
+@dataclass
+class PaperRun:
+    fills: pl.DataFrame
+    positions: pl.DataFrame
+    pnl: pl.DataFrame
+    reconciliation: pl.DataFrame
+    events: list[str]
+    book_check: pl.DataFrame  # quant.paper.reconcile over the range
+
+
+def _books(root: Path, start: date, coins: list[str]) -> dict[str, CoinBook]:
+    prev = read_table_or_none(root, "paper_positions", start - timedelta(days=1), start - timedelta(days=1), coins)
+    books = {c: CoinBook() for c in coins}
+    if prev is not None:
+        for row in prev.iter_rows(named=True):
+            books[row["asset"]] = CoinBook.from_row(row)
+    return books
+
+
+def _signal_strategy(signals: pl.DataFrame) -> pl.DataFrame:
+    """date, asset, direction, strategy and family the signal follows (from model_version)."""
+    def family(row: dict) -> str | None:
+        m = re.search(rf"\b{row['primary_horizon']}d=([A-Za-z0-9_]+)@", row["model_version"] or "")
+        return m.group(1) if m else None
+
+    fam = [family(r) for r in signals.iter_rows(named=True)]
+    return signals.select("date", "asset", "direction", "primary_horizon").with_columns(
+        family=pl.Series(fam, dtype=pl.Utf8),
+        strategy=pl.format("dvol_futures_{}d", "primary_horizon"))
+
+
+def reconciliation(pnl: pl.DataFrame, fills: pl.DataFrame, positions: pl.DataFrame, signals: pl.DataFrame,
+                   backtest: pl.DataFrame | None) -> pl.DataFrame:
+    delay = fills.group_by("date", "asset").agg(delay_usd=pl.col("delay_usd").sum(),
+                                                 spread_usd=pl.col("spread_usd").sum())
+    out = pnl.join(positions.select("date", "asset", "position"), on=["date", "asset"], how="left").join(
+        delay, on=["date", "asset"], how="left").with_columns(pl.col("delay_usd", "spread_usd").fill_null(0.0))
+    # the signal that set yesterday's order, and the backtest row earning the same interval
+    followed = _signal_strategy(signals).select(
+        (pl.col("date") + pl.duration(days=1)).alias("date"), "asset", "strategy", "family")
+    out = out.join(followed, on=["date", "asset"], how="left")
+    cols = {"backtest_net_usd": pl.Float64, "backtest_cost_usd": pl.Float64, "backtest_position": pl.Float64}
+    if backtest is not None and not backtest.is_empty():
+        bt = backtest.filter(pl.col("strategy").str.starts_with("dvol_futures")).select(
+            (pl.col("date") + pl.duration(days=1)).alias("date"), "asset", "strategy", "family",
+            backtest_net_usd="net_usd", backtest_cost_usd="cost_usd", backtest_position="position")
+        out = out.join(bt, on=["date", "asset", "strategy", "family"], how="left")
+    else:
+        out = out.with_columns(pl.lit(None, t).alias(c) for c, t in cols.items())
+    return out.select(
+        "date", "asset", "strategy", "family", paper_pnl_usd="pnl_usd", paper_cost_usd="cost_usd",
+        paper_position="position", delay_usd="delay_usd", spread_usd="spread_usd",
+        backtest_net_usd="backtest_net_usd", backtest_cost_usd="backtest_cost_usd",
+        backtest_position="backtest_position",
+    ).with_columns(pnl_gap_usd=pl.col("paper_pnl_usd") - pl.col("backtest_net_usd")).sort("asset", "date")
+
+
+def run_paper(root: Path, start: date, end: date, coins: list[str], config: PaperConfig = PaperConfig()) -> PaperRun:
+    """Step the paper book over [start, end] and write its tables (see the module doc)."""
+    features = read_table_or_none(root, "features_daily", start - timedelta(days=MARK_HISTORY_DAYS), end, coins)
+    if features is None:
+        raise FileNotFoundError(f"the paper book needs features_daily up to {end} under {root}; materialize it first")
+    market = features.select("date", "asset", "dvol", *[c for c in TERM_COLUMNS if c in features.columns])
+    signals = read_table_or_none(root, "signals", start - timedelta(days=1), end, coins)
+    if signals is None:
+        signals = pl.DataFrame(schema=table("signals").schema)
+    books = _books(root, start, coins)
+    results = DayResult([], [], [], [])
+    for i in range((end - start).days + 1):
+        day = start + timedelta(days=i)
+        today = {r["asset"]: r["direction"] for r in signals.filter(pl.col("date") == day).iter_rows(named=True)}
+        r = step_day(books, day, today, market, config)
+        results.fills += r.fills
+        results.positions += r.positions
+        results.pnl += r.pnl
+        results.events += r.events
+    fills, positions, pnl = frames(results)
+    # the book check needs every fill since the book began: earlier days from the lake
+    before = read_table_or_none(root, "paper_fills", None, start - timedelta(days=1), coins)
+    opening = read_table_or_none(root, "paper_positions", None, start - timedelta(days=1), coins)
+    all_fills = fills if before is None else pl.concat([before.select(fills.columns), fills])
+    all_pos = positions if opening is None else pl.concat([opening.select(positions.columns), positions])
+    check = reconcile(all_fills, all_pos, config).filter(pl.col("date") >= start)
+    recon = reconciliation(pnl, fills, positions, signals, read_single_or_none(root, "backtest_daily"))
+    write_partitions(root, "paper_fills", fills)
+    write_partitions(root, "paper_positions", positions)
+    write_partitions(root, "paper_pnl", pnl)
+    write_partitions(root, "paper_reconciliation", recon)
+    return PaperRun(fills, positions, pnl, recon, results.events, check)
