@@ -213,6 +213,18 @@ def read_table(
     t = _name(t)
     if t.layout == SINGLE:
         return read_single(root, t)
+    return pl.read_parquet(_partition_files(root, t, start, end, coins))  # one multi-threaded scan: ~4x faster
+
+
+def scan_table(
+    root: Path, t: Table | str, start: date | None = None, end: date | None = None, coins: list[str] | None = None,
+) -> pl.LazyFrame:
+    """`read_table` as a lazy scan: a reader that needs a few columns of a big table (the option
+    book, 8 of the chain's 13) reads only those, and never holds the rest in memory."""
+    return pl.scan_parquet(_partition_files(root, _name(t), start, end, coins))
+
+
+def _partition_files(root: Path, t: Table, start: date | None, end: date | None, coins: list[str] | None) -> list[Path]:
     base = t.base(root)
     if not base.exists():
         raise FileNotFoundError(f"lake table {t.zone}/{t.name} does not exist under {root}; materialize it first")
@@ -226,7 +238,7 @@ def read_table(
         files.extend(sorted(day_dir.glob("*.parquet")))
     if not files:
         raise FileNotFoundError(f"no partitions of {t.zone}/{t.name} for {start}..{end} coins={coins} under {root}")
-    return pl.read_parquet(files)  # one multi-threaded scan: ~4x faster than a file at a time
+    return files
 
 
 def read_table_or_none(root: Path, t: Table | str, start: date | None = None, end: date | None = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from dvol_pipeline.lake.catalog import table
-from dvol_pipeline.lake.parquet import read_single, read_table, write_single
+from dvol_pipeline.lake.parquet import read_single, read_table, scan_table, write_single
 from dvol_pipeline.pipeline.forecasts import read_features, read_predictions
 from dvol_pipeline.progress import phased, step
 from dvol_pipeline.quant.backtest import BacktestConfig, BacktestResult, run_futures_backtest
@@ -99,7 +99,7 @@ def _run_options(root, coins, daily, history, option_config) -> tuple[OptionBack
         return None, f"option book: no {OPTION_HORIZON}-day signals"
     first, last = signals["date"].min(), signals["date"].max()
     try:
-        chain = read_table(root, "raw_option_chain", first, last, coins)
+        chain = scan_table(root, "raw_option_chain", first, last, coins)
         ohlcv = read_table(root, "raw_ohlcv", first, last, coins)
     except FileNotFoundError as err:
         return None, f"option book: not run ({err})"
@@ -107,7 +107,8 @@ def _run_options(root, coins, daily, history, option_config) -> tuple[OptionBack
     if perp.is_empty():
         return None, "option book: not run (raw_ohlcv has no perpetual bars for the hedge)"
     config = option_config or OptionBacktestConfig(family="promoted walk-forward", horizon=OPTION_HORIZON)
-    return run_option_backtest(chain, perp, signals, config), f"option book: {first}..{last}, {chain.height:,} quotes"
+    quotes = chain.select(pl.len()).collect().item()
+    return run_option_backtest(chain, perp, signals, config), f"option book: {first}..{last}, {quotes:,} quotes"
 
 
 def write_tables(root: Path, tables: dict[str, pl.DataFrame]) -> dict[str, int]:
