@@ -12,6 +12,7 @@ from dvol_pipeline.assets.freshness import freshness_checks
 from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.assets.signals import signals
 from dvol_pipeline.assets.surface import chain_greeks, option_surface
+from dvol_pipeline.assets.universe import universe_assets
 from dvol_pipeline.assets.warehouse import warehouse
 from dvol_pipeline.jobs import eod_job, freshness_check_job, monthly_job, raw_ingest_job, warehouse_job
 from dvol_pipeline.resources import LakeResource, MarketResource
@@ -28,7 +29,7 @@ def executor_def() -> dg.ExecutorDefinition:
 defs = dg.Definitions(
     assets=[
         *raw_assets, option_surface, chain_greeks, features_daily, oos_predictions, forecast_metrics,
-        backtest, model_promotion, tear_sheets, signals, warehouse,
+        backtest, model_promotion, tear_sheets, signals, warehouse, *universe_assets,
     ],
     asset_checks=freshness_checks,
     jobs=[raw_ingest_job, warehouse_job, eod_job, monthly_job, freshness_check_job],

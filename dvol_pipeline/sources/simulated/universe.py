@@ -108,15 +108,15 @@ def simulate_universe(cfg: UniverseConfig = UniverseConfig()) -> pl.DataFrame:
 
     for i, sym in enumerate(alts):
         beta = 0.9 + 0.6 * size[i] + rng.normal(0, 0.1)
-        base_vol = (0.35 + 1.1 * size[i]) * rng.uniform(0.85, 1.15) / np.sqrt(365)
-        # idiosyncratic log-vol: AR(1) with half-life ~20 days, shocks fed by its own |returns|
-        phi, volvol = 0.5 ** (1 / 20), 0.06
+        base_vol = (0.3 + 0.9 * size[i]) * rng.uniform(0.85, 1.15) / np.sqrt(365)
+        # idiosyncratic log-vol: AR(1) with half-life ~30 days, shocks fed by its own |returns|
+        phi, volvol = 0.5 ** (1 / 30), 0.1
         z = rng.standard_t(4, n) / np.sqrt(2.0)
         lv = np.zeros(n)
         for t in range(1, n):
-            lv[t] = phi * lv[t - 1] + volvol * rng.normal() + 0.08 * (abs(z[t - 1]) - 0.8)
+            lv[t] = phi * lv[t - 1] + volvol * rng.normal() + 0.05 * (abs(z[t - 1]) - 0.8)
         sigma = base_vol * np.exp(lv)
-        jumps = (rng.random(n) < 0.004 + 0.01 * size[i]) * np.clip(rng.standard_t(3, n) * (0.08 + 0.1 * size[i]), -0.9, 0.9)
+        jumps = (rng.random(n) < 0.004 + 0.01 * size[i]) * np.clip(rng.standard_t(3, n) * (0.05 + 0.07 * size[i]), -0.9, 0.9)
         r = beta * r_btc + sigma * z + jumps
         price0 = 10 ** rng.uniform(-2, 2)
         close = price0 * np.exp(np.cumsum(r))
