@@ -103,10 +103,10 @@ def _per_coin(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _market(f: pl.DataFrame, modelled: list[str]) -> pl.DataFrame:
+def _market(f: pl.DataFrame, coins: list[str]) -> pl.DataFrame:
     """Cap-weighted market return (yesterday's caps as weights), its 30-day vol, and each coin's
     30-day correlation and beta to BTC."""
-    inside = f.filter(pl.col("symbol").is_in(modelled)).with_columns(
+    inside = f.filter(pl.col("symbol").is_in(coins)).with_columns(
         pl.col("market_cap").shift(1).over("symbol").alias("__w"))
     mkt = inside.filter(pl.col("ret").is_not_null() & pl.col("__w").is_not_null()).group_by("date").agg(
         ((pl.col("ret") * pl.col("__w")).sum() / pl.col("__w").sum()).alias("mkt_ret")).sort("date")
@@ -127,9 +127,9 @@ def _targets(f: pl.DataFrame) -> pl.DataFrame:
         (pl.col("ret").rolling_std(h, min_samples=h).shift(-h).over("symbol") * ANN).alias(f"y_{h}") for h in HORIZONS)
 
 
-def _size(f: pl.DataFrame, modelled: list[str]) -> pl.DataFrame:
-    """Rank by market cap among the modelled coins that day (1 = largest) and its tier."""
-    rank = pl.when(pl.col("symbol").is_in(modelled)).then(pl.col("market_cap")).rank("ordinal", descending=True)
+def _size(f: pl.DataFrame, coins: list[str]) -> pl.DataFrame:
+    """Rank by market cap among `coins` that day (1 = largest) and its tier."""
+    rank = pl.when(pl.col("symbol").is_in(coins)).then(pl.col("market_cap")).rank("ordinal", descending=True)
     f = f.with_columns(rank.over("date").cast(pl.Int32).alias("cap_rank"))
     tier = pl.when(pl.col("cap_rank") <= 10).then(pl.lit("large")).when(pl.col("cap_rank") <= 30).then(
         pl.lit("mid")).when(pl.col("cap_rank").is_not_null()).then(pl.lit("small"))
@@ -140,10 +140,13 @@ def build_universe_features(raw: pl.DataFrame, symbols: pl.DataFrame, memo: pl.D
                             ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(features and targets for every coin and day, the GARCH memo with this build's fits)."""
     modelled = symbols.filter(pl.col("modelled"))["symbol"].to_list()
+    # the market and the size ranks use every coin but the stablecoins, not "modelled", which depends on
+    # how long a coin's whole history turns out to be (known only later)
+    traded = symbols.filter(~pl.col("stablecoin"))["symbol"].to_list()
     frame = daily_calendar(raw)
     f = _per_coin(frame)
-    f = _market(f, modelled)
-    f = _size(f, modelled)
+    f = _market(f, traded)
+    f = _size(f, traded)
     garch_in = f.filter(pl.col("symbol").is_in(modelled)).select("symbol", "date", "ret")
     garch, memo = garch_forecasts(garch_in, HORIZONS, memo)
     if garch.height:
