@@ -148,7 +148,7 @@ def _log_tuning(root: Path, result, head: pl.DataFrame, cfg: UniverseWalkForward
     for row in (result.tuning.iter_rows(named=True) if result.tuning.height else []):
         h = int(row["horizon"])
         lgbm = head.filter((pl.col("family") == "lgbm") & (pl.col("horizon") == h))
-        metrics = {"valid_mse_log": float(row["valid_mse_log"])}
+        metrics = {"valid_qlike": float(row["valid_qlike"])}
         if lgbm.height:
             metrics |= {k: float(lgbm[k][0]) for k in ("r2_oos", "qlike") if lgbm[k][0] is not None}
         runs.append(log_model_run(

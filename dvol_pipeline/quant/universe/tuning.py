@@ -14,14 +14,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.universe.models import lgbm_predict, lgbm_regressor
+from dvol_pipeline.quant.stats import qlike
+from dvol_pipeline.quant.universe.models import VOL_FLOOR, lgbm_predict, lgbm_regressor
 
 MAX_TRIALS = 30
 
 
 def tune_lgbm(train: pl.DataFrame, features: list[str], target: str, purge: int, n_trials: int, seed: int,
               valid_days: int = 90) -> tuple[dict[str, Any], float]:
-    """(best params, validation MSE of log vol); default params when the window is too short."""
+    """(best params, validation QLIKE); default params when the window is too short."""
     import optuna
 
     if not 1 <= n_trials <= MAX_TRIALS:
@@ -32,7 +33,7 @@ def tune_lgbm(train: pl.DataFrame, features: list[str], target: str, purge: int,
     valid = train.filter(pl.col("date") >= valid_start)
     if fit.height < 1000 or valid.height < 100:
         return {}, float("nan")
-    y_valid = np.log(valid[target].to_numpy())
+    y_valid = valid[target].to_numpy()
 
     def objective(trial: optuna.Trial) -> float:
         params = {
@@ -43,7 +44,7 @@ def tune_lgbm(train: pl.DataFrame, features: list[str], target: str, purge: int,
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
         }
         model = lgbm_regressor(fit, features, target, params, seed)
-        return float(np.mean((np.log(lgbm_predict(model, valid, features)) - y_valid) ** 2))
+        return qlike(y_valid, np.maximum(lgbm_predict(model, valid, features), VOL_FLOOR))
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))

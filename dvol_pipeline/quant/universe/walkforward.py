@@ -11,7 +11,8 @@ of month M from rows dated before start(M) - purge. Per fold and horizon:
   first training window of each fold group (year); cheap families refit every fold;
 * cross-symbol validation: the pooled HAR and LightGBM are also fitted without the
   held-out coins and scored on them only (`split = held_out`);
-* the ensemble weights the regression families by inverse MSE on earlier folds only.
+* the ensemble weights the regression families by inverse MSE on earlier folds only;
+* every regression forecast is clipped to the range of the coin's own training labels.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def usable_rows(features: pl.DataFrame, symbols: pl.DataFrame) -> pl.DataFrame:
 def _thresholds(train: pl.DataFrame, target: str, min_rows: int) -> pl.DataFrame:
     return train.group_by("symbol").agg(
         pl.col(target).quantile(1 / 3).alias("q_lo"), pl.col(target).quantile(2 / 3).alias("q_hi"),
-        pl.col(target).mean().alias("y_bench"), pl.len().alias("n_train"),
+        pl.col(target).mean().alias("y_bench"), pl.col(target).min().alias("y_min"), pl.col(target).max().alias("y_max"),
+        pl.len().alias("n_train"),
     ).filter(pl.col("n_train") >= min_rows)
 
 
@@ -87,7 +89,10 @@ def _rows(test: pl.DataFrame, family: str, h: int, fold: Fold, split: str, y_hat
     out = out.with_columns(pl.lit(family).alias("family"), pl.lit("rv").alias("target"),
                            pl.lit(h, pl.Int32).alias("horizon"), pl.lit(fold.key).alias("fold"), pl.lit(split).alias("split"))
     if y_hat is not None:
-        out = out.with_columns(pl.Series("y_hat", m.floor(y_hat)))
+        # a regression's forecast is kept inside the range of the coin's own training labels: a linear
+        # fit can go negative (or far out) on a coin's extreme day, and QLIKE explodes on a near-zero forecast
+        bounded = np.clip(np.asarray(y_hat, float), test["y_min"].to_numpy(), test["y_max"].to_numpy())
+        out = out.with_columns(pl.Series("y_hat", m.floor(bounded)))
         out = out.with_columns(m.classify(pl.col("y_hat"), pl.col("q_lo"), pl.col("q_hi")).alias("class_hat"))
         return out.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("p_low", "p_mid", "p_high"))
     p = np.asarray(probs)
@@ -147,7 +152,7 @@ def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: Universe
             if cfg.tune and fold.key[:4] != group:
                 group = fold.key[:4]
                 params, best = tune_lgbm(train, feats, target, h, cfg.n_trials, cfg.seed)
-                tuning.append({"group": group, "horizon": h, "fold": fold.key, "params": params, "valid_mse_log": best,
+                tuning.append({"group": group, "horizon": h, "fold": fold.key, "params": params, "valid_qlike": best,
                                "n_trials": cfg.n_trials, "train_rows": train.height})
             cls_feats = [*feats, "q_lo", "q_hi"]
             if i % cfg.refit_months == 0 or not models:
