@@ -11,6 +11,7 @@ of month M from rows dated before start(M) - purge. Per fold and horizon:
   first training window of each fold group (year); cheap families refit every fold;
 * cross-symbol validation: the pooled HAR and LightGBM are also fitted without the
   held-out coins and scored on them only (`split = held_out`);
+* the LSTM (per-coin sequences, pooled) is refit every `lstm_refit_months` folds;
 * the ensemble weights the regression families by inverse MSE on earlier folds only;
 * every regression forecast is clipped to the range of the coin's own training labels.
 """
@@ -28,7 +29,7 @@ from dvol_pipeline.quant.universe.features import HORIZONS, MAX_FILL_DAYS, featu
 from dvol_pipeline.quant.universe.tuning import tune_lgbm
 from dvol_pipeline.quant.walkforward import Fold, monthly_folds
 
-REGRESSION = ("persistence", "garch", "har_coin", "har_pooled", "lgbm")
+REGRESSION = ("persistence", "garch", "har_coin", "har_pooled", "lgbm", "lstm")
 FAMILIES = (*REGRESSION, "lgbm_class", "ensemble")
 BENCHMARK = "har_pooled"
 REQUIRED = ("har_d", "har_w", "har_m", "ret_std_7", "ret_std_14")
@@ -45,10 +46,18 @@ class UniverseWalkForwardConfig:
     tune: bool = True
     held_out_share: float = 0.2
     explain: bool = True
+    lstm: bool = True
+    """The LSTM family (refit every `lstm_refit_months` folds: it is the costliest fit)."""
+    lstm_refit_months: int = 6
 
     def __post_init__(self) -> None:
-        if not 0 < self.held_out_share < 1 or self.refit_months < 1 or not 1 <= self.n_trials <= 30:
+        if not 0 < self.held_out_share < 1 or min(self.refit_months, self.lstm_refit_months) < 1 \
+                or not 1 <= self.n_trials <= 30:
             raise ValueError("held_out_share must be in (0, 1), refit_months >= 1, n_trials in 1..30")
+
+    @property
+    def regression_families(self) -> tuple[str, ...]:
+        return REGRESSION if self.lstm else tuple(f for f in REGRESSION if f != "lstm")
 
 
 @dataclass
@@ -126,7 +135,7 @@ def _ablations(train, test, features, target, params, seed, h, fold) -> pl.DataF
 
 def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: UniverseWalkForwardConfig = UniverseWalkForwardConfig(),
                     first_fold: str | None = None) -> WalkForwardResult:
-    rows = usable_rows(features, symbols)
+    rows = usable_rows(features, symbols).sort("symbol", "date")
     if rows.is_empty():
         raise ValueError("no usable universe rows: every coin is a stablecoin or too short (see universe_symbols)")
     feats = feature_columns(rows)
@@ -138,7 +147,7 @@ def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: Universe
         target = f"y_{h}"
         folds = monthly_folds(first_day, last_day, h + MAX_FILL_DAYS, cfg.min_history_days)
         folds = [f for f in folds if first_fold is None or f.key >= first_fold]
-        params, group, models, done = {}, None, {}, []
+        params, group, models, done, lstm = {}, None, {}, [], None
         scored_any: set[str] = set()
         for i, fold in enumerate(folds):
             train_all = rows.filter(pl.col("date").is_between(fold.train_start, fold.train_end) & pl.col(target).is_not_null())
@@ -166,6 +175,13 @@ def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: Universe
                 fits.append({"fold": fold.key, "horizon": h, "split": "all", "symbols": sorted(train["symbol"].unique())})
                 fits.append({"fold": fold.key, "horizon": h, "split": "held_out",
                              "symbols": sorted(fit_rows["symbol"].unique())})
+            if cfg.lstm and (lstm is None or i % cfg.lstm_refit_months == 0):
+                from dvol_pipeline.quant.universe.lstm import UniverseLSTM
+
+                in_train = rows.select(pl.col("date").is_between(fold.train_start, fold.train_end)
+                                       & pl.col(target).is_not_null() & pl.col("symbol").is_in(th["symbol"].implode())
+                                       ).to_series().to_numpy()
+                lstm = UniverseLSTM(h, cfg.seed).fit(rows, in_train, target)
             out = [
                 _rows(test, "persistence", h, fold, "all", m.persistence(test, h)),
                 _rows(test, "garch", h, fold, "all", test[f"garch_vol_{h}"].fill_null(test[f"ret_std_{h}"]).to_numpy()),
@@ -173,11 +189,21 @@ def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: Universe
                 _rows(test, "har_pooled", h, fold, "all", m.har_pooled(train, test, target)),
                 _rows(test, "lgbm", h, fold, "all", m.lgbm_predict(models["lgbm"], test, feats)),
                 _rows(test, "lgbm_class", h, fold, "all", probs=models["lgbm_class"].predict(test.select(cls_feats).to_numpy())),
-            ]
+            ]  # regression families in REGRESSION order first (the ensemble zips them with its weights)
             # earlier folds' forecasts whose labels were known before this fold's purge (date <= train_end)
             past = pl.concat(done).filter(pl.col("date") <= fold.train_end) if done else pl.DataFrame()
-            weights = m.ensemble_weights(past, list(REGRESSION))
-            blend = sum(w * o["y_hat"].to_numpy() for w, o in zip(weights.values(), out[:5]))
+            if cfg.lstm:
+                # the test rows' windows read every earlier usable row of their coin (history, not labels)
+                in_test = rows.select(pl.col("date").is_between(fold.test_start, fold.test_end)
+                                      & pl.col("symbol").is_in(th["symbol"].implode())).to_series().to_numpy()
+                keyed = rows.filter(pl.Series(in_test)).select("symbol", "date").with_columns(
+                    pl.Series("lstm", lstm.predict(rows, in_test)))
+                pred = test.select("symbol", "date").join(keyed, on=["symbol", "date"], how="left")["lstm"].to_numpy()
+                pooled = out[3]["y_hat"].to_numpy()
+                out.insert(5, _rows(test, "lstm", h, fold, "all", np.where(np.isfinite(pred), pred, pooled)))
+            families = list(cfg.regression_families)
+            weights = m.ensemble_weights(past, families)
+            blend = sum(weights[f] * o["y_hat"].to_numpy() for f, o in zip(families, out[:len(families)]))
             out.append(_rows(test, "ensemble", h, fold, "all", blend))
             xs_test = test.filter(pl.col("symbol").is_in(held_out))
             if xs_test.height:

@@ -76,3 +76,22 @@ def test_stablecoins_and_short_histories_are_skipped_with_the_reason(small_featu
     shortest = small_symbols.filter(~pl.col("stablecoin")).sort("n_days").row(0, named=True)
     symbols = symbol_table(small_raw, min_days=shortest["n_days"] + 1)
     assert "too little history" in symbols.filter(pl.col("symbol") == shortest["symbol"])["skip_reason"][0]
+
+
+def test_lstm_windows_read_only_the_coins_own_earlier_days():
+    import numpy as np
+
+    from dvol_pipeline.quant.universe.lstm import SEQ_FEATURES, SEQ_LEN, UniverseLSTM
+
+    n = SEQ_LEN + 5
+    rows = pl.DataFrame({"symbol": ["A"] * n + ["B"] * 3, "date": [date(2024, 1, 1) + timedelta(days=i) for i in range(n)]
+                         + [date(2024, 1, 1) + timedelta(days=i) for i in range(3)],
+                         **{f: [float(i) for i in range(n)] + [100.0, 101.0, 102.0] for f in SEQ_FEATURES}})
+    model = UniverseLSTM(7, 0)
+    model.mean, model.std = np.zeros(len(SEQ_FEATURES)), np.ones(len(SEQ_FEATURES))
+    windows, history = model._windows(rows)
+    assert windows.shape == (n + 3, SEQ_LEN, len(SEQ_FEATURES))
+    assert windows[n - 1, -1, 0] == n - 1 and windows[n - 1, 0, 0] == n - SEQ_LEN  # the last SEQ_LEN days of A
+    first_b = windows[n]
+    assert first_b[-1, 0] == 100.0 and (first_b[:-1] == 0).all()  # B's first row: its own day, padding, nothing of A
+    assert history[n:].tolist() == [1, 2, 3]
