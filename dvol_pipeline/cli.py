@@ -244,9 +244,10 @@ def run_graph(market: MarketResource, start: date, end: date) -> int:
 UNIVERSE_SELECTION = "group:universe or group:warehouse"
 UNIVERSE_MIN_DAYS = 500
 """A year of purged training history plus a few months to score: shorter ranges skip the universe lane."""
-DEMO_UNIVERSE = {"n_coins": 20, "n_trials": 2, "refit_months": 6}
+DEMO_UNIVERSE = {"n_coins": 20, "n_trials": 2, "refit_months": 6, "lstm_refit_months": 12}
 """The demo's reduced universe (20 coins over the demo's ~4 years, 2 Optuna trials per year, LightGBM
-refit every 6 folds) keeps the lane to about half a minute of the demo's budget; `run` uses 60 coins."""
+refit every 6 folds, the LSTM every 12) keeps the lane to about half a minute of the demo; `run` uses
+60 coins and the assets' defaults."""
 
 
 def universe_note(source: str, start: date | None, end: date | None) -> str | None:
@@ -260,8 +261,9 @@ def universe_note(source: str, start: date | None, end: date | None) -> str | No
 
 
 def run_universe(market: MarketResource, start: date | None, end: date | None, n_coins: int = 60,
-                 n_trials: int = 4, refit_months: int = 3) -> int:
-    """The universe lane and a warehouse refresh, as one unpartitioned run."""
+                 **model: int) -> int:
+    """The universe lane and a warehouse refresh, as one unpartitioned run; `model` overrides
+    UniverseModelConfig fields (n_trials, refit_months, lstm_refit_months ...)."""
     import dagster as dg
 
     from dvol_pipeline.definitions import defs
@@ -279,7 +281,7 @@ def run_universe(market: MarketResource, start: date | None, end: date | None, n
             list(defs.assets or []), selection=UNIVERSE_SELECTION, instance=instance,
             resources={"lake": LakeResource(root=str(root)), "market": market}, tags={"dvol/started_by": "cli"},
             run_config={"ops": {"raw_universe": {"config": config},
-                                "universe_forecasts": {"config": {"n_trials": n_trials, "refit_months": refit_months}}},
+                                "universe_forecasts": {"config": model}},
                         "loggers": {"console": {"config": {"log_level": "INFO"}}}},
             raise_on_error=False)
     echo(f"== {UNIVERSE_SELECTION}: done in {phase_time(time.perf_counter() - t0)} ==")

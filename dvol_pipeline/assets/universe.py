@@ -37,6 +37,8 @@ class UniverseModelConfig(dg.Config):
     refit_months: int = Field(default=3, description="LightGBM is refit every this many monthly folds")
     min_history_days: int = 365
     explain: bool = Field(default=True, description="SHAP and feature-group ablations on the newest fold")
+    lstm: bool = Field(default=True, description="fit the LSTM family")
+    lstm_refit_months: int = Field(default=6, description="the LSTM is refit every this many monthly folds")
     track: bool = Field(default=True, description="log the chosen parameters and the report to MLflow")
 
 
@@ -89,7 +91,7 @@ def universe_features(lake: LakeResource) -> dg.MaterializeResult:
 def universe_forecasts(config: UniverseModelConfig, lake: LakeResource):
     cfg = UniverseWalkForwardConfig(seed=config.seed, n_trials=config.n_trials, tune=config.tune,
                                     refit_months=config.refit_months, min_history_days=config.min_history_days,
-                                    explain=config.explain)
+                                    explain=config.explain, lstm=config.lstm, lstm_refit_months=config.lstm_refit_months)
     out = lane.build_forecasts(lake.path, cfg, track=config.track)
     yield dg.MaterializeResult(asset_key="universe_predictions", metadata={
         "dagster/row_count": out.predictions.height, "folds": out.predictions["fold"].n_unique(),

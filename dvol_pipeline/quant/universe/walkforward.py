@@ -42,7 +42,7 @@ class UniverseWalkForwardConfig:
     min_history_days: int = 365
     min_train_rows: int = 180
     refit_months: int = 3
-    n_trials: int = 6
+    n_trials: int = 4
     tune: bool = True
     held_out_share: float = 0.2
     explain: bool = True
