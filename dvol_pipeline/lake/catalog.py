@@ -321,9 +321,10 @@ _UNIVERSE = (
              "Mean forecast vs mean realised vol per decile of the forecast, per family and horizon.",
              (FAMILY, HORIZON, _c("decile", pl.Int32, "1..10 by forecast")), key=("family", "horizon", "decile")),
     _derived("universe_importance", UNIVERSE, SINGLE,
-             "LightGBM mean |SHAP| per feature (newest fold) and the RMSE change when a feature group is dropped.",
-             (HORIZON, _c("kind", pl.Utf8, "shap or ablation"), _c("feature", pl.Utf8, "feature or group")),
-             key=("kind", "horizon", "feature")),
+             "LightGBM mean |SHAP| per feature on every fold's test month, and the RMSE change when a feature group "
+             "is dropped (newest labelled fold).",
+             (HORIZON, _c("kind", pl.Utf8, "shap or ablation"), _c("feature", pl.Utf8, "feature or group"), FOLD_KEY),
+             key=("kind", "horizon", "feature", "fold")),
     _derived("universe_strategy_daily", UNIVERSE, SINGLE,
              "Daily net return per coin and rule (vol-target, trailing vol, buy and hold) over the test days.",
              (DATE, SYMBOL_COL, STRATEGY), key=("strategy", "symbol", "date")),

@@ -197,11 +197,15 @@ def shap_section(data: UniverseReportData) -> str:
     if data.importance is None or data.importance.is_empty():
         return note("no SHAP values: the walk-forward ran with explain=False")
     parts = []
-    for h in sorted(data.importance["horizon"].unique()):
-        s = data.importance.filter((pl.col("kind") == "shap") & (pl.col("horizon") == h)).sort("value", descending=True).head(20)
-        if s.height:
-            parts.append(figure(horizontal_bars(f"u-shap-{h}", s["feature"].to_list(), s["value"].to_numpy(),
-                                                s["group"].to_list()), f"LightGBM mean |SHAP| (log-vol units), {h} d, fold {s['fold'][0]}"))
+    shap = data.importance.filter(pl.col("kind") == "shap")
+    for h in sorted(shap["horizon"].unique()):
+        g = shap.filter(pl.col("horizon") == h)
+        s = g.group_by("feature", "group").agg(pl.col("value").mean()).sort("value", "feature", descending=[True, False]).head(20)
+        folds = g["fold"].unique().sort()
+        parts.append(figure(horizontal_bars(f"u-shap-{h}", s["feature"].to_list(), s["value"].to_numpy(),
+                                            s["group"].to_list()),
+                            f"LightGBM mean |SHAP| (log-vol units: the gamma objective's link), {h} d, averaged over "
+                            f"{folds.len()} folds {folds[0]}..{folds[-1]}"))
     abl = data.importance.filter(pl.col("kind") == "ablation").select("horizon", "fold", pl.col("feature").alias("group_dropped"),
                                                                     pl.col("value").alias("delta_rmse")).sort("horizon", "delta_rmse", descending=[False, True])
     return "".join(parts) + explain("RMSE change when a feature group is dropped and LightGBM refitted (> 0: the group helps).") + table(abl)

@@ -47,6 +47,8 @@ def test_run_source_cmc_builds_the_universe_lane_and_lists_skipped_coins(lake, t
     assert "stablecoin" in reasons["USDT"] and "too little history" in reasons["NEWC"] and reasons["SOL"] is None
     preds = read_single(lake, "universe_predictions")
     assert {"NEWC", "USDT"}.isdisjoint(set(preds["symbol"])) and preds["fold"].n_unique() >= 3
+    shap = read_single(lake, "universe_importance").filter(pl.col("kind") == "shap")
+    assert shap["fold"].n_unique() == preds["fold"].n_unique()  # SHAP on every fold's test month
     html = universe_report_file(lake, "latest").read_text()
     for section in ("EDA: sample coins", "Models", "Confusion matrices", "Calibration", "SHAP and ablations", "Strategy"):
         assert f"<h2>{section}" in html

@@ -210,14 +210,12 @@ def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: Universe
                 xs_train = train.filter(~pl.col("symbol").is_in(held_out))
                 out.append(_rows(xs_test, "har_pooled", h, fold, "held_out", m.har_pooled(xs_train, xs_test, target)))
                 out.append(_rows(xs_test, "lgbm", h, fold, "held_out", m.lgbm_predict(models["lgbm_xs"], xs_test, feats)))
+            if cfg.explain:  # TreeSHAP of the fold's LightGBM on its test month (cheap: the booster's own pred_contrib)
+                importance.append(_shap(models["lgbm"], test, feats, h, fold.key))
             fold_preds = pl.concat(out, how="diagonal_relaxed")
             done.append(fold_preds.filter(pl.col("split") == "all"))
             preds.append(fold_preds)
         if cfg.explain and folds and models:
-            last = folds[-1]
-            train = rows.filter(pl.col("date").is_between(last.train_start, last.train_end) & pl.col(target).is_not_null())
-            test = rows.filter(pl.col("date").is_between(last.test_start, last.test_end))
-            importance.append(_shap(models["lgbm"], test, feats, h, models["fold"]))
             labelled_fold = next((f for f in reversed(folds) if rows.filter(
                 pl.col("date").is_between(f.test_start, f.test_end) & pl.col(target).is_not_null()).height >= 50), None)
             if labelled_fold is not None:
