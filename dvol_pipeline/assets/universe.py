@@ -76,11 +76,21 @@ def raw_universe(config: UniverseIngestConfig, lake: LakeResource, market: Marke
 
 
 @dg.asset(group_name=GROUP, deps=["universe_symbols"], kinds={"parquet", "polars"}, metadata=catalog_metadata("universe_features"),
-          description="Per (date, coin) features (data before the cut-off only) and 7/14-day realised-vol targets.")
-def universe_features(lake: LakeResource) -> dg.MaterializeResult:
-    features = lane.build_features(lake.path)
-    return dg.MaterializeResult(metadata={"dagster/row_count": features.height, "columns": len(features.columns),
-                                          "date_range": f"{features['date'].min()}..{features['date'].max()}"})
+          description="Per (date, coin) features (data before the cut-off only) and 7/14-day realised-vol targets.",
+          check_specs=[dg.AssetCheckSpec("no_lookahead", asset="universe_features", blocking=True,
+                                         description="rebuilding from the bars up to a sampled day gives the same row "
+                                                     "(a failing build is not written)")])
+def universe_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    features, leak = lane.build_features(lake.path)
+    if not leak.passed:
+        context.log.error(leak.summary())
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": features.height, "columns": len(features.columns),
+                  "date_range": f"{features['date'].min()}..{features['date'].max()}"},
+        check_results=[dg.AssetCheckResult(
+            check_name="no_lookahead", passed=leak.passed, severity=dg.AssetCheckSeverity.ERROR, description=leak.summary(),
+            metadata={"days_checked": ", ".join(map(str, leak.days_checked)), "values_compared": leak.n_compared,
+                      "violations": markdown(leak.violations)})])
 
 
 @dg.multi_asset(

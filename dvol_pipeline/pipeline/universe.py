@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from dvol_pipeline.contracts.universe import validate_universe
@@ -30,6 +31,7 @@ from dvol_pipeline.quant.universe.walkforward import UniverseWalkForwardConfig, 
 from dvol_pipeline.sources.universe import fetch_universe
 
 if TYPE_CHECKING:
+    from dvol_pipeline.quant.features.leakage import LeakageReport
     from dvol_pipeline.reports.universe import UniverseReportData
 
 RAW = "raw_universe_daily"
@@ -91,14 +93,23 @@ def ingest_universe(root: Path, source: str, start: date, end: date, *, landing:
                           symbols, find_gaps(RAW_UNIVERSE_DAILY, valid), batch.files, batch.notes)
 
 
-def build_features(root: Path) -> pl.DataFrame:
+def build_features(root: Path, check_days: int = 2) -> tuple[pl.DataFrame, "LeakageReport"]:
+    """Write universe_features (and the GARCH memo); return them with the look-ahead check on
+    `check_days` days spread over the history (the newest among them), as the DVOL features do."""
+    from dvol_pipeline.quant.universe.leakage import check_universe_no_lookahead
+
     raw = read_table(root, RAW)
     symbols = read_single(root, "universe_symbols")
     memo = read_single_or_none(root, "universe_garch_memo")
     features, memo = build_universe_features(raw, symbols, memo)
     write_single(root, "universe_garch_memo", memo)
-    write_single(root, "universe_features", features)
-    return features
+    days = sorted(features["date"].unique())
+    picks = [days[int(i)] for i in np.linspace(len(days) // 2, len(days) - 1, check_days).round()] if check_days else []
+    leak = check_universe_no_lookahead(raw, symbols, picks,
+                                       build=lambda r, s, m=None: build_universe_features(r, s, memo))
+    if leak.passed:
+        write_single(root, "universe_features", features)
+    return features, leak
 
 
 @dataclass

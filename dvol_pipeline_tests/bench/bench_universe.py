@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         steps.append(("raw (simulate + contract + write)", time.perf_counter() - t,
                       f"{ingest.rows_written:,} rows, {ingest.rows_quarantined} quarantined"))
         t = time.perf_counter()
-        features = lane.build_features(root)
-        steps.append(("features (incl. monthly GARCH fits)", time.perf_counter() - t, f"{features.height:,} rows"))
+        features, leak = lane.build_features(root)
+        steps.append(("features (GARCH fits, look-ahead check)", time.perf_counter() - t,
+                      f"{features.height:,} rows; {leak.summary()}"))
         t = time.perf_counter()
         out = lane.build_forecasts(root, UniverseWalkForwardConfig(n_trials=args.trials), track=True)
         steps.append(("walk-forward + metrics + MLflow", time.perf_counter() - t,

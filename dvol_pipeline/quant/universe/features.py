@@ -105,13 +105,14 @@ def _per_coin(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _market(f: pl.DataFrame, coins: list[str]) -> pl.DataFrame:
     """Cap-weighted market return (yesterday's caps as weights), its 30-day vol, and each coin's
-    30-day correlation and beta to BTC."""
+    30-day correlation and beta to BTC. Interpolated days (`filled`) never enter another coin's row:
+    on day D they read the bar after D."""
     inside = f.filter(pl.col("symbol").is_in(coins)).with_columns(
-        pl.col("market_cap").shift(1).over("symbol").alias("__w"))
+        pl.col("market_cap").shift(1).over("symbol").alias("__w")).filter(~pl.col("filled"))
     mkt = inside.filter(pl.col("ret").is_not_null() & pl.col("__w").is_not_null()).group_by("date").agg(
         ((pl.col("ret") * pl.col("__w")).sum() / pl.col("__w").sum()).alias("mkt_ret")).sort("date")
     mkt = mkt.with_columns((pl.col("mkt_ret").rolling_std(30) * ANN).alias("mkt_vol_30"))
-    btc = f.filter(pl.col("symbol") == "BTC").select("date", pl.col("ret").alias("__btc"))
+    btc = f.filter((pl.col("symbol") == "BTC") & ~pl.col("filled")).select("date", pl.col("ret").alias("__btc"))
     f = f.join(mkt, on="date", how="left").join(btc, on="date", how="left").sort("symbol", "date")
     return f.with_columns(
         pl.rolling_corr("ret", "__btc", window_size=30).over("symbol").alias("corr_btc_30"),
@@ -128,8 +129,10 @@ def _targets(f: pl.DataFrame) -> pl.DataFrame:
 
 
 def _size(f: pl.DataFrame, coins: list[str]) -> pl.DataFrame:
-    """Rank by market cap among `coins` that day (1 = largest) and its tier."""
-    rank = pl.when(pl.col("symbol").is_in(coins)).then(pl.col("market_cap")).rank("ordinal", descending=True)
+    """Rank by market cap among `coins` that day (1 = largest) and its tier; an interpolated day
+    neither gets a rank nor takes one from the others."""
+    rank = pl.when(pl.col("symbol").is_in(coins) & ~pl.col("filled")).then(pl.col("market_cap")).rank(
+        "ordinal", descending=True)
     f = f.with_columns(rank.over("date").cast(pl.Int32).alias("cap_rank"))
     tier = pl.when(pl.col("cap_rank") <= 10).then(pl.lit("large")).when(pl.col("cap_rank") <= 30).then(
         pl.lit("mid")).when(pl.col("cap_rank").is_not_null()).then(pl.lit("small"))

@@ -14,10 +14,23 @@ from dvol_pipeline.quant.universe.leakage import check_universe_no_lookahead
 DAYS = [date(2022, 4, 30), date(2022, 6, 1), date(2022, 10, 15)]
 
 
-def test_features_read_nothing_after_the_cutoff(small_raw, small_symbols):
-    report = check_universe_no_lookahead(small_raw, small_symbols, DAYS)
+def _gap_day() -> date:
+    """The day the contract quarantined (the planted bad print): interpolated in the full build."""
+    from dvol_pipeline.sources.simulated.universe import bad_print
+
+    from .conftest import SMALL
+
+    return bad_print(SMALL)[1]
+
+
+def test_features_read_nothing_after_the_cutoff(small_raw, small_symbols, small_features):
+    # the day of an interpolated hole too: the hole's coin must not leak into the others' market and ranks
+    gap = _gap_day()
+    frame, _ = small_features
+    assert frame.filter(pl.col("date") == gap)["filled"].sum() == 1
+    report = check_universe_no_lookahead(small_raw, small_symbols, [*DAYS, gap])
     assert report.passed, report.summary()
-    assert report.n_compared > 1000 and len(report.days_checked) == 3
+    assert report.n_compared > 1000 and len(report.days_checked) == 4
 
 
 def test_a_planted_future_peeking_feature_fails_the_check(small_raw, small_symbols, small_features):
