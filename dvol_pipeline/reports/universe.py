@@ -109,8 +109,8 @@ def eda_distribution_section(data: UniverseReportData) -> str:
     cols = [c for c in EDA_FEATURES if c in f.columns]
     corr = f.select(cols).drop_nulls().corr().to_numpy()
     heat = matrix_heatmaps("u-corr", [("Feature correlation (modelled coins)", cols, cols, corr)], ncols=1, cell_in=0.42)
-    q = f.drop_nulls("market_cap").with_columns(
-        pl.col("market_cap").rank().over("date").alias("__r"), pl.len().over("date").alias("__n"))
+    q = f.drop_nulls("size_usd").with_columns(
+        pl.col("size_usd").rank().over("date").alias("__r"), pl.len().over("date").alias("__n"))
     q = q.with_columns(((pl.col("__r") - 1) * 4 // pl.col("__n") + 1).cast(pl.Int32).alias("quartile"))
     by = q.group_by("quartile", pl.col("date").dt.truncate("1mo").alias("date")).agg(pl.col("ret_std_30").median()).sort("date")
     series = [Series(f"Q{k} ({'largest' if k == 4 else 'smallest' if k == 1 else ''})".replace(" ()", ""),
@@ -122,7 +122,7 @@ def eda_distribution_section(data: UniverseReportData) -> str:
     panels = line_panels("u-quart", [Panel("Median 30-day vol by market-cap quartile (monthly)", series),
                                      Panel("Rolling 30-day correlation with BTC", corr_series)])
     summary = (f.group_by("symbol").agg(pl.col("ret_std_30").median().alias("median_vol_30"),
-                                        pl.col("market_cap").median().alias("median_market_cap"))
+                                        pl.col("size_usd").median().alias("median_market_cap"))
                .sort("median_market_cap", descending=True))
     rho = summary.select(pl.corr("median_vol_30", pl.col("median_market_cap").log(), method="spearman")).item()
     return (figure(dist) + figure(heat) + figure(panels) +

@@ -20,7 +20,10 @@ WINDOWS = (7, 14, 30)
 MAX_FILL_DAYS = 3
 ANN = PERIODS_PER_YEAR**0.5
 KEY = ("date", "symbol")
-NOT_FEATURES = ("date", "symbol", "filled", "tier", "market_cap", "close", *(f"y_{h}" for h in HORIZONS))
+NOT_FEATURES = ("date", "symbol", "filled", "tier", "market_cap", "size_usd", "close", *(f"y_{h}" for h in HORIZONS))
+CAP_PROXY_TURNOVER = 0.05
+"""Where a source has no market cap (CDD files), the coin's trailing 30-day mean USD volume / 5 %
+(a typical daily turnover) stands in for its size in the ranks, tiers, market weights and log size."""
 
 GROUPS = {
     "returns": ("ret", "abs_ret", "range", "close_open", "ret_lag"),
@@ -70,9 +73,11 @@ def _per_coin(frame: pl.DataFrame) -> pl.DataFrame:
     c, o, h, lo = pl.col("close"), pl.col("open"), pl.col("high"), pl.col("low")
     ret = c.log().diff()
     s = "symbol"
+    proxy = pl.col("volume_quote").rolling_mean(30, min_samples=1).over(s) / CAP_PROXY_TURNOVER
+    frame = frame.with_columns(pl.col("market_cap").fill_null(proxy).alias("size_usd"))
     exprs = [ret.over(s).alias("ret"), (h / lo).log().alias("range"), (c / o).log().alias("close_open"),
-             pl.col("volume_quote").log1p().alias("log_volume"), pl.col("market_cap").log().alias("log_mcap"),
-             (pl.col("volume_quote") / pl.col("market_cap")).alias("vol_to_mcap")]
+             pl.col("volume_quote").log1p().alias("log_volume"), pl.col("size_usd").log().alias("log_mcap"),
+             (pl.col("volume_quote") / pl.col("size_usd")).alias("vol_to_mcap")]
     f = frame.with_columns(exprs).with_columns(pl.col("ret").abs().alias("abs_ret"))
     r = pl.col("ret")
     roll = []
@@ -108,7 +113,7 @@ def _market(f: pl.DataFrame, coins: list[str]) -> pl.DataFrame:
     30-day correlation and beta to BTC. Interpolated days (`filled`) never enter another coin's row:
     on day D they read the bar after D."""
     inside = f.filter(pl.col("symbol").is_in(coins)).with_columns(
-        pl.col("market_cap").shift(1).over("symbol").alias("__w")).filter(~pl.col("filled"))
+        pl.col("size_usd").shift(1).over("symbol").alias("__w")).filter(~pl.col("filled"))
     mkt = inside.filter(pl.col("ret").is_not_null() & pl.col("__w").is_not_null()).group_by("date").agg(
         ((pl.col("ret") * pl.col("__w")).sum() / pl.col("__w").sum()).alias("mkt_ret")).sort("date")
     mkt = mkt.with_columns((pl.col("mkt_ret").rolling_std(30) * ANN).alias("mkt_vol_30"))
@@ -131,7 +136,7 @@ def _targets(f: pl.DataFrame) -> pl.DataFrame:
 def _size(f: pl.DataFrame, coins: list[str]) -> pl.DataFrame:
     """Rank by market cap among `coins` that day (1 = largest) and its tier; an interpolated day
     neither gets a rank nor takes one from the others."""
-    rank = pl.when(pl.col("symbol").is_in(coins) & ~pl.col("filled")).then(pl.col("market_cap")).rank(
+    rank = pl.when(pl.col("symbol").is_in(coins) & ~pl.col("filled")).then(pl.col("size_usd")).rank(
         "ordinal", descending=True)
     f = f.with_columns(rank.over("date").cast(pl.Int32).alias("cap_rank"))
     tier = pl.when(pl.col("cap_rank") <= 10).then(pl.lit("large")).when(pl.col("cap_rank") <= 30).then(

@@ -76,3 +76,13 @@ def test_stablecoins_get_no_garch_and_a_rerun_reuses_every_fit(small_raw, small_
     assert frame.filter(pl.col("symbol") == "BTC")["garch_vol_7"].drop_nulls().len() > 100
     again, memo2 = build_universe_features(small_raw, small_symbols, memo)
     assert memo2.height == memo.height and again.equals(frame)
+
+
+def test_without_market_caps_the_usd_volume_stands_in_for_size(small_raw, small_symbols):
+    frame, _ = build_universe_features(small_raw.with_columns(pl.lit(None, pl.Float64).alias("market_cap")), small_symbols)
+    day = frame.filter(pl.col("date") == date(2022, 6, 1)).drop_nulls("cap_rank")
+    assert day.height >= 8 and sorted(day["cap_rank"].to_list()) == list(range(1, day.height + 1))
+    assert day["mkt_ret"].is_not_null().all() and day["tier"].is_not_null().all()
+    btc = frame.filter((pl.col("symbol") == "BTC") & (pl.col("date") == date(2022, 6, 1)))
+    vq = small_raw.filter((pl.col("symbol") == "BTC") & pl.col("date").is_between(date(2022, 5, 3), date(2022, 6, 1)))
+    assert btc["log_mcap"][0] == pytest.approx(np.log(vq["volume_quote"].mean() / 0.05))
