@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from dvol_pipeline.sources.cmc.reader import CmcLayoutError, read_cmc_file

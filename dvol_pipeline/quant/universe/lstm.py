@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 
-
 import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
@@ -112,6 +111,3 @@ class UniverseLSTM:
         out = out * self.y_std + self.y_mean
         out[hist[idx] < SEQ_LEN] = np.nan
         return out
-
-
-

@@ -19,7 +19,6 @@ of month M from rows dated before start(M) - purge. Per fold and horizon:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
 import numpy as np
 import polars as pl
@@ -160,7 +159,7 @@ def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: Universe
             scored_any |= set(test["symbol"].unique().to_list())
             if cfg.tune and fold.key[:4] != group:
                 group = fold.key[:4]
-                params, best = tune_lgbm(train, feats, target, h, cfg.n_trials, cfg.seed)
+                params, best = tune_lgbm(train, feats, target, h + MAX_FILL_DAYS, cfg.n_trials, cfg.seed)
                 tuning.append({"group": group, "horizon": h, "fold": fold.key, "params": params, "valid_qlike": best,
                                "n_trials": cfg.n_trials, "train_rows": train.height})
             cls_feats = [*feats, "q_lo", "q_hi"]
@@ -234,6 +233,3 @@ def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: Universe
     imp = pl.concat([i for i in importance if i.height], how="diagonal_relaxed") if importance else pl.DataFrame()
     return WalkForwardResult(predictions, tuning_frame, imp, skipped, held_out, fits)
 
-
-def first_day_of(frame: pl.DataFrame) -> date:
-    return frame["date"].min()
