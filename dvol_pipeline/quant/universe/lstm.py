@@ -7,7 +7,7 @@ standardised with the training mean/std (least squares on the level, so the fore
 mean, not a geometric mean). Early stopping on the training window's last 60 days, with a
 purge of h days before them. The net, seeding and thread settings are the DVOL lane's
 (`quant/models/lstm.py`). A row with under SEQ_LEN days of its coin's history gets NaN
-(the walk-forward fills it with the pooled HAR's forecast and counts it).
+(the walk-forward fills such a row with the pooled HAR's forecast).
 """
 
 from __future__ import annotations
