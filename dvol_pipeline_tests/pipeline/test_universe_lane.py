@@ -80,3 +80,11 @@ def test_ingest_writes_one_file_per_coin_quarantines_with_reasons_and_drops_coin
     assert t.symbols(lake) == ["SOL"] and not t.quarantine().files(lake)
     assert read_single(lake, "universe_symbols")["symbol"].to_list() == ["SOL"]
     assert pl.read_parquet(t.symbol_file(lake, "SOL"))["source"].unique().to_list() == ["cmc"]
+
+
+def test_run_skips_the_universe_with_a_note_where_it_cannot_build_it():
+    from dvol_pipeline.cli import universe_note
+
+    assert "deribit has no per-coin daily files" in universe_note("deribit", date(2021, 3, 24), date(2024, 12, 31))
+    assert "under 500 days" in universe_note("simulated", date(2021, 3, 24), date(2021, 4, 20))
+    assert universe_note("cdd", date(2021, 3, 24), date(2024, 12, 31)) is None
