@@ -150,10 +150,12 @@ def model_section(data: UniverseReportData) -> str:
 
 
 def cross_symbol_section(data: UniverseReportData) -> str:
-    fm = data.forecast_metrics.filter((pl.col("scope") == "overall") & pl.col("family").is_in(["har_pooled", "lgbm"]))
+    fm = data.forecast_metrics.filter(pl.col("family").is_in(["har_pooled", "lgbm"]) & (
+        ((pl.col("scope") == "overall") & (pl.col("split") == "held_out")) | (pl.col("scope") == "held_out_coins")))
     held = data.predictions.filter(pl.col("split") == "held_out")["symbol"].unique().sort().to_list()
-    return (explain(f"Pooled models fitted without the held-out coins ({', '.join(held)}) and scored on them only, "
-                    "against the same families trained on every coin (split all, all coins).")
+    return (explain(f"Pooled models fitted without the held-out coins ({', '.join(held)}) and scored on them only "
+                    "(split held_out), against the same families trained on every coin, scored on the same coins "
+                    "and days (split all).")
             + table(fm.select("split", "family", "horizon", "n", "r2_oos", "qlike", "rmse").sort("horizon", "family", "split")))
 
 

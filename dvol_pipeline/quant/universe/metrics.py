@@ -1,4 +1,4 @@
-"""Universe forecast and regime metrics per scope (overall, symbol, market-cap tier, fold).
+"""Universe forecast and regime metrics per scope (overall, symbol, market-cap tier, fold, held-out coins).
 
 Every statistic is `quant.stats` (one definition each); Diebold-Mariano is
 `quant.metrics.diebold_mariano` against the pooled HAR on the same rows. R²_oos is against
@@ -22,9 +22,14 @@ SCOPES = (("overall", None), ("symbol", "symbol"), ("tier", "tier"), ("fold", "f
 
 
 def _scoped(preds: pl.DataFrame) -> pl.DataFrame:
+    """Each row once per scope; plus scope `held_out_coins`: the models trained on every coin, scored
+    on the cross-symbol held-out coins only (the like-for-like comparison with split held_out)."""
     parts = [preds.with_columns(pl.lit(scope).alias("scope"),
                                 (pl.col(col).cast(pl.Utf8) if col else pl.lit("ALL")).alias("group"))
              for scope, col in SCOPES]
+    held = preds.filter(pl.col("split") == "held_out")["symbol"].unique().implode()
+    parts.append(preds.filter((pl.col("split") == "all") & pl.col("symbol").is_in(held)).with_columns(
+        pl.lit("held_out_coins").alias("scope"), pl.lit("ALL").alias("group")))
     return pl.concat(parts).filter(pl.col("group").is_not_null())
 
 

@@ -74,3 +74,13 @@ def test_vol_targeting_scales_by_forecast_goes_to_cash_in_high_and_pays_costs():
     assert row["sharpe"] == pytest.approx(stats.sharpe(vt["net"].to_numpy()))
     assert row["turnover"] == pytest.approx(turnover.mean())
     assert row["max_drawdown"] == pytest.approx(stats.max_drawdown(vt["net"].to_numpy(), compounded=True))
+
+
+def test_held_out_coins_scope_scores_the_all_coin_models_on_the_held_out_coins_only():
+    preds = _preds()
+    held = preds.filter(pl.col("symbol") == "B").with_columns(pl.lit("held_out").alias("split"))
+    table = forecast_metrics_table(pl.concat([preds, held]))
+    row = table.filter((pl.col("scope") == "held_out_coins") & (pl.col("family") == "lgbm")).row(0, named=True)
+    b = preds.filter((pl.col("symbol") == "B") & (pl.col("family") == "lgbm"))
+    assert row["split"] == "all" and row["n"] == 4
+    assert row["rmse"] == pytest.approx(stats.rmse(b["y"].to_numpy(), b["y_hat"].to_numpy()))
