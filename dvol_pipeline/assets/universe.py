@@ -123,7 +123,7 @@ def universe_strategy_metrics(lake: LakeResource) -> dg.MaterializeResult:
 @dg.asset(group_name=GROUP, deps=["universe_strategy_metrics", "universe_class_metrics", "universe_forecast_metrics"],
           kinds={"html", "mlflow"}, description="The universe report (self-contained HTML), logged to MLflow.")
 def universe_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    path, uri = lane.build_report(lake.path, context.run_id[:8])
+    path, uri = lane.build_report(lake.path, context.run.run_id[:8])
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
                                           "latest": dg.MetadataValue.path(str(universe_report_file(lake.path, "latest"))),
                                           "mlflow_artifacts": uri or ""})
