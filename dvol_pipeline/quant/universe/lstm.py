@@ -55,6 +55,7 @@ class UniverseLSTM:
         self.mean = stats.mean().to_numpy().ravel().astype(np.float64)
         self.std = np.where((s := stats.std().to_numpy().ravel().astype(np.float64)) > 0, s, 1.0)
         windows, hist = self._windows(rows)
+        self._cached = (rows, windows, hist)  # the walk-forward predicts its next folds from the same rows
         y = rows[target].to_numpy().astype(np.float64)
         ok = train_mask & (hist >= SEQ_LEN) & np.isfinite(y)
         idx = np.flatnonzero(ok)
@@ -101,7 +102,8 @@ class UniverseLSTM:
     def predict(self, rows: pl.DataFrame, mask: np.ndarray) -> np.ndarray:
         """Forecasts for `rows[mask]`; the windows read every earlier row of the same coin in `rows`."""
         torch = _torch()
-        windows, hist = self._windows(rows)
+        cached = getattr(self, "_cached", None)
+        windows, hist = cached[1:] if cached is not None and cached[0] is rows else self._windows(rows)
         idx = np.flatnonzero(mask)
         out = np.full(idx.size, np.nan)
         with torch_determinism(self.seed, 1), torch.no_grad():

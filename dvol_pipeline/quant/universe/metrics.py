@@ -21,25 +21,27 @@ from dvol_pipeline.quant.universe.walkforward import BENCHMARK
 SCOPES = (("overall", None), ("symbol", "symbol"), ("tier", "tier"), ("fold", "fold"))
 
 
-def _scoped(preds: pl.DataFrame) -> pl.DataFrame:
-    """Each row once per scope; plus scope `held_out_coins`: the models trained on every coin, scored
-    on the cross-symbol held-out coins only (the like-for-like comparison with split held_out)."""
-    parts = [preds.with_columns(pl.lit(scope).alias("scope"),
-                                (pl.col(col).cast(pl.Utf8) if col else pl.lit("ALL")).alias("group"))
-             for scope, col in SCOPES]
+def _scoped(preds: pl.DataFrame):
+    """The rows of each scope in turn (one scope in memory at a time); plus scope `held_out_coins`:
+    the models trained on every coin, scored on the cross-symbol held-out coins only (the
+    like-for-like comparison with split held_out)."""
+    for scope, col in SCOPES:
+        part = preds.with_columns(pl.lit(scope).alias("scope"),
+                                  (pl.col(col).cast(pl.Utf8) if col else pl.lit("ALL")).alias("group"))
+        yield part.filter(pl.col("group").is_not_null())
     held = preds.filter(pl.col("split") == "held_out")["symbol"].unique().implode()
-    parts.append(preds.filter((pl.col("split") == "all") & pl.col("symbol").is_in(held)).with_columns(
-        pl.lit("held_out_coins").alias("scope"), pl.lit("ALL").alias("group")))
-    return pl.concat(parts).filter(pl.col("group").is_not_null())
+    yield preds.filter((pl.col("split") == "all") & pl.col("symbol").is_in(held)).with_columns(
+        pl.lit("held_out_coins").alias("scope"), pl.lit("ALL").alias("group"))
 
 
 def forecast_metrics_table(preds: pl.DataFrame) -> pl.DataFrame:
     scored = preds.filter(pl.col("y").is_not_null() & pl.col("y_hat").is_not_null())
     bench = scored.filter(pl.col("family") == BENCHMARK).select(
         "date", "symbol", "horizon", "split", pl.col("y_hat").alias("y_har"))
-    scored = _scoped(scored.join(bench, on=["date", "symbol", "horizon", "split"], how="left"))
+    scored = scored.join(bench, on=["date", "symbol", "horizon", "split"], how="left")
     rows = []
-    for (scope, group, split, family, h), g in scored.group_by("scope", "group", "split", "family", "horizon"):
+    for (scope, group, split, family, h), g in (
+            item for part in _scoped(scored) for item in part.group_by("scope", "group", "split", "family", "horizon")):
         y, y_hat = g["y"].to_numpy(), g["y_hat"].to_numpy()
         dm, p = diebold_mariano(y, y_hat, g["y_har"].fill_null(np.nan).to_numpy(), int(h)) if family != BENCHMARK \
             else (float("nan"), float("nan"))
@@ -52,9 +54,10 @@ def forecast_metrics_table(preds: pl.DataFrame) -> pl.DataFrame:
 
 
 def class_metrics_table(preds: pl.DataFrame) -> pl.DataFrame:
-    scored = _scoped(preds.filter(pl.col("class").is_not_null() & pl.col("class_hat").is_not_null()))
+    scored = preds.filter(pl.col("class").is_not_null() & pl.col("class_hat").is_not_null())
     rows = []
-    for (scope, group, split, family, h), g in scored.group_by("scope", "group", "split", "family", "horizon"):
+    for (scope, group, split, family, h), g in (
+            item for part in _scoped(scored) for item in part.group_by("scope", "group", "split", "family", "horizon")):
         counts = stats.confusion_matrix(g["class"].to_list(), g["class_hat"].to_list(), CLASSES)
         sc = stats.class_scores(counts)
         score = g["p_high"] if family == "lgbm_class" else g["y_hat"]
