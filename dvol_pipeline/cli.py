@@ -247,10 +247,68 @@ def run_graph(market: MarketResource, start: date, end: date) -> int:
     return 0
 
 
+UNIVERSE_SELECTION = "group:universe or group:warehouse"
+UNIVERSE_MIN_DAYS = 500
+"""A year of purged training history plus a few months to score: shorter ranges skip the universe lane."""
+DEMO_UNIVERSE = {"n_coins": 20, "n_trials": 2, "refit_months": 6, "lstm_refit_months": 12}
+"""The demo's reduced universe (20 coins over the demo's ~4 years, 2 Optuna trials per year, LightGBM
+refit every 6 folds, the LSTM every 12) keeps the lane to about half a minute of the demo; `run` uses
+60 coins and the assets' defaults."""
+
+
+def universe_note(source: str, start: date | None, end: date | None) -> str | None:
+    """Why the universe lane cannot run here (None when it can)."""
+    if source not in ("simulated", "cdd", "cmc"):
+        return f"the universe lane is skipped: source {source} has no per-coin daily files (use simulated, cdd or cmc)"
+    if start and end and (end - start).days + 1 < UNIVERSE_MIN_DAYS:
+        return (f"the universe lane is skipped: {start}..{end} is under {UNIVERSE_MIN_DAYS} days (a year of purged "
+                "history is needed before the first fold)")
+    return None
+
+
+def run_universe(market: MarketResource, start: date | None, end: date | None, n_coins: int = 60,
+                 **model: int) -> int:
+    """The universe lane and a warehouse refresh, as one unpartitioned run; `model` overrides
+    UniverseModelConfig fields (n_trials, refit_months, lstm_refit_months ...)."""
+    import dagster as dg
+
+    from dvol_pipeline.definitions import defs
+    from dvol_pipeline.lake.catalog import universe_report_file
+    from dvol_pipeline.progress import echo
+    from dvol_pipeline.resources import LakeResource
+
+    root = lake_root()
+    prepare_home(root)
+    echo(f"\n== {UNIVERSE_SELECTION}: {start or 'files'}..{end or 'files'} ({market.source}, one run) ==")
+    t0 = time.perf_counter()
+    config = {"start": str(start or ""), "end": str(end or ""), "n_coins": n_coins}
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(
+            list(defs.assets or []), selection=UNIVERSE_SELECTION, instance=instance,
+            resources={"lake": LakeResource(root=str(root)), "market": market}, tags={"dvol/started_by": "cli"},
+            run_config={"ops": {"raw_universe": {"config": config},
+                                "universe_forecasts": {"config": model}},
+                        "loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            raise_on_error=False)
+    echo(f"== {UNIVERSE_SELECTION}: done in {phase_time(time.perf_counter() - t0)} ==")
+    if not result.success:
+        echo("The universe run failed; the log above names the failing asset.", sys.stderr)
+        return 1
+    print(f"Universe report: {universe_report_file(root, 'latest')}  (open it in any browser; it works offline)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Simulating BTC and ETH {args.start}..{args.end} and materializing every asset ...")
     market = MarketResource(source="simulated", **({"seed": args.seed} if args.seed is not None else {}))
-    return run_graph(market, args.start, args.end)
+    code = run_graph(market, args.start, args.end)
+    note = universe_note("simulated", args.start, args.end)
+    if code or note:
+        if note:
+            print(f"note: {note}")
+        return code
+    print(f"Universe lane: a reduced simulated universe of {DEMO_UNIVERSE['n_coins']} coins over the same days")
+    return run_universe(market, args.start, args.end, **DEMO_UNIVERSE)
 
 
 def _market(args: argparse.Namespace) -> MarketResource:
@@ -278,10 +336,19 @@ def _range(args: argparse.Namespace, market: MarketResource) -> tuple[date | str
 
 def cmd_run(args: argparse.Namespace) -> int:
     market = _market(args)
+    if args.source == "cmc":  # CoinMarketCap exports feed the universe lane only
+        print("note: --source cmc has no DVOL, option or funding data: the DVOL graph is skipped, the universe lane runs")
+        return run_universe(market, args.start, args.end, n_coins=args.universe_coins)
     start, end = _range(args, market)
     if isinstance(start, str) or isinstance(end, str):
         raise ValueError("run takes days (2024-01-31), not folds: it runs the folds the days allow")
-    return run_graph(market, start, end)
+    code = run_graph(market, start, end)
+    note = universe_note(args.source, start, end)
+    if code or note:
+        if note:
+            print(f"note: {note}")
+        return code
+    return run_universe(market, start, end, n_coins=args.universe_coins)
 
 
 def cmd_eod(args: argparse.Namespace) -> int:
@@ -389,11 +456,13 @@ def parser() -> argparse.ArgumentParser:
     eod = sub.add_parser("eod", help="the end-of-day job for one closed day (default: yesterday, UTC)")
     eod.add_argument("--date", type=_day, default=None, help="the UTC day to close (default: yesterday)")
     for cmd in (run, eod):
-        cmd.add_argument("--source", default="simulated", help="simulated (default), cdd or deribit")
-        cmd.add_argument("--landing", default=None, help="folder of CDD files (default <lake>/landing)")
+        cmd.add_argument("--source", default="simulated",
+                         help="simulated (default), cdd or deribit" + (", or cmc (universe lane only)" if cmd is run else ""))
+        cmd.add_argument("--landing", default=None, help="folder of CDD (or CMC) files (default <lake>/landing)")
         cmd.add_argument("--funding-units", default="auto", choices=["auto", "fraction", "percent"])
         cmd.add_argument("--coins", default=",".join(DEFAULT_COINS))
         cmd.add_argument("--seed", type=int, default=None, help="seed of the simulated market")
+    run.add_argument("--universe-coins", type=int, default=60, help="simulated universe: coins (default 60)")
     run.set_defaults(func=cmd_run)
     eod.set_defaults(func=cmd_eod)
 

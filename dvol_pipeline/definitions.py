@@ -14,8 +14,9 @@ from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.assets.regimes import vol_regimes
 from dvol_pipeline.assets.signals import signals
 from dvol_pipeline.assets.surface import chain_greeks, option_surface
+from dvol_pipeline.assets.universe import universe_assets
 from dvol_pipeline.assets.warehouse import warehouse
-from dvol_pipeline.jobs import eod_job, freshness_check_job, monthly_job, raw_ingest_job, warehouse_job
+from dvol_pipeline.jobs import eod_job, freshness_check_job, monthly_job, raw_ingest_job, universe_job, warehouse_job
 from dvol_pipeline.resources import LakeResource, MarketResource
 from dvol_pipeline.schedules import schedules
 from dvol_pipeline.sensors import landing_sensor
@@ -30,10 +31,10 @@ def executor_def() -> dg.ExecutorDefinition:
 defs = dg.Definitions(
     assets=[
         *raw_assets, option_surface, chain_greeks, features_daily, vol_regimes, oos_predictions, forecast_metrics,
-        backtest, model_promotion, tear_sheets, signals, paper_book, warehouse,
+        backtest, model_promotion, tear_sheets, signals, paper_book, warehouse, *universe_assets,
     ],
     asset_checks=freshness_checks,
-    jobs=[raw_ingest_job, warehouse_job, eod_job, monthly_job, freshness_check_job],
+    jobs=[raw_ingest_job, warehouse_job, eod_job, monthly_job, freshness_check_job, universe_job],
     schedules=schedules,
     sensors=[landing_sensor, *alert_sensors],
     resources={"lake": LakeResource(), "market": MarketResource()},

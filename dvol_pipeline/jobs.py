@@ -42,3 +42,9 @@ freshness_check_job = dg.define_asset_job(
     selection=FRESHNESS,
     description="Only the `fresh` checks: is the newest raw partition of every table recent enough?",
 )
+
+universe_job = dg.define_asset_job(
+    "universe_job",
+    selection=dg.AssetSelection.groups("universe", "warehouse"),
+    description="The coin universe: raw bars, features, walk-forward, metrics, strategy, report, then the warehouse.",
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from dvol_pipeline.contracts.tables import RAW_TABLES, TableSpec
+from dvol_pipeline.contracts.tables import RAW_TABLES, UNIVERSE_RAW_TABLES, TableSpec
 
 IV_RANGE = (1.0, 500.0)
 """Implied vol in percent outside this range is not a market quote, it is a bug."""
@@ -85,6 +85,12 @@ COLUMN_RULES: dict[str, dict[str, list[pa.Check]]] = {
         "volume": [_non_negative()],
         "open_interest": [_non_negative()],
     },
+    "raw_universe_daily": {
+        "symbol": [pa.Check.str_matches(r"^[A-Z0-9]{1,15}$", error="symbol must be an upper-case ticker")],
+        "source": [pa.Check.isin(["cdd", "cmc", "simulated"], error="source must be cdd, cmc or simulated")],
+        **{c: [_positive("price must be > 0")] for c in ("open", "high", "low", "close")},
+        **{c: [_non_negative()] for c in ("volume", "volume_quote", "market_cap")},
+    },
     "raw_onchain": {
         "asset": [_ASSET],
         "tx_count": [_non_negative()],
@@ -103,6 +109,7 @@ FRAME_RULES: dict[str, list[pa.Check]] = {
     ],
     "raw_options_summary": [],
     "raw_onchain": [],
+    "raw_universe_daily": _ohlc_rules(),
 }
 
 
@@ -117,4 +124,6 @@ def build_schema(spec: TableSpec) -> pa.DataFrameSchema:
     )
 
 
-SCHEMAS: dict[str, pa.DataFrameSchema] = {name: build_schema(s) for name, s in RAW_TABLES.items()}
+SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    name: build_schema(s) for name, s in {**RAW_TABLES, **UNIVERSE_RAW_TABLES}.items()
+}

@@ -177,6 +177,33 @@ RAW_TABLES: dict[str, TableSpec] = {
 }
 
 
+RAW_UNIVERSE_DAILY = TableSpec(
+    name="raw_universe_daily",
+    doc="Daily bars of every coin of the universe (one row per date and symbol), from CDD, CoinMarketCap "
+    "exports or the simulated universe; USD prices.",
+    columns=(
+        Col("date", pl.Date, "UTC day of the bar"),
+        Col("symbol", pl.Utf8, "coin ticker, e.g. SOL"),
+        Col("name", pl.Utf8, "coin name where the source gives it", nullable=True),
+        Col("open", pl.Float64, "first price of the day (USD)"),
+        Col("high", pl.Float64, "highest price of the day (USD)"),
+        Col("low", pl.Float64, "lowest price of the day (USD)"),
+        Col("close", pl.Float64, "last price of the day (USD)"),
+        Col("volume", pl.Float64, "traded volume in coin, where known", nullable=True),
+        Col("volume_quote", pl.Float64, "traded volume in USD, where known", nullable=True),
+        Col("market_cap", pl.Float64, "market capitalisation at the close (USD), where known", nullable=True),
+        Col("source", pl.Utf8, "cdd, cmc or simulated"),
+    ),
+    key=("symbol", "date"),
+    time_col="date",
+    series=("symbol",),
+    max_gap=timedelta(days=1),
+)
+"""Not in RAW_TABLES: the DVOL lane's raw multi-asset ingests those; the universe lane owns this one."""
+
+UNIVERSE_RAW_TABLES: dict[str, TableSpec] = {RAW_UNIVERSE_DAILY.name: RAW_UNIVERSE_DAILY}
+
+
 def spec(name: str) -> TableSpec:
     try:
         return RAW_TABLES[name]

@@ -12,6 +12,12 @@ Layouts:
 * `asset_date`: `<zone>/<table>/asset=<A>/date=<D>/part-0.parquet` (one coin, one UTC day)
 * `fold`:       `<zone>/<table>/fold=<YYYY-MM>/part-0.parquet`  (one walk-forward month)
 * `single`:     `<zone>/<table>/part-0.parquet`                 (replaced whole each run)
+* `symbol`:     `<zone>/<table>/symbol=<S>/part-0.parquet`      (one coin's whole history)
+
+The universe's raw table uses `symbol`: 60 coins x 1,400 days as `asset_date` would be
+84,000 files of one row each (slow to write, list and scan); one file per coin is 60
+files of ~1,400 rows, read in one multi-threaded scan, and a source's new file for a coin
+replaces that coin's history whole, atomically, as the contract requires.
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.contracts.tables import RAW_TABLES, UTC_TS, Col, TableSpec
+from dvol_pipeline.contracts.tables import RAW_TABLES, UNIVERSE_RAW_TABLES, UTC_TS, Col, TableSpec
 
 PART_FILE = "part-0.parquet"
-ASSET_DATE, FOLD, SINGLE = "asset_date", "fold", "single"
+ASSET_DATE, FOLD, SINGLE, SYMBOL = "asset_date", "fold", "single", "symbol"
 
 # zones (folders under the lake root)
 RAW, QUARANTINE, FEATURES, SURFACE = "raw", "quarantine", "features", "surface"
@@ -81,6 +87,15 @@ class Table:
     def file(self, root: Path) -> Path:
         self._expect(SINGLE)
         return self.base(root) / PART_FILE
+
+    def symbol_file(self, root: Path, symbol: str) -> Path:
+        self._expect(SYMBOL)
+        return self.base(root) / f"symbol={symbol}" / PART_FILE
+
+    def symbols(self, root: Path) -> list[str]:
+        """Coins of a `symbol` table that hold a file, sorted."""
+        self._expect(SYMBOL)
+        return sorted(p.parent.name.split("=", 1)[1] for p in self.base(root).glob(f"symbol=*/{PART_FILE}"))
 
     def partition_dirs(self, root: Path) -> list[tuple[str, str, Path]]:
         """(coin, day text, folder) of every `asset_date` partition folder, sorted; the day is
@@ -143,8 +158,8 @@ FAMILY = _c("family", pl.Utf8, "model family, e.g. har, lightgbm, ensemble")
 STRATEGY = _c("strategy", pl.Utf8, "strategy, e.g. dvol_futures_7d or option_straddle")
 
 
-def _raw(spec: TableSpec) -> Table:
-    return Table(spec.name, RAW, ASSET_DATE, spec.doc, spec.columns, spec.key, tuple(spec.sort_by),
+def _raw(spec: TableSpec, layout: str = ASSET_DATE) -> Table:
+    return Table(spec.name, RAW, layout, spec.doc, spec.columns, spec.key, tuple(spec.sort_by),
                  spec.time_col, strict=True, raw=spec)
 
 
@@ -315,11 +330,79 @@ _PAPER = (
              key=("asset", "date")),
 )
 
+SYMBOL_COL = _c("symbol", pl.Utf8, "coin ticker")
+UNIVERSE = "universe"
+_UNIVERSE = (
+    *(_raw(s, SYMBOL) for s in UNIVERSE_RAW_TABLES.values()),
+    _derived("universe_symbols", UNIVERSE, SINGLE,
+             "One row per coin of the universe: first/last day, whether it listed or delisted inside the history, "
+             "the stablecoin flag, the source, and whether (and why not) the models use it.",
+             (SYMBOL_COL, _c("first_day", pl.Date, "first day with a bar"), _c("last_day", pl.Date, "last day with a bar"),
+              _c("n_days", pl.Int64, "days with a bar"),
+              _c("listed_in_history", pl.Boolean, "first bar after the universe's first day (a listing)"),
+              _c("delisted", pl.Boolean, "last bar before the universe's last day"),
+              _c("stablecoin", pl.Boolean, "a stablecoin (known ticker, or price near 1 USD with near-zero vol)"),
+              _c("source", pl.Utf8, "cdd, cmc or simulated"),
+              _c("modelled", pl.Boolean, "used by the walk-forward"),
+              _c("skip_reason", pl.Utf8, "why not (stablecoin, too little history)", nullable=True)),
+             key=("symbol",), strict=False),
+    _derived("universe_features", UNIVERSE, SINGLE,
+             "Per (date, coin) features from data before the day's cut-off, and the 7/14-day realised-vol targets "
+             "(annualised std of the next days' log returns).",
+             (DATE, SYMBOL_COL), key=("symbol", "date")),
+    _derived("universe_garch_memo", UNIVERSE, SINGLE,
+             "GARCH(1,1) fits already made per coin and refit month, keyed by a hash of the returns fitted: a rerun "
+             "reuses them instead of refitting.",
+             (_c("key", pl.Utf8, "sha1 of the fitted returns"), _c("omega", pl.Float64, "GARCH omega (daily %^2)"),
+              _c("alpha", pl.Float64, "ARCH coefficient"), _c("beta", pl.Float64, "GARCH coefficient")),
+             key=("key",)),
+    _derived("universe_predictions", UNIVERSE, SINGLE,
+             "Walk-forward out-of-sample forecasts of every family: date, symbol, family, target, horizon, y, y_hat, "
+             "class, class_hat, probabilities; `split` is all or held_out (cross-symbol validation).",
+             (DATE, SYMBOL_COL, FAMILY, _c("target", pl.Utf8, "rv (annualised realised vol)"), HORIZON, FOLD_KEY,
+              _c("split", pl.Utf8, "all: coins in training; held_out: coins the model never saw"),
+              _c("y", pl.Float64, "realised vol over the horizon (annualised)", nullable=True),
+              _c("y_hat", pl.Float64, "forecast realised vol (null for the classifier)", nullable=True),
+              _c("class", pl.Utf8, "realised regime low/mid/high (thresholds from the training window)", nullable=True),
+              _c("class_hat", pl.Utf8, "predicted regime", nullable=True),
+              _c("p_low", pl.Float64, "classifier probability of low", nullable=True),
+              _c("p_mid", pl.Float64, "classifier probability of mid", nullable=True),
+              _c("p_high", pl.Float64, "classifier probability of high", nullable=True)),
+             key=("split", "family", "horizon", "symbol", "date"), strict=False),
+    _derived("universe_forecast_metrics", UNIVERSE, SINGLE,
+             "Regression metrics by scope (overall, symbol, tier, fold), family and horizon: n, MAE, RMSE, R2_oos, "
+             "QLIKE, top-20% hit rate, Diebold-Mariano vs pooled HAR.",
+             (_c("scope", pl.Utf8, "overall, symbol, tier or fold"), _c("group", pl.Utf8, "the scope's value (ALL)"),
+              FAMILY, HORIZON, _c("split", pl.Utf8, "all or held_out"), _c("n", pl.Int64, "rows scored")),
+             key=("scope", "group", "split", "family", "horizon")),
+    _derived("universe_class_metrics", UNIVERSE, SINGLE,
+             "Regime classification metrics by scope, family and horizon: accuracy, per-class and macro "
+             "precision/recall/F1, ROC-AUC high vs rest, confusion counts.",
+             (_c("scope", pl.Utf8, "overall, symbol, tier or fold"), _c("group", pl.Utf8, "the scope's value (ALL)"),
+              FAMILY, HORIZON, _c("split", pl.Utf8, "all or held_out"), _c("n", pl.Int64, "rows scored")),
+             key=("scope", "group", "split", "family", "horizon")),
+    _derived("universe_calibration", UNIVERSE, SINGLE,
+             "Mean forecast vs mean realised vol per decile of the forecast, per family and horizon.",
+             (FAMILY, HORIZON, _c("decile", pl.Int32, "1..10 by forecast")), key=("family", "horizon", "decile")),
+    _derived("universe_importance", UNIVERSE, SINGLE,
+             "LightGBM mean |SHAP| per feature on every fold's test month, and the RMSE change when a feature group "
+             "is dropped (newest labelled fold).",
+             (HORIZON, _c("kind", pl.Utf8, "shap or ablation"), _c("feature", pl.Utf8, "feature or group"), FOLD_KEY),
+             key=("kind", "horizon", "feature", "fold")),
+    _derived("universe_strategy_daily", UNIVERSE, SINGLE,
+             "Daily net return per coin and rule (vol-target, trailing vol, buy and hold) over the test days.",
+             (DATE, SYMBOL_COL, STRATEGY), key=("strategy", "symbol", "date")),
+    _derived("universe_strategy_metrics", UNIVERSE, SINGLE,
+             "Net-of-cost annual return, vol, Sharpe, max drawdown and turnover per rule and coin (ALL = equal-weight "
+             "book).", (STRATEGY, SYMBOL_COL), key=("strategy", "symbol")),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (*map(_raw, RAW_TABLES.values()), *_SURFACE, *_FEATURES, *_PREDICTIONS, *_BACKTEST, *_SIGNALS,
-                        *_PAPER)
+    t.name: t
+    for t in (*map(_raw, RAW_TABLES.values()), *_SURFACE, *_FEATURES, *_PREDICTIONS, *_BACKTEST, *_SIGNALS,
+              *_PAPER, *_UNIVERSE)
 }
-ZONE_ORDER = (RAW, FEATURES, SURFACE, PREDICTIONS, BACKTEST, SIGNALS, PAPER)
+ZONE_ORDER = (RAW, FEATURES, SURFACE, PREDICTIONS, BACKTEST, SIGNALS, PAPER, UNIVERSE)
 
 
 def table(name: str) -> Table:
@@ -346,6 +429,11 @@ def family_models_dir(root: Path, family: str) -> Path:
 def report_file(root: Path, run_id: str, asset: str) -> Path:
     """A tear sheet: `reports/<run id>/tearsheet_<COIN>.html` (`latest` is the newest run's copy)."""
     return Path(root) / REPORTS / run_id / f"tearsheet_{asset}.html"
+
+
+def universe_report_file(root: Path, run_id: str) -> Path:
+    """The universe report: `reports/<run id>/universe.html` (`latest` is the newest run's copy)."""
+    return Path(root) / REPORTS / run_id / "universe.html"
 
 
 def mlflow_dir(root: Path) -> Path:

@@ -20,7 +20,7 @@ import pandera.polars as pa
 import polars as pl
 
 from dvol_pipeline.contracts.derived import check_derived, derived_schema
-from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, SINGLE, Table, table
+from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, SINGLE, SYMBOL, Table, table
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
@@ -160,6 +160,19 @@ def write_partitions(root: Path, t: Table | str, frame: pl.DataFrame) -> list[Wr
     return written
 
 
+def write_symbols(root: Path, t: Table | str, frame: pl.DataFrame) -> list[Path]:
+    """Replace each coin's file of a `symbol` table present in `frame` whole (one atomic file each)."""
+    t = _name(t)
+    t._expect(SYMBOL)
+    check_contract(t, frame)
+    written = []
+    for (symbol,), part in sorted(frame.partition_by("symbol", as_dict=True, maintain_order=True).items()):
+        path = t.symbol_file(root, symbol)
+        write_parquet_atomic(part.sort(list(t.sort_by), maintain_order=True), path)
+        written.append(path)
+    return written
+
+
 def write_fold(root: Path, t: Table | str, fold: str, frame: pl.DataFrame) -> Path:
     """Replace one walk-forward month of a `fold` table."""
     t = _name(t)
@@ -213,6 +226,13 @@ def read_table(
     t = _name(t)
     if t.layout == SINGLE:
         return read_single(root, t)
+    if t.layout == SYMBOL:
+        files = [t.symbol_file(root, s) for s in t.symbols(root) if coins is None or s in coins]
+        if not files:
+            raise FileNotFoundError(f"lake table {t.zone}/{t.name} has no coins under {root}; materialize it first")
+        out = pl.read_parquet(files)
+        day = pl.col(t.time_col)
+        return out.filter((day >= start) if start else pl.lit(True)).filter((day <= end) if end else pl.lit(True))
     return pl.read_parquet(_partition_files(root, t, start, end, coins))  # one multi-threaded scan: ~4x faster
 
 

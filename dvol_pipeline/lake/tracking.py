@@ -55,8 +55,9 @@ def log_model_run(
     metrics: dict[str, float],
     model_dir: Path | None,
     extra: dict[str, Any],
+    experiment: str = EXPERIMENT,
 ) -> str:
-    """One MLflow run; returns its id.
+    """One MLflow run (in `experiment`, the DVOL walk-forward's by default); returns its id.
 
     Through `MlflowClient`: create, one `log_batch` of params and metrics, artifacts, terminate.
     The fluent API's start_run / log_params / log_metrics / end_run commit to the SQLite store
@@ -64,7 +65,7 @@ def log_model_run(
     import mlflow
     from mlflow.entities import Metric, Param
 
-    exp = experiment_id(root)
+    exp = experiment_id(root, experiment)
     client = mlflow.MlflowClient(tracking_uri(root))
     run_id = client.create_run(exp, run_name=run_name, tags=tags).info.run_id
     now = int(time.time() * 1000)
@@ -85,13 +86,17 @@ def log_model_run(
 REPORTS_EXPERIMENT = "dvol_backtests"
 
 
+UNIVERSE_EXPERIMENT = "universe_walkforward"
+
+
 def log_report_run(
-    root: Path, run_name: str, tags: dict[str, str], metrics: dict[str, float], files: list[Path]
+    root: Path, run_name: str, tags: dict[str, str], metrics: dict[str, float], files: list[Path],
+    experiment: str = REPORTS_EXPERIMENT,
 ) -> tuple[str, str]:
     """One MLflow run holding report files (tear sheets) as artifacts; returns (run id, artifact URI)."""
     import mlflow
 
-    exp = experiment_id(root, REPORTS_EXPERIMENT)
+    exp = experiment_id(root, experiment)
     with mlflow.start_run(experiment_id=exp, run_name=run_name, tags=tags) as run:
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
         for path in files:

@@ -19,7 +19,7 @@ import statsmodels.api as sm
 
 from dvol_pipeline.quant import regimes
 from dvol_pipeline.quant.models.names import BENCHMARK
-from dvol_pipeline.quant.stats import hit_counts
+from dvol_pipeline.quant.stats import hit_counts, mae, r2_oos, rmse
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,13 @@ def forecast_metrics(y: np.ndarray, y_hat: np.ndarray) -> ForecastMetrics:
     n = len(y)
     if n == 0:
         return ForecastMetrics(0, *(float("nan"),) * 5)
-    err = y - y_hat
-    sst = float(np.sum(y**2))
     spearman = float(stats.spearmanr(y, y_hat).statistic) if n > 2 and np.std(y_hat) > 0 else float("nan")
     hits = hit_counts(y_hat, y)
     return ForecastMetrics(
         n=n,
-        rmse=float(np.sqrt(np.mean(err**2))),
-        mae=float(np.mean(np.abs(err))),
-        r2_oos=float(1 - np.sum(err**2) / sst) if sst > 0 else float("nan"),
+        rmse=rmse(y, y_hat),
+        mae=mae(y, y_hat),
+        r2_oos=r2_oos(y, y_hat, np.zeros_like(y)),
         spearman=spearman,
         hit_rate=hits.rate,
         hit_n=hits.counted,

@@ -214,3 +214,112 @@ def max_drawdown(pnl, *, compounded: bool = False):
     wealth = np.cumprod(1.0 + np.where(np.isfinite(x), x, 0.0), axis=-1)
     peak = np.maximum.accumulate(np.maximum(wealth, 1.0), axis=-1)
     return _scalar(((peak - wealth) / peak).max(axis=-1))
+
+
+# ---------------------------------------------------------------- forecast errors (levels)
+
+
+def _pairs(y, y_hat) -> tuple[np.ndarray, np.ndarray]:
+    y, y_hat = np.broadcast_arrays(np.asarray(y, float), np.asarray(y_hat, float))
+    keep = np.isfinite(y) & np.isfinite(y_hat)
+    return y[keep], y_hat[keep]
+
+
+def mae(y, y_hat) -> float:
+    """Mean absolute error over the finite pairs; NaN without any."""
+    y, y_hat = _pairs(y, y_hat)
+    return float(np.mean(np.abs(y - y_hat))) if y.size else float("nan")
+
+
+def rmse(y, y_hat) -> float:
+    """Root mean squared error over the finite pairs; NaN without any."""
+    y, y_hat = _pairs(y, y_hat)
+    return float(np.sqrt(np.mean((y - y_hat) ** 2))) if y.size else float("nan")
+
+
+def r2_oos(y, y_hat, y_bench) -> float:
+    """Out-of-sample R²: 1 - SSE(forecast) / SSE(benchmark) on rows where all three are finite.
+    The benchmark is what a forecast must beat: zero change for ΔDVOL, the training-window
+    mean for a volatility level. NaN when the benchmark makes no error."""
+    y, y_hat, y_bench = np.broadcast_arrays(*(np.asarray(a, float) for a in (y, y_hat, y_bench)))
+    keep = np.isfinite(y) & np.isfinite(y_hat) & np.isfinite(y_bench)
+    sse_b = np.sum((y[keep] - y_bench[keep]) ** 2)
+    return float(1 - np.sum((y[keep] - y_hat[keep]) ** 2) / sse_b) if sse_b > 0 else float("nan")
+
+
+def qlike(vol, vol_hat) -> float:
+    """QLIKE loss (Patton 2011) on variances, mean of s/h - log(s/h) - 1 with s = vol², h = vol_hat²:
+    0 for a perfect forecast, robust to noise in the realised proxy, and harsher on under-prediction.
+    Rows where either vol is not finite and positive are left out; NaN without any."""
+    s, h = _pairs(vol, vol_hat)
+    keep = (s > 0) & (h > 0)
+    ratio = s[keep] ** 2 / h[keep] ** 2
+    return float(np.mean(ratio - np.log(ratio) - 1)) if ratio.size else float("nan")
+
+
+def top_share_hit_rate(y, y_hat, share: float = 0.2) -> float:
+    """Of the rows whose forecast is in the top `share` of forecasts, the fraction whose outcome is
+    in the top `share` of outcomes (quantiles over the same rows; 0.2 by chance). NaN without rows."""
+    y, y_hat = _pairs(y, y_hat)
+    if y.size == 0:
+        return float("nan")
+    picked = y_hat >= np.quantile(y_hat, 1 - share)
+    return float(np.mean(y[picked] >= np.quantile(y, 1 - share)))
+
+
+# ---------------------------------------------------------------- classification
+
+
+def confusion_matrix(actual, predicted, labels) -> np.ndarray:
+    """counts[i, j]: rows of actual class labels[i] predicted as labels[j] (other labels ignored)."""
+    index = {c: i for i, c in enumerate(labels)}
+    out = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for a, p in zip(actual, predicted):
+        if a in index and p in index:
+            out[index[a], index[p]] += 1
+    return out
+
+
+def class_scores(counts: np.ndarray) -> dict[str, np.ndarray | float]:
+    """From a confusion matrix: accuracy, per-class precision, recall and F1 (NaN where undefined:
+    a class never predicted has no precision, one never seen no recall), and their macro means
+    over the classes where defined."""
+    counts = np.asarray(counts, float)
+    tp = np.diag(counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = tp / counts.sum(axis=0)
+        recall = tp / counts.sum(axis=1)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        f1 = np.where(np.isfinite(precision) & np.isfinite(recall), f1, np.nan)
+    total = counts.sum()
+    return {"accuracy": float(tp.sum() / total) if total else float("nan"), "precision": precision, "recall": recall,
+            "f1": f1, "precision_macro": float(np.nanmean(precision)) if np.isfinite(precision).any() else float("nan"),
+            "recall_macro": float(np.nanmean(recall)) if np.isfinite(recall).any() else float("nan"),
+            "f1_macro": float(np.nanmean(f1)) if np.isfinite(f1).any() else float("nan")}
+
+
+def roc_auc(positive, score) -> float:
+    """Area under the ROC curve: the probability that a random positive row scores above a random
+    negative one (ties count half), by the rank-sum (Mann-Whitney) identity. NaN without both."""
+    from scipy.stats import rankdata
+
+    pos = np.asarray(positive, bool)
+    s = np.asarray(score, float)
+    keep = np.isfinite(s)
+    pos, s = pos[keep], s[keep]
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(s)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def decile_calibration(y, y_hat, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean forecast, mean outcome, rows) per decile of the forecast (equal-count bins by rank)."""
+    y, y_hat = _pairs(y, y_hat)
+    if y.size == 0:
+        return np.array([]), np.array([]), np.array([], dtype=int)
+    order = np.argsort(y_hat, kind="stable")
+    groups = np.array_split(order, min(bins, y.size))
+    return (np.array([y_hat[g].mean() for g in groups]), np.array([y[g].mean() for g in groups]),
+            np.array([g.size for g in groups]))

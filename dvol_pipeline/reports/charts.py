@@ -250,3 +250,41 @@ def heatmaps(name: str, maps: Sequence[Heatmap], ncols: int = 3) -> str:
         for ax in axes[len(maps) :]:
             ax.set_visible(False)
         return to_svg(fig)
+
+
+def histograms(name: str, rows: Sequence[tuple[str, np.ndarray, str]], bins: int = 60) -> str:
+    """One histogram per (title, values, x label), side by side; non-finite values dropped."""
+    with _figure(name, 2.6, width=min(WIDTH_IN, 3.2 * len(rows))) as fig:
+        axes = fig.subplots(1, len(rows), squeeze=False).ravel()
+        for ax, (title, values, xlabel) in zip(axes, rows):
+            v = np.asarray(values, float)
+            ax.hist(v[np.isfinite(v)], bins=bins, color=PALETTE[0], alpha=0.85)
+            ax.set_title(title, loc="left")
+            ax.set_xlabel(xlabel)
+        return to_svg(fig)
+
+
+def matrix_heatmaps(name: str, maps: Sequence[tuple[str, Sequence[str], Sequence[str], np.ndarray]],
+                    ncols: int = 3, fmt: str = "{:.2f}", diverging: bool = True, cell_in: float = 0.0) -> str:
+    """Labelled matrices (title, row labels, column labels, values): correlations, confusion counts."""
+    nrows = int(np.ceil(len(maps) / ncols))
+    size = max(len(m[1]) for m in maps)
+    height = max(2.6, cell_in * size) * nrows
+    with _figure(name, height, width=min(WIDTH_IN, max(3.2, cell_in * size) * min(ncols, len(maps)))) as fig:
+        axes = fig.subplots(nrows, min(ncols, len(maps)), squeeze=False).ravel()
+        for ax, (title, rows, cols, values) in zip(axes, maps):
+            v = np.asarray(values, float)
+            bound = float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0
+            ax.pcolormesh(v, cmap="RdBu" if diverging else "Blues", vmin=-bound if diverging else 0, vmax=bound or 1.0)
+            if v.shape[0] <= 12:
+                for r, c in zip(*np.nonzero(np.isfinite(v))):
+                    ink = "white" if abs(v[r, c]) > 0.6 * bound else "black"
+                    ax.text(c + 0.5, r + 0.5, fmt.format(v[r, c]), ha="center", va="center", fontsize=6.5, color=ink)
+            ax.set_xticks(np.arange(len(cols)) + 0.5, labels=list(cols), rotation=90 if len(cols) > 6 else 0)
+            ax.set_yticks(np.arange(len(rows)) + 0.5, labels=list(rows))
+            ax.invert_yaxis()
+            ax.grid(False)
+            ax.set_title(title, loc="left")
+        for ax in axes[len(maps):]:
+            ax.set_visible(False)
+        return to_svg(fig)

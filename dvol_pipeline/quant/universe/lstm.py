@@ -1,0 +1,115 @@
+"""An LSTM over each coin's own recent days, pooled across coins (torch, CPU, seeded).
+
+Input for row (D, coin): that coin's `SEQ_LEN` (30) most recent usable rows dated D or
+earlier, `SEQ_FEATURES` standardised with the training rows' means and stds (missing -> 0,
+the training mean); no other coin's rows. Target: the realised vol of the next h days,
+standardised with the training mean/std (least squares on the level, so the forecast is a
+mean, not a geometric mean). Early stopping on the training window's last 60 days, with a
+purge of h days before them. The net, seeding and thread settings are the DVOL lane's
+(`quant/models/lstm.py`). A row with under SEQ_LEN days of its coin's history gets NaN
+(the walk-forward fills such a row with the pooled HAR's forecast).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import polars as pl
+from numpy.lib.stride_tricks import sliding_window_view
+
+from dvol_pipeline.quant.models.lstm import _Net, _torch, torch_determinism
+
+SEQ_LEN = 30
+SEQ_FEATURES = ("ret", "abs_ret", "range", "close_open", "har_d", "har_w", "har_m", "mkt_ret", "mkt_vol_30",
+                "corr_btc_30", "log_mcap", "vol_to_mcap")
+MAX_SEQUENCES = 30_000
+HIDDEN, LR, BATCH, MAX_EPOCHS, PATIENCE = 16, 3e-3, 256, 8, 1
+
+
+class UniverseLSTM:
+    def __init__(self, horizon: int, seed: int):
+        self.horizon, self.seed = horizon, seed
+        self.net = None
+        self.epochs = 0
+
+    def _windows(self, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(windows (n, L, F), history length) for `rows` sorted by symbol, date."""
+        x = rows.select(SEQ_FEATURES).to_numpy().astype(np.float64)
+        x = np.nan_to_num((x - self.mean) / self.std, nan=0.0).astype(np.float32)
+        sym = rows["symbol"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
+        ends = np.r_[starts[1:], len(sym)]
+        out, hist = [], []
+        for a, b in zip(starts, ends):
+            padded = np.vstack([np.zeros((SEQ_LEN - 1, x.shape[1]), np.float32), x[a:b]])
+            out.append(sliding_window_view(padded, (SEQ_LEN, x.shape[1]))[:, 0])
+            hist.append(np.arange(1, b - a + 1))
+        return np.concatenate(out), np.concatenate(hist)
+
+    def fit(self, rows: pl.DataFrame, train_mask: np.ndarray, target: str) -> "UniverseLSTM":
+        """`rows`: every usable row (sorted by symbol, date); `train_mask`: the fold's labelled training rows."""
+        torch = _torch()
+        train = rows.filter(pl.Series(train_mask))
+        stats = train.select(SEQ_FEATURES)
+        self.mean = stats.mean().to_numpy().ravel().astype(np.float64)
+        self.std = np.where((s := stats.std().to_numpy().ravel().astype(np.float64)) > 0, s, 1.0)
+        windows, hist = self._windows(rows)
+        self._cached = (rows, windows, hist)  # the walk-forward predicts its next folds from the same rows
+        y = rows[target].to_numpy().astype(np.float64)
+        ok = train_mask & (hist >= SEQ_LEN) & np.isfinite(y)
+        idx = np.flatnonzero(ok)
+        dates = rows["date"].to_numpy()[idx]
+        if idx.size > MAX_SEQUENCES:  # the newest sequences, as LightGBM's newest rows
+            keep = np.argsort(dates, kind="stable")[-MAX_SEQUENCES:]
+            idx, dates = idx[np.sort(keep)], dates[np.sort(keep)]
+        last = dates.max()
+        valid_start = last - np.timedelta64(59, "D")
+        is_val = dates >= valid_start
+        is_fit = dates < valid_start - np.timedelta64(self.horizon, "D")
+        self.y_mean, self.y_std = float(y[idx[is_fit]].mean()), float(y[idx[is_fit]].std()) or 1.0
+        z = ((y - self.y_mean) / self.y_std).astype(np.float32)
+        with torch_determinism(self.seed, 1):
+            net = _Net(len(SEQ_FEATURES), HIDDEN, 1)
+            opt = torch.optim.Adam(net.parameters(), lr=LR, weight_decay=1e-4)
+            rng = np.random.default_rng(self.seed)
+            xt, zt = torch.from_numpy(np.ascontiguousarray(windows[idx[is_fit]])), torch.from_numpy(z[idx[is_fit]])
+            xv, zv = torch.from_numpy(np.ascontiguousarray(windows[idx[is_val]])), torch.from_numpy(z[idx[is_val]])
+            best, state, bad = np.inf, copy.deepcopy(net.state_dict()), 0
+            for epoch in range(1, MAX_EPOCHS + 1):
+                net.train()
+                order = torch.from_numpy(rng.permutation(len(zt)))
+                for s in range(0, len(zt), BATCH):
+                    b = order[s:s + BATCH]
+                    opt.zero_grad()
+                    loss = torch.nn.functional.mse_loss(net(xt[b]), zt[b])
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                    opt.step()
+                self.epochs = epoch
+                net.eval()
+                with torch.no_grad():
+                    val = float(torch.nn.functional.mse_loss(net(xv), zv)) if len(zv) else -epoch
+                if val < best - 1e-6:
+                    best, state, bad = val, copy.deepcopy(net.state_dict()), 0
+                elif (bad := bad + 1) >= PATIENCE:
+                    break
+            net.load_state_dict(state)
+            net.eval()
+        self.net = net
+        return self
+
+    def predict(self, rows: pl.DataFrame, mask: np.ndarray) -> np.ndarray:
+        """Forecasts for `rows[mask]`; the windows read every earlier row of the same coin in `rows`."""
+        torch = _torch()
+        cached = getattr(self, "_cached", None)
+        windows, hist = cached[1:] if cached is not None and cached[0] is rows else self._windows(rows)
+        idx = np.flatnonzero(mask)
+        out = np.full(idx.size, np.nan)
+        with torch_determinism(self.seed, 1), torch.no_grad():
+            for s in range(0, idx.size, 4096):
+                batch = torch.from_numpy(np.ascontiguousarray(windows[idx[s:s + 4096]]))
+                out[s:s + 4096] = self.net(batch).numpy()
+        out = out * self.y_std + self.y_mean
+        out[hist[idx] < SEQ_LEN] = np.nan
+        return out
