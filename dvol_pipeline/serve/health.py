@@ -13,7 +13,7 @@ import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, QUARANTINE, TABLES, report_file
+from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, QUARANTINE, SYMBOL, TABLES, report_file
 from dvol_pipeline.lake.freshness import freshness_report
 from dvol_pipeline.settings import dagster_home, dagster_ui_url
 
@@ -39,6 +39,10 @@ def table_freshness(root: Path, today: date, max_age_days: int) -> list[dict]:
             out.append({"table": t.name, "layout": FOLD, "newest": folds[-1] if folds else None,
                         "written_at": _mtime(t.fold_file(root, folds[-1])) if folds else None, "stale": False,
                         "missing": not folds})
+        elif t.layout == SYMBOL:  # one file per coin: the newest write stands for the table
+            stamps = [m for s in t.symbols(root) if (m := _mtime(t.symbol_file(root, s))) is not None]
+            out.append({"table": t.name, "layout": SYMBOL, "written_at": max(stamps) if stamps else None,
+                        "stale": False, "missing": not stamps})
         elif t.layout != ASSET_DATE:
             written = _mtime(t.file(root))
             out.append({"table": t.name, "layout": t.layout, "written_at": written, "stale": False,

@@ -316,6 +316,9 @@ def universe_status(reader: SnapshotReader) -> dict:
         frame = reader.single(UNIVERSE_TABLE) if t.layout == "single" else None
         key = next((c for c in ("symbol", "asset", "coin") if frame is not None and c in frame.columns), None)
         symbols = sorted(frame[key].unique().to_list()) if key else []
+    if not symbols:
+        return {"available": False, "symbols": [],
+                "message": f"`{UNIVERSE_TABLE}` has no rows yet: run the universe lane (`python -m dvol_pipeline run`)"}
     return {"available": True, "symbols": symbols, "message": f"{len(symbols)} symbols"}
 
 

@@ -158,7 +158,7 @@ def test_greeks_of_one_instrument_by_its_deribit_name(api):
     assert api.get("/greeks/SOL-27DEC24-100-C").status_code == 404
 
 
-def test_exposures_equity_and_the_universe_lane(api):
+def test_exposures_equity_and_an_unmaterialized_universe_lane(api):
     exp = api.get("/exposures/ETH").json()
     assert [e["net_gamma_usd"] for e in exp["expiries"]] == [1000.0, 2000.0, 3000.0]
     eq = api.get("/equity/BTC").json()

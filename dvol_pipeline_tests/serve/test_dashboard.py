@@ -86,7 +86,7 @@ def test_every_page_loads_with_data_and_no_console_error(site, browser, tmp_path
         assert _console_errors(browser) == [], page
     browser.get(f"{site}/#universe")
     _wait(browser, "return window.dvolDash.ready.universe === true")
-    assert "does not exist yet" in browser.execute_script("return document.getElementById('universe-msg').textContent")
+    assert "no rows yet" in browser.execute_script("return document.getElementById('universe-msg').textContent")
     browser.get(f"{site}/#health")
     _wait(browser, "return window.dvolDash.ready.health === true")
     rows = browser.execute_script("return document.querySelectorAll('#health-tables tr').length")
