@@ -223,15 +223,26 @@ def phase_table(phases: list[tuple[str, str, float]], total: float) -> str:
     return "\n".join(lines)
 
 
-def run_graph(market: MarketResource, start: date, end: date) -> int:
+def run_graph(market: MarketResource, start: date, end: date, universe: dict | None = None) -> int:
+    """Every kind of partition as consecutive runs; `universe` (run_universe's options) adds the
+    universe lane as one more run before the last one, whose warehouse refresh then shows it too."""
     from dvol_pipeline.progress import echo, progress
 
     started = time.perf_counter()
     phases = []
     runs = graph_runs(start, end)
+    if universe is not None:
+        runs.insert(max(len(runs) - 1, 0), (UNIVERSE_ONLY, start, end))
     # one line for the whole graph (which run, elapsed), the step's own progress after it
     with progress("graph", total=len(runs), unit="run") as bar:
         for selection, first, last in runs:
+            if selection == UNIVERSE_ONLY:
+                bar.step("group:universe..")
+                t0 = time.perf_counter()
+                if run_universe(market, first, last, selection=UNIVERSE_ONLY, **universe):
+                    return 1
+                phases.append((selection, f"{first}..{last}", time.perf_counter() - t0))
+                continue
             echo(f"\n== {selection}: {first}..{last} (one run) ==")
             bar.step(selection.split(" or ")[0] + "..")
             t0 = time.perf_counter()
@@ -248,6 +259,7 @@ def run_graph(market: MarketResource, start: date, end: date) -> int:
 
 
 UNIVERSE_SELECTION = "group:universe or group:warehouse"
+UNIVERSE_ONLY = "group:universe"  # inside the whole graph, whose last run refreshes the warehouse
 UNIVERSE_MIN_DAYS = 500
 """A year of purged training history plus a few months to score: shorter ranges skip the universe lane."""
 DEMO_UNIVERSE = {"n_coins": 20, "n_trials": 2, "refit_months": 6, "lstm_refit_months": 12}
@@ -267,7 +279,7 @@ def universe_note(source: str, start: date | None, end: date | None) -> str | No
 
 
 def run_universe(market: MarketResource, start: date | None, end: date | None, n_coins: int = 60,
-                 **model: int) -> int:
+                 selection: str = UNIVERSE_SELECTION, **model: int) -> int:
     """The universe lane and a warehouse refresh, as one unpartitioned run; `model` overrides
     UniverseModelConfig fields (n_trials, refit_months, lstm_refit_months ...)."""
     import dagster as dg
@@ -279,18 +291,18 @@ def run_universe(market: MarketResource, start: date | None, end: date | None, n
 
     root = lake_root()
     prepare_home(root)
-    echo(f"\n== {UNIVERSE_SELECTION}: {start or 'files'}..{end or 'files'} ({market.source}, one run) ==")
+    echo(f"\n== {selection}: {start or 'files'}..{end or 'files'} ({market.source}, one run) ==")
     t0 = time.perf_counter()
     config = {"start": str(start or ""), "end": str(end or ""), "n_coins": n_coins}
     with dg.DagsterInstance.get() as instance:
         result = dg.materialize(
-            list(defs.assets or []), selection=UNIVERSE_SELECTION, instance=instance,
+            list(defs.assets or []), selection=selection, instance=instance,
             resources={"lake": LakeResource(root=str(root)), "market": market}, tags={"dvol/started_by": "cli"},
             run_config={"ops": {"raw_universe": {"config": config},
                                 "universe_forecasts": {"config": model}},
                         "loggers": {"console": {"config": {"log_level": "INFO"}}}},
             raise_on_error=False)
-    echo(f"== {UNIVERSE_SELECTION}: done in {phase_time(time.perf_counter() - t0)} ==")
+    echo(f"== {selection}: done in {phase_time(time.perf_counter() - t0)} ==")
     if not result.success:
         echo("The universe run failed; the log above names the failing asset.", sys.stderr)
         return 1
@@ -301,14 +313,12 @@ def run_universe(market: MarketResource, start: date | None, end: date | None, n
 def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Simulating BTC and ETH {args.start}..{args.end} and materializing every asset ...")
     market = MarketResource(source="simulated", **({"seed": args.seed} if args.seed is not None else {}))
-    code = run_graph(market, args.start, args.end)
     note = universe_note("simulated", args.start, args.end)
-    if code or note:
-        if note:
-            print(f"note: {note}")
-        return code
-    print(f"Universe lane: a reduced simulated universe of {DEMO_UNIVERSE['n_coins']} coins over the same days")
-    return run_universe(market, args.start, args.end, **DEMO_UNIVERSE)
+    if note:
+        print(f"note: {note}")
+    else:
+        print(f"Universe lane: a reduced simulated universe of {DEMO_UNIVERSE['n_coins']} coins over the same days")
+    return run_graph(market, args.start, args.end, universe=None if note else DEMO_UNIVERSE)
 
 
 def _market(args: argparse.Namespace) -> MarketResource:
@@ -342,13 +352,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     start, end = _range(args, market)
     if isinstance(start, str) or isinstance(end, str):
         raise ValueError("run takes days (2024-01-31), not folds: it runs the folds the days allow")
-    code = run_graph(market, start, end)
     note = universe_note(args.source, start, end)
-    if code or note:
-        if note:
-            print(f"note: {note}")
-        return code
-    return run_universe(market, start, end, n_coins=args.universe_coins)
+    if note:
+        print(f"note: {note}")
+    return run_graph(market, start, end, universe=None if note else {"n_coins": args.universe_coins})
 
 
 def cmd_eod(args: argparse.Namespace) -> int:
