@@ -58,6 +58,7 @@ serve: $(STAMP)
 	exec $(BIN)/python -m dvol_pipeline serve --host $(HOST) --port $(PORT) $(if $(LAKE),--lake $(LAKE))
 
 bench: $(STAMP) postgres-server
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_demo
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_walkforward
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_options --no-surface

@@ -1,0 +1,83 @@
+"""`make bench`: the demo and the end-of-day run as a user runs them, against the issue's targets.
+
+(1) `python -m dvol_pipeline demo` on a fresh lake in a temp folder, as a child process: wall time
+    (imports and Dagster's start included), the phase table it prints, and its peak RSS
+    (`RUSAGE_CHILDREN` maxrss: the largest process, the demo runs in one);
+(2) `python -m dvol_pipeline eod --date <the day after the demo's last>` on that lake, twice (a
+    new day, then the same day again), wall time from the command line to its exit.
+
+Targets (issue 11): demo <= 3 min and <= 2 GiB on 2 cores; eod <= 15 s. Prints, asserts nothing.
+
+    python -m dvol_pipeline_tests.bench.bench_demo [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+DEMO_END = date(2024, 12, 31)
+TARGETS = {"demo_s": 180.0, "demo_gib": 2.0, "eod_s": 15.0}
+
+
+def _run(args: list[str], lake: Path) -> tuple[float, str, int]:
+    env = {**os.environ, "DVOL_LAKE": str(lake), "DVOL_PROGRESS": "0"}
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dvol_pipeline", *args], env=env, capture_output=True, text=True)
+    return time.perf_counter() - t0, done.stdout + done.stderr, done.returncode
+
+
+def _phases(out: str) -> list[str]:
+    lines = out.splitlines()
+    start = next((i for i, line in enumerate(lines) if "Phase times" in line), None)
+    if start is None:
+        return []
+    block = []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        block.append(line)
+    return block
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--keep", action="store_true", help="keep the demo lake and print its path")
+    args = p.parse_args(argv)
+    lake = Path(tempfile.mkdtemp(prefix="dvol-bench-demo-")) / "lake"
+    print(f"demo and eod benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, lake {lake}\n")
+    try:
+        seconds, out, rc = _run(["demo"], lake)
+        gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+        print(f"make demo (python -m dvol_pipeline demo)   {seconds:7.1f} s  (target <= {TARGETS['demo_s']:.0f} s)   "
+              f"peak RSS {gib:.3f} GiB  (target <= {TARGETS["demo_gib"]:.1f} GiB)   rc={rc}")
+        print("\n".join(f"    {line}" for line in _phases(out)))
+        if rc:
+            print(out[-3000:])
+            return 1
+        day = DEMO_END + timedelta(days=1)
+        for label in ("a new day", "the same day again"):
+            seconds, out, rc = _run(["eod", "--date", str(day)], lake)
+            print(f"eod --date {day} ({label:<18})   {seconds:7.1f} s  (target <= {TARGETS['eod_s']:.0f} s, Dagster's "
+                  f"start included)   rc={rc}")
+            if rc:
+                print(out[-3000:])
+                return 1
+    finally:
+        if args.keep:
+            print(f"\nlake kept: {lake}")
+        else:
+            shutil.rmtree(lake.parent, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
