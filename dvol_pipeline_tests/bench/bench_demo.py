@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds, out, rc = _run(["demo"], lake)
         gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
         print(f"make demo (python -m dvol_pipeline demo)   {seconds:7.1f} s  (target <= {TARGETS['demo_s']:.0f} s)   "
-              f"peak RSS {gib:.3f} GiB  (target <= {TARGETS["demo_gib"]:.1f} GiB)   rc={rc}")
+              f"peak RSS {gib:.3f} GiB  (target <= {TARGETS['demo_gib']:.1f} GiB)   rc={rc}")
         print("\n".join(f"    {line}" for line in _phases(out)))
         if rc:
             print(out[-3000:])
