@@ -203,7 +203,8 @@ def build_report(root: Path, run_id: str, track: bool = True) -> tuple[Path, str
     import shutil
 
     from dvol_pipeline.lake.catalog import universe_report_file
-    from dvol_pipeline.reports.universe import render_universe_report, write_html
+    from dvol_pipeline.reports.html import write_html
+    from dvol_pipeline.reports.universe import render_universe_report
 
     path = write_html(render_universe_report(report_data(root, run_id)), universe_report_file(root, run_id))
     latest = universe_report_file(root, "latest")

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import html
 import math
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -149,3 +152,20 @@ def document(title: str, header: str, sections: list[Section]) -> str:
         f'<body><div class="layout"><nav class="toc"><ol>{toc}</ol></nav>'
         f"<main>{header}{body}</main></div></body></html>\n"
     )
+
+
+def write_html(text: str, target: Path) -> Path:
+    """Temp file in the target folder, fsync, rename: a reader never sees half a report."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a report is meant to be read by others
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -10,7 +10,6 @@ input never costs the whole report. No clock, no randomness: same data, same byt
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from dvol_pipeline.quant.models.names import ZERO
 from dvol_pipeline.quant.stats import hits
 from dvol_pipeline.reports import charts
 from dvol_pipeline.reports.charts import Heatmap, Panel, Series
-from dvol_pipeline.reports.html import Section, cards, document, esc, explain, figure, format_value, note, table
+from dvol_pipeline.reports.html import (Section, cards, document, esc, explain, figure, format_value, note, table,
+                                        write_html)
 from dvol_pipeline.reports.inputs import (
     MAX_SERIES, SERIES, Context, TearSheetData, Unavailable, dates, floats, frame_of, key_columns, labelled, maybe,
     ranked_series, rows, selection_caption,
@@ -422,18 +422,4 @@ def render_tearsheet(data: TearSheetData) -> str:
 
 def write_tearsheet(data: TearSheetData, path: str | os.PathLike[str]) -> Path:
     """Temp file in the target folder, fsync, rename: a reader never sees half a report."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    text = render_tearsheet(data)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a report is meant to be read by others
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_html(render_tearsheet(data), Path(path))

@@ -10,8 +10,6 @@ so instead of failing the page (as the tear sheet does).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,20 +251,3 @@ def _guarded(build: Callable[[UniverseReportData], str], data: UniverseReportDat
 def render_universe_report(data: UniverseReportData) -> str:
     sections = [Section(sid, title, _guarded(build, data)) for sid, title, build in SECTIONS]
     return document(data.title, _header(data), sections)
-
-
-def write_html(text: str, target: Path) -> Path:
-    """Temp file in the target folder, fsync, rename: a reader never sees half a report."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
