@@ -161,16 +161,16 @@ def write_partitions(root: Path, t: Table | str, frame: pl.DataFrame) -> list[Wr
 
 
 def write_symbols(root: Path, t: Table | str, frame: pl.DataFrame) -> list[Path]:
-    """Replace each coin's file of a `symbol` table present in `frame` whole (one atomic file each)."""
+    """Replace each coin's file of a `symbol` table present in `frame` whole (as `write_partitions`:
+    one sort, every file or none replaced, two disk barriers)."""
     t = _name(t)
     t._expect(SYMBOL)
     check_contract(t, frame)
-    written = []
-    for (symbol,), part in sorted(frame.partition_by("symbol", as_dict=True, maintain_order=True).items()):
-        path = t.symbol_file(root, symbol)
-        write_parquet_atomic(part.sort(list(t.sort_by), maintain_order=True), path)
-        written.append(path)
-    return written
+    ordered = frame.sort(list(t.sort_by), maintain_order=True) if t.sort_by else frame
+    parts = sorted(ordered.partition_by("symbol", as_dict=True, maintain_order=True).items())
+    items = [(part, t.symbol_file(root, symbol)) for (symbol,), part in parts]
+    write_many_atomic(items)
+    return [path for _, path in items]
 
 
 def write_fold(root: Path, t: Table | str, fold: str, frame: pl.DataFrame) -> Path:
