@@ -247,37 +247,41 @@ def _pad(points: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
     return points[starts], sid, pos
 
 
-def fit_slices(points: pl.DataFrame) -> pl.DataFrame:
-    """Fit one SVI smile per (ts, asset, expiry) of `points` (from `smile_points`).
+def padded_slices(points: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """(first row of each slice, padded (S, P) arrays k, w, weight, iv) of a `smile_points` frame.
 
-    Returns the `PARAMS_COLUMNS` frame: fit RMSE / max error are unweighted, in vol
-    points, over the slice's points; atm_iv is the fitted vol at k = 0, in vol points.
+    Slices come sorted by (ts, asset, expiry), so a day's expiries are consecutive and in
+    maturity order; the width is a multiple of `PAD_WIDTH` because numpy's pairwise sums
+    depend on row length (one day built alone must equal that day in a backfill).
     """
-    if points.height == 0:
-        return _empty_params(points)
     points = points.sort([*SLICE_KEYS, "k"])
     first, sid, pos = _pad(points)
-    # a fixed padded width for the same reason: numpy's pairwise sums depend on row length
     S, P = first.height, -(-(int(pos.max()) + 1) // PAD_WIDTH) * PAD_WIDTH
-    K, V, Wt, IV = (np.zeros((S, P)) for _ in range(4))
-    K[sid, pos] = points["k"].to_numpy()
-    V[sid, pos] = points["w"].to_numpy()
-    Wt[sid, pos] = points["weight"].to_numpy()
-    IV[sid, pos] = points["iv"].to_numpy()
-    fit = fit_svi_arrays(K, V, Wt)
-    T = first["T"].to_numpy()
-    args = [fit[n][:, None] for n in PARAMS]
-    err = 100.0 * (svi_vol(K, T[:, None], *args) - IV)
-    mask = Wt > 0
+    arrays = {}
+    for name in ("k", "w", "weight", "iv"):
+        arrays[name] = np.zeros((S, P))
+        arrays[name][sid, pos] = points[name].to_numpy()
+    forward = points.group_by(SLICE_KEYS, maintain_order=True).agg(pl.col("forward").median())["forward"]
+    return first.with_columns(forward=forward), arrays
+
+
+def fit_errors(arrays: dict[str, np.ndarray], T: np.ndarray, fit: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """(n_points, rmse, max |error|) of a fit, unweighted, in vol points, over each slice's points."""
+    err = 100.0 * (svi_vol(arrays["k"], T[:, None], *(fit[n][:, None] for n in PARAMS)) - arrays["iv"])
+    mask = arrays["weight"] > 0
     n = mask.sum(1)
     rmse = np.sqrt(np.where(mask, err * err, 0.0).sum(1) / np.maximum(n, 1))
-    max_err = np.where(mask, np.abs(err), 0.0).max(1)
-    forward = points.group_by(SLICE_KEYS, maintain_order=True).agg(pl.col("forward").median())["forward"]
+    return n, rmse, np.where(mask, np.abs(err), 0.0).max(1)
+
+
+def params_frame(first: pl.DataFrame, arrays: dict[str, np.ndarray], fit: dict[str, np.ndarray]) -> pl.DataFrame:
+    """The `PARAMS_COLUMNS` frame of fitted slices (see `fit_slices`)."""
+    T = first["T"].to_numpy()
+    n, rmse, max_err = fit_errors(arrays, T, fit)
     return (
-        first.select("date", *SLICE_KEYS, "T")
+        first.select("date", *SLICE_KEYS, "T", "forward")
         .with_columns(
             days_to_expiry=pl.col("T") * 365.0,
-            forward=forward,
             **{name: pl.Series(fit[name]) for name in PARAMS},
             n_points=pl.Series(n, dtype=pl.UInt32),
             rmse_vol=pl.Series(rmse),
@@ -285,8 +289,21 @@ def fit_slices(points: pl.DataFrame) -> pl.DataFrame:
             atm_iv=pl.Series(100.0 * svi_vol(0.0, T, *(fit[n] for n in PARAMS))),
         )
         .select(PARAMS_COLUMNS)
-        .sort(["asset", "date", "expiry"])
     )
+
+
+def fit_slices(points: pl.DataFrame) -> pl.DataFrame:
+    """Fit one SVI smile per (ts, asset, expiry) of `points` (from `smile_points`).
+
+    Returns the `PARAMS_COLUMNS` frame: fit RMSE / max error are unweighted, in vol
+    points, over the slice's points; atm_iv is the fitted vol at k = 0, in vol points.
+    No arbitrage repair here: `repair.fit_repaired_slices` adds it.
+    """
+    if points.height == 0:
+        return _empty_params(points)
+    first, arrays = padded_slices(points)
+    fit = fit_svi_arrays(arrays["k"], arrays["w"], arrays["weight"])
+    return params_frame(first, arrays, fit).sort(["asset", "date", "expiry"])
 
 
 def _empty_params(points: pl.DataFrame) -> pl.DataFrame:
