@@ -11,12 +11,17 @@ from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.assets.surface_alerts import ALERT_CHECK_SPECS, RULES, alert_check_results, events, no_alerts
 from dvol_pipeline.pipeline.surface import NO_CHAIN, build_greeks_range, build_surface_range, surface_alerts
 from dvol_pipeline.partitions import daily_partitions, partition_dates
-from dvol_pipeline.quant.surface import REPLICA_TOLERANCE_VOL, LiquidityRules, replica_check
+from dvol_pipeline.quant.surface import EVAL_EVERY_DAYS, REPLICA_TOLERANCE_VOL, LiquidityRules, comparison_summary
+from dvol_pipeline.quant.surface import replica_check
 from dvol_pipeline.resources import LakeResource, MarketResource
 
 CHAIN, DVOL = dg.AssetKey("raw_option_chain"), dg.AssetKey("raw_dvol")
 ATM_PRICING_TARGET = 0.05
 """Median |model / mid - 1| of ATM options the fitted surface must reprice within."""
+RESIDUAL_TARGET_SPREADS = 0.5
+"""Median over slices of the repaired SVI's in-sample mean |price - mid|, in bid-ask spreads,
+it must stay within: a smile further than half a spread from the typical mid misses the market."""
+SURFACE_KEYS = ("surface_params", "surface_grid", "surface_features", "surface_model_comparison")
 
 
 def _spec(name: str) -> dg.AssetSpec:
@@ -37,12 +42,50 @@ def replica_events(replica: pl.DataFrame) -> list[dict]:
 
 def _no_chains(note: str):
     """A source without option chains (CDD): empty surfaces, checks with nothing to check."""
-    for key in ("surface_params", "surface_grid", "surface_features"):
+    for key in SURFACE_KEYS:
         yield dg.MaterializeResult(asset_key=key, metadata={"dagster/row_count": 0, "note": note})
     for key, name in (("surface_params", "butterfly_arbitrage"), ("surface_params", "calendar_arbitrage"),
-                      ("surface_params", "atm_pricing_error"), ("surface_features", "dvol_replica")):
+                      ("surface_params", "atm_pricing_error"), ("surface_features", "dvol_replica"),
+                      ("surface_model_comparison", "svi_fit_residuals")):
         yield dg.AssetCheckResult(asset_key=key, check_name=name, passed=True, description=f"nothing to check: {note}")
     yield from no_alerts(note)
+
+
+def _arbitrage_checks(b):
+    """After the repair no slice may keep an arbitrage (ERROR); the metadata says what the repair cost."""
+    repaired = b.params.filter(pl.col("repaired")) if "repaired" in b.params.columns else b.params.clear()
+    cost = repaired.select(
+        pl.len().alias("slices_repaired"), (pl.len() / max(b.params.height, 1)).alias("share_repaired"),
+        pl.col("rmse_vol_raw").median().alias("median_rmse_vol_raw"),
+        pl.col("rmse_vol").median().alias("median_rmse_vol_repaired"),
+    )
+    by_reason = repaired.group_by("repair_reason").len().sort("repair_reason")
+    yield dg.AssetCheckResult(
+        asset_key="surface_params", check_name="butterfly_arbitrage", passed=b.butterfly.is_empty(),
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"violations_after_repair": b.butterfly.height,
+                  "slices_affected": b.butterfly.select("date", "asset", "expiry").unique().height,
+                  "repair": markdown(cost), "repaired_by_reason": markdown(by_reason),
+                  "first_violations": markdown(b.butterfly.head(20))},
+    )
+    yield dg.AssetCheckResult(
+        asset_key="surface_params", check_name="calendar_arbitrage", passed=b.calendar.is_empty(),
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"violations_after_repair": b.calendar.height, "first_violations": markdown(b.calendar.head(20))},
+    )
+
+
+def _residual_check(b) -> dg.AssetCheckResult:
+    summary = comparison_summary(b.comparison)
+    own = summary.filter((pl.col("model") == "svi_repaired") & (pl.col("test") == "in_sample"))
+    value = float(own["price_mae_spreads_median"][0]) if own.height else float("nan")
+    return dg.AssetCheckResult(
+        asset_key="surface_model_comparison", check_name="svi_fit_residuals",
+        passed=bool(own.height == 0 or value <= RESIDUAL_TARGET_SPREADS), severity=dg.AssetCheckSeverity.WARN,
+        description=None if own.height else f"no evaluated day in the range (every {EVAL_EVERY_DAYS}th day)",
+        metadata={"median_price_mae_spreads": value, "target_spreads": RESIDUAL_TARGET_SPREADS,
+                  "summary": markdown(summary)},
+    )
 
 
 with warnings.catch_warnings():
@@ -50,14 +93,17 @@ with warnings.catch_warnings():
 
     @dg.multi_asset(
         name="option_surface",
-        specs=[_spec("surface_params"), _spec("surface_grid"), _spec("surface_features")],
+        specs=[_spec(key) for key in SURFACE_KEYS],
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[
-            _check("butterfly_arbitrage", "surface_params", "Gatheral's g(k) >= 0 on every fitted slice "
-                   "(no negative risk-neutral density); violations listed"),
-            _check("calendar_arbitrage", "surface_params", "total variance non-decreasing in maturity at every "
-                   "log-moneyness, between adjacent expiries; violations listed"),
+            _check("butterfly_arbitrage", "surface_params", "Gatheral's g(k) >= 0 on every repaired slice "
+                   "(no negative risk-neutral density); violations listed, with how many raw fits needed the repair"),
+            _check("calendar_arbitrage", "surface_params", "repaired total variance non-decreasing in maturity at "
+                   "every log-moneyness, between adjacent expiries; violations listed"),
+            _check("svi_fit_residuals", "surface_model_comparison", f"the repaired SVI prices the quotes it was fitted "
+                   f"to within {RESIDUAL_TARGET_SPREADS} bid-ask spreads of the mid (median over slices); SABR and "
+                   f"out-of-sample errors shown"),
             _check("atm_pricing_error", "surface_params", f"the fitted surface reprices ATM options within "
                    f"{ATM_PRICING_TARGET:.0%} of the market mid (median |error|)"),
             _check("dvol_replica", "surface_features", f"the chain's 30-day variance-swap replica is within "
@@ -92,18 +138,12 @@ with warnings.catch_warnings():
             "dagster/row_count": b.features.height, "partitions_written": built.partitions["surface_features"],
             "latest": markdown(b.features.sort("date").tail(4)),
         })
-        yield dg.AssetCheckResult(
-            asset_key="surface_params", check_name="butterfly_arbitrage", passed=b.butterfly.is_empty(),
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"violations": b.butterfly.height,
-                      "slices_affected": b.butterfly.select("date", "asset", "expiry").unique().height,
-                      "first_violations": markdown(b.butterfly.head(20))},
-        )
-        yield dg.AssetCheckResult(
-            asset_key="surface_params", check_name="calendar_arbitrage", passed=b.calendar.is_empty(),
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"violations": b.calendar.height, "first_violations": markdown(b.calendar.head(20))},
-        )
+        yield dg.MaterializeResult(asset_key="surface_model_comparison", metadata={
+            "dagster/row_count": b.comparison.height, "partitions_written": built.partitions["surface_model_comparison"],
+            "every_n_days": EVAL_EVERY_DAYS, "summary": markdown(comparison_summary(b.comparison)),
+        })
+        yield from _arbitrage_checks(b)
+        yield _residual_check(b)
         err = b.pricing_error_summary()
         yield dg.AssetCheckResult(
             asset_key="surface_params", check_name="atm_pricing_error",

@@ -16,7 +16,8 @@ from dvol_pipeline.resources import LakeResource
     group_name="warehouse",
     deps=[
         *raw_assets, features_daily, oos_predictions, forecast_metrics,
-        *(dg.AssetKey(k) for k in ("surface_params", "surface_grid", "surface_features", "chain_greeks", "vol_regimes",
+        *(dg.AssetKey(k) for k in ("surface_params", "surface_grid", "surface_features", "surface_model_comparison",
+                                    "chain_greeks", "vol_regimes",
                                     "backtest", "model_promotion", "signals", "paper_positions",
                                     "universe_predictions", "universe_strategy_metrics")),
     ],

@@ -23,6 +23,9 @@ class DerivedContractError(ValueError):
 
 REGIME_LABELS: tuple[str, ...] = ("neutral", "low_vol", "high_vol", "iv_expansion", "iv_contraction")
 """vol_regimes' labels, in code order (`regime_code` is the index; quant/regimes.py decides them)."""
+SMILE_MODELS: tuple[str, ...] = ("svi", "svi_repaired", "sabr")
+SMILE_TESTS: tuple[str, ...] = ("in_sample", "strike_holdout", "next_day")
+"""surface_model_comparison's models and tests (quant/surface/comparison.py computes them)."""
 _UNIT = (pa.Check.in_range(0.0, 1.0),)
 VALUE_CHECKS: dict[str, dict[str, tuple[pa.Check, ...]]] = {
     "vol_regimes": {
@@ -30,6 +33,10 @@ VALUE_CHECKS: dict[str, dict[str, tuple[pa.Check, ...]]] = {
         "regime_code": (pa.Check.in_range(0, len(REGIME_LABELS) - 1),),
         "dvol_rank": _UNIT, "dvol_pct": _UNIT, "iv30_pct": _UNIT,
         "rv_iv_ratio": (pa.Check.ge(0.0),), "dvol": (pa.Check.gt(0.0),),
+    },
+    "surface_model_comparison": {
+        "model": (pa.Check.isin(SMILE_MODELS),), "test": (pa.Check.isin(SMILE_TESTS),),
+        "inside_spread_share": _UNIT, "iv_rmse_vol": (pa.Check.ge(0.0),), "price_mae_spreads": (pa.Check.ge(0.0),),
     },
 }
 """Value rules of a derived table's columns beyond type and nullability (name -> column -> checks)."""

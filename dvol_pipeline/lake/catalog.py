@@ -170,9 +170,26 @@ def _derived(name: str, zone: str, layout: str, doc: str, columns: tuple[Col, ..
 
 _SURFACE = (
     _derived("surface_params", SURFACE, ASSET_DATE,
-             "Raw SVI per (date, coin, expiry) fitted to D's end-of-day chain: a, b, rho, m, sigma, fit RMSE in vol "
-             "points, points used, ATM vol.",
-             (DATE, ASSET, _c("expiry", UTC_TS, "expiry instant (UTC)")), key=("asset", "date", "expiry")),
+             "Raw SVI per (date, coin, expiry) fitted to D's end-of-day chain, repaired where it had butterfly or "
+             "calendar arbitrage: a, b, rho, m, sigma (repaired, what downstream reads), the raw fit's *_raw, fit RMSE "
+             "in vol points before (rmse_vol_raw) and after (rmse_vol), min g(k) before and after, points used, ATM vol.",
+             (DATE, ASSET, _c("expiry", UTC_TS, "expiry instant (UTC)"),
+              _c("repaired", pl.Boolean, "the raw fit failed a butterfly or calendar check and was repaired"),
+              _c("rmse_vol_raw", pl.Float64, "RMSE of the raw (unrepaired) fit, vol points"),
+              _c("rmse_vol", pl.Float64, "RMSE of the repaired fit, vol points")),
+             key=("asset", "date", "expiry")),
+    _derived("surface_model_comparison", SURFACE, ASSET_DATE,
+             "Smile models (svi, svi_repaired, sabr) per (date, coin, expiry) and test (in_sample, strike_holdout: fit "
+             "on every other strike and price the rest, next_day: D-1's smile prices D's quotes at D's forward): IV "
+             "RMSE in vol points, mean |price - mid| in spreads, share inside the bid-ask. Every 7th day.",
+             (DATE, ASSET, _c("expiry", UTC_TS, "expiry instant (UTC)"),
+              _c("model", pl.Utf8, "svi (raw fit), svi_repaired or sabr"),
+              _c("test", pl.Utf8, "in_sample, strike_holdout or next_day"),
+              _c("n_quotes", pl.UInt32, "quotes priced"),
+              _c("iv_rmse_vol", pl.Float64, "RMSE of model vol - mark vol, vol points"),
+              _c("price_mae_spreads", pl.Float64, "mean |model price - mid| / (ask - bid)"),
+              _c("inside_spread_share", pl.Float64, "share of model prices within [bid, ask]")),
+             key=("asset", "date", "expiry", "model", "test")),
     _derived("surface_grid", SURFACE, ASSET_DATE,
              "Implied vol (vol points) of the fitted surface at constant maturities 7/30/60/90 days x deltas "
              "10P/25P/ATM/25C/10C.",

@@ -1,6 +1,8 @@
 """Surfaces and greeks: read a range's chains once, build, write per (coin, day).
 
-Tables (zone `surface`, partitioned like the raw lake): `surface_params` (SVI per expiry),
+Tables (zone `surface`, partitioned like the raw lake): `surface_params` (SVI per expiry,
+arbitrage-repaired, raw fit alongside), `surface_model_comparison` (SVI vs SABR in and out of
+sample, every `EVAL_EVERY_DAYS`-th day),
 `surface_grid` (constant maturity x delta), `surface_features` (the `surface` feature
 group), `chain_greeks` (every option's greeks from its own mark IV) and `chain_exposures`
 (open-interest exposures per expiry). A day is a pure function of that day's chain, so a
@@ -18,10 +20,10 @@ import polars as pl
 from dvol_pipeline.lake.parquet import read_table_or_none, write_partitions
 from dvol_pipeline.progress import phased, step
 from dvol_pipeline.quant.options import chain_greeks, exposures_by_expiry
-from dvol_pipeline.quant.surface import LiquidityRules, SurfaceBuild, build_surfaces
+from dvol_pipeline.quant.surface import EVAL_EVERY_DAYS, LiquidityRules, SurfaceBuild, build_surfaces
 from dvol_pipeline.quant.surface.alerts import ATM30, RR25, AlertRules, iv_spikes, skew_inversions
 
-SURFACE_TABLES = ("surface_params", "surface_grid", "surface_features")
+SURFACE_TABLES = ("surface_params", "surface_grid", "surface_features", "surface_model_comparison")
 GREEK_TABLES = ("chain_greeks", "chain_exposures")
 
 
@@ -54,10 +56,14 @@ def build_surface_range(
     if chain is None:
         return SurfaceRange(None, 0, {n: 0 for n in SURFACE_TABLES})
     dvol = read_table_or_none(root, "raw_dvol", start, end, coins)
-    step(f"fit SVI to {chain.height:,} quotes")
-    build = build_surfaces(chain, dvol, rules)
+    # the day before the range: the next-day test of the range's first day fits on it
+    prior = read_chain(root, start - timedelta(days=1), start - timedelta(days=1), coins)
+    step(f"fit and repair SVI, fit SABR, compare, on {chain.height:,} quotes")
+    build = build_surfaces(chain, dvol, rules, compare_every=EVAL_EVERY_DAYS, prior_chain=prior)
+    del prior
     step(f"write {', '.join(SURFACE_TABLES)}")
-    frames = {"surface_params": build.params, "surface_grid": build.grid, "surface_features": build.features}
+    frames = {"surface_params": build.params, "surface_grid": build.grid, "surface_features": build.features,
+              "surface_model_comparison": build.comparison}
     return SurfaceRange(build, chain.height, {n: _write(root, n, f) for n, f in frames.items()})
 
 

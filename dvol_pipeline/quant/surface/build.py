@@ -26,9 +26,11 @@ from dvol_pipeline.quant.options import price
 from dvol_pipeline.quant.variance_swap import replicate_dvol
 
 from .arbitrage import butterfly_violations, calendar_violations
+from .comparison import compare_models, empty_comparison, evaluation_days
 from .constant_maturity import surface_features, surface_grid
 from .liquidity import SLICE_KEYS, LiquidityRules, drop_counts, filter_quotes
-from .svi import PARAMS, fit_slices, smile_points, svi_vol
+from .repair import fit_repaired_slices
+from .svi import PARAMS, smile_points, svi_vol
 
 ATM_MIN_DAYS = 2.0
 REPLICA_TOLERANCE_VOL = 0.5
@@ -50,6 +52,8 @@ class SurfaceBuild:
     drop_counts: pl.DataFrame
     replica: pl.DataFrame
     atm_pricing_error: pl.DataFrame
+    comparison: pl.DataFrame
+    """`surface_model_comparison` rows (empty unless `compare_every` was given)."""
     empty_reason: str | None = None
     """Why no surface was fitted (None when at least one slice was)."""
 
@@ -138,16 +142,27 @@ def atm_pricing_error(chain: pl.DataFrame, params: pl.DataFrame, min_days: float
 
 
 def build_surfaces(
-    chain: pl.DataFrame | pl.LazyFrame, dvol: pl.DataFrame | None = None, rules: LiquidityRules = LiquidityRules()
+    chain: pl.DataFrame | pl.LazyFrame, dvol: pl.DataFrame | None = None, rules: LiquidityRules = LiquidityRules(),
+    compare_every: int | None = None, prior_chain: pl.DataFrame | None = None,
 ) -> SurfaceBuild:
-    """Fit and check the implied-vol surfaces of every (date, asset) in `chain` at once.
+    """Fit, repair and check the implied-vol surfaces of every (date, asset) in `chain` at once.
 
     `chain`: raw_option_chain rows (any number of days and assets). `dvol`: optional
     published DVOL, (date, asset, dvol) or raw_dvol (ts, asset, close), in vol points.
+    The arbitrage checks see the repaired surfaces (`repair.py`); `params` keeps the raw fit
+    next to them. `compare_every`: also compare SVI with SABR on every n-th day
+    (`comparison.py`); `prior_chain`: the day before `chain`'s first, for the next-day test.
     """
     chain = chain.collect() if isinstance(chain, pl.LazyFrame) else chain
     kept, dropped = filter_quotes(chain, rules)
-    params = fit_slices(smile_points(kept))
+    params = fit_repaired_slices(smile_points(kept))
+    comparison = empty_comparison()
+    if compare_every and kept.height:
+        days = evaluation_days(kept["date"].unique().sort(), compare_every)
+        history = kept if prior_chain is None or prior_chain.height == 0 else pl.concat(
+            [filter_quotes(prior_chain, rules)[0], kept], how="vertical_relaxed")
+        comparison = compare_models(history, compare_every, days=days)
+        del history
     grid = surface_grid(params)
     replica = chain_replica(chain, dvol)
     counts = drop_counts(dropped)
@@ -168,6 +183,7 @@ def build_surfaces(
         drop_counts=counts,
         replica=replica,
         atm_pricing_error=atm_pricing_error(chain, params),
+        comparison=comparison,
         empty_reason=reason,
     )
 

@@ -29,6 +29,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
+from dvol_pipeline.contracts.derived import SMILE_MODELS, SMILE_TESTS
 from dvol_pipeline.quant.options import price
 
 from .liquidity import SLICE_KEYS
@@ -36,8 +37,7 @@ from .repair import fit_repaired_slices, raw_params
 from .sabr import BETA, fit_sabr_slices, sabr_vol
 from .svi import PARAMS, smile_points, svi_vol
 
-MODELS = ("svi", "svi_repaired", "sabr")
-TESTS = ("in_sample", "strike_holdout", "next_day")
+MODELS, TESTS = SMILE_MODELS, SMILE_TESTS
 EVAL_EVERY_DAYS = 7
 HOLDOUT_MIN_POINTS = 10
 COMPARISON_COLUMNS = ["date", "asset", "expiry", "model", "test", "days_to_expiry", "n_fit", "n_quotes",
