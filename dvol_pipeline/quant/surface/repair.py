@@ -20,7 +20,7 @@ How (two steps, both batched and deterministic):
    their Theorem 2.9 is penalised the same way). Projected Levenberg-Marquardt, started
    from the raw fit, on the weighted data residuals (in units of the quote spread, as in
    svi.py, averaged over the slice's points) plus sqrt(PENALTY) * min(g(k_j) - G_MARGIN, 0)
-   on a dense grid 1.25x the check range, and sqrt(PENALTY) * min(w(k_j) - w_prev(k_j) -
+   on a dense grid 1.25x the check range (the weight raised in stages, a continuation), and sqrt(PENALTY) * min(w(k_j) - w_prev(k_j) -
    margin, 0) / w_prev(0) on the calendar grid. Forward-difference Jacobian (the penalties
    are not smooth), fixed iteration count.
 2. Guaranteed fallback, for what the penalty leaves: shrink towards the flat smile with the
@@ -48,7 +48,8 @@ G_MARGIN = 1e-3
 optimum, which stops just short of its constraint, still clears the check."""
 CALENDAR_MARGIN = 1e-3
 """Required lift above the previous expiry, as a share of its ATM total variance."""
-REPAIR_ITERATIONS = 40
+PENALTY_STAGES = 4
+STAGE_ITERATIONS = 15
 SHRINK_GRID = np.linspace(0.0, 1.0, 41)
 REPAIR_COLUMNS = [
     *PARAMS_COLUMNS, "repaired", "repair_reason", "rmse_vol_raw", "max_abs_err_vol_raw",
@@ -70,12 +71,16 @@ def calendar_grid(T_near: np.ndarray, p_near: tuple[np.ndarray, ...], n: int = N
 
 
 def _penalised_refit(k, v, wt, p0, kb, kc, floor, scale_w, sigma_min):
-    """Batched projected LM on data + arbitrage penalties (module doc, step 1)."""
+    """Batched projected LM on data + arbitrage penalties (module doc, step 1).
+
+    The penalty weight grows stage by stage (`PENALTY_STAGES` up to `PENALTY`): with the full
+    weight from the start LM crawls along the narrow valley the constraint makes; a
+    continuation follows the constrained optimum as it tightens.
+    """
     n = np.maximum((wt > 0).sum(1), 1)[:, None]
     sw = np.sqrt(wt / n)
-    root_pen = np.sqrt(PENALTY)
 
-    def residuals(p):
+    def residuals(p, root_pen):
         q = [x[:, None] for x in p]
         g = butterfly_g(kb, *q)
         parts = [sw * (svi_total_variance(k, *q) - v),
@@ -85,29 +90,31 @@ def _penalised_refit(k, v, wt, p0, kb, kc, floor, scale_w, sigma_min):
         return np.concatenate(parts, axis=1)
 
     p = project(*p0, sigma_min)
-    r = residuals(p)
-    cost = (r * r).sum(1)
-    lam = np.full(k.shape[0], 1e-3)
-    for _ in range(REPAIR_ITERATIONS):
-        cols = []
-        for i, x in enumerate(p):
-            h = 1e-7 * np.maximum(np.abs(x), 1e-3)
-            bumped = tuple(y + h if j == i else y for j, y in enumerate(p))
-            cols.append((residuals(bumped) - r) / h[:, None])
-        J = np.stack(cols, -1)  # (S, R, 5)
-        H = np.matmul(np.swapaxes(J, 1, 2), J)
-        grad = np.matmul(np.swapaxes(J, 1, 2), r[..., None])[..., 0]
-        diag = np.einsum("sii->si", H)
-        damp = lam[:, None] * (diag + 1e-12 * diag.max(-1, keepdims=True) + 1e-300)
-        step = np.linalg.solve(H + damp[..., None] * np.eye(5), -grad[..., None])[..., 0]
-        trial = project(*(x + step[:, i] for i, x in enumerate(p)), sigma_min)
-        r_t = residuals(trial)
-        cost_t = (r_t * r_t).sum(1)
-        better = cost_t < cost
-        p = tuple(np.where(better, t, x) for t, x in zip(trial, p))
-        r = np.where(better[:, None], r_t, r)
-        cost = np.where(better, cost_t, cost)
-        lam = np.clip(np.where(better, lam / 3.0, lam * 4.0), 1e-12, 1e12)
+    for penalty in np.geomspace(PENALTY / 10 ** (PENALTY_STAGES - 1), PENALTY, PENALTY_STAGES):
+        root_pen = np.sqrt(penalty)
+        r = residuals(p, root_pen)
+        cost = (r * r).sum(1)
+        lam = np.full(k.shape[0], 1e-3)
+        for _ in range(STAGE_ITERATIONS):
+            cols = []
+            for i, x in enumerate(p):
+                h = 1e-7 * np.maximum(np.abs(x), 1e-3)
+                bumped = tuple(y + h if j == i else y for j, y in enumerate(p))
+                cols.append((residuals(bumped, root_pen) - r) / h[:, None])
+            J = np.stack(cols, -1)  # (S, R, 5)
+            H = np.matmul(np.swapaxes(J, 1, 2), J)
+            grad = np.matmul(np.swapaxes(J, 1, 2), r[..., None])[..., 0]
+            diag = np.einsum("sii->si", H)
+            damp = lam[:, None] * (diag + 1e-12 * diag.max(-1, keepdims=True) + 1e-300)
+            step = np.linalg.solve(H + damp[..., None] * np.eye(5), -grad[..., None])[..., 0]
+            trial = project(*(x + step[:, i] for i, x in enumerate(p)), sigma_min)
+            r_t = residuals(trial, root_pen)
+            cost_t = (r_t * r_t).sum(1)
+            better = cost_t < cost
+            p = tuple(np.where(better, t, x) for t, x in zip(trial, p))
+            r = np.where(better[:, None], r_t, r)
+            cost = np.where(better, cost_t, cost)
+            lam = np.clip(np.where(better, lam / 3.0, lam * 4.0), 1e-12, 1e12)
     return p
 
 
