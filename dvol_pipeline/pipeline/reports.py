@@ -15,10 +15,11 @@ from pathlib import Path
 import polars as pl
 
 from dvol_pipeline.lake.catalog import report_file
-from dvol_pipeline.lake.parquet import read_folds, read_single_or_none
+from dvol_pipeline.lake.parquet import read_folds, read_single_or_none, read_table_or_none
 from dvol_pipeline.pipeline.backtest import read_backtest_table
 from dvol_pipeline.pipeline.forecasts import read_predictions
 from dvol_pipeline.quant.backtest import strategy_metrics
+from dvol_pipeline.quant.surface import comparison_summary
 from dvol_pipeline.reports import TearSheetData, write_tearsheet
 
 KEY_COLUMNS = ["strategy", "family", "horizon", "asset", "n_days", "net_usd", "ann_return", "sharpe", "sortino",
@@ -73,6 +74,7 @@ def build_tearsheet_data(root: Path, asset: str, run_id: str, generated_at: str,
     )
     promotion = read_single_or_none(root, "model_promotion")
     option_costs = read_single_or_none(root, "option_cost_sensitivity")
+    smiles = read_table_or_none(root, "surface_model_comparison", coins=[asset])
     return TearSheetData(
         title=f"DVOL strategies: {asset}",
         asset=asset,
@@ -95,6 +97,7 @@ def build_tearsheet_data(root: Path, asset: str, run_id: str, generated_at: str,
         options_daily=options if options.height else None,
         options_cost_sensitivity=None if option_costs is None else option_costs.filter(pl.col("asset") == asset),
         promotion=None if promotion is None else promotion.filter(pl.col("asset") == asset),
+        smile_models=None if smiles is None else comparison_summary(smiles),
     )
 
 

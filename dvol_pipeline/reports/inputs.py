@@ -32,6 +32,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "options_daily": ("date", "strategy", "equity_usd"),
     "options_cost_sensitivity": ("cost_mult", "net_usd"),
     "promotion": ("horizon", "promoted_family"),
+    "smile_models": ("test", "model", "slices"),
 }
 
 
@@ -58,6 +59,8 @@ class TearSheetData:
     options_daily: pl.DataFrame | None = None
     options_cost_sensitivity: pl.DataFrame | None = None
     promotion: pl.DataFrame | None = None
+    smile_models: pl.DataFrame | None = None
+    """surface_model_comparison summarised per (test, model): SVI, repaired SVI and SABR errors."""
     mlflow_run: str | None = None
 
 

@@ -122,13 +122,18 @@ def synthetic_data(days: int = 4 * 365, n_strategies: int = 20, seed: int = 7) -
     })  # fmt: skip
     promotion = pl.DataFrame({"horizon": HORIZONS, "promoted_family": ["har", "ensemble", "lightgbm"],
                               "reason": ["lowest RMSE", "lowest RMSE", "beats zero by DM test"]})  # fmt: skip
+    smile_models = pl.DataFrame({
+        "test": np.repeat(["in_sample", "strike_holdout", "next_day"], 3), "model": ["svi", "svi_repaired", "sabr"] * 3,
+        "slices": np.full(9, 120), "iv_rmse_vol_median": rng.uniform(0.1, 3.0, 9),
+        "price_mae_spreads_median": rng.uniform(0.05, 1.5, 9), "inside_spread_share_median": rng.uniform(0.2, 1.0, 9),
+    })  # fmt: skip
     return TearSheetData(
         title="DVOL tear sheet — synthetic", asset="BTC", run_id="run-123", generated_at="2025-01-02T00:00:00Z",
         notes=["Synthetic data for tests.", "Costs: 0.5 vol point per round trip."], key_numbers=key_numbers,
         daily=daily, predictions=predictions, shap=shap, cost_sensitivity=cost_sensitivity, by_regime=by_regime,
         by_year=by_year, in_vs_out_of_sample=in_vs_oos, sweep=sweep, robustness=robustness,
         risk_effects=risk_effects, options_daily=options_daily, options_cost_sensitivity=options_cost_sensitivity,
-        promotion=promotion, mlflow_run="mlflow-run-abc",
+        promotion=promotion, smile_models=smile_models, mlflow_run="mlflow-run-abc",
     )  # fmt: skip
 
 
