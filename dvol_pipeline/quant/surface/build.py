@@ -161,7 +161,7 @@ def build_surfaces(
         days = evaluation_days(kept["date"].unique().sort(), compare_every)
         history = kept if prior_chain is None or prior_chain.height == 0 else pl.concat(
             [filter_quotes(prior_chain, rules)[0], kept], how="vertical_relaxed")
-        comparison = compare_models(history, compare_every, days=days)
+        comparison = compare_models(history, compare_every, days=days, svi_params=params)
         del history
     grid = surface_grid(params)
     replica = chain_replica(chain, dvol)

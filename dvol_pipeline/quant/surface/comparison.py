@@ -50,9 +50,16 @@ def evaluation_days(days: pl.Series, every: int = EVAL_EVERY_DAYS) -> pl.Series:
     return days.filter((days.cast(pl.Int32) % every) == 0)
 
 
-def _models(points: pl.DataFrame, beta: float) -> dict[str, pl.DataFrame]:
-    """Per model, a frame (SLICE_KEYS, date, T_fit, n_fit, model params)."""
-    svi = fit_repaired_slices(points)
+def _models(points: pl.DataFrame, beta: float, svi: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+    """Per model, a frame (SLICE_KEYS, date, T_fit, n_fit, model params). `svi`: repaired fits of some
+    of the (date, asset) days of `points` already made (the same numbers a refit would give: the
+    fit and the repair are per slice and per day); the others are fitted here."""
+    if svi is None or svi.height == 0:
+        svi = fit_repaired_slices(points)
+    else:
+        todo = points.join(svi.select("date", "asset").unique(), on=["date", "asset"], how="anti")
+        if todo.height:
+            svi = pl.concat([svi, fit_repaired_slices(todo)], how="vertical_relaxed")
     keep = [*SLICE_KEYS, "date", pl.col("T").alias("T_fit"), pl.col("n_points").alias("n_fit")]
     sabr = fit_sabr_slices(points, beta)
     return {
@@ -95,11 +102,12 @@ def _errors(quotes: pl.DataFrame, fits: dict[str, pl.DataFrame], on: list[str], 
 
 
 def compare_models(kept: pl.DataFrame, every: int = EVAL_EVERY_DAYS, beta: float = BETA,
-                   days: pl.Series | None = None) -> pl.DataFrame:
+                   days: pl.Series | None = None, svi_params: pl.DataFrame | None = None) -> pl.DataFrame:
     """The `surface_model_comparison` rows of the evaluated days of `kept` (filter_quotes' kept rows).
 
     `days`: the days to evaluate (default: those of `kept` picked by `evaluation_days`); a
     day's next-day test needs D - 1's quotes in `kept`, and is left out where they are not.
+    `svi_params`: `fit_repaired_slices` of (some of) these days, reused instead of refitted.
     """
     if kept.height == 0:
         return empty_comparison()
@@ -109,7 +117,9 @@ def compare_models(kept: pl.DataFrame, every: int = EVAL_EVERY_DAYS, beta: float
     before = eval_days - timedelta(days=1)
     quotes = kept.filter(pl.col("date").is_in(eval_days.implode())).select(_QUOTE_COLUMNS)
     fit_rows = kept.filter(pl.col("date").is_in(pl.concat([eval_days, before]).unique().implode()))
-    full = _models(smile_points(fit_rows), beta)
+    fit_days = pl.concat([eval_days, before]).unique().implode()
+    known = None if svi_params is None else svi_params.filter(pl.col("date").is_in(fit_days))
+    full = _models(smile_points(fit_rows), beta, known)
     today = {m: f.filter(pl.col("date").is_in(eval_days.implode())) for m, f in full.items()}
     # next day: D - 1's fit, relabelled as D, joined on the expiry
     prior = {m: f.filter(pl.col("date").is_in(before.implode())).with_columns(date=pl.col("date") + timedelta(days=1))

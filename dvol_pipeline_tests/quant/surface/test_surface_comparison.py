@@ -9,7 +9,7 @@ import polars as pl
 
 from dvol_pipeline.lake.parquet import read_table, write_partitions
 from dvol_pipeline.quant.options import VOL_POINT, price, vega
-from dvol_pipeline.quant.surface import build_surfaces, comparison_summary
+from dvol_pipeline.quant.surface import build_surfaces, compare_models, comparison_summary, filter_quotes
 from dvol_pipeline.quant.surface.comparison import HOLDOUT_MIN_POINTS, MODELS, TESTS, evaluation_days
 
 DAY0 = date(2024, 3, 4)  # day 19786 since 1970: a multiple of 7 is DAY0 + 3 (2024-03-07)
@@ -106,6 +106,9 @@ def test_days_are_subsampled_by_calendar_day_and_the_table_meets_its_contract(tm
     alone = build_surfaces(day, compare_every=7, prior_chain=prior).comparison
     cols = ["iv_rmse_vol", "price_mae_spreads", "inside_spread_share"]
     np.testing.assert_allclose(alone.select(cols).to_numpy(), full.select(cols).to_numpy(), rtol=1e-9, atol=1e-12)
+    # the build reuses its own SVI fits; refitting them gives the same table
+    refit = compare_models(filter_quotes(one_day)[0], 7)
+    np.testing.assert_allclose(refit.select(cols).to_numpy(), full.select(cols).to_numpy(), rtol=1e-12, atol=1e-14)
     write_partitions(tmp_path, "surface_model_comparison", full)
     back = read_table(tmp_path, "surface_model_comparison")
     assert back.height == full.height
