@@ -187,7 +187,8 @@ _SURFACE = (
               _c("test", pl.Utf8, "in_sample, strike_holdout or next_day"),
               _c("n_quotes", pl.UInt32, "quotes priced"),
               _c("iv_rmse_vol", pl.Float64, "RMSE of model vol - mark vol, vol points"),
-              _c("price_mae_spreads", pl.Float64, "mean |model price - mid| / (ask - bid)"),
+              _c("price_mae_spreads", pl.Float64, "mean |model price - mid| / (ask - bid), over quotes with ask > bid "
+                 "(null when none)", nullable=True),
               _c("inside_spread_share", pl.Float64, "share of model prices within [bid, ask]")),
              key=("asset", "date", "expiry", "model", "test")),
     _derived("surface_grid", SURFACE, ASSET_DATE,

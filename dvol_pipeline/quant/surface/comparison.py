@@ -12,7 +12,8 @@ quotes it was not fitted to. Three tests per (date, asset, expiry, model):
   forward, sticky moneyness: the vol at k = ln(K / F_D) is D - 1's vol at that k. The row
   carries D's date (the day that was priced).
 
-Errors, over the priced quotes: `iv_rmse_vol` (model vol - mark vol, vol points),
+Errors, over the priced quotes (a quote whose model vol or price is not finite is left out;
+`n_quotes` counts the rest): `iv_rmse_vol` (model vol - mark vol, vol points),
 `price_mae_spreads` (mean |model price - mid| / (ask - bid)) and `inside_spread_share` (share
 of model prices within [bid, ask]), Black-76 at each quote's own forward and maturity.
 
@@ -87,11 +88,14 @@ def _errors(quotes: pl.DataFrame, fits: dict[str, pl.DataFrame], on: list[str], 
         vol = _model_vol(model, rows, beta)
         model_coin = price(F, rows["strike"].to_numpy(), rows["T"].to_numpy(), vol,
                            (rows["option_type"] == "C").to_numpy()) / F
+        width = pl.col("ask") - pl.col("bid")
         out.append(
             rows.with_columns(model=pl.lit(model), test=pl.lit(test), err_vol=pl.Series(100.0 * (vol - rows["iv"].to_numpy())),
                               model_coin=pl.Series(model_coin))
-            .with_columns(spreads=((pl.col("model_coin") - (pl.col("bid") + pl.col("ask")) * 0.5).abs()
-                                   / (pl.col("ask") - pl.col("bid")).clip(1e-12)),
+            .filter(pl.col("err_vol").is_finite() & pl.col("model_coin").is_finite())
+            # a zero-width quote has no spread to measure in: left out of that mean only
+            .with_columns(spreads=pl.when(width > 0).then(
+                (pl.col("model_coin") - (pl.col("bid") + pl.col("ask")) * 0.5).abs() / width),
                           inside=((pl.col("model_coin") >= pl.col("bid")) & (pl.col("model_coin") <= pl.col("ask"))))
             .group_by("date", "asset", "expiry", "model", "test")
             .agg(days_to_expiry=pl.col("T").first() * 365.0, n_fit=pl.col("n_fit").first().cast(pl.UInt32),
