@@ -132,8 +132,8 @@ def test_the_eod_run_builds_the_day_and_refreshes_the_warehouse_in_the_same_run(
         assert len(instance.get_runs()) == 1
         assert instance.get_materialized_partitions(dg.AssetKey("features_daily")) == {"2024-03-02"}
     done = {(e.asset_key.path[-1], e.partition) for e in result.get_asset_materialization_events()}
-    daily = [*RAW_TABLES, "surface_params", "surface_grid", "surface_features", "chain_greeks", "features_daily",
-             "vol_regimes"]
+    daily = [*RAW_TABLES, "surface_params", "surface_grid", "surface_features", "surface_model_comparison",
+             "chain_greeks", "features_daily", "vol_regimes"]
     assert done == {(t, "2024-03-02") for t in daily} | {("warehouse", None)}
     assert {(start, end) for _, start, end, _ in toy.calls} == {(date(2024, 3, 2), date(2024, 3, 2))}
     assert (lake / "warehouse.duckdb").exists()

@@ -42,7 +42,8 @@ def test_definitions_load_with_every_raw_table_and_its_checks():
     repo = defs.get_repository_def()
     keys = {k.path[-1] for k in repo.asset_graph.get_all_asset_keys()}
     assert keys == {
-        *RAW_TABLES, "surface_params", "surface_grid", "surface_features", "chain_greeks", "features_daily", "vol_regimes",
+        *RAW_TABLES, "surface_params", "surface_grid", "surface_features", "surface_model_comparison", "chain_greeks",
+        "features_daily", "vol_regimes",
         "oos_predictions", "forecast_metrics", "backtest", "model_promotion", "tear_sheets", "signals", "warehouse",
         "paper_fills", "paper_positions", "paper_pnl", "paper_reconciliation",
         # the universe lane (group universe)
@@ -52,7 +53,8 @@ def test_definitions_load_with_every_raw_table_and_its_checks():
     check_names = {(c.asset_key.path[-1], c.name) for c in repo.asset_graph.asset_check_keys}
     assert {(t, "contract") for t in RAW_TABLES} <= check_names
     assert {("surface_params", "butterfly_arbitrage"), ("surface_params", "calendar_arbitrage"),
-            ("surface_params", "atm_pricing_error"), ("surface_features", "dvol_replica")} <= check_names
+            ("surface_params", "atm_pricing_error"), ("surface_features", "dvol_replica"),
+            ("surface_model_comparison", "svi_fit_residuals")} <= check_names
 
 
 def test_a_range_is_one_run_and_marks_every_partition(lake):

@@ -15,14 +15,15 @@ days and coins at once).
 How (two steps, both batched and deterministic):
 
 1. Penalty refit (Gatheral & Jacquier 2014, "Arbitrage-free SVI volatility surfaces",
-   Quantitative Finance 14(1), section 5: calibrate slice by slice, penalising calendar
-   spread arbitrage against the previous slice; here the butterfly condition g(k) >= 0 of
-   their Theorem 2.9 is penalised the same way). Projected Levenberg-Marquardt, started
-   from the raw fit, on the weighted data residuals (in units of the quote spread, as in
-   svi.py, averaged over the slice's points) plus sqrt(PENALTY) * min(g(k_j) - G_MARGIN, 0)
-   on a dense grid 1.25x the check range (the weight raised in stages, a continuation), and sqrt(PENALTY) * min(w(k_j) - w_prev(k_j) -
-   margin, 0) / w_prev(0) on the calendar grid. Forward-difference Jacobian (the penalties
-   are not smooth), fixed iteration count.
+   Quantitative Finance 14(1), section 5: calibrate slice by slice in maturity order,
+   penalising calendar spread arbitrage against the previous slice; here their butterfly
+   condition g(k) >= 0 of section 2 is penalised the same way). Projected Levenberg-Marquardt
+   from the raw fit on the weighted data residuals (in units of the quote spread, as in
+   svi.py, averaged over the slice's points) plus sqrt(PENALTY) * min(g(k_j) - G_MARGIN, 0) on
+   a dense grid 1.25x the check range and sqrt(PENALTY) * min(w(k_j) - w_prev(k_j) - margin, 0)
+   / w_prev(0) on the calendar grid; the weight is raised in stages (a continuation: with the
+   full weight at once LM crawls along the constraint's narrow valley). Forward-difference
+   Jacobian (the penalties are not smooth), fixed iteration counts.
 2. Guaranteed fallback, for what the penalty leaves: shrink towards the flat smile with the
    same ATM total variance, (a, b) -> (a (1 - t) + t w(0), b (1 - t)). A convex combination of
    an SVI smile and a constant is again raw SVI with the same (rho, m, sigma) and w(0); at
@@ -50,6 +51,8 @@ CALENDAR_MARGIN = 1e-3
 """Required lift above the previous expiry, as a share of its ATM total variance."""
 PENALTY_STAGES = 4
 STAGE_ITERATIONS = 15
+N_PENALTY_GRID = 121
+"""Butterfly penalty points over 1.25x the check range: finer than the check's own 81 over 1x."""
 SHRINK_GRID = np.linspace(0.0, 1.0, 41)
 REPAIR_COLUMNS = [
     *PARAMS_COLUMNS, "repaired", "repair_reason", "rmse_vol_raw", "max_abs_err_vol_raw",
@@ -70,49 +73,64 @@ def calendar_grid(T_near: np.ndarray, p_near: tuple[np.ndarray, ...], n: int = N
     return check_half_width(T_near, atm)[:, None] * np.linspace(-1.0, 1.0, n)[None, :]
 
 
+def _trim(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Drop all-padding columns beyond the last used one, keeping a multiple of 8 (at most 128,
+    the padded width): numpy's pairwise row sums then give the same bits whatever the batch."""
+    wt = arrays[-1]
+    if wt.shape[1] > 128:
+        return arrays
+    used = np.flatnonzero((wt > 0).any(0))
+    width = max(8, -(-(int(used[-1]) + 1 if used.size else 1) // 8) * 8)
+    return tuple(np.ascontiguousarray(x[:, :width]) for x in arrays)
+
+
 def _penalised_refit(k, v, wt, p0, kb, kc, floor, scale_w, sigma_min):
     """Batched projected LM on data + arbitrage penalties (module doc, step 1).
 
-    The penalty weight grows stage by stage (`PENALTY_STAGES` up to `PENALTY`): with the full
-    weight from the start LM crawls along the narrow valley the constraint makes; a
-    continuation follows the constrained optimum as it tightens.
+    The residual blocks (data, butterfly grid, calendar grid) are kept apart and their normal
+    equations summed block by block, each over a width that does not depend on the batch, so a
+    day repaired alone gives the same bits as in a backfill.
     """
+    k, v, wt = _trim(k, v, wt)
     n = np.maximum((wt > 0).sum(1), 1)[:, None]
     sw = np.sqrt(wt / n)
 
     def residuals(p, root_pen):
         q = [x[:, None] for x in p]
         g = butterfly_g(kb, *q)
-        parts = [sw * (svi_total_variance(k, *q) - v),
-                 root_pen * np.minimum(np.where(np.isfinite(g), g, -10.0) - G_MARGIN, 0.0)]
+        blocks = [sw * (svi_total_variance(k, *q) - v),
+                  root_pen * np.minimum(np.where(np.isfinite(g), g, -10.0) - G_MARGIN, 0.0)]
         if kc is not None:
-            parts.append(root_pen * np.minimum(svi_total_variance(kc, *q) - floor, 0.0) / scale_w[:, None])
-        return np.concatenate(parts, axis=1)
+            blocks.append(root_pen * np.minimum(svi_total_variance(kc, *q) - floor, 0.0) / scale_w[:, None])
+        return blocks
+
+    def total(blocks):
+        return sum((b * b).sum(1) for b in blocks)
 
     p = project(*p0, sigma_min)
     for penalty in np.geomspace(PENALTY / 10 ** (PENALTY_STAGES - 1), PENALTY, PENALTY_STAGES):
         root_pen = np.sqrt(penalty)
         r = residuals(p, root_pen)
-        cost = (r * r).sum(1)
+        cost = total(r)
         lam = np.full(k.shape[0], 1e-3)
         for _ in range(STAGE_ITERATIONS):
-            cols = []
+            J = []  # J[i][block]: d residuals / d p_i, forward differences
             for i, x in enumerate(p):
                 h = 1e-7 * np.maximum(np.abs(x), 1e-3)
                 bumped = tuple(y + h if j == i else y for j, y in enumerate(p))
-                cols.append((residuals(bumped, root_pen) - r) / h[:, None])
-            J = np.stack(cols, -1)  # (S, R, 5)
-            H = np.matmul(np.swapaxes(J, 1, 2), J)
-            grad = np.matmul(np.swapaxes(J, 1, 2), r[..., None])[..., 0]
+                J.append([(rb - r0) / h[:, None] for rb, r0 in zip(residuals(bumped, root_pen), r)])
+            H = np.stack([np.stack([sum((a * b).sum(1) for a, b in zip(J[i], J[j])) for j in range(5)], -1)
+                          for i in range(5)], -2)
+            grad = np.stack([sum((a * b).sum(1) for a, b in zip(J[i], r)) for i in range(5)], -1)
             diag = np.einsum("sii->si", H)
             damp = lam[:, None] * (diag + 1e-12 * diag.max(-1, keepdims=True) + 1e-300)
             step = np.linalg.solve(H + damp[..., None] * np.eye(5), -grad[..., None])[..., 0]
             trial = project(*(x + step[:, i] for i, x in enumerate(p)), sigma_min)
             r_t = residuals(trial, root_pen)
-            cost_t = (r_t * r_t).sum(1)
+            cost_t = total(r_t)
             better = cost_t < cost
             p = tuple(np.where(better, t, x) for t, x in zip(trial, p))
-            r = np.where(better[:, None], r_t, r)
+            r = [np.where(better[:, None], a, b) for a, b in zip(r_t, r)]
             cost = np.where(better, cost_t, cost)
             lam = np.clip(np.where(better, lam / 3.0, lam * 4.0), 1e-12, 1e12)
     return p
@@ -170,7 +188,7 @@ def repair_arrays(arrays: dict[str, np.ndarray], T: np.ndarray, day_id: np.ndarr
         sub = idx[need]
         p0 = tuple(x[need] for x in cur)
         half = check_half_width(T[sub], 100.0 * svi_vol(0.0, T[sub], *p0))
-        kb = 1.25 * half[:, None] * np.linspace(-1.0, 1.0, 2 * N_BUTTERFLY + 39)[None, :]
+        kb = 1.25 * half[:, None] * np.linspace(-1.0, 1.0, N_PENALTY_GRID)[None, :]
         if j > 0:
             prev = tuple(out[n][sub - 1] for n in PARAMS)
             kc = calendar_grid(T[sub - 1], prev, 2 * N_CALENDAR - 1)  # holds every checked point
