@@ -18,6 +18,7 @@ Checks carried in `SurfaceBuild`:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import polars as pl
@@ -159,9 +160,12 @@ def build_surfaces(
     comparison = empty_comparison()
     if compare_every and kept.height:
         days = evaluation_days(kept["date"].unique().sort(), compare_every)
-        history = kept if prior_chain is None or prior_chain.height == 0 else pl.concat(
-            [filter_quotes(prior_chain, rules)[0], kept], how="vertical_relaxed")
-        comparison = compare_models(history, compare_every, days=days, svi_params=params)
+        needed = pl.concat([days, days - timedelta(days=1)]).implode()  # only these are read: no copy of all quotes
+        history = [kept.filter(pl.col("date").is_in(needed))]
+        if prior_chain is not None and prior_chain.height:
+            history.insert(0, filter_quotes(prior_chain, rules)[0].filter(pl.col("date").is_in(needed)))
+        comparison = compare_models(pl.concat(history, how="vertical_relaxed"), compare_every, days=days,
+                                    svi_params=params)
         del history
     grid = surface_grid(params)
     replica = chain_replica(chain, dvol)
