@@ -328,6 +328,36 @@ _PAPER = (
               _c("backtest_net_usd", pl.Float64, "the backtest's net P&L over the same interval", nullable=True),
               _c("delay_usd", pl.Float64, "what filling a day after the signal cost against the decision close")),
              key=("asset", "date")),
+    _derived("paper_option_fills", PAPER, ASSET_DATE,
+             "Every fill of the paper book's option sleeve: yesterday's signal as straddle / condor legs at today's "
+             "snapshot (the ask when buying, the bid when selling, Deribit's option fee), rolls, settlements at "
+             "expiry and the perpetual hedge (quant/paper_options.py).",
+             (DATE, ASSET, _c("seq", pl.Int32, "order of the fill within the day"),
+              _c("instrument_name", pl.Utf8, "Deribit instrument (an option, or <COIN>-PERPETUAL for the hedge)"),
+              _c("reason", pl.Utf8, "open, close, roll, expiry, hedge or kill"),
+              _c("qty", pl.Float64, "coins bought (+) or sold (-)"),
+              _c("price_usd", pl.Float64, "fill price per coin, USD (intrinsic value at expiry)"),
+              _c("fee_usd", pl.Float64, "fee, USD"), _c("cash_usd", pl.Float64, "the sleeve's cash after the fill")),
+             key=("asset", "date", "seq")),
+    _derived("paper_option_positions", PAPER, ASSET_DATE,
+             "What the option sleeve holds after each day's close: one row per option leg and one for the perpetual "
+             "hedge (quantity, mark in USD per coin).",
+             (DATE, ASSET, _c("instrument_name", pl.Utf8, "Deribit instrument"),
+              _c("qty", pl.Float64, "coins held (+ long)"),
+              _c("mark_usd", pl.Float64, "mark per coin, USD (the perpetual's price for the hedge)", nullable=True)),
+             key=("asset", "date", "instrument_name")),
+    _derived("paper_option_book", PAPER, ASSET_DATE,
+             "The option sleeve per (day, coin): structure held, cash, equity (cash + legs and hedge at their marks), "
+             "the day's P&L and costs, drawdown, the order queued for the next snapshot, the kill switches' state, "
+             "and the backtest option book's net P&L over the same (D-1, D].",
+             (DATE, ASSET, _c("structure", pl.Int8, "+1 long straddle, -1 short iron condor, 0 flat"),
+              _c("cash_usd", pl.Float64, "cash from every fill so far, USD"),
+              _c("equity_usd", pl.Float64, "cash + legs and hedge at their marks, USD"),
+              _c("pnl_usd", pl.Float64, "equity change over (D-1, D], USD"),
+              _c("halted", pl.Boolean, "the drawdown kill switch has stopped the sleeve"),
+              _c("backtest_net_usd", pl.Float64, "the backtest option book's net P&L over the same interval",
+                 nullable=True)),
+             key=("asset", "date")),
 )
 
 SYMBOL_COL = _c("symbol", pl.Utf8, "coin ticker")
