@@ -155,7 +155,7 @@ def step_sleeve(sleeve: OptionSleeve, asset: str, day: date, chain: AssetChain |
                               "price_coin": None if np.isnan(price_coin) else price_coin, "price_usd": price_usd,
                               "fee_usd": fee_usd, "cash_usd": sleeve.cash_usd})
         cost = cfg.cost_mult * (tally.unit_spread + tally.unit_option_fees + tally.unit_hedge_fees)
-        sleeve.structure, sleeve.hedge_coin, sleeve.perp_price, sleeve.ts_us = book.kind, book.hedge, perp, book.ts_us
+        sleeve.structure, sleeve.hedge_coin, sleeve.perp_price, sleeve.ts_us = book.kind, book.hedge + 0.0, perp, book.ts_us
         sleeve.legs = _legs_frame(book, chain, day, asset)
         if sleeve.flat_reason == "data_gap":
             sleeve.flat_reason = None
