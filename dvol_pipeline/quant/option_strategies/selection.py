@@ -77,14 +77,19 @@ def _nearest(score: np.ndarray, allowed: np.ndarray) -> int | None:
     return int(np.argmin(np.where(allowed, score, np.inf)))
 
 
-def _block_deltas(day: DayChain, block: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+BlockDeltas = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+"""(strikes, is_call, Black-76 deltas, forward) of one expiry block: computed once, shared by the pickers."""
+
+
+def block_deltas(day: DayChain, block: slice) -> BlockDeltas:
     k, calls = day.strike[block], day.is_call[block]
     return k, calls, delta(day.fwd[block], k, day.years(block), day.iv[block], calls), float(day.fwd[block.start])
 
 
-def put_spread_rows(day: DayChain, block: slice, short_delta: float, wing_delta: float) -> np.ndarray | None:
+def put_spread_rows(day: DayChain, block: slice, short_delta: float, wing_delta: float,
+                    deltas: BlockDeltas | None = None) -> np.ndarray | None:
     """(long put, short put) rows: sell the OTM put nearest -short_delta, buy the one nearest -wing_delta below."""
-    k, calls, d, fwd = _block_deltas(day, block)
+    k, calls, d, fwd = deltas or block_deltas(day, block)
     short = _nearest(np.abs(d + short_delta), ~calls & (k < fwd))
     if short is None:
         return None
@@ -92,9 +97,10 @@ def put_spread_rows(day: DayChain, block: slice, short_delta: float, wing_delta:
     return None if wing is None else block.start + np.array([wing, short])
 
 
-def call_spread_rows(day: DayChain, block: slice, short_delta: float, wing_delta: float) -> np.ndarray | None:
+def call_spread_rows(day: DayChain, block: slice, short_delta: float, wing_delta: float,
+                     deltas: BlockDeltas | None = None) -> np.ndarray | None:
     """(short call, long call) rows: sell the OTM call nearest short_delta, buy the one nearest wing_delta above."""
-    k, calls, d, fwd = _block_deltas(day, block)
+    k, calls, d, fwd = deltas or block_deltas(day, block)
     short = _nearest(np.abs(d - short_delta), calls & (k > fwd))
     if short is None:
         return None
@@ -102,10 +108,12 @@ def call_spread_rows(day: DayChain, block: slice, short_delta: float, wing_delta
     return None if wing is None else block.start + np.array([short, wing])
 
 
-def condor_rows(day: DayChain, block: slice, short_delta: float, wing_delta: float) -> np.ndarray | None:
+def condor_rows(day: DayChain, block: slice, short_delta: float, wing_delta: float,
+                deltas: BlockDeltas | None = None) -> np.ndarray | None:
     """(long put, short put, short call, long call) rows, or None when a leg has no strike."""
-    puts = put_spread_rows(day, block, short_delta, wing_delta)
-    calls = None if puts is None else call_spread_rows(day, block, short_delta, wing_delta)
+    deltas = deltas or block_deltas(day, block)
+    puts = put_spread_rows(day, block, short_delta, wing_delta, deltas)
+    calls = None if puts is None else call_spread_rows(day, block, short_delta, wing_delta, deltas)
     return None if calls is None else np.concatenate([puts, calls])
 
 

@@ -15,7 +15,9 @@ import numpy as np
 from dvol_pipeline.quant.option_strategies.config import round_to_step
 from dvol_pipeline.quant.option_strategies.market import AssetChain, DayChain
 from dvol_pipeline.quant.option_strategies.selection import (
+    BlockDeltas,
     atm_pair,
+    block_deltas,
     call_spread_rows,
     condor_rows,
     expiry_window,
@@ -43,12 +45,12 @@ class Candidates:
         return int(self.entry.size)
 
 
-def _rows(day: DayChain, block: slice, name: str, cfg: IVRankConfig) -> np.ndarray | None:
+def _rows(day: DayChain, block: slice, name: str, cfg: IVRankConfig, deltas: BlockDeltas) -> np.ndarray | None:
     if name == LONG_STRADDLE:
         pair = atm_pair(day, block)
         return None if pair is None else np.array(pair)
     pick = {IRON_CONDOR: condor_rows, PUT_SPREAD: put_spread_rows, CALL_SPREAD: call_spread_rows}[name]
-    return pick(day, block, cfg.short_delta, cfg.wing_delta)
+    return pick(day, block, cfg.short_delta, cfg.wing_delta, deltas)
 
 
 def build_candidates(chain: AssetChain, cfg: IVRankConfig, days: np.ndarray | None = None) -> Candidates:
@@ -63,8 +65,9 @@ def build_candidates(chain: AssetChain, cfg: IVRankConfig, days: np.ndarray | No
             continue
         start = int(chain.starts[i])
         units = round_to_step(cfg.notional_usd / float(day.fwd[block.start]), cfg.qty_step)
+        deltas = block_deltas(day, block)
         for s, name in enumerate(STRUCTURES):
-            r = _rows(day, block, name, cfg)
+            r = _rows(day, block, name, cfg, deltas)
             if r is None:
                 continue
             legs = np.full(MAX_LEGS, -1, np.int64)

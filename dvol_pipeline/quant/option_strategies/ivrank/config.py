@@ -73,9 +73,10 @@ class IVRankConfig:
     # gate
     seed: int = 7
     num_threads: int = 1
-    n_estimators: int = 120
+    n_estimators: int = 80
     learning_rate: float = 0.05
-    num_leaves: int = 15
+    num_leaves: int = 7
+    max_bin: int = 63
     min_child_samples: int = 40
     min_train: int = 300
     threshold_grid: tuple[float, ...] = tuple(round(0.30 + 0.025 * i, 3) for i in range(17))  # 0.30..0.70

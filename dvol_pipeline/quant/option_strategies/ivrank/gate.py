@@ -60,7 +60,7 @@ def _model(cfg: IVRankConfig):
 
     return lgb.LGBMClassifier(
         n_estimators=cfg.n_estimators, learning_rate=cfg.learning_rate, num_leaves=cfg.num_leaves,
-        min_child_samples=cfg.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+        min_child_samples=cfg.min_child_samples, max_bin=cfg.max_bin, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
         random_state=cfg.seed, deterministic=True, force_row_wise=True, n_jobs=cfg.num_threads, verbose=-1,
     )
 
