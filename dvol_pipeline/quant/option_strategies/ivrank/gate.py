@@ -51,7 +51,8 @@ def month_start(fold: str) -> date:
 
 def design(frame: pl.DataFrame) -> np.ndarray:
     """The feature matrix (missing feature columns are all-NaN; LightGBM routes NaN itself)."""
-    cols = [pl.col(c).cast(pl.Float64) if c in frame.columns else pl.lit(None, pl.Float64).alias(c) for c in FEATURES]
+    cols = [pl.col(c).cast(pl.Float64) if c in frame.columns else pl.lit(None, pl.Float64).alias(c)
+            for c in FEATURES]
     return frame.select(cols).fill_nan(None).to_numpy().astype(float)
 
 

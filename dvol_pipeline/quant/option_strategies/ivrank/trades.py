@@ -32,7 +32,7 @@ from dvol_pipeline.quant.option_strategies.costs import execution, option_fee_co
 from dvol_pipeline.quant.option_strategies.market import US_PER_DAY, AssetChain, quote_legs
 
 from .candidates import Candidates
-from .config import LONG_STRADDLE, STRUCTURES, IVRankConfig
+from .config import CALL_SPREAD, IRON_CONDOR, LONG_STRADDLE, PUT_SPREAD, STRUCTURES, IVRankConfig
 
 STOP, TARGET, DTE_FLOOR, END = "stop", "profit_target", "dte_floor", "end_of_data"
 CHUNK = 2000
@@ -169,8 +169,6 @@ def _simulate_chunk(chain: AssetChain, cand: Candidates, perp: np.ndarray, cfg: 
     out_spread, out_fees, out_fb = fill_costs(exit_h, -side)
     hedge_held = np.where(held & (h_idx < pick), hedge, 0.0)  # the hedge is closed at the exit close
     traded = np.diff(np.concatenate([np.zeros((n, 1)), hedge_held], axis=1), axis=1)
-    traded = np.where(h_idx == pick, -np.where(pick > 0, np.take_along_axis(hedge_held, np.maximum(pick - 1, 0), 1), 0.0),
-                      traded)
     hedge_fee = np.where(held, cfg.perp_fee_rate * np.abs(traded) * px, 0.0)
     day_cost = hedge_fee.copy()
     day_cost[:, 0] += in_spread + in_fees
@@ -215,15 +213,13 @@ def _simulate_chunk(chain: AssetChain, cand: Candidates, perp: np.ndarray, cfg: 
 
 
 def _widths(strike: np.ndarray, qty: np.ndarray, struct: np.ndarray) -> np.ndarray:
-    """Worst payoff at expiry of the short legs in USD (defined risk); +inf for the long straddle's upside
-    is irrelevant (its max loss is the debit), so the straddle reports 0 and max_loss = debit."""
+    """Worst expiry payoff owed on the short side, USD: the wider wing of a condor, a spread's
+    width; 0 for the long straddle (its max loss is the debit, so max_loss = width - premium)."""
     units = np.abs(qty).max(axis=1)
     names = np.asarray(STRUCTURES)[struct]
-    put_w = np.abs(strike[:, 1] - strike[:, 0])
-    call_w = np.abs(strike[:, 3] - strike[:, 2])
-    w = np.select([names == "iron_condor", names == "put_credit_spread", names == "call_credit_spread"],
-                  [np.maximum(put_w, call_w), np.abs(strike[:, 1] - strike[:, 0]), np.abs(strike[:, 1] - strike[:, 0])],
-                  0.0)
+    first = np.abs(strike[:, 1] - strike[:, 0])  # a spread's two legs, or the condor's put wing
+    condor = np.maximum(first, np.abs(strike[:, 3] - strike[:, 2]))
+    w = np.select([names == IRON_CONDOR, (names == PUT_SPREAD) | (names == CALL_SPREAD)], [condor, first], 0.0)
     return w * units
 
 
