@@ -3,9 +3,11 @@
 import dagster as dg
 import polars as pl
 
+from dvol_pipeline.assets.config import IVRankRunConfig, to_quant
 from dvol_pipeline.assets.metadata import markdown
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.pipeline.ivrank import headline, run_ivrank_tables
+from dvol_pipeline.quant.option_strategies.ivrank import IVRankConfig
 from dvol_pipeline.quant.stats import roc_auc
 from dvol_pipeline.resources import LakeResource, MarketResource
 
@@ -21,8 +23,9 @@ TABLES = ("ivrank_trades", "ivrank_gate_folds", "ivrank_regime_choices", "ivrank
     "walk-forward LightGBM gate on each trade; a structure per regime chosen from past months. Tables:\n\n"
     + "\n".join(f"- `{n}`: {table(n).doc}" for n in TABLES),
 )
-def ivrank(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource) -> dg.MaterializeResult:
-    run = run_ivrank_tables(lake.path, market.coins)
+def ivrank(context: dg.AssetExecutionContext, config: IVRankRunConfig, lake: LakeResource,
+           market: MarketResource) -> dg.MaterializeResult:
+    run = run_ivrank_tables(lake.path, market.coins, to_quant(config, IVRankConfig))
     oos = run.result.trades.filter(pl.col("prob").is_not_null())
     auc = roc_auc((oos["net_usd"] > 0).to_numpy(), oos["prob"].to_numpy()) if oos.height else float("nan")
     context.log.info(f"ivrank gate: out-of-sample AUC {auc:.3f} on {oos.height} candidates")
