@@ -26,11 +26,15 @@ TABLES = ("ivrank_trades", "ivrank_gate_folds", "ivrank_regime_choices", "ivrank
 def ivrank(context: dg.AssetExecutionContext, config: IVRankRunConfig, lake: LakeResource,
            market: MarketResource) -> dg.MaterializeResult:
     run = run_ivrank_tables(lake.path, market.coins, to_quant(config, IVRankConfig))
+    context.log.info(run.note)
+    if run.result is None:
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0, "note": run.note})
     oos = run.result.trades.filter(pl.col("prob").is_not_null())
     auc = roc_auc((oos["net_usd"] > 0).to_numpy(), oos["prob"].to_numpy()) if oos.height else float("nan")
     context.log.info(f"ivrank gate: out-of-sample AUC {auc:.3f} on {oos.height} candidates")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": run.sizes["ivrank_trades"],
+        "note": run.note,
         "tables": dg.MetadataValue.json(run.sizes),
         "gate_oos_auc": float(auc) if auc == auc else None,
         "net_sharpe_by_regime": markdown(headline(run.result), rows=30),

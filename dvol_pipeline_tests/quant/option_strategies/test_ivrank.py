@@ -236,3 +236,24 @@ def test_one_open_position_per_asset():
     })
     # BTC: day 0 (out day 5) -> day 5 is the exit day, not free -> day 6 (out 9) -> day 7 skipped; ETH alone
     assert schedule(cands, "want").tolist() == [True, False, False, True, False, True]
+
+
+def test_a_chain_without_any_expiry_in_the_window_gives_empty_tables_not_an_error(tmp_path):
+    from datetime import date as d
+
+    from dvol_pipeline.quant.option_strategies import perp_closes
+    from dvol_pipeline.quant.option_strategies.ivrank import run_ivrank
+    from dvol_pipeline_tests.toy_market import toy_table
+
+    first, last = d(2024, 1, 1), d(2024, 1, 20)
+    chain = toy_table("raw_option_chain", first, last, ["BTC"])  # one expiry 8 days out: below the 14-day window
+    perp = perp_closes(toy_table("raw_ohlcv", first, last, ["BTC"]))
+    regimes = pl.DataFrame({"date": pl.date_range(first, last, eager=True), "asset": "BTC", "dvol": 60.0,
+                            "dvol_rank": 0.9, "dvol_pct": 0.9, "rv_iv_ratio": 0.5, "iv30_pct": 0.9,
+                            "regime": "high_vol", "regime_code": 2})
+    res = run_ivrank(chain, perp, regimes, None, None)
+    assert all(frame.is_empty() for frame in res.tables().values())
+    from dvol_pipeline.lake.parquet import write_single
+
+    for name, frame in res.tables().items():  # and they still meet their contracts
+        write_single(tmp_path, name, frame)

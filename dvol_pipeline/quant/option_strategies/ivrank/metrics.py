@@ -35,10 +35,12 @@ def strategy_metrics(trades: pl.DataFrame, days: pl.DataFrame, first: date, last
                      cfg: IVRankConfig) -> pl.DataFrame:
     """trades: strategy, asset, regime, gross_usd, unit_cost_usd, greeks (one row per trade taken);
     days: strategy, asset, regime, date, gross_usd, unit_cost_usd (the trades' day rows)."""
+    if trades.is_empty():
+        return pl.DataFrame(schema=METRIC_SCHEMA)
     cal = _calendar(first, last)
-    assets = sorted(trades["asset"].unique().to_list()) if trades.height else []
+    assets = sorted(trades["asset"].unique().to_list())
     rows = []
-    for strategy in sorted(trades["strategy"].unique().to_list()) if trades.height else []:
+    for strategy in sorted(trades["strategy"].unique().to_list()):
         t_s, d_s = trades.filter(pl.col("strategy") == strategy), days.filter(pl.col("strategy") == strategy)
         regimes = [ALL] + sorted(t_s["regime"].drop_nulls().unique().to_list())
         for regime in regimes:
