@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.option_strategies.market import index_chain
@@ -20,7 +19,7 @@ from dvol_pipeline.quant.option_strategies.run import perp_on_days
 
 from .candidates import build_candidates
 from .config import GATED, REGIME_SELECTION, RULE, STRATEGIES, IVRankConfig
-from .gate import FEATURES, FOLD_SCHEMA, choose_thresholds, month_of, structure_code, walk_forward
+from .gate import FEATURES, FOLD_SCHEMA, choose_thresholds, month_of, month_start, structure_code, walk_forward
 from .metrics import strategy_metrics
 from .strategies import regime_choices, rule_structure, schedule
 from .trades import GREEKS, TradeSim, simulate
@@ -136,8 +135,6 @@ def _score(cands: pl.DataFrame, days: pl.DataFrame, months: list[str], cfg: IVRa
     if not months:
         return daily, strategy_metrics(trades.head(0), day_rows.head(0), cands["entry_date"].min(),
                                        cands["entry_date"].max(), cfg)
-    from .gate import month_start
-
     first = month_start(months[0])
     last = max(cands["exit_date"].max(), first)
     return daily, strategy_metrics(trades, day_rows, first, last, cfg)

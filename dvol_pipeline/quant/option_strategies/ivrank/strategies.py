@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from .config import CALL_SPREAD, IRON_CONDOR, LONG_STRADDLE, PUT_SPREAD, STRUCTURES, IVRankConfig
+from .config import CALL_SPREAD, IRON_CONDOR, LONG_STRADDLE, PUT_SPREAD, IVRankConfig
 from .gate import month_start
 
 
@@ -67,8 +67,3 @@ def schedule(cands: pl.DataFrame, wanted: str) -> np.ndarray:
                 free_after = exit_
     return taken
 
-
-def assert_known_structures(frame: pl.DataFrame, column: str) -> None:
-    bad = frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(list(STRUCTURES)))
-    if bad.height:
-        raise ValueError(f"{column}: unknown structure(s) {bad[column].unique().to_list()}")
