@@ -32,6 +32,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "options_daily": ("date", "strategy", "equity_usd"),
     "options_cost_sensitivity": ("cost_mult", "net_usd"),
     "promotion": ("horizon", "promoted_family"),
+    "ivrank_folds": ("fold", "n", "auc", "threshold"),
+    "ivrank_metrics": ("strategy", "regime", "asset", "cost_mult", "net_usd", "sharpe"),
+    "ivrank_daily": ("strategy", "asset", "date", "net_usd"),
 }
 
 
@@ -58,6 +61,9 @@ class TearSheetData:
     options_daily: pl.DataFrame | None = None
     options_cost_sensitivity: pl.DataFrame | None = None
     promotion: pl.DataFrame | None = None
+    ivrank_folds: pl.DataFrame | None = None
+    ivrank_metrics: pl.DataFrame | None = None
+    ivrank_daily: pl.DataFrame | None = None
     mlflow_run: str | None = None
 
 
