@@ -186,6 +186,17 @@ def _outputs(root: Path, last_day: date) -> str:
         lines += [f"Signals for {last_day}:", str(sig)]
     except Exception as err:  # the signals view exists only once the signals asset ran
         lines.append(f"No signals for {last_day}: {err}")
+    book_sql = {
+        "Paper book (DVOL futures)": "SELECT date, asset, contract_expiry, position, target_next, round(equity_usd, 2) "
+                                     "AS equity_usd, halted FROM paper_positions",
+        "Paper book (option sleeve)": "SELECT date, asset, structure, n_legs, round(hedge_coin, 3) AS hedge_coin, "
+                                      "round(equity_usd, 2) AS equity_usd, target_next, halted FROM paper_option_book",
+    }
+    for title, sql in book_sql.items():
+        try:
+            lines += [f"{title} after {last_day}:", str(query(root, f"{sql} WHERE date = DATE '{last_day}' ORDER BY asset"))]
+        except Exception:  # the view exists only once the paper book ran
+            continue
     return "\n".join(lines)
 
 

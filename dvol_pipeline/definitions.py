@@ -9,6 +9,7 @@ from dvol_pipeline.assets.backtest import backtest, model_promotion, tear_sheets
 from dvol_pipeline.assets.features import features_daily
 from dvol_pipeline.assets.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.freshness import freshness_checks
+from dvol_pipeline.assets.ivrank import ivrank
 from dvol_pipeline.assets.paper import paper_book
 from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.assets.regimes import vol_regimes
@@ -31,7 +32,7 @@ def executor_def() -> dg.ExecutorDefinition:
 defs = dg.Definitions(
     assets=[
         *raw_assets, option_surface, chain_greeks, features_daily, vol_regimes, oos_predictions, forecast_metrics,
-        backtest, model_promotion, tear_sheets, signals, paper_book, warehouse, *universe_assets,
+        backtest, model_promotion, ivrank, tear_sheets, signals, paper_book, warehouse, *universe_assets,
     ],
     asset_checks=freshness_checks,
     jobs=[raw_ingest_job, warehouse_job, eod_job, monthly_job, freshness_check_job, universe_job],

@@ -33,7 +33,7 @@ def _headline(metrics: pl.DataFrame) -> pl.DataFrame:
     "past folds, risk controls, cost sensitivity, tau x cost sweep, noise injection) and the delta-hedged "
     "option book (straddle / iron condor) with daily greek attribution. Tables:\n\n"
     + "\n".join(f"- `{t.name}`: {t.doc}" for t in in_zone("backtest")
-                 if t.name != "model_promotion"),
+                 if t.name != "model_promotion" and not t.name.startswith("ivrank_")),
 )
 def backtest(
     context: dg.AssetExecutionContext, config: BacktestRunConfig, lake: LakeResource, market: MarketResource
@@ -84,7 +84,7 @@ def model_promotion(lake: LakeResource, market: MarketResource) -> dg.Materializ
 
 @dg.asset(
     group_name="backtest",
-    deps=[backtest, model_promotion],
+    deps=[backtest, model_promotion, dg.AssetKey("ivrank")],
     kinds={"html", "mlflow"},
     description="One self-contained HTML tear sheet per coin and run (opens offline): key numbers, equity and "
     "drawdown, forecast vs realised, calibration, rolling hit-rate, SHAP, cost sensitivity, regime and yearly "

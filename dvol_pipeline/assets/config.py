@@ -16,6 +16,7 @@ import dagster as dg
 from pydantic import Field, create_model
 
 from dvol_pipeline.quant.backtest import BacktestConfig
+from dvol_pipeline.quant.option_strategies.ivrank import IVRankConfig
 from dvol_pipeline.quant.surface import LiquidityRules
 from dvol_pipeline.quant.walkforward import WalkForwardConfig
 
@@ -82,3 +83,4 @@ def to_quant(config: dg.Config, cls: type) -> Any:
 WalkForwardRunConfig = config_class(WalkForwardConfig)
 BacktestRunConfig = config_class(BacktestConfig)
 SurfaceRunConfig = config_class(LiquidityRules)
+IVRankRunConfig = config_class(IVRankConfig)

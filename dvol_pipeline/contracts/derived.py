@@ -34,6 +34,10 @@ VALUE_CHECKS: dict[str, dict[str, tuple[pa.Check, ...]]] = {
         "dvol_rank": _UNIT, "dvol_pct": _UNIT, "iv30_pct": _UNIT,
         "rv_iv_ratio": (pa.Check.ge(0.0),), "dvol": (pa.Check.gt(0.0),),
     },
+    "ivrank_gate_folds": {"auc": _UNIT, "threshold": _UNIT, "n": (pa.Check.gt(0),)},
+    "ivrank_trades": {"prob": _UNIT, "exit_reason": (pa.Check.isin(("profit_target", "stop", "dte_floor",
+                                                                     "end_of_data")),)},
+    "ivrank_strategy_metrics": {"cost_mult": (pa.Check.ge(0.0),), "n_trades": (pa.Check.ge(0),)},
     "surface_model_comparison": {
         "model": (pa.Check.isin(SMILE_MODELS),), "test": (pa.Check.isin(SMILE_TESTS),),
         "inside_spread_share": _UNIT, "iv_rmse_vol": (pa.Check.ge(0.0),), "price_mae_spreads": (pa.Check.ge(0.0),),

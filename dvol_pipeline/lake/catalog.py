@@ -300,6 +300,52 @@ _BACKTEST = tuple(
     for name, doc in _BACKTEST_DOCS.items()
 )
 
+_STRUCT = _c("structure", pl.Utf8, "iron_condor, put_credit_spread, call_credit_spread or long_straddle")
+_ENTRY = _c("entry_date", pl.Date, "UTC day whose close the trade opened at")
+_IVRANK = (
+    _derived("ivrank_trades", BACKTEST, SINGLE,
+             "Every IV-rank candidate trade (each chain day x structure): entry/exit, exit reason, premium, gross, "
+             "unit costs, net at costs x1, greek attribution, max adverse move, the gate's out-of-sample "
+             "probability and threshold, and which strategy took it (quant/option_strategies/ivrank/).",
+             (ASSET, _ENTRY, _STRUCT, _c("exit_date", pl.Date, "UTC day whose close the trade closed at"),
+              _c("exit_reason", pl.Utf8, "profit_target, stop, dte_floor or end_of_data"),
+              _c("premium_usd", pl.Float64, "credit received (> 0) or debit paid (< 0) at the entry marks"),
+              _c("gross_usd", pl.Float64, "mark-to-market P&L entry to exit, hedge included, before costs"),
+              _c("unit_cost_usd", pl.Float64, "spreads and fees at cost multiplier 1 (net(m) = gross - m x this)"),
+              _c("net_usd", pl.Float64, "gross_usd - unit_cost_usd"),
+              _c("prob", pl.Float64, "gate's out-of-sample P(net > 0) (null before the first fold)", nullable=True),
+              _c("fold", pl.Utf8, "walk-forward month that predicted it", nullable=True),
+              _c("taken_rule", pl.Boolean, "traded by ivrank_rule"),
+              _c("taken_gated", pl.Boolean, "traded by ivrank_gated"),
+              _c("taken_regime", pl.Boolean, "traded by regime_selection")),
+             key=("asset", "entry_date", "structure")),
+    _derived("ivrank_gate_folds", BACKTEST, SINGLE,
+             "The gate per walk-forward month: training rows (exited before the month), AUC, accuracy, precision "
+             "and recall at p >= 0.5, base rate, and the probability threshold chosen from past folds only.",
+             (FOLD_KEY, _c("n", pl.Int64, "candidates predicted"),
+              _c("auc", pl.Float64, "ROC AUC of the month's predictions", nullable=True),
+              _c("threshold", pl.Float64, "probability threshold traded in the month")), key=("fold",)),
+    _derived("ivrank_regime_choices", BACKTEST, SINGLE,
+             "Structure traded per month and entry regime by regime_selection, chosen from trades that exited "
+             "before the month (null: none).",
+             (FOLD_KEY, _c("regime", pl.Utf8, "vol_regimes label"),
+              _c("structure", pl.Utf8, "structure chosen (null: trade nothing)", nullable=True)),
+             key=("fold", "regime")),
+    _derived("ivrank_strategy_metrics", BACKTEST, SINGLE,
+             "IV-rank strategies (rule, gated, regime selection) per entry regime (ALL too), coin (ALL too) and "
+             "cost multiplier: trades, hit rate, net P&L, Sharpe of daily P&L, max drawdown, greek attribution.",
+             (STRATEGY, _c("regime", pl.Utf8, "entry regime or ALL"), ASSET,
+              _c("cost_mult", pl.Float64, "every cost scaled by this"), _c("n_trades", pl.Int64, "trades taken"),
+              _c("net_usd", pl.Float64, "net P&L, USD"),
+              _c("sharpe", pl.Float64, "annualised Sharpe of daily net / capital", nullable=True)),
+             key=("strategy", "regime", "asset", "cost_mult")),
+    _derived("ivrank_daily", BACKTEST, SINGLE,
+             "Daily P&L of each IV-rank strategy and coin on days it held a trade: gross, unit costs, net at "
+             "costs x1, greek attribution.",
+             (STRATEGY, ASSET, DATE, _c("net_usd", pl.Float64, "gross - unit cost (costs x1), USD")),
+             key=("strategy", "asset", "date")),
+)
+
 SIGNAL_COLUMNS = (
     _c("date", pl.Date, "UTC day whose close the signal is computed at (act from the next day)"),
     _c("asset", pl.Utf8, "coin"),
@@ -345,6 +391,36 @@ _PAPER = (
              (DATE, ASSET, _c("paper_pnl_usd", pl.Float64, "paper P&L over (D-1, D]"),
               _c("backtest_net_usd", pl.Float64, "the backtest's net P&L over the same interval", nullable=True),
               _c("delay_usd", pl.Float64, "what filling a day after the signal cost against the decision close")),
+             key=("asset", "date")),
+    _derived("paper_option_fills", PAPER, ASSET_DATE,
+             "Every fill of the paper book's option sleeve: yesterday's signal as straddle / condor legs at today's "
+             "snapshot (the ask when buying, the bid when selling, Deribit's option fee), rolls, settlements at "
+             "expiry and the perpetual hedge (quant/paper_options.py).",
+             (DATE, ASSET, _c("seq", pl.Int32, "order of the fill within the day"),
+              _c("instrument_name", pl.Utf8, "Deribit instrument (an option, or <COIN>-PERPETUAL for the hedge)"),
+              _c("reason", pl.Utf8, "open, close, roll, expiry, hedge or kill"),
+              _c("qty", pl.Float64, "coins bought (+) or sold (-)"),
+              _c("price_usd", pl.Float64, "fill price per coin, USD (intrinsic value at expiry)"),
+              _c("fee_usd", pl.Float64, "fee, USD"), _c("cash_usd", pl.Float64, "the sleeve's cash after the fill")),
+             key=("asset", "date", "seq")),
+    _derived("paper_option_positions", PAPER, ASSET_DATE,
+             "What the option sleeve holds after each day's close: one row per option leg and one for the perpetual "
+             "hedge (quantity, mark in USD per coin).",
+             (DATE, ASSET, _c("instrument_name", pl.Utf8, "Deribit instrument"),
+              _c("qty", pl.Float64, "coins held (+ long)"),
+              _c("mark_usd", pl.Float64, "mark per coin, USD (the perpetual's price for the hedge)", nullable=True)),
+             key=("asset", "date", "instrument_name")),
+    _derived("paper_option_book", PAPER, ASSET_DATE,
+             "The option sleeve per (day, coin): structure held, cash, equity (cash + legs and hedge at their marks), "
+             "the day's P&L and costs, drawdown, the order queued for the next snapshot, the kill switches' state, "
+             "and the backtest option book's net P&L over the same (D-1, D].",
+             (DATE, ASSET, _c("structure", pl.Int8, "+1 long straddle, -1 short iron condor, 0 flat"),
+              _c("cash_usd", pl.Float64, "cash from every fill so far, USD"),
+              _c("equity_usd", pl.Float64, "cash + legs and hedge at their marks, USD"),
+              _c("pnl_usd", pl.Float64, "equity change over (D-1, D], USD"),
+              _c("halted", pl.Boolean, "the drawdown kill switch has stopped the sleeve"),
+              _c("backtest_net_usd", pl.Float64, "the backtest option book's net P&L over the same interval",
+                 nullable=True)),
              key=("asset", "date")),
 )
 
@@ -417,7 +493,7 @@ _UNIVERSE = (
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (*map(_raw, RAW_TABLES.values()), *_SURFACE, *_FEATURES, *_PREDICTIONS, *_BACKTEST, *_SIGNALS,
+    for t in (*map(_raw, RAW_TABLES.values()), *_SURFACE, *_FEATURES, *_PREDICTIONS, *_BACKTEST, *_IVRANK, *_SIGNALS,
               *_PAPER, *_UNIVERSE)
 }
 ZONE_ORDER = (RAW, FEATURES, SURFACE, PREDICTIONS, BACKTEST, SIGNALS, PAPER, UNIVERSE)

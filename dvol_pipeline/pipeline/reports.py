@@ -97,6 +97,9 @@ def build_tearsheet_data(root: Path, asset: str, run_id: str, generated_at: str,
         options_daily=options if options.height else None,
         options_cost_sensitivity=None if option_costs is None else option_costs.filter(pl.col("asset") == asset),
         promotion=None if promotion is None else promotion.filter(pl.col("asset") == asset),
+        ivrank_folds=read_single_or_none(root, "ivrank_gate_folds"),
+        ivrank_metrics=read_single_or_none(root, "ivrank_strategy_metrics"),
+        ivrank_daily=read_single_or_none(root, "ivrank_daily"),
         smile_models=None if smiles is None else comparison_summary(smiles),
     )
 

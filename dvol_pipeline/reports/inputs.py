@@ -32,6 +32,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "options_daily": ("date", "strategy", "equity_usd"),
     "options_cost_sensitivity": ("cost_mult", "net_usd"),
     "promotion": ("horizon", "promoted_family"),
+    "ivrank_folds": ("fold", "n", "auc", "threshold"),
+    "ivrank_metrics": ("strategy", "regime", "asset", "cost_mult", "net_usd", "sharpe"),
+    "ivrank_daily": ("strategy", "asset", "date", "net_usd"),
     "smile_models": ("test", "model", "slices"),
 }
 
@@ -59,6 +62,9 @@ class TearSheetData:
     options_daily: pl.DataFrame | None = None
     options_cost_sensitivity: pl.DataFrame | None = None
     promotion: pl.DataFrame | None = None
+    ivrank_folds: pl.DataFrame | None = None
+    ivrank_metrics: pl.DataFrame | None = None
+    ivrank_daily: pl.DataFrame | None = None
     smile_models: pl.DataFrame | None = None
     """surface_model_comparison summarised per (test, model): SVI, repaired SVI and SABR errors."""
     mlflow_run: str | None = None

@@ -23,6 +23,7 @@ from dvol_pipeline.reports import charts
 from dvol_pipeline.reports.charts import Heatmap, Panel, Series
 from dvol_pipeline.reports.html import (Section, cards, document, esc, explain, figure, format_value, note, table,
                                         write_html)
+from dvol_pipeline.reports.ivrank import ivrank_section
 from dvol_pipeline.reports.inputs import (
     MAX_SERIES, SERIES, Context, TearSheetData, Unavailable, dates, floats, frame_of, key_columns, labelled, maybe,
     ranked_series, rows, selection_caption,
@@ -419,6 +420,7 @@ SECTIONS: tuple[tuple[str, str, Callable[[TearSheetData, Context], str]], ...] =
     ("robustness", "Robustness", robustness_section),
     ("risk", "Risk controls", lambda d, c: _sorted_table(d, "risk_effects", "control", "variant")),
     ("options", "Option strategies", options_section),
+    ("ivrank", "IV-rank strategies and gate", lambda d, c: ivrank_section(d, _guarded)),
     ("smile-models", "Smile models in and out of sample", smile_models_section),
     ("promotion", "Promotion", lambda d, c: _sorted_table(d, "promotion", "horizon")),
     ("notes", "Notes", notes_section),

@@ -44,8 +44,9 @@ def test_definitions_load_with_every_raw_table_and_its_checks():
     assert keys == {
         *RAW_TABLES, "surface_params", "surface_grid", "surface_features", "surface_model_comparison", "chain_greeks",
         "features_daily", "vol_regimes",
-        "oos_predictions", "forecast_metrics", "backtest", "model_promotion", "tear_sheets", "signals", "warehouse",
+        "oos_predictions", "forecast_metrics", "backtest", "model_promotion", "ivrank", "tear_sheets", "signals", "warehouse",
         "paper_fills", "paper_positions", "paper_pnl", "paper_reconciliation",
+        "paper_option_fills", "paper_option_positions", "paper_option_book",
         # the universe lane (group universe)
         "raw_universe_daily", "universe_symbols", "universe_features", "universe_predictions",
         "universe_forecast_metrics", "universe_class_metrics", "universe_strategy_metrics", "universe_report",

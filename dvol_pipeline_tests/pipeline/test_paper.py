@@ -12,9 +12,10 @@ import pytest
 
 from dvol_pipeline.definitions import defs
 from dvol_pipeline.lake.parquet import read_table, write_partitions, write_single
-from dvol_pipeline.pipeline.paper import run_paper
+from dvol_pipeline.pipeline.paper import OPTION_TABLES, run_paper
 from dvol_pipeline.quant.backtest.listing import TERM_COLUMNS
 from dvol_pipeline.quant.paper import PaperConfig, reconcile
+from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
 
 FIRST, DAYS = date(2024, 3, 10), 30
 EOD = [date(2024, 3, 20) + timedelta(days=i) for i in range(10)]  # crosses the 2024-03-29 expiry
@@ -41,6 +42,9 @@ def _lake(root) -> None:
     signals = pl.DataFrame(sigs).with_columns(pl.col("direction").cast(pl.Int8), pl.col("primary_horizon").cast(pl.Int32))
     write_partitions(root, "signals", signals)
     write_single(root, "backtest_daily", pl.DataFrame(bt).with_columns(pl.col("horizon").cast(pl.Int32)))
+    market = SimulatedMarket(SimConfig())  # the option sleeve trades the simulated market's real chains
+    for name in ("raw_option_chain", "raw_ohlcv"):
+        write_partitions(root, name, market.table(name, FIRST, FIRST + timedelta(days=DAYS - 1)))
 
 
 def _eod_day(root, day: date) -> dg.ExecuteInProcessResult:
@@ -62,17 +66,21 @@ def test_ten_consecutive_eod_runs_leave_a_consistent_book(tmp_path):
         assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         checks = [e.asset_check_evaluation_data for e in result.all_events
                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-        assert [c.passed for c in checks] == [True]
+        assert [c.passed for c in checks] == [True, True]
     run_paper(once, EOD[0], EOD[-1], COINS)
     tables = {}
-    for name in ("paper_fills", "paper_positions", "paper_pnl", "paper_reconciliation"):
-        order = ["asset", "date", *(["contract_expiry", "reason"] if name == "paper_fills" else [])]
+    extra = {"paper_fills": ["contract_expiry", "reason"], "paper_option_fills": ["seq"],
+             "paper_option_positions": ["instrument_name"]}
+    for name in ("paper_fills", "paper_positions", "paper_pnl", "paper_reconciliation", *OPTION_TABLES):
+        order = ["asset", "date", *extra.get(name, [])]
         a, b = read_table(daily, name).sort(order), read_table(once, name).sort(order)
         assert a.equals(b.select(a.columns)), name
         tables[name] = a
     fills, pos, pnl, recon = (tables[n] for n in ("paper_fills", "paper_positions", "paper_pnl", "paper_reconciliation"))
     assert pos.height == 20 and pos["date"].min() == EOD[0] and pos["date"].max() == EOD[-1]
     assert reconcile(fills, pos, PaperConfig())["ok"].all()
+    sleeve = tables["paper_option_book"]
+    assert sleeve.height == 20 and (sleeve["structure"] != 0).any()
     # yesterday's target is today's position, and the signal of a day sets the next order
     for a in COINS:
         p = pos.filter(pl.col("asset") == a).sort("date")

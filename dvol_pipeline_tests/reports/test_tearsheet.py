@@ -120,6 +120,20 @@ def synthetic_data(days: int = 4 * 365, n_strategies: int = 20, seed: int = 7) -
         "cost_mult": mults, "net_usd": [12000.0 - 4000 * m for m in mults], "sharpe": [0.9 - 0.3 * m for m in mults],
         "max_drawdown_usd": [-8000.0 - 1000 * m for m in mults],
     })  # fmt: skip
+    months = [f"{y}-{m:02d}" for y in (2021, 2022) for m in range(1, 13)]
+    ivrank_folds = pl.DataFrame({"fold": months, "n": 240, "auc": rng.uniform(0.4, 0.8, len(months)),
+                                 "threshold": 0.5, "base_rate": 0.4})
+    ivr = [(s, r, a, m) for s in ("ivrank_rule", "ivrank_gated", "regime_selection")
+           for r in ("ALL", "high_vol", "neutral") for a in ("BTC", "ALL") for m in mults]
+    ivrank_metrics = pl.DataFrame({
+        "strategy": [x[0] for x in ivr], "regime": [x[1] for x in ivr], "asset": [x[2] for x in ivr],
+        "cost_mult": [x[3] for x in ivr], "n_trades": 30, "hit_rate": 0.5, "gross_usd": 5000.0,
+        "cost_usd": [1000.0 * x[3] for x in ivr], "net_usd": [5000.0 - 1000.0 * x[3] for x in ivr],
+        "sharpe": rng.normal(0.3, 0.5, len(ivr)), "max_drawdown_usd": 3000.0,
+        **{f"{c}_usd": rng.normal(0, 900, len(ivr)) for c in ["delta", "gamma", "vega", "theta", "residual"]},
+    })  # fmt: skip
+    ivrank_daily = pl.DataFrame({"strategy": np.repeat(["ivrank_rule", "ivrank_gated"], days), "asset": "BTC",
+                                 "date": np.tile(dates, 2), "net_usd": rng.normal(5, 100, 2 * days)})
     promotion = pl.DataFrame({"horizon": HORIZONS, "promoted_family": ["har", "ensemble", "lightgbm"],
                               "reason": ["lowest RMSE", "lowest RMSE", "beats zero by DM test"]})  # fmt: skip
     smile_models = pl.DataFrame({
@@ -133,7 +147,8 @@ def synthetic_data(days: int = 4 * 365, n_strategies: int = 20, seed: int = 7) -
         daily=daily, predictions=predictions, shap=shap, cost_sensitivity=cost_sensitivity, by_regime=by_regime,
         by_year=by_year, in_vs_out_of_sample=in_vs_oos, sweep=sweep, robustness=robustness,
         risk_effects=risk_effects, options_daily=options_daily, options_cost_sensitivity=options_cost_sensitivity,
-        promotion=promotion, smile_models=smile_models, mlflow_run="mlflow-run-abc",
+        promotion=promotion, ivrank_folds=ivrank_folds, ivrank_metrics=ivrank_metrics, ivrank_daily=ivrank_daily,
+        smile_models=smile_models, mlflow_run="mlflow-run-abc",
     )  # fmt: skip
 
 
@@ -152,8 +167,9 @@ def test_every_section_is_present_in_order_and_filled(small_html: str) -> None:
     assert all(p >= 0 for p in positions), dict(zip(SECTION_IDS, positions))
     assert positions == sorted(positions)
     assert "not available" not in small_html
-    # equity, forecast, calibration, hit rate, shap, costs, is/oos, sweep, options equity, attribution
-    assert small_html.count("<svg") == 10
+    # equity, forecast, calibration, hit rate, shap, costs, is/oos, sweep, options equity, attribution,
+    # ivrank: gate AUC, Sharpe by regime, cost curve, cumulative net
+    assert small_html.count("<svg") == 14
     assert small_html.index('id="key-numbers"') < small_html.index('id="equity"')
 
 
@@ -350,3 +366,16 @@ def test_tear_sheet_hit_rate_and_sharpe_are_the_tables() -> None:
     best = strategies.sort("sharpe", descending=True, nulls_last=True).row(0, named=True)
     cards = html[html.index('class="cards"') : html.index("<table")]
     assert best["family"] in cards and format_value("sharpe", best["sharpe"]) in cards
+
+
+def test_ivrank_section_shows_the_gate_the_regimes_the_costs_and_the_greeks(small: TearSheetData,
+                                                                              small_html: str) -> None:
+    body = small_html.split('<section id="ivrank">')[1].split("</section>")[0]
+    assert all(h in body for h in ("Gate", "Net Sharpe by strategy and regime", "Cost sensitivity",
+                                   "Attribution by greek"))
+    assert body.count("<svg") == 4 and "not available" not in body
+    weighted = float((small.ivrank_folds["auc"] * small.ivrank_folds["n"]).sum() / small.ivrank_folds["n"].sum())
+    assert f"n-weighted mean AUC {weighted:.3f} over 24 months" in body
+    assert "vega_usd" in body and "high_vol" in body
+    gone = render_tearsheet(replace(small, ivrank_folds=None)).split('<section id="ivrank">')[1].split("</section>")[0]
+    assert "not available: no ivrank_folds input" in gone and gone.count("<svg") == 3

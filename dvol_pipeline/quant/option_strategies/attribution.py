@@ -67,13 +67,32 @@ def attribute(
     """Greek P&L of legs held from one close to the next (iv as decimals, fwd in USD)."""
     if qty.size == 0:
         return GreekPnL(delta=hedge_coin * perp_move)
+    parts = attribute_rows(qty, strike, is_call, years0, fwd0, fwd1, iv0, iv1, days, hedge_coin)
+    return GreekPnL(*(float(p) for p in parts))
+
+
+def attribute_rows(
+    qty: np.ndarray, strike: np.ndarray, is_call: np.ndarray, years0: np.ndarray,
+    fwd0: np.ndarray, fwd1: np.ndarray, iv0: np.ndarray, iv1: np.ndarray,
+    days, hedge_coin,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(delta, gamma, vega, theta) USD of many books at once: legs on the last axis, one book per
+    leading index (`days` and `hedge_coin` broadcast to the leading shape); a leg with qty 0 is
+    no leg. The same formulas as `attribute` (module doc), which is this with one book."""
+    qty = np.asarray(qty, float)
+    years0 = np.maximum(np.asarray(years0, float), 1e-12)
     g = greeks(fwd0, strike, years0, iv0, is_call)
-    move = fwd1 - fwd0
+    move = np.asarray(fwd1, float) - np.asarray(fwd0, float)
     weight = np.abs(qty * g.delta)
-    ref = float(np.average(move, weights=weight)) if weight.sum() > 0 else float(np.mean(move))
-    return GreekPnL(
-        delta=float(np.sum(qty * g.delta * move)) + hedge_coin * ref,
-        gamma=float(np.sum(0.5 * qty * g.gamma * move**2)),
-        vega=float(np.sum(qty * g.vega * ((iv1 - iv0) / VOL_POINT))),  # vega per point x points moved
-        theta=float(np.sum(qty * theta_exchange(fwd0, strike, years0, iv0, is_call, days))),
+    held = qty != 0
+    w_sum = weight.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_move = np.where(held, move, 0.0).sum(axis=-1) / np.maximum(held.sum(axis=-1), 1)
+        ref = np.where(w_sum > 0, (weight * move).sum(axis=-1) / np.where(w_sum > 0, w_sum, 1.0), mean_move)
+    days = np.expand_dims(np.asarray(days, float), -1)
+    return (
+        np.sum(qty * g.delta * move, axis=-1) + np.asarray(hedge_coin, float) * ref,
+        np.sum(0.5 * qty * g.gamma * move**2, axis=-1),
+        np.sum(qty * g.vega * ((np.asarray(iv1, float) - np.asarray(iv0, float)) / VOL_POINT), axis=-1),  # per point
+        np.sum(qty * theta_exchange(fwd0, strike, years0, iv0, is_call, days), axis=-1),
     )

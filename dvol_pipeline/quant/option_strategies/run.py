@@ -54,15 +54,20 @@ def _check(frame: pl.DataFrame, name: str, need: list[str]) -> None:
         raise ValueError(f"{name} lacks column(s) {missing}; need {need}")
 
 
+def perp_on_days(chain: AssetChain, perp: pl.DataFrame) -> np.ndarray:
+    """The perpetual's close on each chain day, carried forward over gaps (the front forward before any)."""
+    front_fwd = chain.cols["fwd"][chain.starts[:-1]]
+    price = pl.Series(_aligned(chain.dates, perp, chain.asset, "perp_price")).fill_nan(None).forward_fill()
+    return np.where(price.is_null().to_numpy(), front_fwd, price.fill_null(0.0).to_numpy())
+
+
 def _run_asset(chain: AssetChain, perp: pl.DataFrame, signals: pl.DataFrame, cfg: OptionBacktestConfig):
     sig = _aligned(chain.dates, signals, chain.asset, "signal")
     known = np.flatnonzero(np.isfinite(sig))
     if known.size == 0:
         return [], []
     first, last = int(known[0]), int(known[-1])
-    front_fwd = chain.cols["fwd"][chain.starts[:-1]]
-    price = pl.Series(_aligned(chain.dates, perp, chain.asset, "perp_price")).fill_nan(None).forward_fill()
-    price = np.where(price.is_null().to_numpy(), front_fwd, price.fill_null(0.0).to_numpy())
+    price = perp_on_days(chain, perp)
     sig = np.nan_to_num(sig, nan=0.0).astype(int)
     book, states, tallies, trades = Book(), [], [], []
     for i in range(first, last + 1):

@@ -1,4 +1,4 @@
-"""Which options to trade on a day: the expiry, the ATM straddle and the iron condor.
+"""Which options to trade on a day: the expiry, the ATM straddle, the iron condor and its two halves.
 
 Why these rules: the signal forecasts a change of 30-day implied vol over about a week,
 so the structure should carry vega without the violent gamma of the last days: an expiry
@@ -7,7 +7,8 @@ with 7–21 days left, the one nearest 14. The straddle uses the strike nearest 
 and buys ±10-delta wings so its loss is bounded (defined risk) and its vega is short.
 Deltas are Black-76 at each option's own mark IV and forward, as Deribit reports them.
 All choices are vectorised over the day's chain; ties go to the earlier expiry / lower
-strike, so a selection is deterministic.
+strike, so a selection is deterministic. The put and call credit spreads (the IV-rank
+strategies, ivrank/) are the condor's two halves, picked by the same delta rule.
 """
 
 from __future__ import annotations
@@ -36,12 +37,17 @@ class Structure:
 
 def expiry_block(day: DayChain, cfg: OptionBacktestConfig) -> slice | None:
     """Rows of the expiry with dte_min <= DTE <= dte_max nearest dte_target, if any."""
+    return expiry_window(day, cfg.dte_min, cfg.dte_max, cfg.dte_target)
+
+
+def expiry_window(day: DayChain, dte_min: float, dte_max: float, dte_target: float) -> slice | None:
+    """Rows of the expiry with dte_min <= DTE <= dte_max nearest dte_target, if any (ties: earlier)."""
     bounds = np.concatenate([[0], np.flatnonzero(np.diff(day.expiry_us)) + 1, [day.expiry_us.size]])
     dte = (day.expiry_us[bounds[:-1]] - day.ts_us) / US_PER_DAY
-    ok = (dte >= cfg.dte_min) & (dte <= cfg.dte_max)
+    ok = (dte >= dte_min) & (dte <= dte_max)
     if not ok.any():
         return None
-    j = int(np.argmin(np.where(ok, np.abs(dte - cfg.dte_target), np.inf)))
+    j = int(np.argmin(np.where(ok, np.abs(dte - dte_target), np.inf)))
     return slice(int(bounds[j]), int(bounds[j + 1]))
 
 
@@ -71,20 +77,53 @@ def _nearest(score: np.ndarray, allowed: np.ndarray) -> int | None:
     return int(np.argmin(np.where(allowed, score, np.inf)))
 
 
-def _condor_rows(day: DayChain, block: slice, cfg: OptionBacktestConfig) -> np.ndarray | None:
-    """(long put, short put, short call, long call) rows, or None when a leg has no strike."""
+BlockDeltas = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+"""(strikes, is_call, Black-76 deltas, forward) of one expiry block: computed once, shared by the pickers."""
+
+
+def block_deltas(day: DayChain, block: slice) -> BlockDeltas:
     k, calls = day.strike[block], day.is_call[block]
-    fwd = day.fwd[block.start]
-    d = delta(day.fwd[block], k, day.years(block), day.iv[block], calls)
-    short_put = _nearest(np.abs(d + cfg.condor_short_delta), ~calls & (k < fwd))
-    short_call = _nearest(np.abs(d - cfg.condor_short_delta), calls & (k > fwd))
-    if short_put is None or short_call is None:
+    return k, calls, delta(day.fwd[block], k, day.years(block), day.iv[block], calls), float(day.fwd[block.start])
+
+
+def put_spread_rows(day: DayChain, block: slice, short_delta: float, wing_delta: float,
+                    deltas: BlockDeltas | None = None) -> np.ndarray | None:
+    """(long put, short put) rows: sell the OTM put nearest -short_delta, buy the one nearest -wing_delta below."""
+    k, calls, d, fwd = deltas or block_deltas(day, block)
+    short = _nearest(np.abs(d + short_delta), ~calls & (k < fwd))
+    if short is None:
         return None
-    long_put = _nearest(np.abs(d + cfg.condor_wing_delta), ~calls & (k < k[short_put]))
-    long_call = _nearest(np.abs(d - cfg.condor_wing_delta), calls & (k > k[short_call]))
-    if long_put is None or long_call is None:
+    wing = _nearest(np.abs(d + wing_delta), ~calls & (k < k[short]))
+    return None if wing is None else block.start + np.array([wing, short])
+
+
+def call_spread_rows(day: DayChain, block: slice, short_delta: float, wing_delta: float,
+                     deltas: BlockDeltas | None = None) -> np.ndarray | None:
+    """(short call, long call) rows: sell the OTM call nearest short_delta, buy the one nearest wing_delta above."""
+    k, calls, d, fwd = deltas or block_deltas(day, block)
+    short = _nearest(np.abs(d - short_delta), calls & (k > fwd))
+    if short is None:
         return None
-    return block.start + np.array([long_put, short_put, short_call, long_call])
+    wing = _nearest(np.abs(d - wing_delta), calls & (k > k[short]))
+    return None if wing is None else block.start + np.array([short, wing])
+
+
+def condor_rows(day: DayChain, block: slice, short_delta: float, wing_delta: float,
+                deltas: BlockDeltas | None = None) -> np.ndarray | None:
+    """(long put, short put, short call, long call) rows, or None when a leg has no strike."""
+    deltas = deltas or block_deltas(day, block)
+    puts = put_spread_rows(day, block, short_delta, wing_delta, deltas)
+    calls = None if puts is None else call_spread_rows(day, block, short_delta, wing_delta, deltas)
+    return None if calls is None else np.concatenate([puts, calls])
+
+
+def atm_pair(day: DayChain, block: slice) -> tuple[int, int] | None:
+    """(call row, put row) at the strike nearest the forward among strikes quoted both ways."""
+    return _atm_pair(day, block)
+
+
+def _condor_rows(day: DayChain, block: slice, cfg: OptionBacktestConfig) -> np.ndarray | None:
+    return condor_rows(day, block, cfg.condor_short_delta, cfg.condor_wing_delta)
 
 
 def condor_qty(
