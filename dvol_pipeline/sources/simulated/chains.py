@@ -61,8 +61,8 @@ def _price_grid(path: CoinPath, days: np.ndarray) -> dict[str, np.ndarray]:
     t_exp = (e_exp - ts_us[pos]) / 1e6 / SECONDS_PER_YEAR
     st = {k: v[pos] for k, v in state_at(path, 24 * (days + 1)).items()}
     fwd = st["spot"] * np.exp(st["carry"] * t_exp)
-    atm = atm_vol(path.model, st["x"], st["log_vrp"], st["noise"], st["eta"], st["rho"], t_exp)
-    s_vs = np.sqrt(t_exp * target_variance(path.model, st["x"], st["log_vrp"], st["noise"], t_exp))
+    atm = atm_vol(path.model, st["x"], st["log_vrp"], st["noise"], st["eta"], st["rho"], t_exp, st["spike"])
+    s_vs = np.sqrt(t_exp * target_variance(path.model, st["x"], st["log_vrp"], st["noise"], t_exp, st["spike"]))
     s_put = atm * np.sqrt(t_exp * smile_h(-PUT_WING_Y, st["eta"], st["rho"]))
     rows, strikes = cal.strike_grid(fwd, K_LO_SD * s_put, K_HI_SD * s_vs, INNER_SD * s_vs)
     e_idx = np.repeat(rows, 2)  # each strike as a call and a put
