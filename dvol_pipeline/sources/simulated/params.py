@@ -106,7 +106,7 @@ NEWS_VOLVOL_SD = 0.3
 """Log-sd of the daily market-wide scale on vol-of-vol (dDVOL fat tails)."""
 EVENT_DAY_P = 1.0 / 40.0
 """Daily probability of a market-wide event day."""
-EVENT_VOLVOL = 4.0
+EVENT_VOLVOL = 4.5
 """Multiplier of vol-of-vol on an event day (the daily scales are renormalised to E[s^2] = 1)."""
 EVENT_RET = 1.5
 CRASH_DAY_P = 1.0 / 250.0

@@ -189,14 +189,16 @@ def simulate(seed: int, start: date, n_days: int, coins: tuple[str, ...]) -> dic
     # dozens of them in a four-year sample make dDVOL's kurtosis large but stable across
     # seeds, unlike one heavier lognormal tail that a single day would dominate
     u_event = special.ndtr(cd[1])
-    event = np.repeat(u_event < P.EVENT_DAY_P, 24)
+    day_jump = P.WEEKDAY_JUMP[(start.weekday() + np.arange(n_days)) % 7]  # fewer events at weekends
+    event = np.repeat(u_event < P.EVENT_DAY_P * day_jump, 24)
     # the rarest event days (u < CRASH_DAY_P) are crashes: at the US open every coin falls by
     # CRASH_RET x (0.5 .. 1.5) (ETH scaled by jump_scale) and implied vol jumps by CRASH_VOL x
     # the same factor, in the fast spike component: DVOL's largest daily moves and its
     # spikes above 150; both are compensated so their means are zero
-    crash = np.flatnonzero(u_event[:n_days] < P.CRASH_DAY_P)
+    crash_p = P.CRASH_DAY_P * day_jump
+    crash = np.flatnonzero(u_event < crash_p)
     crash_size = np.zeros(n)
-    crash_size[24 * crash + P.EVENT_HOUR] = 0.5 + u_event[crash] / P.CRASH_DAY_P
+    crash_size[24 * crash + P.EVENT_HOUR] = 0.5 + u_event[crash] / crash_p[crash]
     ev_vol = np.where(event, P.EVENT_VOLVOL, 1.0) / np.sqrt(1.0 + P.EVENT_DAY_P * (P.EVENT_VOLVOL**2 - 1.0))
     ev_ret = np.where(event, P.EVENT_RET, 1.0) / np.sqrt(1.0 + P.EVENT_DAY_P * (P.EVENT_RET**2 - 1.0))
     news_vol = np.exp(P.NEWS_VOLVOL_SD * news - P.NEWS_VOLVOL_SD**2) * ev_vol
