@@ -111,7 +111,7 @@ EVENT_VOLVOL = 4.5
 EVENT_RET = 1.5
 CRASH_DAY_P = 1.0 / 250.0
 """Daily probability of a crash day (a subset of the event days)."""
-CRASH_RET = 0.08
+CRASH_RET = 0.05
 """Mean log-return of a crash day (BTC; ETH scaled by jump_scale); sizes 0.5 .. 1.5 x."""
 CRASH_VOL = 0.45
 """Mean jump of log vol on a crash day (fast spike component); same size factor."""
