@@ -2,6 +2,12 @@
 
 Built from the table registry so a column is declared once. Each rule's `error` text is
 what a user reads in the quarantine `reason` column and in the check's metadata.
+
+Option quotes: a missing (null) or zero bid is kept, because far out-of-the-money options
+often have nobody bidding and Deribit shows exactly that; the smile filter
+(quant/surface/liquidity.py) leaves such rows out of fits. A negative bid, a zero or
+negative ask and a crossed quote (bid > ask, which one order book cannot show: the
+snapshot was stitched from two instants) are quarantined.
 """
 
 from __future__ import annotations

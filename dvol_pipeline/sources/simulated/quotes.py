@@ -48,7 +48,7 @@ SIDE_NOISE = 0.3
 """Log-sd of each side's own distance to the mid (asymmetric spreads)."""
 STALE_MIN_Y, STALE_P = 1.5, 0.12
 """Far strikes (|y| beyond) keep yesterday's quote with this probability."""
-MISSING_BASE_P, MISSING_WING_P = 0.01, 0.25
+MISSING_BASE_P, MISSING_WING_P = 0.005, 0.15
 """A strike with |y| > 0.5 is absent with MISSING_BASE_P, plus up to MISSING_WING_P far out."""
 NO_BID_MIN_Y, NO_BID_P = 2.5, 0.35
 """Deep OTM quotes (|y| beyond) lose their bid with this probability."""
