@@ -94,10 +94,15 @@ def _price_grid(path: CoinPath, days: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _yesterday(path: CoinPath, g: dict) -> dict[str, np.ndarray]:
-    """Per expiry: the smile state of the previous day's snapshot (for stale quotes)."""
-    days_idx = 24 * (g["e_ts"] // US_PER_DAY - (path.start - EPOCH).days)  # end of the previous day
-    return _smile_state(path, days_idx, g["e_ts"] - US_PER_DAY, g["e_exp"])
+def _yesterdays_fair(path: CoinPath, g: dict, rows: np.ndarray) -> np.ndarray:
+    """Yesterday's model value in coin of `rows` (same strike and expiry, the previous
+    snapshot's forward and smile); only the expiries those rows belong to are evaluated."""
+    e, inv = np.unique(g["e_idx"][rows], return_inverse=True)
+    ts = g["e_ts"][e]
+    prev = _smile_state(path, 24 * (ts // US_PER_DAY - (path.start - EPOCH).days), ts - US_PER_DAY, g["e_exp"][e])
+    f, t, strike = prev["fwd"][inv], prev["t"][inv], g["strike"][rows]
+    iv = implied_vol(np.log(strike / f), t, prev["atm"][inv], prev["eta"][inv], prev["rho"][inv])
+    return price(f, strike, t, iv, g["is_call"][rows]) / f
 
 
 def _open_interest_and_volume(path: CoinPath, days: np.ndarray, g: dict, noise: np.ndarray):
@@ -157,12 +162,13 @@ def _published_dvol(path: CoinPath, g: dict) -> pl.DataFrame:
             "asset": pl.repeat(path.coin, g["strike"].size, eager=True),
             "expiry": pl.Series(g["expiry"], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
             "strike": g["strike"],
-            "option_type": np.where(g["is_call"], "C", "P"),
+            "is_call": g["is_call"],
             "mark_price": g["mark"],
             "underlying_price": g["fwd"],
         }
     )
-    return replicate_dvol(clean).select("ts", "dvol")
+    option_type = pl.when(pl.col("is_call")).then(pl.lit("C")).otherwise(pl.lit("P")).alias("option_type")
+    return replicate_dvol(clean.with_columns(option_type).drop("is_call")).select("ts", "dvol")
 
 
 def _build_chain(path: CoinPath, seed: int, days: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -178,7 +184,7 @@ def _build_chain(path: CoinPath, seed: int, days: np.ndarray) -> tuple[pl.DataFr
     half = _half_spread(g, noise[2])
     fair = g["mark"].copy()
     stale = quotes.stale_rows(g)
-    fair[stale] = quotes.yesterdays_fair(g, _yesterday(path, g), np.flatnonzero(stale))
+    fair[stale] = _yesterdays_fair(path, g, np.flatnonzero(stale))
     bid, ask = quotes.bid_ask(g, fair, half, TICK)
     keep = quotes.present(g)
     frame = pl.DataFrame(
@@ -188,7 +194,7 @@ def _build_chain(path: CoinPath, seed: int, days: np.ndarray) -> tuple[pl.DataFr
             "code": _expiry_codes(g["expiry"]),
             "expiry": pl.Series(g["expiry"], dtype=pl.Int64),
             "strike": g["strike"],
-            "option_type": np.where(g["is_call"], "C", "P"),
+            "is_call": g["is_call"],
             "bid": bid,
             "ask": ask,
             "mark_price": price(g["fwd"], g["strike"], g["t"], iv_mark, g["is_call"]) / g["fwd"],
@@ -198,8 +204,9 @@ def _build_chain(path: CoinPath, seed: int, days: np.ndarray) -> tuple[pl.DataFr
             "volume": volume,
         }
     ).filter(pl.Series(keep))
+    option_type = pl.when(pl.col("is_call")).then(pl.lit("C")).otherwise(pl.lit("P"))
     name = pl.concat_str(
-        [pl.col("asset"), pl.col("code"), pl.col("strike").cast(pl.Int64).cast(pl.Utf8), pl.col("option_type")],
+        [pl.col("asset"), pl.col("code"), pl.col("strike").cast(pl.Int64).cast(pl.Utf8), option_type],
         separator="-",
     )
     chain = frame.select(
@@ -208,7 +215,7 @@ def _build_chain(path: CoinPath, seed: int, days: np.ndarray) -> tuple[pl.DataFr
         name.alias("instrument_name"),
         pl.col("expiry").cast(pl.Datetime("us", "UTC")),
         "strike",
-        "option_type",
+        option_type.alias("option_type"),
         pl.col("bid").fill_nan(None),
         "ask",
         "mark_price",

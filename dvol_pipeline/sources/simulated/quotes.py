@@ -29,10 +29,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from dvol_pipeline.quant.options import price
-
 from .rng import STREAM_MARKS, STREAM_QUOTES, per_day_normals
-from .surface import implied_vol
 
 MARK_LEVEL_SD = 0.002
 """Per-expiry relative shift of the mark smile's level."""
@@ -94,14 +91,6 @@ def stale_rows(g: dict) -> np.ndarray:
     """Far strikes of expiries listed yesterday that keep yesterday's quote."""
     u = ndtr(g["row_draws"][4])
     return g["listed_before"] & (np.abs(g["y"]) > STALE_MIN_Y) & (u < STALE_P)
-
-
-def yesterdays_fair(g: dict, prev: dict, rows: np.ndarray) -> np.ndarray:
-    """Yesterday's model value in coin of `rows` (same strike and expiry, yesterday's state)."""
-    e = g["e_idx"][rows]
-    f, t = prev["fwd"][e], prev["t"][e]
-    iv = implied_vol(np.log(g["strike"][rows] / f), t, prev["atm"][e], prev["eta"][e], prev["rho"][e])
-    return price(f, g["strike"][rows], t, iv, g["is_call"][rows]) / f
 
 
 def bid_ask(g: dict, fair: np.ndarray, half: np.ndarray, tick: float) -> tuple[np.ndarray, np.ndarray]:
