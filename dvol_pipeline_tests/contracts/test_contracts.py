@@ -73,6 +73,25 @@ def test_a_missing_or_zero_bid_is_a_legitimate_quote(bid):
     assert report.valid.height == frame.height
 
 
+def test_rare_crossed_quotes_are_quarantined_but_tolerated_and_many_fail():
+    """A crossed quote is a venue glitch: quarantined always, fatal only when frequent."""
+    frame = toy_table("raw_option_chain", DAY, date(2024, 3, 2), ["BTC"])
+    big = pl.concat([  # 12,000 distinct instruments
+        frame.with_columns(pl.col("strike") + 1_000 * i, pl.col("instrument_name") + f"-{i}") for i in range(1_000)
+    ])
+    crossed = pl.int_range(pl.len()) < 3
+    rare = big.with_columns(bid=pl.when(crossed).then(pl.col("ask") + 0.001).otherwise(pl.col("bid")))
+    report = validate(spec("raw_option_chain"), rare)
+    assert report.passed and report.tolerated and report.rejected.height == 3
+    assert report.valid.height == big.height - 3 and "tolerated venue glitches" in report.message()
+    many = big.with_columns(bid=pl.when(pl.int_range(pl.len()) < 30).then(pl.col("ask") + 0.001).otherwise(pl.col("bid")))
+    report = validate(spec("raw_option_chain"), many)
+    assert not report.passed and report.rejected.height == 30
+    # an untolerated fault next to a rare crossed quote still fails
+    mixed = rare.with_columns(mark_iv=pl.when(pl.int_range(pl.len()) == 5).then(900.0).otherwise(pl.col("mark_iv")))
+    assert not validate(spec("raw_option_chain"), mixed).passed
+
+
 def test_exact_duplicates_keep_the_first_and_quarantine_the_copy():
     frame = toy_table("raw_dvol", DAY, date(2024, 3, 4), ["BTC"])
     report = validate(spec("raw_dvol"), pl.concat([frame, frame.slice(2, 1)]))

@@ -7,7 +7,8 @@ day, from their own random streams, so a day never depends on the requested rang
 
 * marks: the venue's mark is a smoothed fair value, not an exact SVI smile: per expiry a
   small level, skew and a localised bump off the model (not in the SVI family), plus a
-  tiny per-strike wobble; mark_price is Black-76 of that mark_iv;
+  tiny per-strike wobble shared by the call and the put; mark_price is Black-76 of that
+  mark_iv on the expiry's forward (put-call parity holds on the marks);
 * quotes: bid and ask sit around the model's fair value (not around the mark), with a
   mid shifted by part of the half-spread and each side widened by its own noise, so the
   mid differs from the mark and the spread is asymmetric; wings and short expiries are
@@ -57,7 +58,10 @@ N_ROW_DRAWS, N_EXPIRY_DRAWS = 7, 4
 
 
 def mark_iv(g: dict, seed: int, coin_id: int, days: np.ndarray) -> np.ndarray:
-    """The venue's mark IV (decimal): the model smile with per-expiry and per-strike noise."""
+    """The venue's mark IV (decimal): the model smile with per-expiry and per-strike noise.
+
+    A strike's call and put share one mark IV (rows come as call, put), so the marks keep
+    put-call parity on the quoted forward, as Deribit's do."""
     e_counts = np.bincount(g["e_day_pos"], minlength=days.size)
     ze = per_day_normals(seed, STREAM_MARKS, coin_id, days, e_counts, k=N_EXPIRY_DRAWS)[:, g["e_idx"]]
     zr = g["row_draws"]
@@ -67,7 +71,7 @@ def mark_iv(g: dict, seed: int, coin_id: int, days: np.ndarray) -> np.ndarray:
         MARK_LEVEL_SD * ze[0]
         + MARK_SKEW_SD * ze[1] * np.tanh(0.5 * y)
         + MARK_BUMP_SD * ze[2] * np.exp(-0.5 * (y - centre) ** 2)
-        + MARK_STRIKE_SD * (1.0 + 0.5 * np.abs(y)) * zr[0]
+        + MARK_STRIKE_SD * (1.0 + 0.5 * np.abs(y)) * np.repeat(zr[0][0::2], 2)
     )
     return g["iv"] * (1.0 + rel)
 
