@@ -1,11 +1,14 @@
 """End-of-day option chains on Deribit's calendar, priced off the model surface.
 
-Why: DVOL, the options summary and every surface feature downstream are computed from
-these chains, so they carry everything a real dump does: per-expiry forwards (spot times
-carry), round strike grids covering about +-4 standard deviations, Black-76 marks in
-coin, tick-rounded bid/ask whose spreads widen in the wings and at short expiries, and
-open interest / volume concentrated near the money and in monthly/quarterly expiries.
-All days are built in one vectorised pass (a loop over days only lists expiries).
+Why: the options summary and every surface feature downstream are computed from these
+chains, so they carry everything a real dump does: per-expiry forwards (spot times carry),
+round strike grids covering about +-4 standard deviations, Black-76 marks in coin,
+tick-rounded bid/ask whose spreads widen in the wings and at short expiries, open interest
+/ volume concentrated near the money and in monthly/quarterly expiries, and the
+imperfections of a venue dump (`quotes`: noisy marks, asymmetric quotes, stale and missing
+quotes, no or zero bids, rare crossed quotes). The published DVOL is replicated from the
+clean model marks of every listed strike in the same pass (the exchange's own index).
+Days are built in vectorised 128-day passes (a loop over days only lists expiries).
 """
 
 from __future__ import annotations

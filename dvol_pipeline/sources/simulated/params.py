@@ -52,6 +52,7 @@ class CoinParams:
     vol_x0: float
     """x at the first simulated hour (2021-03-24 was a high-vol regime)."""
     vol_halflife_days: float
+    """Half-life of the slow vol level x (the fast spike component: SPIKE_HALFLIFE_DAYS)."""
     volvol: float
     """Hourly sd of the Gaussian vol shock."""
     lev_down: float

@@ -2,11 +2,15 @@
 
 Model (per coin, hour t; every shock is drawn in per-day blocks, see rng.py):
 
-* x_t = log annualised diffusive vol, an OU process (half-life ~60 days) driven by
-  Gaussian vol shocks (correlated across coins), a leverage term (-z_t), a size term
-  (|z_t| - E|z|), jumps (vol rises more on falls) and a daily "news" factor that scales
-  vol-of-vol and lifts vol on busy days; weekday factors make weekends quieter. The vol
-  actually used is exp(x) softly capped (`VolModel.vol`), so no regime runs away.
+* log vol = x_t + s_t, two factors. x_t, the slow level, is an OU process (half-life ~200
+  days: DVOL's months-long memory) driven by Gaussian vol shocks (correlated across coins),
+  a leverage term (-z_t), a size term (|z_t| - E|z|) and a daily "news" factor that scales
+  vol-of-vol and lifts vol on busy days; rare market-wide "event days" multiply vol-of-vol
+  fourfold (dDVOL's fat tails, stable across seeds). s_t, the fast spike component
+  (half-life ~25 days), carries the vol response to jumps (larger after falls) and to the
+  rarest event days, crashes, when every coin falls at the US open and implied vol jumps:
+  DVOL's largest moves and spikes above 150. Weekday factors make weekends quieter (and
+  events rarer there). The vol actually used is exp(x + s) softly capped (`VolModel.vol`).
 * hourly log return = vol * season * news * z_t / sqrt(8760) + J_t - drift corrections;
   z_t a unit Student-t whose Gaussian part loads 0.91 on a market factor; J_t
   exponential jumps (crypto-wide ones hit both coins, ETH scaled up, plus rare own ones).
