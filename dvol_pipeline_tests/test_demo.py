@@ -46,11 +46,17 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     views = [*RAW_TABLES, "features_daily", "vol_regimes", *surface]
     # the smile-model comparison runs on every 7th day: 2021-03-25, 04-01, 04-08, 04-15
     views.append("surface_model_comparison")
-    assert dict(catalog.select("view_name", "partition_count").iter_rows()) == {
-        name: 2 * (4 if name == "surface_model_comparison" else 28) for name in views}
+    counts = dict(catalog.select("view_name", "partition_count").iter_rows())
+    # the simulated dump carries a few crossed quotes: quarantined (own view), tolerated by the contract
+    crossed = counts.pop("quarantine_raw_option_chain")
+    assert counts == {name: 2 * (4 if name == "surface_model_comparison" else 28) for name in views}
+    assert 1 <= crossed <= 10
+    bad = query(lake, "SELECT bid, ask, reason FROM quarantine_raw_option_chain")
+    assert set(bad["reason"]) == {"bid must be <= ask"}
+    assert (bad["bid"].cast(pl.Float64) > bad["ask"].cast(pl.Float64)).all()
     # the summary it prints is the lake's catalog (every view, the warehouse's counts) and the example's result
     (shape, names, rows), (_, example_names, example_rows) = _printed_tables(out)[:2]
-    assert shape == (len(views), 3) and names == catalog.columns
+    assert shape == (len(views) + 1, 3) and names == catalog.columns
     assert rows and all(r in [[str(v) for v in c] for c in catalog.rows()] for r in rows)
     assert f'  python -m dvol_pipeline query "{EXAMPLE_SQL}"' in out.splitlines()
     example = query(lake, EXAMPLE_SQL)
@@ -63,11 +69,13 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     assert main(["materialize", "--select", "group:raw", "--start", "2021-04-10", "--end", "2021-04-10"]) == 0
     assert _fingerprints(lake) == first
 
-    # the DVOL the lake holds is the one replicated from the lake's own option chains
+    # the DVOL the lake holds is the exchange's index (from its clean marks of every strike); the
+    # replica from the lake's own downloaded chain is close to it, not equal
     chain = pl.read_parquet(lake / "raw" / "raw_option_chain" / "asset=BTC" / "date=2021-04-10" / "part-0.parquet")
+    from dvol_pipeline.quant.surface import REPLICA_TOLERANCE_VOL
     from dvol_pipeline.quant.variance_swap import replicate_dvol
 
     replica = replicate_dvol(chain)["dvol"][0]
     dvol = query(lake, "SELECT close FROM raw_dvol WHERE asset = 'BTC' AND date = DATE '2021-04-10'")["close"][0]
-    assert replica == pytest.approx(dvol, abs=1e-6)
+    assert 1e-6 < abs(replica - dvol) < REPLICA_TOLERANCE_VOL
     assert date(2021, 4, 10) == chain["ts"][0].date()

@@ -2,6 +2,13 @@
 
 Built from the table registry so a column is declared once. Each rule's `error` text is
 what a user reads in the quarantine `reason` column and in the check's metadata.
+
+Option quotes: a missing (null) or zero bid is kept, because far out-of-the-money options
+often have nobody bidding and Deribit shows exactly that; the smile filter
+(quant/surface/liquidity.py) leaves such rows out of fits. A negative bid, a zero or
+negative ask and a crossed quote (bid > ask, which one order book cannot show: the
+snapshot was stitched from two instants) are quarantined; crossed quotes are a tolerated
+reason (TableSpec.tolerated_reasons): up to 0.1 % of a batch they do not fail the contract.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from dvol_pipeline.contracts.tables import RAW_TABLES, UNIVERSE_RAW_TABLES, TableSpec
+from dvol_pipeline.contracts.tables import CROSSED_QUOTE, RAW_TABLES, UNIVERSE_RAW_TABLES, TableSpec
 
 IV_RANGE = (1.0, 500.0)
 """Implied vol in percent outside this range is not a market quote, it is a bug."""
@@ -104,7 +111,7 @@ FRAME_RULES: dict[str, list[pa.Check]] = {
     "raw_ohlcv": _ohlc_rules(),
     "raw_funding": [],
     "raw_option_chain": [
-        _frame_rule(pl.col("bid") <= pl.col("ask"), "bid must be <= ask"),
+        _frame_rule(pl.col("bid") <= pl.col("ask"), CROSSED_QUOTE),
         _frame_rule(pl.col("expiry") > pl.col("ts"), "expiry must be after the snapshot ts"),
     ],
     "raw_options_summary": [],

@@ -33,10 +33,24 @@ class ContractReport:
     rejected: pl.DataFrame
     """Original columns as text + `column` + `reason`; one row per rejected input row."""
     batch_errors: list[str] = field(default_factory=list)
+    n_rows: int = 0
+    """Rows in the batch (valid + rejected)."""
+    tolerated_reasons: tuple[str, ...] = ()
+    max_tolerated_share: float = 0.0
+
+    @property
+    def tolerated(self) -> bool:
+        """Rejects exist, but only of tolerated reasons and few enough (see TableSpec)."""
+        return (
+            not self.rejected.is_empty()
+            and not self.batch_errors
+            and set(self.rejected[REASON].unique()) <= set(self.tolerated_reasons)
+            and self.rejected.height <= self.max_tolerated_share * self.n_rows
+        )
 
     @property
     def passed(self) -> bool:
-        return self.rejected.is_empty() and not self.batch_errors
+        return (self.rejected.is_empty() and not self.batch_errors) or self.tolerated
 
     def reason_counts(self) -> dict[str, int]:
         if self.rejected.is_empty():
@@ -46,6 +60,13 @@ class ContractReport:
 
     def message(self, where: str = "") -> str:
         """The sentence a user reads in the UI or the terminal."""
+        if self.tolerated:
+            counts = "; ".join(f"{n} row(s): {r}" for r, n in self.reason_counts().items())
+            return (
+                f"{self.table}{where}: {self.valid.height} rows honour the contract; {self.rejected.height} "
+                f"row(s) quarantined as tolerated venue glitches (at most {self.max_tolerated_share:.1%} of "
+                f"the batch): {counts}"
+            )
         if self.passed:
             return f"{self.table}{where}: all {self.valid.height} rows honour the contract"
         parts = list(self.batch_errors)
@@ -206,7 +227,10 @@ def validate(spec: TableSpec, frame: pl.DataFrame, keep: tuple[str, ...] = ()) -
         .sort(ROW_ID)
         .drop(ROW_ID)
     )
-    return ContractReport(spec.name, valid, rejected)
+    return ContractReport(
+        spec.name, valid, rejected, n_rows=frame.height, tolerated_reasons=spec.tolerated_reasons,
+        max_tolerated_share=spec.max_tolerated_share,
+    )
 
 
 def find_gaps(spec: TableSpec, valid: pl.DataFrame) -> pl.DataFrame:

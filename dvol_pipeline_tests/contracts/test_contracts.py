@@ -35,6 +35,8 @@ def test_valid_rows_pass_and_come_back_sorted(table):
     "table,change,reason",
     [
         ("raw_option_chain", dict(bid=0.5, ask=0.1), "bid must be <= ask"),
+        ("raw_option_chain", dict(bid=-0.0001), "bid: bid must be >= 0"),
+        ("raw_option_chain", dict(ask=0.0), "ask: ask must be > 0"),
         ("raw_option_chain", dict(mark_iv=900.0), "mark_iv: IV must be within"),
         ("raw_option_chain", dict(option_type="X"), "option_type must be C or P"),
         ("raw_dvol", dict(high=10.0), "high must be >= open and close"),
@@ -59,6 +61,35 @@ def test_a_bad_row_is_rejected_alone_with_its_reason(table, change, reason):
         got = report.rejected[col][0]
         assert (got is None) if value is None else (got == str(value))
     assert reason in report.message()
+
+
+@pytest.mark.parametrize("bid", [None, 0.0])
+def test_a_missing_or_zero_bid_is_a_legitimate_quote(bid):
+    """Far out-of-the-money options often have nobody bidding: Deribit shows no bid or a zero
+    bid. The row is kept (the smile filter, not the contract, leaves it out of fits)."""
+    frame = toy_table("raw_option_chain", DAY, date(2024, 3, 2), ["BTC"])
+    report = validate(spec("raw_option_chain"), _one_row_changed(frame, 1, bid=bid))
+    assert report.passed, report.message()
+    assert report.valid.height == frame.height
+
+
+def test_rare_crossed_quotes_are_quarantined_but_tolerated_and_many_fail():
+    """A crossed quote is a venue glitch: quarantined always, fatal only when frequent."""
+    frame = toy_table("raw_option_chain", DAY, date(2024, 3, 2), ["BTC"])
+    big = pl.concat([  # 12,000 distinct instruments
+        frame.with_columns(pl.col("strike") + 1_000 * i, pl.col("instrument_name") + f"-{i}") for i in range(1_000)
+    ])
+    crossed = pl.int_range(pl.len()) < 3
+    rare = big.with_columns(bid=pl.when(crossed).then(pl.col("ask") + 0.001).otherwise(pl.col("bid")))
+    report = validate(spec("raw_option_chain"), rare)
+    assert report.passed and report.tolerated and report.rejected.height == 3
+    assert report.valid.height == big.height - 3 and "tolerated venue glitches" in report.message()
+    many = big.with_columns(bid=pl.when(pl.int_range(pl.len()) < 30).then(pl.col("ask") + 0.001).otherwise(pl.col("bid")))
+    report = validate(spec("raw_option_chain"), many)
+    assert not report.passed and report.rejected.height == 30
+    # an untolerated fault next to a rare crossed quote still fails
+    mixed = rare.with_columns(mark_iv=pl.when(pl.int_range(pl.len()) == 5).then(900.0).otherwise(pl.col("mark_iv")))
+    assert not validate(spec("raw_option_chain"), mixed).passed
 
 
 def test_exact_duplicates_keep_the_first_and_quarantine_the_copy():

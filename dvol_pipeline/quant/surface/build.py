@@ -34,7 +34,7 @@ from .repair import fit_repaired_slices
 from .svi import PARAMS, smile_points, svi_vol
 
 ATM_MIN_DAYS = 2.0
-REPLICA_TOLERANCE_VOL = 0.5
+REPLICA_TOLERANCE_VOL = 3.0
 """Default |replica - published| allowed, in vol points (see `replica_check`)."""
 PRICING_COLUMNS = ["date", "asset", "expiry", "strike", "option_type", "mid_usd", "model_usd", "rel_err"]
 REPLICA_COLUMNS = ["date", "asset", "replica", "published", "diff"]
@@ -97,13 +97,16 @@ def replica_check(
 ) -> tuple[bool, pl.DataFrame]:
     """(passed, worst rows): passed when every day with a published value is within tolerance.
 
-    Default tolerance, 0.5 vol points. Measured on the demo lake (2,758 BTC/ETH days): the
-    chain replica equals the simulator's published close exactly (max |diff| 0.0), because
-    the simulator prices DVOL from the same end-of-day marks. A live feed adds only a few
-    seconds of timing and the venue's own strike selection, so a larger gap means the
-    chain is wrong: stale or partial, or aligned to the wrong date. Half a point is far
-    inside DVOL's day-to-day move (median |change| 1.7 BTC / 2.2 ETH points; over 0.5 on
-    85 % of days), so a one-day misalignment fails on most days.
+    Default tolerance, 3 vol points. The published DVOL is the exchange's replica of its own
+    clean marks of every listed strike; a downloaded chain has smoothed-but-noisy marks and
+    strikes missing on the day, mostly in the wings. Measured on the simulated market
+    (2021-03..2024-12, 2,758 BTC/ETH days per seed, whose dumps carry both): |replica -
+    published| mean 0.18-0.24 points, 99th percentile 0.75-0.94, max 1.2-2.6 over seeds
+    default, 3 and 4, biased up by ~0.1 (a missing strike widens its neighbours' dK on a
+    convex integrand). A live feed adds seconds of timing and the venue's own strike
+    selection on top. A larger gap means the chain is wrong: stale or partial, or aligned
+    to the wrong date. Three points is still inside DVOL's day-to-day move often enough
+    (more than 3 points on about a fifth of days), so a one-day misalignment fails.
     """
     compared = replica.filter(pl.col("diff").is_not_null()).with_columns(abs_diff=pl.col("diff").abs())
     worst = compared.sort(["abs_diff", "asset", "date"], descending=[True, False, False]).head(n_worst).drop("abs_diff")

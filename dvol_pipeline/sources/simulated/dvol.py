@@ -1,7 +1,10 @@
-"""Daily DVOL bars computed from the simulated chains.
+"""Daily DVOL bars computed from the exchange's own marks.
 
 Why: the real DVOL is a variance swap replicated from option marks, so the simulated one
-is too. The close of day D is `replicate_dvol` on D's end-of-day chain; the intraday
+is too. The close of day D is `replicate_dvol` on D's clean end-of-day marks of every
+listed strike (`chains.build_chain` returns it next to the chain): the exchange computes
+its index from its own fair values, not from the dump a user downloads, whose marks,
+stale quotes and missing strikes (`quotes`) make the pipeline's replica differ. The intraday
 open/high/low follow the model's hourly 30-day variance-swap level, rescaled so that its
 end-of-day value equals the replicated close (the replica's discretisation error is a
 per-day factor of a fraction of a percent). Including the close in the max/min keeps
@@ -13,26 +16,19 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.variance_swap import replicate_dvol
-
 from .calendar import US_PER_DAY
-from .chains import CHUNK_DAYS, snapshot_us
+from .chains import snapshot_us
 from .paths import CoinPath
 from .surface import level30
 
 
-def dvol_bars(path: CoinPath, days: np.ndarray, chain: pl.DataFrame) -> pl.DataFrame:
-    """raw_dvol rows of one coin for day indices `days`; `chain` covers those days."""
+def dvol_bars(path: CoinPath, days: np.ndarray, published: pl.DataFrame) -> pl.DataFrame:
+    """raw_dvol rows of one coin for day indices `days`; `published` (ts, dvol) covers those days."""
     days = np.asarray(days, np.int64)
-    own = chain.filter(pl.col("asset") == path.coin)
-    block = (pl.col("ts").dt.epoch("us") // (US_PER_DAY * CHUNK_DAYS)).alias("__block")
-    # snapshot by snapshot, a block of days at a time: the strip's temporaries stay small
-    blocks = own.with_columns(block).partition_by("__block", maintain_order=True, include_key=False)
-    rep = pl.concat([replicate_dvol(b) for b in blocks]) if blocks else replicate_dvol(own)
     ts_us = snapshot_us(path.start, days)
     close = (
         pl.DataFrame({"ts": pl.Series(ts_us).cast(pl.Datetime("us", "UTC"))})
-        .join(rep.select("ts", "dvol"), on="ts", how="left")["dvol"]
+        .join(published.select("ts", "dvol"), on="ts", how="left")["dvol"]
         .to_numpy()
     )
     if np.isnan(close).any():

@@ -57,7 +57,7 @@ class SimulatedMarket:
         self.config = config
         self.end = end
         self._paths: dict[str, CoinPath] | None = None
-        self._chains: dict[str, tuple[int, int, pl.DataFrame]] = {}
+        self._chains: dict[str, tuple[int, int, pl.DataFrame, pl.DataFrame]] = {}
 
     # ---- state -------------------------------------------------------------------------
     @property
@@ -93,19 +93,20 @@ class SimulatedMarket:
             raise ValueError(f"unknown coin(s) {unknown}; this market simulates {list(self.config.coins)}")
         return list(dict.fromkeys(coins))
 
-    def _chain(self, coin: str, days: np.ndarray) -> pl.DataFrame:
-        """Day-ordered chain rows of `coin` for `days`, cached for the covering range."""
+    def _chain(self, coin: str, days: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Day-ordered (chain rows, published DVOL closes) of `coin` for `days`, cached for the covering range."""
         d0, d1 = int(days[0]), int(days[-1])
         cached = self._chains.get(coin)
         if cached is None or not (cached[0] <= d0 and d1 <= cached[1]):
-            cached = (d0, d1, build_chain(self.paths[coin], int(self.config.seed), days))
+            cached = (d0, d1, *build_chain(self.paths[coin], int(self.config.seed), days))
             self._chains[coin] = cached
-        c0, c1, frame = cached
+        c0, c1, frame, published = cached
         if (c0, c1) == (d0, d1):
-            return frame
+            return frame, published
         lo, hi = snapshot_us(self.config.start, np.array([d0, d1]))
         ts = pl.col("ts").dt.epoch("us")
-        return frame.filter((ts >= int(lo)) & (ts <= int(hi)))
+        inside = (ts >= int(lo)) & (ts <= int(hi))
+        return frame.filter(inside), published.filter(inside)
 
     # ---- public ------------------------------------------------------------------------
     def table(self, name: str, start: date, end: date, coins: Sequence[str] | None = None) -> pl.DataFrame:
@@ -126,12 +127,12 @@ class SimulatedMarket:
             return funding_rows(path, days)
         if name == "raw_onchain":
             return onchain_rows(path, days)
-        chain = self._chain(coin, days)
+        chain, published = self._chain(coin, days)
         if name == "raw_option_chain":
             return chain
         if name == "raw_options_summary":
             return options_summary(chain)
-        return dvol_bars(path, days, chain)
+        return dvol_bars(path, days, published)
 
     def model_levels(self, start: date, end: date, coins: Sequence[str] | None = None) -> pl.DataFrame:
         """The model's own 30-day levels at each day's snapshot, in vol points.

@@ -52,6 +52,7 @@ class CoinParams:
     vol_x0: float
     """x at the first simulated hour (2021-03-24 was a high-vol regime)."""
     vol_halflife_days: float
+    """Half-life of the slow vol level x (the fast spike component: SPIKE_HALFLIFE_DAYS)."""
     volvol: float
     """Hourly sd of the Gaussian vol shock."""
     lev_down: float
@@ -102,13 +103,27 @@ COMMON_JUMP_P = 1.0 / (24 * 45)
 JUMP_MEAN = 0.04
 """Mean |log-return| of a jump (exponentially distributed)."""
 JUMP_DOWN_PROB = 0.6
-NEWS_VOLVOL_SD = 0.5
+NEWS_VOLVOL_SD = 0.3
 """Log-sd of the daily market-wide scale on vol-of-vol (dDVOL fat tails)."""
+EVENT_DAY_P = 1.0 / 40.0
+"""Daily probability of a market-wide event day."""
+EVENT_VOLVOL = 4.5
+"""Multiplier of vol-of-vol on an event day (the daily scales are renormalised to E[s^2] = 1)."""
+EVENT_RET = 1.5
+CRASH_DAY_P = 1.0 / 250.0
+"""Daily probability of a crash day (a subset of the event days)."""
+CRASH_RET = 0.05
+"""Mean log-return of a crash day (BTC; ETH scaled by jump_scale); sizes 0.5 .. 1.5 x."""
+CRASH_VOL = 0.45
+"""Mean jump of log vol on a crash day (fast spike component); same size factor."""
+EVENT_HOUR = 14
+"""UTC hour of a crash (the US open)."""
+"""Multiplier of return vol on an event day."""
 NEWS_RET_SD = 0.25
 """Log-sd of the same daily scale applied to return vol."""
-NEWS_VOL_PUSH = 0.025
+NEWS_VOL_PUSH = 0.02
 """Daily sd of the shift in log vol driven by the same news factor (busy days lift vol)."""
-IV_OVERSHOOT = 0.25
+IV_OVERSHOOT = 0.15
 """Implied vol first overshoots each vol shock by this fraction, then the excess fades."""
 IV_OVERSHOOT_HL_HOURS = 12.0
 PRICE_ANCHOR_DAYS = 365.0
@@ -118,7 +133,10 @@ SMILE_FLAT_VOL = 1.2
 """Smile curvature shrinks like 1 / (1 + (vol / 1.2)^2): flatter smiles in panics."""
 JUMP_CAP = 0.30
 """Largest |log-return| of a single jump."""
-JUMP_VOL_SAT = 0.08
+SPIKE_HALFLIFE_DAYS = 25.0
+"""Half-life of the fast vol component that carries the jump responses (crash spikes fade
+within weeks while the slow vol level keeps its months-long memory)."""
+JUMP_VOL_SAT = 0.12
 """Jump vol response saturates: gain * SAT * tanh(|J| / SAT)."""
 FUNDING_INTEREST = 1e-4
 FUNDING_CLAMP = 5e-4
@@ -128,21 +146,21 @@ PREMIUM_FLOOR_WIDTH = 2.0e-4
 COINS: dict[str, CoinParams] = {
     "BTC": CoinParams(
         coin_id=1, s0=55_000.0, vol_theta=np.log(0.42), vol_cap=1.4, vol_x0=np.log(0.70),
-        vol_halflife_days=60.0, volvol=0.0060, lev_down=0.0045, lev_abs=0.0090,
-        jump_p=1.0 / (24 * 150), jump_scale=1.0, jump_vol_down=4.0, jump_vol_up=1.5,
-        vrp_mean=np.log(1.14), vrp_sd=0.07, vrp_halflife_days=20.0,
-        noise_sd=0.012, noise_halflife_hours=6.0,
+        vol_halflife_days=200.0, volvol=0.0042, lev_down=0.0025, lev_abs=0.0090,
+        jump_p=1.0 / (24 * 150), jump_scale=1.0, jump_vol_down=4.5, jump_vol_up=1.5,
+        vrp_mean=np.log(1.14), vrp_sd=0.07, vrp_halflife_days=40.0,
+        noise_sd=0.008, noise_halflife_hours=6.0,
         skew_mean=-0.25, skew_mom=0.30, curvature=0.30,
         premium_mean=1.0e-4, premium_mom=4.0e-4, premium_sd=5.0e-4, premium_halflife_days=6.0,
         spot_volume=1_500.0, trade_usd=1_200.0, option_oi=180_000.0,
         tx_base=330_000.0, fee_base=35.0,
     ),
     "ETH": CoinParams(
-        coin_id=2, s0=1_700.0, vol_theta=np.log(0.60), vol_cap=1.8, vol_x0=np.log(0.90),
-        vol_halflife_days=60.0, volvol=0.0055, lev_down=0.0045, lev_abs=0.0085,
-        jump_p=1.0 / (24 * 250), jump_scale=1.3, jump_vol_down=3.5, jump_vol_up=1.3,
-        vrp_mean=np.log(1.04), vrp_sd=0.07, vrp_halflife_days=20.0,
-        noise_sd=0.012, noise_halflife_hours=6.0,
+        coin_id=2, s0=1_700.0, vol_theta=np.log(0.52), vol_cap=1.8, vol_x0=np.log(0.90),
+        vol_halflife_days=200.0, volvol=0.0038, lev_down=0.0025, lev_abs=0.0085,
+        jump_p=1.0 / (24 * 250), jump_scale=1.3, jump_vol_down=2.2, jump_vol_up=1.3,
+        vrp_mean=np.log(1.085), vrp_sd=0.07, vrp_halflife_days=40.0,
+        noise_sd=0.008, noise_halflife_hours=6.0,
         skew_mean=-0.20, skew_mom=0.30, curvature=0.30,
         premium_mean=1.0e-4, premium_mom=4.0e-4, premium_sd=5.0e-4, premium_halflife_days=6.0,
         spot_volume=20_000.0, trade_usd=1_000.0, option_oi=1_400_000.0,

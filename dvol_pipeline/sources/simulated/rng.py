@@ -19,6 +19,11 @@ STREAM_BARS = 3
 """Sub-hour bridges and volumes: drawn only for requested days, never feed the state."""
 STREAM_CHAIN = 4
 """Per-instrument option noise (open interest, volume, spreads)."""
+STREAM_QUOTES = 5
+"""Per-instrument quote realism (mark wobble, quote noise, stale, missing, crossed); its own
+stream so that adding it left every other series unchanged."""
+STREAM_MARKS = 6
+"""Per-expiry deviations of the venue's mark smile from the model smile."""
 COMMON_COIN_ID = 0
 
 

@@ -35,17 +35,23 @@ _GH_W = _GH_W / np.sqrt(2.0 * np.pi)
 DVOL_DAYS = 30.0
 
 
-def expected_variance(model: VolModel, x: np.ndarray, t_years: np.ndarray) -> np.ndarray:
-    """E[average annualised variance over the next T years | x].
+def expected_variance(model: VolModel, x: np.ndarray, t_years: np.ndarray, spike: np.ndarray = 0.0) -> np.ndarray:
+    """E[average annualised variance over the next T years | x, spike].
 
-    x_{t+h} | x_t is treated as Gaussian with the OU mean and variance; E[vol(x)^2] at
-    each Gauss-Legendre time node is a Gauss-Hermite sum (vol() is the capped exp).
+    The log vol x + spike at t+h is treated as Gaussian: the slow level x and the fast
+    spike each revert with their own OU coefficient, and their future shocks add their
+    OU variances; E[vol^2] at each Gauss-Legendre time node is a Gauss-Hermite sum
+    (vol() is the capped exp).
     """
-    x, t = np.broadcast_arrays(np.asarray(x, float), np.asarray(t_years, float))
+    x, t, spike = np.broadcast_arrays(np.asarray(x, float), np.asarray(t_years, float), np.asarray(spike, float))
     h = 0.5 * (t * HOURS_PER_YEAR)[..., None] * (_GL_X + 1.0)
     ph = np.exp(h * np.log(model.phi))
-    mu = model.theta + ph * (x[..., None] - model.theta)
-    sd = np.sqrt(model.shock_var * (1.0 - ph * ph) / (1.0 - model.phi**2))
+    pf = np.exp(h * np.log(model.phi_spike))
+    mu = model.theta + ph * (x[..., None] - model.theta) + pf * spike[..., None]
+    var = model.shock_var * (1.0 - ph * ph) / (1.0 - model.phi**2)
+    if model.spike_var > 0.0:
+        var = var + model.spike_var * (1.0 - pf * pf) / (1.0 - model.phi_spike**2)
+    sd = np.sqrt(var)
     v = model.vol(mu[..., None] + sd[..., None] * _EV_X)
     ev = np.sum(_EV_W * v * v, axis=-1)
     return 0.5 * np.sum(_GL_W * ev, axis=-1) + model.jump_var
@@ -81,17 +87,17 @@ def vs_ratio(s: np.ndarray, eta: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return np.trapezoid(f, _Y, axis=-1)
 
 
-def target_variance(model, x, log_vrp, noise, t_years) -> np.ndarray:
+def target_variance(model, x, log_vrp, noise, t_years, spike=0.0) -> np.ndarray:
     """Targeted variance-swap variance: VRP^2 * noise^2 * expected average variance."""
-    return np.exp(2.0 * (log_vrp + noise)) * expected_variance(model, x, t_years)
+    return np.exp(2.0 * (log_vrp + noise)) * expected_variance(model, x, t_years, spike)
 
 
-def atm_vol(model, x, log_vrp, noise, eta, rho, t_years) -> np.ndarray:
+def atm_vol(model, x, log_vrp, noise, eta, rho, t_years, spike=0.0) -> np.ndarray:
     """ATM implied vol (decimal) whose smile's exact variance swap hits the target.
 
     Two fixed-point steps on atm^2 = target / ratio(atm sqrt(T)), from the small-T ratio.
     """
-    target = target_variance(model, x, log_vrp, noise, t_years)
+    target = target_variance(model, x, log_vrp, noise, t_years, spike)
     atm = np.sqrt(target / vs_ratio_small_t(eta, rho))
     for _ in range(2):
         atm = np.sqrt(target / vs_ratio(atm * np.sqrt(t_years), eta, rho))
@@ -109,6 +115,7 @@ def state_at(path: CoinPath, idx: np.ndarray) -> dict[str, np.ndarray]:
     return {
         "spot": np.exp(path.log_s_b[idx]),
         "x": path.x_b[idx],
+        "spike": path.spike_b[idx],
         "log_vrp": path.log_vrp_b[idx],
         "noise": path.noise_b[idx],
         "rho": path.rho_b[idx],
@@ -119,7 +126,7 @@ def state_at(path: CoinPath, idx: np.ndarray) -> dict[str, np.ndarray]:
 
 def level30(path: CoinPath, idx: np.ndarray) -> np.ndarray:
     """The model's 30-day variance-swap vol (vol points) at boundary indices: DVOL's target."""
-    ev = expected_variance(path.model, path.x_b[idx], DVOL_DAYS / 365.0)
+    ev = expected_variance(path.model, path.x_b[idx], DVOL_DAYS / 365.0, path.spike_b[idx])
     return 100.0 * np.exp(path.log_vrp_b[idx] + path.noise_b[idx]) * np.sqrt(ev)
 
 
@@ -144,5 +151,5 @@ def model_vs30(path: CoinPath, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """(variance-swap vol, ATM vol) of the model's 30-day smile, vol points, at indices."""
     s = state_at(path, idx)
     t = DVOL_DAYS / 365.0
-    atm = atm_vol(path.model, s["x"], s["log_vrp"], s["noise"], s["eta"], s["rho"], t)
+    atm = atm_vol(path.model, s["x"], s["log_vrp"], s["noise"], s["eta"], s["rho"], t, s["spike"])
     return model_variance_swap(t, atm, s["eta"], s["rho"]), 100.0 * atm

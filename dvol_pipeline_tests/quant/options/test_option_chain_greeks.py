@@ -131,8 +131,10 @@ def test_implied_forward_matches_the_quoted_forward(chain):
     assert marks.height == chain.select("ts", "asset", "expiry").n_unique()
     assert marks["rel_diff"].abs().max() < 1e-12  # marks are Black prices on underlying_price
     assert (marks["n_pairs"] == 4).all() and (marks["n_pairs_total"] >= 4).all()
-    mids = implied_forward(chain)  # bid/ask mids: the spread's asymmetry shows, but barely
-    assert mids["rel_diff"].abs().max() < 1e-3
+    # bid/ask mids sit off the fair value by part of a half-spread (sources/simulated/quotes.py):
+    # the forward implied from them is off by up to a few tenths of a percent, never by more
+    mids = implied_forward(chain)
+    assert 1e-5 < mids["rel_diff"].abs().max() < 5e-3
     np.testing.assert_allclose(mids["quoted_forward"], marks["quoted_forward"])
 
 

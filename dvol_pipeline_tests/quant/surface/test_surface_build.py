@@ -199,15 +199,25 @@ def sim():
 
 
 def test_simulated_chain_builds_every_day_with_clean_checks(sim):
+    """The simulated dump is realistic, not a model printout: the fit is good, not exact."""
     market, chain, dvol, build = sim
     assert build.features.height == 20 and build.empty_reason is None
     assert build.features.select("date", "asset").unique().height == 20
-    assert build.params["rmse_vol"].max() < 0.05 and build.params["n_points"].min() >= 6
+    # the venue's marks wobble off any SVI smile (sources/simulated/quotes.py): a residual of
+    # a few hundredths to a few tenths of a vol point, never the round-off of a perfect fit
+    rmse = build.params["rmse_vol"]
+    assert rmse.min() > 0.01 and 0.03 < rmse.median() < 0.3 and rmse.max() < 1.0
+    assert build.params["n_points"].min() >= 6
     summary = build.pricing_error_summary()
     assert summary["n"] > 100 and summary["median_abs_rel_err"] < 0.05 and summary["p95_abs_rel_err"] < 0.05
+    assert summary["median_abs_rel_err"] > 1e-4  # mids are not the marks
     assert build.butterfly.height == 0 and build.calendar.height == 0
+    # stale resting quotes are caught by the liquidity filter
+    assert dict(build.drop_counts.iter_rows()).get("stale_quote", 0) > 0
     passed, worst = replica_check(build.replica)
     assert passed and build.replica["published"].null_count() == 0
+    diff = build.replica["diff"].abs()
+    assert diff.max() < 1.5 and diff.mean() > 0.02  # the dump's replica is close to, not equal to, the index
     # oracle: the simulator's own 30-day ATM vol (interpolation between expiries costs a little)
     levels = market.model_levels(START, END).join(build.features, on=["date", "asset"])
     assert (levels["surf_atm_30d"] - levels["atm30"]).abs().max() < 1.0

@@ -16,10 +16,13 @@ import polars as pl
 import pytest
 
 from dvol_pipeline.contracts.tables import RAW_TABLES
+from dvol_pipeline.contracts.validate import validate
+from dvol_pipeline.quant.options import SECONDS_PER_YEAR
 from dvol_pipeline.quant.options import vega as vega_per_point
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
 from dvol_pipeline.sources.simulated.calendar import parse_instrument_names
 from dvol_pipeline.sources.simulated.facts import market_facts
+from dvol_pipeline.sources.simulated.surface import atm_vol, implied_vol, state_at
 
 pytestmark = pytest.mark.slow  # builds the full default market once (~10 s)
 
@@ -126,7 +129,7 @@ def test_return_vol_levels_and_cross_correlation(facts):
 
 def test_variance_risk_premium(facts):
     btc, eth = facts["BTC"], facts["ETH"]
-    assert btc["vrp_mean"] > eth["vrp_mean"] > 0
+    assert btc["vrp_mean"] > eth["vrp_mean"] > 2.5  # real: +8.8 / +4.2 vol points
     for f in (btc, eth):
         assert 0.55 <= f["vrp_share_pos"] <= 0.85
 
@@ -135,6 +138,8 @@ def test_dvol_levels(facts):
     assert 45 <= facts["BTC"]["dvol_mean"] <= 80
     assert 1.05 <= facts["cross"]["dvol_ratio_median"] <= 1.4
     assert facts["BTC"]["dvol_min"] > 15 and facts["ETH"]["dvol_max"] < 300
+    # crash spikes: real maxima 156 (BTC) and 193 (ETH)
+    assert max(facts["BTC"]["dvol_max"], facts["ETH"]["dvol_max"]) > 130
 
 
 @pytest.mark.parametrize("coin", COINS)
@@ -142,13 +147,22 @@ def test_dvol_dynamics(facts, coin):
     f = facts[coin]
     if coin == "BTC":
         assert 2.0 <= f["ddvol_std"] <= 5.0
-    assert f["ddvol_exkurt"] > 3
-    assert 10 <= f["dvol_halflife"] <= 120
-    assert f["corr_ddvol_ret"] < -0.15
+    # real: excess kurtosis ~24 / 25, half-life ~49 / 60 days, corr(dDVOL, return) -0.34 / -0.32.
+    # Kurtosis and half-life are sample statistics of a few crash days and regimes, so they
+    # vary a lot between seeds; the joint bounds below hold for the default seed, 3 and 4.
+    assert f["ddvol_exkurt"] > 10
+    assert 25 <= f["dvol_halflife"] <= 120
+    assert -0.45 <= f["corr_ddvol_ret"] <= -0.25
     assert f["corr_ddvol_absret"] > 0.1
     assert f["ddvol_acf1"] < 0
     by_day = f["ddvol_std_by_weekday"]
     assert np.mean(by_day[5:]) < np.mean(by_day[:5])
+
+
+def test_dvol_tails_and_memory_across_coins(facts):
+    btc, eth = facts["BTC"], facts["ETH"]
+    assert max(btc["ddvol_exkurt"], eth["ddvol_exkurt"]) > 20
+    assert (btc["dvol_halflife"] + eth["dvol_halflife"]) / 2 >= 35
 
 
 @pytest.mark.parametrize("coin", COINS)
@@ -187,14 +201,57 @@ def test_dvol_bar_opens_near_previous_close(tables):
 
 
 # ---- option chain ------------------------------------------------------------------------
-def test_chain_quotes_bracket_the_mark(chain):
+def test_chain_quotes_look_like_a_venue_dump(chain):
+    """Marks are not the mid, quotes are not symmetric around the mark, deep wings lose their
+    bid, a few bids are zero and a very few quotes are crossed (see sources/simulated/quotes.py)."""
     with_bid = chain.filter(pl.col("bid").is_not_null())
-    assert (with_bid["bid"] > 0).all() and (with_bid["bid"] <= with_bid["mark_price"]).all()
-    assert chain["ask"].null_count() == 0 and (chain["ask"] >= chain["mark_price"]).all()
+    assert chain["ask"].null_count() == 0 and (chain["ask"] > 0).all()
     ticks = pl.concat([with_bid["bid"], chain["ask"]]) * 1e4
     assert ((ticks - ticks.round()).abs() < 1e-6).all()
     assert chain["mark_iv"].is_between(5, 400).all()
     assert 0.01 < chain["bid"].null_count() / chain.height < 0.5
+    inside = (with_bid["bid"] <= with_bid["mark_price"]) & (with_bid["mark_price"] <= with_bid["ask"])
+    assert 0.8 < inside.mean() < 0.98  # the mark is a fair value, not the book: mostly inside
+    mid = (with_bid["bid"] + with_bid["ask"]) * 0.5
+    assert ((mid - with_bid["mark_price"]).abs() > 1e-4).mean() > 0.3
+    zero, crossed = (with_bid["bid"] == 0).sum(), (with_bid["bid"] > with_bid["ask"]).sum()
+    assert 0 < zero < 0.01 * chain.height and 0 < crossed < 1e-4 * chain.height
+    y = (pl.col("k").abs() / (pl.col("mark_iv") / 100 * (pl.col("t_days") / 365).sqrt()))
+    no_bid = chain.with_columns(y=y).group_by(pl.col("y") > 2.5).agg(pl.col("bid").is_null().mean())
+    share = dict(no_bid.iter_rows())
+    assert share[True] > 2 * share[False]
+
+
+def test_contract_quarantines_exactly_the_crossed_quotes(chain):
+    """A zero or missing bid is a legitimate far-OTM quote (kept); bid > ask is not (quarantined,
+    but so rare that the contract passes: a tolerated venue glitch)."""
+    raw = chain.drop("t_days", "k")
+    report = validate(RAW_TABLES["raw_option_chain"], raw)
+    crossed = raw.filter(pl.col("bid") > pl.col("ask"))
+    assert report.rejected.height == crossed.height > 0
+    assert set(report.rejected["reason"]) == {"bid must be <= ask"}
+    assert set(report.rejected["instrument_name"]) == set(crossed["instrument_name"])
+    assert report.valid["bid"].null_count() == raw["bid"].null_count() and (report.valid["bid"] == 0).any()
+    assert report.tolerated and report.passed  # a few per million rows: quarantined, not fatal
+
+
+def _model_iv(market: SimulatedMarket, rows: pl.DataFrame, coin: str) -> np.ndarray:
+    """The model smile's IV (decimal) at each row of one day's chain of `coin`."""
+    path = market.paths[coin]
+    d = (rows["ts"][0].date() - START).days
+    st = state_at(path, np.array([24 * (d + 1)]))
+    t = (rows["expiry"] - rows["ts"]).dt.total_seconds().to_numpy() / SECONDS_PER_YEAR
+    atm = atm_vol(path.model, st["x"], st["log_vrp"], st["noise"], st["eta"], st["rho"], t, st["spike"])
+    k = np.log(rows["strike"].to_numpy() / rows["underlying_price"].to_numpy())
+    return implied_vol(k, t, atm, st["eta"], st["rho"])
+
+
+def test_marks_differ_from_the_model_smile_by_a_little(market, chain):
+    """The venue's mark smile wobbles around the model smile (per expiry and per strike)."""
+    for coin in COINS:
+        day = chain.filter(pl.col("ts").dt.date() == date(2023, 6, 30), pl.col("asset") == coin)
+        rel = (day["mark_iv"].to_numpy() / 100.0) / _model_iv(market, day, coin) - 1.0
+        assert 0.001 < np.std(rel) < 0.03 and np.abs(rel).max() < 0.1, coin
 
 
 def test_spreads_widen_in_the_wings_and_at_short_expiry(chain):
@@ -235,7 +292,7 @@ def test_strike_grids_are_round_and_wide_enough(chain):
     g = chain.filter(pl.col("option_type") == "C").group_by("asset", "ts", "expiry").agg(
         n=pl.len(), kmin=pl.col("k").min(), kmax=pl.col("k").max(), t=pl.col("t_days").first()
     )
-    assert g["n"].is_between(15, 60).all()
+    assert g["n"].is_between(10, 60).all()  # some strikes are missing on a day, mostly in the wings
     assert (g["kmin"] < 0).all() and (g["kmax"] > 0).all()
     assert (chain["strike"] == chain["strike"].round()).all()
     # the underlying is each expiry's forward: close to spot, diverging with maturity
@@ -245,7 +302,8 @@ def test_strike_grids_are_round_and_wide_enough(chain):
     assert spread["r"].is_between(1.0, 1.6).all() and spread["r"].median() < 1.2
 
 
-def test_chain_is_free_of_butterfly_arbitrage(chain):
+def test_marks_are_nearly_free_of_butterfly_arbitrage(chain):
+    """Marks are a smoothed fair value: monotone and convex in strike but for rare, small kinks."""
     grp = ["asset", "ts", "expiry"]
     c = (
         chain.filter(pl.col("option_type") == "C", pl.col("t_days") >= 1)
@@ -258,7 +316,8 @@ def test_chain_is_free_of_butterfly_arbitrage(chain):
         .with_columns(convex=pl.col("slope").shift(-1).over(grp) - pl.col("slope"))
     )
     assert c["slope"].max() <= 0 and c["slope"].min() >= -1
-    assert c["convex"].min() > -1e-9
+    convex = c["convex"].drop_nulls()
+    assert (convex < -1e-9).mean() < 0.01 and convex.min() > -0.05
 
 
 def test_chain_is_free_of_calendar_arbitrage(chain):
