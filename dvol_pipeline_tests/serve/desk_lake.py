@@ -64,7 +64,7 @@ def surface_rows(days: list[date], coins=COINS, version: int = 0) -> dict[str, p
                 params.append({"date": d, "ts": snap, "asset": coin, "expiry": expiry, "T": T,
                                "days_to_expiry": T * 365, "forward": 60_000.0, "a": w * 0.8, "b": w, "rho": -0.2,
                                "m": 0.0, "sigma": 0.2 + 0.05 * n, "n_points": 20, "rmse_vol": 0.1,
-                               "max_abs_err_vol": 0.2, "atm_iv": atm})
+                               "max_abs_err_vol": 0.2, "atm_iv": atm, "repaired": False, "rmse_vol_raw": 0.1})
                 for strike in STRIKES:
                     for typ in ("C", "P"):
                         name = f"{coin}-{expiry_code(expiry)}-{int(strike)}-{typ}"
