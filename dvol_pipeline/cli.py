@@ -187,6 +187,22 @@ def _outputs(root: Path, last_day: date) -> str:
     except Exception as err:  # the signals view exists only once the signals asset ran
         lines.append(f"No signals for {last_day}: {err}")
     book_sql = {
+        "Volatility regime": f"SELECT date, asset, regime, round(dvol_rank, 2) AS dvol_rank, round(rv_iv_ratio, 2) AS "
+                             f"rv_iv_ratio FROM vol_regimes WHERE date = DATE '{last_day}' ORDER BY asset",
+        "IV-rank strategies (out of sample, costs x1, both coins)":
+            "SELECT strategy, n_trades, round(hit_rate, 2) AS hit_rate, round(net_usd) AS net_usd, "
+            "round(sharpe, 2) AS sharpe, (SELECT round(avg(auc), 3) FROM ivrank_gate_folds) AS gate_auc_mean "
+            "FROM ivrank_strategy_metrics WHERE asset = 'ALL' AND regime = 'ALL' AND cost_mult = 1 ORDER BY strategy",
+        "Smile fits (median IV RMSE, vol points)":
+            "SELECT test, model, round(median(iv_rmse_vol), 2) AS iv_rmse, round(avg(inside_spread_share), 2) "
+            "AS inside_spread FROM surface_model_comparison GROUP BY ALL ORDER BY ALL",
+    }
+    for title, sql in book_sql.items():
+        try:
+            lines += [f"{title}:", str(query(root, sql))]
+        except Exception:  # a view exists only once its asset ran
+            continue
+    book_sql = {
         "Paper book (DVOL futures)": "SELECT date, asset, contract_expiry, position, target_next, round(equity_usd, 2) "
                                      "AS equity_usd, halted FROM paper_positions",
         "Paper book (option sleeve)": "SELECT date, asset, structure, n_legs, round(hedge_coin, 3) AS hedge_coin, "
