@@ -25,6 +25,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 COST_MULTS = (0.5, 1.0, 1.5, 2.0, 3.0)
+# Deribit's fees and tick (MARKET_FACTS.md), the one place every option lane reads them from
+OPTION_FEE_RATE = 0.0003  # of the underlying per contract
+OPTION_FEE_CAP = 0.125  # at most this share of the option's price
+PERP_FEE_RATE = 0.0005  # taker, of notional
+SETTLEMENT_FEE_RATE = 0.00015
+FALLBACK_HALF_SPREAD_FRAC = 0.10  # of mark, when neither side is quoted
+TICK = 0.0001  # coin
 
 
 def round_to_step(qty: float, step: float) -> float:
@@ -49,14 +56,14 @@ class OptionBacktestConfig:
     hedge: bool = True  # delta-hedge daily with the perpetual
     close_at_end: bool = True  # pay the exit spread on the last day, so P&L is realisable
     # costs
-    option_fee_rate: float = 0.0003
-    option_fee_cap: float = 0.125
-    perp_fee_rate: float = 0.0005
-    settlement_fee_rate: float = 0.00015
+    option_fee_rate: float = OPTION_FEE_RATE
+    option_fee_cap: float = OPTION_FEE_CAP
+    perp_fee_rate: float = PERP_FEE_RATE
+    settlement_fee_rate: float = SETTLEMENT_FEE_RATE
     cost_mult: float = 1.0
     cost_mults: tuple[float, ...] = COST_MULTS
-    fallback_half_spread_frac: float = 0.10  # of mark, when neither side is quoted
-    tick: float = 0.0001  # coin; the smallest fallback half-spread
+    fallback_half_spread_frac: float = FALLBACK_HALF_SPREAD_FRAC
+    tick: float = TICK  # the smallest fallback half-spread
     # reporting
     capital_usd: float = 100_000.0  # per asset; Sharpe is on net_usd / capital_usd
     family: str = "unknown"  # pass-through labels of the forecast behind the signal

@@ -28,7 +28,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dvol_pipeline.quant.option_strategies.config import COST_MULTS
+from dvol_pipeline.quant.option_strategies.config import (
+    COST_MULTS,
+    FALLBACK_HALF_SPREAD_FRAC,
+    OPTION_FEE_CAP,
+    OPTION_FEE_RATE,
+    PERP_FEE_RATE,
+    TICK,
+)
 
 IRON_CONDOR, PUT_SPREAD, CALL_SPREAD, LONG_STRADDLE = (
     "iron_condor", "put_credit_spread", "call_credit_spread", "long_straddle",
@@ -57,11 +64,11 @@ class IVRankConfig:
     dte_floor: float = 7.0
     hedge: bool = True
     # costs (Deribit; cost_mult scales every one linearly)
-    option_fee_rate: float = 0.0003
-    option_fee_cap: float = 0.125
-    perp_fee_rate: float = 0.0005
-    fallback_half_spread_frac: float = 0.10
-    tick: float = 0.0001
+    option_fee_rate: float = OPTION_FEE_RATE
+    option_fee_cap: float = OPTION_FEE_CAP
+    perp_fee_rate: float = PERP_FEE_RATE
+    fallback_half_spread_frac: float = FALLBACK_HALF_SPREAD_FRAC
+    tick: float = TICK
     cost_mults: tuple[float, ...] = COST_MULTS
     # rule
     rank_column: str = "dvol_rank"
