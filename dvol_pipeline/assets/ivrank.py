@@ -1,14 +1,13 @@
 """ivrank: the IV-rank option strategies, their LightGBM gate and the regime choice (backtest group)."""
 
 import dagster as dg
-import polars as pl
 
 from dvol_pipeline.assets.config import IVRankRunConfig, to_quant
 from dvol_pipeline.assets.metadata import markdown
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.pipeline.ivrank import headline, run_ivrank_tables
 from dvol_pipeline.quant.option_strategies.ivrank import IVRankConfig
-from dvol_pipeline.quant.stats import roc_auc
+from dvol_pipeline.quant.option_strategies.ivrank.metrics import pooled_gate_auc
 from dvol_pipeline.resources import LakeResource, MarketResource
 
 TABLES = ("ivrank_trades", "ivrank_gate_folds", "ivrank_regime_choices", "ivrank_strategy_metrics", "ivrank_daily")
@@ -29,13 +28,12 @@ def ivrank(context: dg.AssetExecutionContext, config: IVRankRunConfig, lake: Lak
     context.log.info(run.note)
     if run.result is None:
         return dg.MaterializeResult(metadata={"dagster/row_count": 0, "note": run.note})
-    oos = run.result.trades.filter(pl.col("prob").is_not_null())
-    auc = roc_auc((oos["net_usd"] > 0).to_numpy(), oos["prob"].to_numpy()) if oos.height else float("nan")
-    context.log.info(f"ivrank gate: out-of-sample AUC {auc:.3f} on {oos.height} candidates")
+    auc, n = pooled_gate_auc(run.result.trades)
+    context.log.info(f"ivrank gate: out-of-sample AUC {auc if auc is None else round(auc, 3)} on {n} candidates")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": run.sizes["ivrank_trades"],
         "note": run.note,
         "tables": dg.MetadataValue.json(run.sizes),
-        "gate_oos_auc": float(auc) if auc == auc else None,
+        "gate_oos_auc": auc,
         "net_sharpe_by_regime": markdown(headline(run.result), rows=30),
     })

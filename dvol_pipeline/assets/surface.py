@@ -12,7 +12,7 @@ from dvol_pipeline.assets.surface_alerts import ALERT_CHECK_SPECS, RULES, alert_
 from dvol_pipeline.pipeline.surface import NO_CHAIN, build_greeks_range, build_surface_range, surface_alerts
 from dvol_pipeline.partitions import daily_partitions, partition_dates
 from dvol_pipeline.quant.surface import EVAL_EVERY_DAYS, REPLICA_TOLERANCE_VOL, LiquidityRules, comparison_summary
-from dvol_pipeline.quant.surface import replica_check
+from dvol_pipeline.quant.surface import own_fit_error_spreads, repair_summary, replica_check
 from dvol_pipeline.resources import LakeResource, MarketResource
 
 CHAIN, DVOL = dg.AssetKey("raw_option_chain"), dg.AssetKey("raw_dvol")
@@ -53,13 +53,7 @@ def _no_chains(note: str):
 
 def _arbitrage_checks(b):
     """After the repair no slice may keep an arbitrage (ERROR); the metadata says what the repair cost."""
-    repaired = b.params.filter(pl.col("repaired")) if "repaired" in b.params.columns else b.params.clear()
-    cost = repaired.select(
-        pl.len().alias("slices_repaired"), (pl.len() / max(b.params.height, 1)).alias("share_repaired"),
-        pl.col("rmse_vol_raw").median().alias("median_rmse_vol_raw"),
-        pl.col("rmse_vol").median().alias("median_rmse_vol_repaired"),
-    )
-    by_reason = repaired.group_by("repair_reason").len().sort("repair_reason")
+    cost, by_reason = repair_summary(b.params)
     yield dg.AssetCheckResult(
         asset_key="surface_params", check_name="butterfly_arbitrage", passed=b.butterfly.is_empty(),
         severity=dg.AssetCheckSeverity.ERROR,
@@ -77,13 +71,12 @@ def _arbitrage_checks(b):
 
 def _residual_check(b) -> dg.AssetCheckResult:
     summary = comparison_summary(b.comparison)
-    own = summary.filter((pl.col("model") == "svi_repaired") & (pl.col("test") == "in_sample"))
-    value = float(own["price_mae_spreads_median"][0]) if own.height else float("nan")
+    value = own_fit_error_spreads(summary)
     return dg.AssetCheckResult(
         asset_key="surface_model_comparison", check_name="svi_fit_residuals",
-        passed=bool(own.height == 0 or value <= RESIDUAL_TARGET_SPREADS), severity=dg.AssetCheckSeverity.WARN,
-        description=None if own.height else f"no evaluated day in the range (every {EVAL_EVERY_DAYS}th day)",
-        metadata={"median_price_mae_spreads": value, "target_spreads": RESIDUAL_TARGET_SPREADS,
+        passed=bool(value is None or value <= RESIDUAL_TARGET_SPREADS), severity=dg.AssetCheckSeverity.WARN,
+        description=None if value is not None else f"no evaluated day in the range (every {EVAL_EVERY_DAYS}th day)",
+        metadata={"median_price_mae_spreads": float("nan") if value is None else value, "target_spreads": RESIDUAL_TARGET_SPREADS,
                   "summary": markdown(summary)},
     )
 

@@ -142,11 +142,8 @@ def run_paper(root: Path, start: date, end: date, coins: list[str], config: Pape
         results.events += r.events
     fills, positions, pnl = frames(results)
     # the book check needs every fill since the book began: earlier days from the lake
-    before = read_table_or_none(root, "paper_fills", None, start - timedelta(days=1), coins)
-    opening = read_table_or_none(root, "paper_positions", None, start - timedelta(days=1), coins)
-    all_fills = fills if before is None else pl.concat([before.select(fills.columns), fills])
-    all_pos = positions if opening is None else pl.concat([opening.select(positions.columns), positions])
-    check = reconcile(all_fills, all_pos, config).filter(pl.col("date") >= start)
+    check = reconcile(_history(root, "paper_fills", start, coins, fills),
+                      _history(root, "paper_positions", start, coins, positions), config).filter(pl.col("date") >= start)
     recon = reconciliation(pnl, fills, positions, signals, read_single_or_none(root, "backtest_daily"))
     write_partitions(root, "paper_fills", fills)
     write_partitions(root, "paper_positions", positions)

@@ -19,9 +19,9 @@ from .build import (
     replica_check,
 )
 from .constant_maturity import DELTA_LABELS, TENORS_DAYS, surface_features, surface_grid
-from .comparison import EVAL_EVERY_DAYS, compare_models, comparison_summary
+from .comparison import EVAL_EVERY_DAYS, compare_models, comparison_summary, own_fit_error_spreads
 from .liquidity import REASONS, LiquidityRules, drop_counts, filter_quotes
-from .repair import fit_repaired_slices
+from .repair import fit_repaired_slices, repair_summary
 from .sabr import fit_sabr_slices, sabr_vol
 from .svi import fit_slices, fit_svi_arrays, smile_points, svi_derivatives, svi_total_variance, svi_vol
 
@@ -44,6 +44,8 @@ __all__ = [
     "drop_counts",
     "filter_quotes",
     "fit_repaired_slices",
+    "own_fit_error_spreads",
+    "repair_summary",
     "fit_sabr_slices",
     "fit_slices",
     "fit_svi_arrays",

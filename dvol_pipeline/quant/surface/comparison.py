@@ -160,3 +160,10 @@ def empty_comparison() -> pl.DataFrame:
         "date": pl.Date, "asset": pl.String, "expiry": pl.Datetime("us", "UTC"), "model": pl.String, "test": pl.String,
         "days_to_expiry": pl.Float64, "n_fit": pl.UInt32, "n_quotes": pl.UInt32, "iv_rmse_vol": pl.Float64,
         "price_mae_spreads": pl.Float64, "inside_spread_share": pl.Float64})
+
+
+def own_fit_error_spreads(summary: pl.DataFrame) -> float | None:
+    """The repaired SVI's in-sample median |price - mid| in spreads (from `comparison_summary`);
+    None when no day of the range was evaluated."""
+    own = summary.filter((pl.col("model") == "svi_repaired") & (pl.col("test") == "in_sample"))
+    return float(own["price_mae_spreads_median"][0]) if own.height else None

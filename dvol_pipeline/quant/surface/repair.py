@@ -254,3 +254,15 @@ def _empty_repaired(points: pl.DataFrame) -> pl.DataFrame:
 
 
 __all__ = ["REPAIR_COLUMNS", "butterfly_min_g", "fit_repaired_slices", "raw_params", "repair_arrays"]
+
+
+def repair_summary(params: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(one row: slices repaired, their share, median RMSE before and after; repaired slices per
+    reason): what the repair cost, for the arbitrage checks' metadata."""
+    repaired = params.filter(pl.col("repaired")) if "repaired" in params.columns else params.clear()
+    cost = repaired.select(
+        pl.len().alias("slices_repaired"), (pl.len() / max(params.height, 1)).alias("share_repaired"),
+        pl.col("rmse_vol_raw").median().alias("median_rmse_vol_raw"),
+        pl.col("rmse_vol").median().alias("median_rmse_vol_repaired"),
+    )
+    return cost, repaired.group_by("repair_reason").len().sort("repair_reason")

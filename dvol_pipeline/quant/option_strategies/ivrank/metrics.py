@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.stats import max_drawdown, sharpe
+from dvol_pipeline.quant.stats import max_drawdown, roc_auc, sharpe
 
 from .config import IVRankConfig
 from .trades import GREEKS
@@ -71,3 +71,13 @@ def strategy_metrics(trades: pl.DataFrame, days: pl.DataFrame, first: date, last
                         "max_drawdown_usd": float(max_drawdown(net_day)), **greek, "n_days": int(cal.size),
                     })
     return pl.DataFrame(rows, schema=METRIC_SCHEMA)
+
+
+def pooled_gate_auc(trades: pl.DataFrame) -> tuple[float | None, int]:
+    """(AUC of the gate's out-of-sample probabilities against "net > 0" over every predicted
+    candidate of every fold, how many); None when nothing was predicted."""
+    oos = trades.filter(pl.col("prob").is_not_null())
+    if oos.is_empty():
+        return None, 0
+    auc = roc_auc((oos["net_usd"] > 0).to_numpy(), oos["prob"].to_numpy())
+    return (float(auc) if np.isfinite(auc) else None), oos.height
