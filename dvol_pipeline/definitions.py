@@ -5,17 +5,17 @@ from __future__ import annotations
 import dagster as dg
 
 from dvol_pipeline.alerts import alert_sensors
-from dvol_pipeline.assets.backtest import backtest, model_promotion, tear_sheets
-from dvol_pipeline.assets.features import features_daily
-from dvol_pipeline.assets.forecasts import forecast_metrics, oos_predictions
+from dvol_pipeline.assets.dvol.backtest import backtest, model_promotion, tear_sheets
+from dvol_pipeline.assets.dvol.features import features_daily
+from dvol_pipeline.assets.dvol.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.freshness import freshness_checks
-from dvol_pipeline.assets.ivrank import ivrank
-from dvol_pipeline.assets.paper import paper_book
+from dvol_pipeline.assets.options.ivrank import ivrank
+from dvol_pipeline.assets.dvol.paper import paper_book
 from dvol_pipeline.assets.raw import raw_assets
-from dvol_pipeline.assets.regimes import vol_regimes
-from dvol_pipeline.assets.signals import signals
-from dvol_pipeline.assets.surface import chain_greeks, option_surface
-from dvol_pipeline.assets.universe import universe_assets
+from dvol_pipeline.assets.dvol.regimes import vol_regimes
+from dvol_pipeline.assets.dvol.signals import signals
+from dvol_pipeline.assets.options.surface import chain_greeks, option_surface
+from dvol_pipeline.assets.universe.assets import universe_assets
 from dvol_pipeline.assets.warehouse import warehouse
 from dvol_pipeline.jobs import eod_job, freshness_check_job, monthly_job, raw_ingest_job, universe_job, warehouse_job
 from dvol_pipeline.resources import LakeResource, MarketResource

@@ -72,8 +72,8 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     # the DVOL the lake holds is the exchange's index (from its clean marks of every strike); the
     # replica from the lake's own downloaded chain is close to it, not equal
     chain = pl.read_parquet(lake / "raw" / "raw_option_chain" / "asset=BTC" / "date=2021-04-10" / "part-0.parquet")
-    from dvol_pipeline.quant.surface import REPLICA_TOLERANCE_VOL
-    from dvol_pipeline.quant.variance_swap import replicate_dvol
+    from dvol_pipeline.quant.pricing.surface import REPLICA_TOLERANCE_VOL
+    from dvol_pipeline.quant.pricing.variance_swap import replicate_dvol
 
     replica = replicate_dvol(chain)["dvol"][0]
     dvol = query(lake, "SELECT close FROM raw_dvol WHERE asset = 'BTC' AND date = DATE '2021-04-10'")["close"][0]

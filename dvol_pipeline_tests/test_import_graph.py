@@ -122,10 +122,10 @@ def _under(module: str, layer: str) -> bool:
 
 def test_the_graph_reads_the_package():
     edges = graph()
-    assert "dvol_pipeline.quant.models.registry" in edges["dvol_pipeline.quant.forecast"]
-    assert "dvol_pipeline.quant.models.ensemble" in edges["dvol_pipeline.quant.models.registry"]
+    assert "dvol_pipeline.quant.learn.registry" in edges["dvol_pipeline.quant.dvol.forecast"]
+    assert "dvol_pipeline.quant.learn.ensemble" in edges["dvol_pipeline.quant.learn.registry"]
     # a re-exported name resolves to the module defining it
-    assert _targets("dvol_pipeline.quant.backtest", ["strategy_metrics"]) == {"dvol_pipeline.quant.backtest.stats"}
+    assert _targets("dvol_pipeline.quant.dvol.backtest", ["strategy_metrics"]) == {"dvol_pipeline.quant.evaluate.strategy"}
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
@@ -135,7 +135,7 @@ def test_no_import_cycles():
 
 def test_models_are_layered_base_families_registry():
     edges = graph()
-    models = "dvol_pipeline.quant.models."
+    models = "dvol_pipeline.quant.learn."
     assert not {d for d in edges[models + "base"] if d.startswith(models)}
     for family in ("naive", "har", "garch", "gbm", "lstm", "ensemble"):
         assert models + "registry" not in edges[models + family], family

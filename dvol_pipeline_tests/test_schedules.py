@@ -120,7 +120,7 @@ def test_the_eod_run_builds_the_day_and_refreshes_the_warehouse_in_the_same_run(
     (req,) = _tick(eod_schedule, datetime(2024, 3, 3, 0, 30, tzinfo=UTC))
     job = defs.get_job_def("eod_job")
     # signals need a promoted model (the monthly job's); this lake has none, see the next test
-    # (and the paper book trades the signals: dvol_pipeline_tests/pipeline/test_paper.py)
+    # (and the paper book trades the signals: dvol_pipeline_tests/pipeline/dvol/test_paper.py)
     selection = [k for k in job.asset_layer.executable_asset_keys
                  if k.path[-1] != "signals" and not k.path[-1].startswith("paper_")]
     with dg.DagsterInstance.ephemeral() as instance:

@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 
 from dvol_pipeline.alerts import WEBHOOK_ENV, stale_lake_alert_sensor, surface_alert_sensor
-from dvol_pipeline.assets.surface_alerts import ALERT_CHECK_SPECS, alert_check_results
+from dvol_pipeline.assets.options.surface_alerts import ALERT_CHECK_SPECS, alert_check_results
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.lake.parquet import write_partitions
-from dvol_pipeline.pipeline.surface import surface_alerts
-from dvol_pipeline.quant.surface.alerts import iv_spikes, skew_inversions
+from dvol_pipeline.pipeline.options.surface import surface_alerts
+from dvol_pipeline.quant.pricing.surface.alerts import iv_spikes, skew_inversions
 from dvol_pipeline_tests.lake_paths import partition_file
 from dvol_pipeline_tests.test_alerts import Webhook, _freshness_run
 

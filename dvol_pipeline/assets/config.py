@@ -15,10 +15,10 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, create_model
 
-from dvol_pipeline.quant.backtest import BacktestConfig
-from dvol_pipeline.quant.option_strategies.ivrank import IVRankConfig
-from dvol_pipeline.quant.surface import LiquidityRules
-from dvol_pipeline.quant.walkforward import WalkForwardConfig
+from dvol_pipeline.quant.dvol.backtest import BacktestConfig
+from dvol_pipeline.quant.options.ivrank import IVRankConfig
+from dvol_pipeline.quant.pricing.surface import LiquidityRules
+from dvol_pipeline.quant.learn.folds import WalkForwardConfig
 
 _CLASSES: dict[type, type[dg.Config]] = {}
 

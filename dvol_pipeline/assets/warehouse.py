@@ -4,8 +4,8 @@ import dagster as dg
 import polars as pl
 
 from dvol_pipeline.assets.metadata import markdown
-from dvol_pipeline.assets.features import features_daily
-from dvol_pipeline.assets.forecasts import forecast_metrics, oos_predictions
+from dvol_pipeline.assets.dvol.features import features_daily
+from dvol_pipeline.assets.dvol.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.lake.warehouse import warehouse_path
 from dvol_pipeline.pipeline.warehouse import refresh_warehouse

@@ -22,10 +22,10 @@ class DerivedContractError(ValueError):
 
 
 REGIME_LABELS: tuple[str, ...] = ("neutral", "low_vol", "high_vol", "iv_expansion", "iv_contraction")
-"""vol_regimes' labels, in code order (`regime_code` is the index; quant/regimes.py decides them)."""
+"""vol_regimes' labels, in code order (`regime_code` is the index; quant/dvol/regimes.py decides them)."""
 SMILE_MODELS: tuple[str, ...] = ("svi", "svi_repaired", "sabr")
 SMILE_TESTS: tuple[str, ...] = ("in_sample", "strike_holdout", "next_day")
-"""surface_model_comparison's models and tests (quant/surface/comparison.py computes them)."""
+"""surface_model_comparison's models and tests (quant/pricing/surface/comparison.py computes them)."""
 _UNIT = (pa.Check.in_range(0.0, 1.0),)
 VALUE_CHECKS: dict[str, dict[str, tuple[pa.Check, ...]]] = {
     "vol_regimes": {

@@ -5,7 +5,7 @@ what a user reads in the quarantine `reason` column and in the check's metadata.
 
 Option quotes: a missing (null) or zero bid is kept, because far out-of-the-money options
 often have nobody bidding and Deribit shows exactly that; the smile filter
-(quant/surface/liquidity.py) leaves such rows out of fits. A negative bid, a zero or
+(quant/pricing/surface/liquidity.py) leaves such rows out of fits. A negative bid, a zero or
 negative ask and a crossed quote (bid > ask, which one order book cannot show: the
 snapshot was stitched from two instants) are quarantined; crossed quotes are a tolerated
 reason (TableSpec.tolerated_reasons): up to 0.1 % of a batch they do not fail the contract.

@@ -222,7 +222,7 @@ _FEATURES = (
 _FEATURES += (
     _derived("vol_regimes", FEATURES, ASSET_DATE,
              "Volatility regime per (date, coin) from data up to D's cut-off: DVOL rank and percentile over 365 days, "
-             "20-day realised / implied, 30-day ATM IV percentile and the label (quant/regimes.py).",
+             "20-day realised / implied, 30-day ATM IV percentile and the label (quant/dvol/regimes.py).",
              (DATE, ASSET, _c("dvol", pl.Float64, "DVOL close of the day (vol points)"),
               _c("dvol_rank", pl.Float64, "(dvol - min) / (max - min) of the closes D-364..D", nullable=True),
               _c("dvol_pct", pl.Float64, "share of the closes D-364..D below dvol", nullable=True),
@@ -306,7 +306,7 @@ _IVRANK = (
     _derived("ivrank_trades", BACKTEST, SINGLE,
              "Every IV-rank candidate trade (each chain day x structure): entry/exit, exit reason, premium, gross, "
              "unit costs, net at costs x1, greek attribution, max adverse move, the gate's out-of-sample "
-             "probability and threshold, and which strategy took it (quant/option_strategies/ivrank/).",
+             "probability and threshold, and which strategy took it (quant/options/ivrank/).",
              (ASSET, _ENTRY, _STRUCT, _c("exit_date", pl.Date, "UTC day whose close the trade closed at"),
               _c("exit_reason", pl.Utf8, "profit_target, stop, dte_floor or end_of_data"),
               _c("premium_usd", pl.Float64, "credit received (> 0) or debit paid (< 0) at the entry marks"),
@@ -368,7 +368,7 @@ _EXPIRY = _c("contract_expiry", pl.Date, "expiry of the DVOL future (null: flat)
 _PAPER = (
     _derived("paper_fills", PAPER, ASSET_DATE,
              "Every fill of the paper book: yesterday's signal (or a roll, or a kill switch) filled at today's "
-             "snapshot, at the ask when buying and the bid when selling, with the taker fee (quant/paper.py).",
+             "snapshot, at the ask when buying and the bid when selling, with the taker fee (quant/dvol/paper.py).",
              (DATE, ASSET, _c("contract_expiry", pl.Date, "expiry of the DVOL future traded"),
               _c("reason", pl.Utf8, "signal, roll or kill"), _c("qty", pl.Float64, "units bought (+) or sold (-)"),
               _c("price", pl.Float64, "fill price (vol points)"), _c("fee_usd", pl.Float64, "taker fee, USD")),
@@ -395,7 +395,7 @@ _PAPER = (
     _derived("paper_option_fills", PAPER, ASSET_DATE,
              "Every fill of the paper book's option sleeve: yesterday's signal as straddle / condor legs at today's "
              "snapshot (the ask when buying, the bid when selling, Deribit's option fee), rolls, settlements at "
-             "expiry and the perpetual hedge (quant/paper_options.py).",
+             "expiry and the perpetual hedge (quant/execution/paper_options.py).",
              (DATE, ASSET, _c("seq", pl.Int32, "order of the fill within the day"),
               _c("instrument_name", pl.Utf8, "Deribit instrument (an option, or <COIN>-PERPETUAL for the hedge)"),
               _c("reason", pl.Utf8, "open, close, roll, expiry, hedge or kill"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dvol_pipeline.lake.warehouse import WarehouseView, build_warehouse
-from dvol_pipeline.quant.features import FEATURES, LABELS
+from dvol_pipeline.quant.dvol.features import FEATURES, LABELS
 
 
 def feature_column_docs() -> dict[str, dict[str, str]]:

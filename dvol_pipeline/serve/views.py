@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, TABLES, table
-from dvol_pipeline.quant.surface.constant_maturity import DELTA_LABELS
-from dvol_pipeline.quant.surface.svi import svi_vol
+from dvol_pipeline.quant.pricing.surface.constant_maturity import DELTA_LABELS
+from dvol_pipeline.quant.pricing.surface.svi import svi_vol
 from dvol_pipeline.serve.snapshot import SnapshotReader
 
 SIGNALS = "signals"

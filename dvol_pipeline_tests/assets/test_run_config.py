@@ -5,9 +5,9 @@ import pytest
 
 from dvol_pipeline.assets.config import BacktestRunConfig, SurfaceRunConfig, WalkForwardRunConfig, to_quant
 from dvol_pipeline.definitions import defs
-from dvol_pipeline.quant.backtest import BacktestConfig
-from dvol_pipeline.quant.surface import LiquidityRules
-from dvol_pipeline.quant.walkforward import WalkForwardConfig
+from dvol_pipeline.quant.dvol.backtest import BacktestConfig
+from dvol_pipeline.quant.pricing.surface import LiquidityRules
+from dvol_pipeline.quant.learn.folds import WalkForwardConfig
 
 
 @pytest.mark.parametrize("config, cls", [

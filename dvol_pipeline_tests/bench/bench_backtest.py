@@ -21,8 +21,8 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.pipeline.forecasts import read_features, read_predictions
-from dvol_pipeline.quant.backtest import BacktestConfig, run_futures_backtest
+from dvol_pipeline.pipeline.dvol.forecasts import read_features, read_predictions
+from dvol_pipeline.quant.dvol.backtest import BacktestConfig, run_futures_backtest
 from dvol_pipeline.settings import DEFAULT_COINS, lake_root
 
 
@@ -61,8 +61,8 @@ def main() -> int:
 
 def pipeline_step(root: Path) -> None:
     """backtest + model_promotion + tear_sheets as the assets run them, in a scratch lake."""
-    from dvol_pipeline.pipeline.backtest import promote_live, run_backtests, write_tables
-    from dvol_pipeline.pipeline.reports import write_tearsheets
+    from dvol_pipeline.pipeline.dvol.backtest import promote_live, run_backtests, write_tables
+    from dvol_pipeline.pipeline.dvol.reports import write_tearsheets
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

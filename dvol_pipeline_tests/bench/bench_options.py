@@ -36,7 +36,7 @@ from datetime import date  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from dvol_pipeline.quant.options import chain_greeks, greeks, implied_vol, to_years  # noqa: E402
+from dvol_pipeline.quant.pricing.options import chain_greeks, greeks, implied_vol, to_years  # noqa: E402
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket  # noqa: E402
 
 START, END = date(2021, 3, 24), date(2024, 12, 31)

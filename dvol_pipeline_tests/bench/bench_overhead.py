@@ -43,9 +43,9 @@ SELECTION = "group:raw or group:surface or group:features"
 
 def compute_direct(lake: str, start: date, end: date, env: dict) -> dict:
     from dvol_pipeline.contracts.tables import RAW_TABLES
-    from dvol_pipeline.pipeline.features import build_range
+    from dvol_pipeline.pipeline.dvol.features import build_range
     from dvol_pipeline.pipeline.ingest import ingest_table
-    from dvol_pipeline.pipeline.surface import build_greeks_range, build_surface_range
+    from dvol_pipeline.pipeline.options.surface import build_greeks_range, build_surface_range
     from dvol_pipeline.resources import MarketResource
     from dvol_pipeline.settings import HISTORY_START
 

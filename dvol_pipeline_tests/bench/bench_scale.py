@@ -75,9 +75,9 @@ def _chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
 
 def run_daily(root: Path, n_coins: int, years: float, chunk_days: int) -> dict:
     from dvol_pipeline.contracts.tables import RAW_TABLES
-    from dvol_pipeline.pipeline.features import build_range
+    from dvol_pipeline.pipeline.dvol.features import build_range
     from dvol_pipeline.pipeline.ingest import ingest_table
-    from dvol_pipeline.pipeline.surface import build_greeks_range, build_surface_range
+    from dvol_pipeline.pipeline.options.surface import build_greeks_range, build_surface_range
     from dvol_pipeline.sources.base import SourceBatch
     from dvol_pipeline.sources.simulated.params import scale_coins
     from dvol_pipeline.sources.simulated_source import SimulatedSource
@@ -114,9 +114,9 @@ def run_daily(root: Path, n_coins: int, years: float, chunk_days: int) -> dict:
 
 
 def run_walkforward(root: Path, n_coins: int, years: float, families: tuple[str, ...]) -> dict:
-    from dvol_pipeline.pipeline.forecasts import read_features, run_month
-    from dvol_pipeline.quant.models.ensemble import Ensemble
-    from dvol_pipeline.quant.walkforward import WalkForwardConfig
+    from dvol_pipeline.pipeline.dvol.forecasts import read_features, run_month
+    from dvol_pipeline.quant.learn.ensemble import Ensemble
+    from dvol_pipeline.quant.learn.folds import WalkForwardConfig
     from dvol_pipeline.sources.simulated.params import scale_coins
 
     coins, end = list(scale_coins(n_coins)), _end(years)

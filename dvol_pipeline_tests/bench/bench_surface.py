@@ -18,7 +18,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.surface import build_surfaces, filter_quotes, fit_slices, smile_points
+from dvol_pipeline.quant.pricing.surface import build_surfaces, filter_quotes, fit_slices, smile_points
 
 START, END = date(2021, 3, 24), date(2024, 12, 31)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.pipeline import universe as lane
+from dvol_pipeline.pipeline.universe import run as lane
 from dvol_pipeline.quant.universe.walkforward import UniverseWalkForwardConfig
 
 TARGET_SECONDS = 300.0

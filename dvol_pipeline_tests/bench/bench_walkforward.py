@@ -23,11 +23,11 @@ from datetime import date
 
 import polars as pl
 
-from dvol_pipeline.quant.features import build_features
-from dvol_pipeline.quant.forecast import HORIZONS, run_fold
-from dvol_pipeline.quant.metrics import forecast_metrics
-from dvol_pipeline.quant.parallel import process_pool
-from dvol_pipeline.quant.walkforward import WalkForwardConfig, monthly_folds
+from dvol_pipeline.quant.dvol.features import build_features
+from dvol_pipeline.quant.dvol.forecast import HORIZONS, run_fold
+from dvol_pipeline.quant.evaluate.forecast import forecast_metrics
+from dvol_pipeline.quant.learn.parallel import process_pool
+from dvol_pipeline.quant.learn.folds import WalkForwardConfig, monthly_folds
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
 
 START, END = date(2021, 3, 24), date(2024, 12, 31)

@@ -6,7 +6,7 @@ the training mean); no other coin's rows. Target: the realised vol of the next h
 standardised with the training mean/std (least squares on the level, so the forecast is a
 mean, not a geometric mean). Early stopping on the training window's last 60 days, with a
 purge of h days before them. The net, seeding and thread settings are the DVOL lane's
-(`quant/models/lstm.py`). A row with under SEQ_LEN days of its coin's history gets NaN
+(`quant/learn/lstm.py`). A row with under SEQ_LEN days of its coin's history gets NaN
 (the walk-forward fills such a row with the pooled HAR's forecast).
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dvol_pipeline.quant.models.lstm import _Net, _torch, torch_determinism
+from dvol_pipeline.quant.learn.lstm import _Net, _torch, torch_determinism
 
 SEQ_LEN = 30
 SEQ_FEATURES = ("ret", "abs_ret", "range", "close_open", "har_d", "har_w", "har_m", "mkt_ret", "mkt_vol_30",

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant import stats
-from dvol_pipeline.quant.metrics import diebold_mariano
+from dvol_pipeline.quant.evaluate.forecast import diebold_mariano
 from dvol_pipeline.quant.universe.models import CLASSES
 from dvol_pipeline.quant.universe.walkforward import BENCHMARK
 

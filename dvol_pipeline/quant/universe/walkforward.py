@@ -26,7 +26,7 @@ import polars as pl
 from dvol_pipeline.quant.universe import models as m
 from dvol_pipeline.quant.universe.features import HORIZONS, MAX_FILL_DAYS, feature_columns, feature_group
 from dvol_pipeline.quant.universe.tuning import tune_lgbm
-from dvol_pipeline.quant.walkforward import Fold, monthly_folds
+from dvol_pipeline.quant.learn.folds import Fold, monthly_folds
 
 REGRESSION = ("persistence", "garch", "har_coin", "har_pooled", "lgbm", "lstm")
 FAMILIES = (*REGRESSION, "lgbm_class", "ensemble")

@@ -24,7 +24,7 @@ from dvol_pipeline.contracts.tables import (
     RAW_OPTIONS_SUMMARY,
     TableSpec,
 )
-from dvol_pipeline.quant.options import SECONDS_PER_YEAR, vega
+from dvol_pipeline.quant.pricing.options import SECONDS_PER_YEAR, vega
 
 MS_PER_DAY = 86_400_000
 

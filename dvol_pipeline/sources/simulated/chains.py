@@ -18,8 +18,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.options import SECONDS_PER_YEAR, VOL_POINT, price, vega
-from dvol_pipeline.quant.variance_swap import replicate_dvol
+from dvol_pipeline.quant.pricing.options import SECONDS_PER_YEAR, VOL_POINT, price, vega
+from dvol_pipeline.quant.pricing.variance_swap import replicate_dvol
 
 from . import calendar as cal
 from .calendar import EPOCH, US_PER_DAY, US_PER_HOUR

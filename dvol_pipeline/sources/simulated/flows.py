@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from scipy.signal import lfilter
 
-from dvol_pipeline.quant.options import SECONDS_PER_YEAR, vega
+from dvol_pipeline.quant.pricing.options import SECONDS_PER_YEAR, vega
 
 from .calendar import EPOCH, US_PER_DAY, US_PER_HOUR
 from .paths import CoinPath, funding_from_premium

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dvol_pipeline.quant.options import price
-from dvol_pipeline.quant.options.normal import norm_pdf
+from dvol_pipeline.quant.pricing.options import price
+from dvol_pipeline.quant.pricing.options.normal import norm_pdf
 
 from .params import HOURS_PER_YEAR
 from .paths import CoinPath, VolModel

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dvol_pipeline.quant.options import SECONDS_PER_YEAR, exchange_theta, greeks
+from dvol_pipeline.quant.pricing.options import SECONDS_PER_YEAR, exchange_theta, greeks
 
 OUT = Path(__file__).resolve().parents[2] / "fixtures" / "deribit" / "dumps"
 SNAP = datetime(2023, 12, 28, 7, 0, 0, tzinfo=UTC)  # one hour before the 28DEC23 expiry

@@ -20,7 +20,7 @@ from dvol_pipeline.contracts.validate import validate
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.parquet import read_table
 from dvol_pipeline.pipeline.ingest import ingest_table
-from dvol_pipeline.quant.options import SECONDS_PER_YEAR, exchange_theta, greeks
+from dvol_pipeline.quant.pricing.options import SECONDS_PER_YEAR, exchange_theta, greeks
 from dvol_pipeline.sources import TableNotProvided, open_source
 from dvol_pipeline.sources.deribit.dumps import DumpFormatError, parse_instrument, read_dump
 

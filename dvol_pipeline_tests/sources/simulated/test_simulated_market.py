@@ -17,8 +17,8 @@ import pytest
 
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.contracts.validate import validate
-from dvol_pipeline.quant.options import SECONDS_PER_YEAR
-from dvol_pipeline.quant.options import vega as vega_per_point
+from dvol_pipeline.quant.pricing.options import SECONDS_PER_YEAR
+from dvol_pipeline.quant.pricing.options import vega as vega_per_point
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
 from dvol_pipeline.sources.simulated.calendar import parse_instrument_names
 from dvol_pipeline.sources.simulated.facts import market_facts

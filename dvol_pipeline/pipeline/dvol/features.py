@@ -1,0 +1,113 @@
+"""features_daily in the lake: read the raw tables a range needs, build, check, write.
+
+The build reads every raw table from the first day of history (the expanding GARCH fit
+needs it; the rest is cheap) and DVOL up to 14 days past the range for the labels. The
+option chain is read only when no options summary exists, since the flow group can be
+rebuilt from it; `surface_features` (zone `surface`) joins as the `surface` group when the
+option_surface asset has built it. Feature rows outside the range are computed but not written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from dvol_pipeline.lake.catalog import table
+from dvol_pipeline.lake.parquet import read_single_or_none, read_table, read_table_or_none, write_partitions, write_single
+from dvol_pipeline.progress import phased, step
+from dvol_pipeline.quant.dvol.features import garch
+from dvol_pipeline.quant.dvol.features import (
+    MAX_HORIZON,
+    FeatureSet,
+    LeakageReport,
+    build_features,
+    check_no_lookahead,
+    default_check_days,
+)
+
+ExtraFeatures = Callable[[pl.DataFrame], pl.DataFrame]
+FEATURES_TABLE = "features_daily"
+GARCH_MEMO = "garch_fit_memo"
+LABEL_REACH_DAYS = MAX_HORIZON
+"""The newest label looks this far ahead: a range reads DVOL this far past its end."""
+INPUTS = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
+
+
+@dataclass
+class FeatureBuild:
+    features: FeatureSet
+    rows: pl.DataFrame  # the range's rows, as written
+    leakage: LeakageReport
+    partitions: int
+    inputs: dict[str, int]  # raw table -> rows read (0: absent)
+
+
+def read_inputs(root: Path, first: date, last: date, coins: list[str]) -> dict[str, pl.DataFrame | None]:
+    tables: dict[str, pl.DataFrame | None] = {}
+    for name in INPUTS:
+        tables[name] = read_table_or_none(root, name, first, last, coins)
+        if tables[name] is None and name == "raw_dvol":
+            raise FileNotFoundError(
+                f"features_daily needs raw_dvol for {coins} up to {last} under {root}; materialize it first"
+            )
+    # the surface group: SVI fits of each day's chain (the option_surface asset)
+    tables["surface_features"] = read_table_or_none(root, "surface_features", first, last, coins)
+    if tables["raw_options_summary"] is None:
+        chain = read_table_or_none(root, "raw_option_chain", first, last, coins)
+        if chain is not None:
+            tables["raw_option_chain"] = chain
+    return tables
+
+
+@phased("features_daily", total=4)
+def build_range(
+    root: Path, first_day: date, start: date, end: date, coins: list[str], extra_features: ExtraFeatures | None = None
+) -> FeatureBuild:
+    """Feature rows for [start, end], leakage-checked on a sample of the range's days.
+
+    `extra_features` (frame -> frame with new columns) adds research features; they pass
+    through the same no-look-ahead check as the built-in ones.
+    """
+    step(f"read raw tables {first_day}..{end}")
+    tables = read_inputs(root, first_day, end + timedelta(days=LABEL_REACH_DAYS), coins)
+    memo = read_single_or_none(root, GARCH_MEMO)
+    garch.remember_fits(memo)
+    step(f"build features of {start}..{end}")
+    built = build_features(tables, extra_features=extra_features)
+    rows = built.frame.filter(pl.col("date").is_between(start, end))
+    days = rows["date"].unique().sort().to_list()
+    # the check sees only data up to `end`: labels may look ahead, features may not
+    step(f"no-look-ahead check on {len(days):,} days")
+    upto_end = {k: None if v is None else _through(v, k, end) for k, v in tables.items()}
+    leakage = check_no_lookahead(upto_end, default_check_days(days), extra_features=extra_features)
+    # the labels of the LABEL_REACH_DAYS days before the range become known with the range's
+    # DVOL closes: rewrite those partitions too (their features are unchanged, by construction),
+    # so an end-of-day run labels the rows that training and metrics need
+    relabel = built.frame.filter(
+        pl.col("date").is_between(start - timedelta(days=LABEL_REACH_DAYS), start - timedelta(days=1))
+        & (pl.col("date") >= first_day)
+    )
+    step(f"write {rows.height:,} rows")
+    features_table = table(FEATURES_TABLE)
+    existing = [features_table.partition_file(root, a, d).exists() for a, d in relabel.select("asset", "date").iter_rows()]
+    relabel = relabel.filter(pl.Series(existing, dtype=pl.Boolean)) if relabel.height else relabel
+    out = pl.concat([relabel, rows]) if relabel.height else rows
+    written = write_partitions(root, FEATURES_TABLE, out)
+    # the lake remembers the fits its own builds used (never another lake's, so a lake's files
+    # depend on its data alone), and the file is rewritten only when a new fit joins
+    known = set() if memo is None else set(memo["key"].to_list())
+    used = set(built.garch_fits["fit_key"].to_list()) if "fit_key" in built.garch_fits.columns else set()
+    if used - known:
+        write_single(root, GARCH_MEMO, garch.remembered_fits(known | used))
+    inputs = {k: (0 if v is None else v.height) for k, v in tables.items()}
+    return FeatureBuild(built, rows, leakage, len(written), inputs)
+
+
+def _through(frame: pl.DataFrame, name: str, end: date) -> pl.DataFrame:
+    if "ts" in frame.columns:
+        return frame.filter(pl.col("ts").dt.date() <= end)
+    return frame.filter(pl.col("date") <= end)

@@ -1,0 +1,136 @@
+"""Walk-forward folds: read features, fit and predict (quant), save models, log to MLflow, write.
+
+Folds run oldest first, so the ensemble of fold M reads the out-of-sample predictions of
+folds before M (from the lake, or from earlier in the same run) and nothing else.
+Predictions land in the `oos_predictions` fold table and models in the model store;
+re-running a fold replaces both with identical content.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from dvol_pipeline.lake.model_store import ModelStore
+from dvol_pipeline.lake.parquet import read_folds, read_table, write_fold, write_single
+from dvol_pipeline.quant.dvol.explain import group_ablations, shap_importance
+from dvol_pipeline.quant.dvol.features import LABELS
+from dvol_pipeline.quant.dvol.features import HORIZONS
+from dvol_pipeline.quant.dvol.forecast import PREDICTION_SCHEMA, run_fold
+from dvol_pipeline.quant.learn.registry import MEMBER_FAMILIES
+from dvol_pipeline.quant.evaluate.forecast import forecast_metrics, metrics_table
+from dvol_pipeline.quant.learn.base import flatten_params
+from dvol_pipeline.quant.learn.parallel import process_pool
+from dvol_pipeline.quant.learn.folds import WalkForwardConfig, fold_for_month, split
+
+PREDICTIONS = "oos_predictions"
+
+
+@dataclass
+class FoldOutcome:
+    key: str
+    predictions: pl.DataFrame
+    skipped: dict[int, str] = field(default_factory=dict)  # horizon -> why
+    runs: dict[str, str] = field(default_factory=dict)  # "family/h7" -> MLflow run id
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    shap: pl.DataFrame | None = None
+    ablations: pl.DataFrame | None = None
+
+
+def read_predictions(root: Path, before: str | None = None) -> pl.DataFrame:
+    """Every fold's out-of-sample predictions (only folds before `before`, when given)."""
+    return read_folds(root, PREDICTIONS, before=before, schema=PREDICTION_SCHEMA)
+
+
+def read_features(root: Path, coins: list[str]) -> pl.DataFrame:
+    """All of features_daily: each fold takes only what its purged window allows."""
+    try:
+        return read_table(root, "features_daily", coins=coins).sort("asset", "date")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no features_daily under {root}; materialize features_daily first") from None
+
+
+def run_month(
+    root: Path, features: pl.DataFrame, key: str, first_day: date,
+    config: WalkForwardConfig = WalkForwardConfig(), newest: bool = True,
+) -> FoldOutcome:
+    """Every horizon of fold `key`; LightGBM's SHAP and group ablations too when
+    `config.explains(key, newest)` (`newest`: `key` is the last fold of this run)."""
+    explain = config.explains(key, newest)
+    families = config.families or MEMBER_FAMILIES
+    outcome = FoldOutcome(key, pl.DataFrame(schema=PREDICTION_SCHEMA))
+    past = read_predictions(root, before=key)
+    pool = process_pool(config.workers)
+    frames, shap_frames, ablation_frames = [], [], []
+    # MLflow runs are logged on one background thread: their SQLite commits wait on the disk, the
+    # next horizon's fits need the CPU (the runs' contents are fixed before they are queued)
+    tracker, pending = ThreadPoolExecutor(1, thread_name_prefix="mlflow"), {}
+    for h in HORIZONS:
+        fold = fold_for_month(key, h, first_day, config.window, config.rolling_days)
+        history = (fold.train_end - first_day).days + 1
+        if history < config.min_history_days:
+            outcome.skipped[h] = f"{history} days of purged history < {config.min_history_days}"
+            continue
+        result = run_fold(features, fold, families, past_oos=past, seed=config.seed, executor=pool)
+        if not result.models:
+            outcome.skipped[h] = "no feature rows in the fold's training window"
+            continue
+        if result.predictions.is_empty():
+            outcome.skipped[h] = "no feature rows in the month yet: models trained and saved for live signals"
+        else:
+            frames.append(result.predictions)
+        if explain and "lightgbm" in result.models and not result.predictions.is_empty():
+            _, test = split(features, fold, LABELS[h])
+            gbm_rows = result.predictions.filter(pl.col("family") == "lightgbm")
+            baseline = forecast_metrics(gbm_rows["y"].to_numpy(), gbm_rows["y_hat"].to_numpy()).rmse
+            shap_frames.append(shap_importance(result.models["lightgbm"], test, fold))
+            rounds = result.models["lightgbm"].state["rounds"]
+            ablation_frames.append(group_ablations(features, fold, baseline, config.seed, rounds=rounds))
+        for family, model in result.models.items():
+            pending[f"{family}/h{h}"] = _save_and_log(ModelStore(root), fold, family, model, result, tracker)
+            outcome.fit_seconds[f"{family}/h{h}"] = result.fit_seconds.get(family, 0.0)
+    tracker.shutdown(wait=True)
+    outcome.runs = {k: f.result() for k, f in pending.items()}  # a failed log fails the fold here
+    if frames:
+        outcome.predictions = pl.concat(frames).sort("horizon", "family", "asset", "date")
+        write_fold(root, PREDICTIONS, key, outcome.predictions)
+    if shap_frames:
+        outcome.shap, outcome.ablations = pl.concat(shap_frames), pl.concat(ablation_frames)
+        write_fold(root, "feature_importance", key, outcome.shap)
+        write_fold(root, "ablations", key, outcome.ablations)
+    return outcome
+
+
+def _save_and_log(store: ModelStore, fold, family: str, model, result, tracker: ThreadPoolExecutor) -> Future:
+    """Save the model now; queue its MLflow run on `tracker` (the run id is the future's result)."""
+    rows = result.predictions.filter(pl.col("family") == family).drop_nulls("y")
+    metrics = {} if rows.is_empty() else forecast_metrics(rows["y"].to_numpy(), rows["y_hat"].to_numpy()).as_dict()
+    saved = store.save(model, family, fold.key, fold.horizon)
+    params = model.params()
+    return tracker.submit(
+        store.log_run,
+        run_name=f"{family}-h{fold.horizon}-{fold.key}",
+        tags={"fold": fold.key, "family": family, "horizon": str(fold.horizon), "dagster_asset": PREDICTIONS},
+        params=flatten_params({k: v for k, v in params.items() if k not in ("features", "fitted")}),
+        metrics={k: float(v) for k, v in metrics.items()},
+        folder=saved,
+        extra={"features": params.get("features", []), "fitted": params.get("fitted", {}),
+               "window": {"train_start": fold.train_start, "train_end": fold.train_end,
+                          "test_start": fold.test_start, "test_end": fold.test_end, "train_rows": result.train_rows}},
+    )
+
+
+def build_metrics(root: Path, coins: list[str]) -> pl.DataFrame:
+    """forecast_metrics over every fold in the lake, written as one table."""
+    predictions = read_predictions(root)
+    if predictions.is_empty():
+        raise FileNotFoundError(f"no oos_predictions under {root}; materialize some folds first")
+    features = read_features(root, coins)
+    dvol = features.select("date", "asset", "dvol", *(["regime_code"] if "regime_code" in features.columns else []))
+    table = metrics_table(predictions.filter(pl.col("asset").is_in(coins)), dvol)
+    write_single(root, "forecast_metrics", table, nan_as_null=False)
+    return table

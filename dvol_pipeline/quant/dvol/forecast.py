@@ -1,0 +1,146 @@
+"""One walk-forward fold: fit every family on the purged training window, predict the month.
+
+The ensemble is not fitted on the fold's training window: its weights come from earlier
+folds' out-of-sample predictions (passed in), so it never sees the month it predicts; it
+holds the fold's fitted members, so it predicts and saves like any family.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from dvol_pipeline.quant.dvol.features import FEATURES, HORIZONS, LABELS
+from dvol_pipeline.quant.learn.base import Forecaster
+from dvol_pipeline.quant.learn.ensemble import Ensemble
+from dvol_pipeline.quant.learn.names import ENSEMBLE_MEMBERS
+from dvol_pipeline.quant.learn.registry import MEMBER_FAMILIES, make_forecaster
+from dvol_pipeline.quant.learn.parallel import balanced_groups, executor_workers
+from dvol_pipeline.quant.learn.folds import Fold, split
+
+__all__ = ["HORIZONS", "MEMBER_FAMILIES", "PREDICTION_SCHEMA", "FoldResult", "feature_columns", "run_fold"]
+PREDICTION_SCHEMA = {
+    "date": pl.Date, "asset": pl.Utf8, "horizon": pl.Int32, "family": pl.Utf8, "fold": pl.Utf8,
+    "y_hat": pl.Float64, "y": pl.Float64,
+}
+
+
+@dataclass
+class FoldResult:
+    fold: Fold
+    predictions: pl.DataFrame
+    models: dict[str, Forecaster] = field(default_factory=dict)
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    train_rows: int = 0
+
+
+def feature_columns(frame: pl.DataFrame, drop_groups: Sequence[str] = ()) -> list[str]:
+    """Registry features present in `frame`, minus any dropped groups (for ablations)."""
+    return [f.name for f in FEATURES if f.name in frame.columns and f.group not in drop_groups]
+
+
+def _rows(test: pl.DataFrame, fold: Fold, family: str, y_hat: np.ndarray, target: str) -> pl.DataFrame:
+    return test.select(
+        "date", "asset",
+        pl.lit(fold.horizon, pl.Int32).alias("horizon"),
+        pl.lit(family).alias("family"),
+        pl.lit(fold.key).alias("fold"),
+        pl.Series("y_hat", y_hat, pl.Float64),
+        pl.col(target).cast(pl.Float64).alias("y"),
+    )
+
+
+def run_fold(
+    frame: pl.DataFrame,
+    fold: Fold,
+    families: Sequence[str] = MEMBER_FAMILIES,
+    past_oos: pl.DataFrame | None = None,
+    seed: int = 0,
+    drop_groups: Sequence[str] = (),
+    executor: Executor | None = None,
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> FoldResult:
+    """Fit and predict one fold for one horizon; `past_oos` feeds the ensemble's weights.
+
+    With `past_oos`, `result.models["ensemble"]` holds the fold's fitted members (those
+    with weight), also in a month with no rows yet, so a saved fold always has its
+    ensemble; its predictions combine the members' predictions of the month.
+
+    With an `executor` (a process pool, see `parallel.py`), the families are fitted in
+    balanced groups on its workers; every fit is seeded and single-threaded, so the
+    result is identical to the serial one (same models, same predictions, same order).
+    `configs`: per-family overrides of the families' defaults (e.g. the ablations' fixed rounds)."""
+    target = LABELS[fold.horizon]
+    train, test = split(frame, fold, target)
+    result = FoldResult(fold, pl.DataFrame(schema=PREDICTION_SCHEMA), train_rows=train.height)
+    if train.is_empty():
+        return result
+    # a month with no feature rows yet (the live month on its first day) still trains and
+    # keeps its models: the end-of-day signals score each new day with them
+    groups = balanced_groups(families, executor_workers(executor)) if executor is not None else [list(families)]
+    if len(groups) > 1:
+        fitted = [f.result() for f in [executor.submit(fit_families, frame, fold, g, seed, drop_groups, configs)
+                                 for g in groups]]
+    else:
+        fitted = [fit_families(frame, fold, families, seed, drop_groups, configs)]
+    preds: dict[str, np.ndarray] = {}
+    for family in families:  # the serial order, whatever the grouping
+        part = next(p for p in fitted if family in p[0])
+        result.models[family], result.fit_seconds[family] = part[0][family], part[2][family]
+        if family in part[1]:
+            preds[family] = part[1][family]
+    ensemble = None
+    # the ensemble combines the members this fold fitted: a run with fewer families gets an
+    # ensemble of those (its weights still come from earlier folds only), none if it fitted none
+    members = [m for m in ENSEMBLE_MEMBERS if m in result.models]
+    if past_oos is not None and members:
+        history = past_oos.filter(pl.col("horizon") == fold.horizon)
+        config = {} if members == list(ENSEMBLE_MEMBERS) else {"members": members}
+        ensemble = Ensemble.from_history(history, horizon=fold.horizon, as_of=fold.test_start, **config)
+        ensemble.attach({m: result.models[m] for m in ensemble.weighted() if m in result.models})
+        if ensemble.ready():
+            result.models["ensemble"] = ensemble
+    if test.is_empty():
+        return result
+    _, ordered, _ = _test_context(frame, fold, test)
+    frames = [_rows(ordered, fold, fam, y_hat, target) for fam, y_hat in preds.items()]
+    if ensemble is not None:
+        frames.append(_rows(ordered, fold, "ensemble", ensemble.combine(preds), target))
+    result.predictions = pl.concat(frames).cast(PREDICTION_SCHEMA)
+    return result
+
+
+def _test_context(frame: pl.DataFrame, fold: Fold, test: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
+    """(every row up to the fold's end, the test rows in that order, their positions in it)."""
+    # the LSTM reads each test row's last 90 days, so it predicts from the history up to the fold's end
+    context = frame.filter(pl.col("date") <= fold.test_end).with_row_index("__i")
+    ordered = context.join(test.select("date", "asset"), on=["date", "asset"], how="semi")
+    return context.drop("__i"), ordered, ordered["__i"].to_numpy()
+
+
+def fit_families(
+    frame: pl.DataFrame, fold: Fold, families: Sequence[str], seed: int = 0, drop_groups: Sequence[str] = (),
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[dict[str, Forecaster], dict[str, np.ndarray], dict[str, float]]:
+    """(models, test-month predictions, fit+predict seconds) of `families` on the fold's
+    purged training window; a module-level function, so a process pool can run it."""
+    target = LABELS[fold.horizon]
+    features = feature_columns(frame, drop_groups)
+    train, test = split(frame, fold, target)
+    context, _, keep = _test_context(frame, fold, test)
+    models, preds, seconds = {}, {}, {}
+    for family in families:
+        started = time.perf_counter()
+        config = (configs or {}).get(family, {})
+        model = make_forecaster(family, fold.horizon, seed=seed, **config).fit(train, features, target)
+        if keep.size:
+            preds[family] = model.predict(context)[keep]
+        models[family] = model
+        seconds[family] = time.perf_counter() - started
+    return models, preds, seconds

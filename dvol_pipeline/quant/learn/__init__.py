@@ -1,0 +1,39 @@
+"""Forecasting model families behind one interface: fit / predict / save / load / params.
+
+    from dvol_pipeline.quant.learn import make_forecaster, load_forecaster, FAMILIES
+
+No Dagster and no MLflow here: the assets layer fits folds and logs `params()` and the
+saved folder. See base.py for the conventions every family follows and the layering
+(base <- families <- registry).
+
+The names below are re-exported lazily: importing a leaf such as
+`dvol_pipeline.quant.learn.names` (the family names) does not load torch, LightGBM or
+arch; the first use of a re-exported name imports its module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Forecaster": "base", "flatten_params": "base", "Ensemble": "ensemble",
+    "Preprocessor": "preprocess", "split_validation": "preprocess",
+    "FAMILIES": "names", "MEMBER_FAMILIES": "names", "ENSEMBLE_MEMBERS": "names",
+    "default_config": "registry", "family_class": "registry", "load_forecaster": "registry",
+    "make_forecaster": "registry",
+}  # fmt: skip
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

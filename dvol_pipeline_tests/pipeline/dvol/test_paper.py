@@ -1,0 +1,96 @@
+"""The paper book in the end-of-day loop: ten consecutive eod runs leave a consistent book,
+the same one a single ten-day run leaves, reconciled with the backtest where it covers the days."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from dvol_pipeline.definitions import defs
+from dvol_pipeline.lake.parquet import read_table, write_partitions, write_single
+from dvol_pipeline.pipeline.dvol.paper import OPTION_TABLES, run_paper
+from dvol_pipeline.quant.dvol.backtest.listing import TERM_COLUMNS
+from dvol_pipeline.quant.dvol.paper import PaperConfig, reconcile
+from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
+
+FIRST, DAYS = date(2024, 3, 10), 30
+EOD = [date(2024, 3, 20) + timedelta(days=i) for i in range(10)]  # crosses the 2024-03-29 expiry
+COINS = ["BTC", "ETH"]
+
+
+def _lake(root) -> None:
+    rng = np.random.default_rng(9)
+    feats, sigs, bt = [], [], []
+    for a, lvl in (("BTC", 55.0), ("ETH", 66.0)):
+        dvol = lvl + np.cumsum(rng.normal(0, 2.0, DAYS))
+        direction = rng.choice([-1, 0, 1], DAYS)
+        for i in range(DAYS):
+            d = FIRST + timedelta(days=i)
+            feats.append({"date": d, "asset": a, "dvol": float(dvol[i]),
+                          **{c: float(dvol[i]) + 2.0 * k for k, c in enumerate(TERM_COLUMNS)}})
+            sigs.append({"date": d, "asset": a, "yhat_1d": 0.0, "yhat_7d": float(direction[i]), "yhat_14d": 0.0,
+                         "direction": int(direction[i]), "confidence": 0.6, "primary_horizon": 7, "tau": 0.5,
+                         "model_version": "1d=har@2024-03 7d=garch@2024-03 14d=har@2024-03"})
+            if d <= date(2024, 3, 24):  # the backtest covers the first days only
+                bt.append({"strategy": "dvol_futures_7d", "family": "garch", "horizon": 7, "asset": a, "date": d,
+                           "net_usd": float(rng.normal(0, 1000)), "cost_usd": 10.0, "position": 1.0})
+    write_partitions(root, "features_daily", pl.DataFrame(feats))
+    signals = pl.DataFrame(sigs).with_columns(pl.col("direction").cast(pl.Int8), pl.col("primary_horizon").cast(pl.Int32))
+    write_partitions(root, "signals", signals)
+    write_single(root, "backtest_daily", pl.DataFrame(bt).with_columns(pl.col("horizon").cast(pl.Int32)))
+    market = SimulatedMarket(SimConfig())  # the option sleeve trades the simulated market's real chains
+    for name in ("raw_option_chain", "raw_ohlcv"):
+        write_partitions(root, name, market.table(name, FIRST, FIRST + timedelta(days=DAYS - 1)))
+
+
+def _eod_day(root, day: date) -> dg.ExecuteInProcessResult:
+    job = defs.get_job_def("eod_job")
+    keys = [k for k in job.asset_layer.executable_asset_keys if k.path[-1].startswith("paper_")]
+    with dg.DagsterInstance.ephemeral() as instance:
+        return job.execute_in_process(
+            instance=instance, partition_key=str(day), asset_selection=keys, raise_on_error=False,
+            run_config={"resources": {"lake": {"config": {"root": str(root)}}}})
+
+
+@pytest.mark.slow
+def test_ten_consecutive_eod_runs_leave_a_consistent_book(tmp_path):
+    daily, once = tmp_path / "daily", tmp_path / "once"
+    for root in (daily, once):
+        _lake(root)
+    for day in EOD:
+        result = _eod_day(daily, day)
+        assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        checks = [e.asset_check_evaluation_data for e in result.all_events
+                  if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        assert [c.passed for c in checks] == [True, True]
+    run_paper(once, EOD[0], EOD[-1], COINS)
+    tables = {}
+    extra = {"paper_fills": ["contract_expiry", "reason"], "paper_option_fills": ["seq"],
+             "paper_option_positions": ["instrument_name"]}
+    for name in ("paper_fills", "paper_positions", "paper_pnl", "paper_reconciliation", *OPTION_TABLES):
+        order = ["asset", "date", *extra.get(name, [])]
+        a, b = read_table(daily, name).sort(order), read_table(once, name).sort(order)
+        assert a.equals(b.select(a.columns)), name
+        tables[name] = a
+    fills, pos, pnl, recon = (tables[n] for n in ("paper_fills", "paper_positions", "paper_pnl", "paper_reconciliation"))
+    assert pos.height == 20 and pos["date"].min() == EOD[0] and pos["date"].max() == EOD[-1]
+    assert reconcile(fills, pos, PaperConfig())["ok"].all()
+    sleeve = tables["paper_option_book"]
+    assert sleeve.height == 20 and (sleeve["structure"] != 0).any()
+    # yesterday's target is today's position, and the signal of a day sets the next order
+    for a in COINS:
+        p = pos.filter(pl.col("asset") == a).sort("date")
+        assert p["position"][1:].to_list() == p["target_next"][:-1].to_list()
+        assert p["target_next"].to_list() == p["signal"].cast(pl.Float64).to_list()
+        assert pnl.filter(pl.col("asset") == a)["pnl_usd"].sum() == pytest.approx(p["equity_usd"][-1])
+    assert set(fills["reason"]) <= {"signal", "roll", "kill"}
+    rolled = fills.filter(pl.col("reason") == "roll")
+    assert rolled.is_empty() or rolled["date"].unique().to_list() == [date(2024, 3, 28)]
+    # the backtest row earning (D-1, D] is dated D-1; days after its coverage are null
+    covered = recon.filter(pl.col("date") <= date(2024, 3, 25))
+    assert covered["backtest_net_usd"].null_count() == 0 and covered["strategy"].unique().to_list() == ["dvol_futures_7d"]
+    assert recon.filter(pl.col("date") > date(2024, 3, 25))["backtest_net_usd"].null_count() == 8  # 03-26..29 x 2 coins
