@@ -1,21 +1,21 @@
-"""`defs`: the one object Dagster loads (workspace.yaml, `dagster dev`, the CLI)."""
+"""`defs`: the one object Dagster loads (workspace.yaml, `dagster dev`, the CLI).
+
+Each lane keeps its own Definitions in `assets/<lane>/definitions.py`; this module merges
+them with what every lane shares (raw tables, the warehouse, the desk tear sheet, the
+freshness checks, jobs, schedules, sensors, resources). Adding a lane is one line here.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from dvol_pipeline.alerts import alert_sensors
-from dvol_pipeline.assets.dvol.backtest import backtest, model_promotion, tear_sheets
-from dvol_pipeline.assets.dvol.features import features_daily
-from dvol_pipeline.assets.dvol.forecasts import forecast_metrics, oos_predictions
+from dvol_pipeline.assets.dvol import definitions as dvol
 from dvol_pipeline.assets.freshness import freshness_checks
-from dvol_pipeline.assets.options.ivrank import ivrank
-from dvol_pipeline.assets.dvol.paper import paper_book
+from dvol_pipeline.assets.options import definitions as options
 from dvol_pipeline.assets.raw import raw_assets
-from dvol_pipeline.assets.dvol.regimes import vol_regimes
-from dvol_pipeline.assets.dvol.signals import signals
-from dvol_pipeline.assets.options.surface import chain_greeks, option_surface
-from dvol_pipeline.assets.universe.assets import universe_assets
+from dvol_pipeline.assets.tearsheet import tear_sheets
+from dvol_pipeline.assets.universe import definitions as universe
 from dvol_pipeline.assets.warehouse import warehouse
 from dvol_pipeline.jobs import eod_job, freshness_check_job, monthly_job, raw_ingest_job, universe_job, warehouse_job
 from dvol_pipeline.resources import LakeResource, MarketResource
@@ -23,17 +23,16 @@ from dvol_pipeline.schedules import schedules
 from dvol_pipeline.sensors import landing_sensor
 from dvol_pipeline.settings import executor_name
 
+LANES = (dvol.defs, options.defs, universe.defs)
+
 
 def executor_def() -> dg.ExecutorDefinition:
     """The executor `DVOL_EXECUTOR` names: in_process (default) or multiprocess (one process per step)."""
     return dg.multiprocess_executor if executor_name() == "multiprocess" else dg.in_process_executor
 
 
-defs = dg.Definitions(
-    assets=[
-        *raw_assets, option_surface, chain_greeks, features_daily, vol_regimes, oos_predictions, forecast_metrics,
-        backtest, model_promotion, ivrank, tear_sheets, signals, paper_book, warehouse, *universe_assets,
-    ],
+shared = dg.Definitions(
+    assets=[*raw_assets, tear_sheets, warehouse],
     asset_checks=freshness_checks,
     jobs=[raw_ingest_job, warehouse_job, eod_job, monthly_job, freshness_check_job, universe_job],
     schedules=schedules,
@@ -41,6 +40,8 @@ defs = dg.Definitions(
     resources={"lake": LakeResource(), "market": MarketResource()},
     # in-process by default: a step here is seconds of work, a subprocess per step would add about as
     # much again; nothing is shared between steps, so `multiprocess_executor` works as well:
-    # DVOL_EXECUTOR=multiprocess selects it (the production profile, README)
+    # DVOL_EXECUTOR=multiprocess selects it (the production profile)
     executor=executor_def(),
 )
+
+defs = dg.Definitions.merge(shared, *LANES)

@@ -175,3 +175,80 @@ def test_lake_imports_nothing_from_quant_sources_reports_or_assets():
         if _under(name, "lake")
     }
     assert not {n: d for n, d in offenders.items() if d}
+
+
+# --- lanes -------------------------------------------------------------------------------------
+# A lane is a folder of the same name in each layer (quant/<lane>, pipeline/<lane>, assets/<lane>,
+# reports/<lane>, lake/<lane>...). The position matters, not the word: quant/pricing/options is the
+# core's option pricing, quant/options is the options lane.
+LANES = ("dvol", "options", "universe", "micro")
+LANE_LAYERS = ("quant", "pipeline", "assets", "reports", "lake", "contracts", "sources", "serve")
+# Modules that put every lane together, as `definitions.py` merges their Definitions: the jobs and
+# schedules over all groups, the CLI, the one warehouse over every table and the desk tear sheet that
+# shows every lane's results side by side. They may import lanes; no lane and no core module imports them.
+COMPOSERS = (
+    "definitions", "jobs", "schedules", "sensors", "alerts", "cli", "__main__",
+    "assets.warehouse", "pipeline.warehouse", "assets.tearsheet", "pipeline.tearsheet", "reports.tearsheet",
+)
+
+
+def lane_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] in LANE_LAYERS and parts[2] in LANES else None
+
+
+def _composer(module: str) -> bool:
+    return any(module == f"{PACKAGE}.{c}" for c in COMPOSERS)
+
+
+def test_lane_of_reads_the_position_not_the_word():
+    assert lane_of("dvol_pipeline.quant.options.ivrank.gate") == "options"
+    assert lane_of("dvol_pipeline.quant.pricing.options.pricing") is None
+    assert lane_of("dvol_pipeline.assets.universe.assets") == "universe"
+    assert lane_of("dvol_pipeline.sources.simulated.dvol") is None
+    assert lane_of("dvol_pipeline.quant.stats") is None
+
+
+def test_every_lane_has_its_folder_in_quant_pipeline_and_assets():
+    modules = _modules()
+    for lane in ("dvol", "options", "universe"):
+        for layer in ("quant", "pipeline", "assets"):
+            assert f"{PACKAGE}.{layer}.{lane}" in modules, f"{layer}/{lane}/ missing"
+        assert f"{PACKAGE}.assets.{lane}.definitions" in modules, f"assets/{lane}/definitions.py missing"
+
+
+def test_no_lane_imports_another_lane_and_the_core_imports_no_lane():
+    bad = []
+    for name, deps in graph().items():
+        if _composer(name):
+            continue
+        mine = lane_of(name)
+        for dep in deps:
+            theirs = lane_of(dep)
+            if theirs is not None and theirs != mine:
+                bad.append(f"{name} ({mine or 'core'}) imports {dep} ({theirs})")
+    assert not bad, "\n".join(sorted(bad))
+
+
+def test_nothing_but_a_composer_imports_a_composer():
+    bad = [
+        f"{name} imports {dep}"
+        for name, deps in graph().items() if not _composer(name) and not name.startswith(f"{PACKAGE}.serve")
+        for dep in deps if _composer(dep)
+    ]
+    assert not bad, "\n".join(sorted(bad))
+
+
+def test_the_top_definitions_merge_one_definitions_per_lane():
+    deps = graph()[f"{PACKAGE}.definitions"]
+    for lane in ("dvol", "options", "universe"):
+        assert f"{PACKAGE}.assets.{lane}.definitions" in deps
+
+
+def test_no_module_imports_a_private_name_of_another_module():
+    bad = []
+    for name in _modules():
+        for module, names in _imports(name):
+            if module.startswith(PACKAGE) and module != name:
+                bad += [f"{name}: from {module} import {n}" for n in names if n.startswith("_") and n != "__future__"]
+    assert not bad, "\n".join(sorted(bad))

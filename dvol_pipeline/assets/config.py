@@ -4,6 +4,7 @@ The quant layer's frozen dataclasses stay the one place where each default lives
 Dagster `Config` classes are derived from them field by field (tuples become lists,
 nested dataclasses nested configs), and `to_quant(config, cls)` turns a launchpad entry
 back into the dataclass. So a default changed in quant/ shows up in the UI by itself.
+Each lane declares its own run configs with `config_class` (assets/<lane>/config.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,6 @@ from typing import Any
 
 import dagster as dg
 from pydantic import Field, create_model
-
-from dvol_pipeline.quant.dvol.backtest import BacktestConfig
-from dvol_pipeline.quant.options.ivrank import IVRankConfig
-from dvol_pipeline.quant.pricing.surface import LiquidityRules
-from dvol_pipeline.quant.learn.folds import WalkForwardConfig
 
 _CLASSES: dict[type, type[dg.Config]] = {}
 
@@ -79,8 +75,3 @@ def to_quant(config: dg.Config, cls: type) -> Any:
         kwargs[f.name] = value
     return cls(**kwargs)
 
-
-WalkForwardRunConfig = config_class(WalkForwardConfig)
-BacktestRunConfig = config_class(BacktestConfig)
-SurfaceRunConfig = config_class(LiquidityRules)
-IVRankRunConfig = config_class(IVRankConfig)

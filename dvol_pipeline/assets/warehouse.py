@@ -4,8 +4,6 @@ import dagster as dg
 import polars as pl
 
 from dvol_pipeline.assets.metadata import markdown
-from dvol_pipeline.assets.dvol.features import features_daily
-from dvol_pipeline.assets.dvol.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.lake.warehouse import warehouse_path
 from dvol_pipeline.pipeline.warehouse import refresh_warehouse
@@ -15,8 +13,9 @@ from dvol_pipeline.resources import LakeResource
 @dg.asset(
     group_name="warehouse",
     deps=[
-        *raw_assets, features_daily, oos_predictions, forecast_metrics,
-        *(dg.AssetKey(k) for k in ("surface_params", "surface_grid", "surface_features", "surface_model_comparison",
+        *raw_assets,
+        *(dg.AssetKey(k) for k in ("features_daily", "oos_predictions", "forecast_metrics",
+                                    "surface_params", "surface_grid", "surface_features", "surface_model_comparison",
                                     "chain_greeks", "vol_regimes",
                                     "backtest", "model_promotion", "signals", "paper_positions",
                                     "universe_predictions", "universe_strategy_metrics")),

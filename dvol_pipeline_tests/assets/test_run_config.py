@@ -3,7 +3,9 @@
 import dagster as dg
 import pytest
 
-from dvol_pipeline.assets.config import BacktestRunConfig, SurfaceRunConfig, WalkForwardRunConfig, to_quant
+from dvol_pipeline.assets.config import to_quant
+from dvol_pipeline.assets.dvol.config import BacktestRunConfig, WalkForwardRunConfig
+from dvol_pipeline.assets.options.config import SurfaceRunConfig
 from dvol_pipeline.definitions import defs
 from dvol_pipeline.quant.dvol.backtest import BacktestConfig
 from dvol_pipeline.quant.pricing.surface import LiquidityRules

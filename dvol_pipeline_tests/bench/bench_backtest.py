@@ -62,7 +62,7 @@ def main() -> int:
 def pipeline_step(root: Path) -> None:
     """backtest + model_promotion + tear_sheets as the assets run them, in a scratch lake."""
     from dvol_pipeline.pipeline.dvol.backtest import promote_live, run_backtests, write_tables
-    from dvol_pipeline.pipeline.dvol.reports import write_tearsheets
+    from dvol_pipeline.pipeline.tearsheet import write_tearsheets
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

@@ -5,11 +5,9 @@ import polars as pl
 
 from dvol_pipeline.assets.dvol.forecasts import forecast_metrics, oos_predictions
 from dvol_pipeline.assets.metadata import catalog_metadata, markdown
-from dvol_pipeline.assets.config import BacktestRunConfig, to_quant
+from dvol_pipeline.assets.dvol.config import BacktestRunConfig, to_quant
 from dvol_pipeline.lake.catalog import in_zone, table
-from dvol_pipeline.lake.tracking import tracking_uri
 from dvol_pipeline.pipeline.dvol.backtest import promote_live, run_backtests, write_tables
-from dvol_pipeline.pipeline.dvol.reports import publish_tearsheets
 from dvol_pipeline.quant.dvol.backtest import BacktestConfig
 from dvol_pipeline.resources import LakeResource, MarketResource
 
@@ -80,30 +78,3 @@ def model_promotion(lake: LakeResource, market: MarketResource) -> dg.Materializ
             "evidence_vs_har": markdown(evidence.with_columns(pl.col(pl.Float64).round(3)), rows=30),
         }
     )
-
-
-@dg.asset(
-    group_name="backtest",
-    deps=[backtest, model_promotion, dg.AssetKey("ivrank")],
-    kinds={"html", "mlflow"},
-    description="One self-contained HTML tear sheet per coin and run (opens offline): key numbers, equity and "
-    "drawdown, forecast vs realised, calibration, rolling hit-rate, SHAP, cost sensitivity, regime and yearly "
-    "tables, in-sample vs out-of-sample, robustness heatmap, risk controls, option book with greek attribution, "
-    "promotion. Written to <lake>/reports/<run id>/ and reports/latest/, and logged to MLflow.",
-)
-def tear_sheets(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource) -> dg.MaterializeResult:
-    from datetime import UTC, datetime
-
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    published = publish_tearsheets(lake.path, market.coins, context.run.run_id, generated)
-    files, mlflow_run, artifacts = published.files, published.mlflow_run_id, published.artifact_uri
-    meta = {f"tearsheet_{f.asset}": dg.MetadataValue.path(str(f.path)) for f in files}
-    meta |= {f"open_{f.asset}": dg.MetadataValue.url(f.path.as_uri()) for f in files}
-    meta |= {f"latest_{f.asset}": dg.MetadataValue.path(str(f.latest)) for f in files}
-    meta |= {
-        "mlflow_run_id": mlflow_run,
-        "mlflow_artifacts": dg.MetadataValue.text(f"{artifacts}/tearsheets"),
-        "mlflow_ui": dg.MetadataValue.md(f"```\n.venv/bin/mlflow ui --backend-store-uri {tracking_uri(lake.path)}\n```"),
-        "size_kb": dg.MetadataValue.json({f.asset: round(f.path.stat().st_size / 1024) for f in files}),
-    }
-    return dg.MaterializeResult(metadata=meta)

@@ -8,7 +8,7 @@ import polars as pl
 
 from dvol_pipeline.assets.dvol.features import features_daily
 from dvol_pipeline.assets.metadata import catalog_metadata, markdown
-from dvol_pipeline.assets.config import WalkForwardRunConfig, to_quant
+from dvol_pipeline.assets.dvol.config import WalkForwardRunConfig, to_quant
 from dvol_pipeline.lake.tracking import tracking_uri
 from dvol_pipeline.pipeline.dvol.forecasts import build_metrics, read_features, run_month
 from dvol_pipeline.progress import track

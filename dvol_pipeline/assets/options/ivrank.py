@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from dvol_pipeline.assets.config import IVRankRunConfig, to_quant
+from dvol_pipeline.assets.options.config import IVRankRunConfig, to_quant
 from dvol_pipeline.assets.metadata import markdown
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.pipeline.options.ivrank import headline, run_ivrank_tables

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from dvol_pipeline.assets.metadata import catalog_metadata, markdown
-from dvol_pipeline.assets.config import SurfaceRunConfig, to_quant
+from dvol_pipeline.assets.options.config import SurfaceRunConfig, to_quant
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.assets.options.surface_alerts import ALERT_CHECK_SPECS, RULES, alert_check_results, events, no_alerts
 from dvol_pipeline.pipeline.options.surface import NO_CHAIN, build_greeks_range, build_surface_range, surface_alerts

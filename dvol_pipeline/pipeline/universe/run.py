@@ -31,7 +31,7 @@ from dvol_pipeline.quant.universe.walkforward import UniverseWalkForwardConfig, 
 from dvol_pipeline.sources.universe import fetch_universe
 
 if TYPE_CHECKING:
-    from dvol_pipeline.quant.dvol.features.leakage import LeakageReport
+    from dvol_pipeline.quant.learn.leakage import LeakageReport
     from dvol_pipeline.reports.universe.report import UniverseReportData
 
 RAW = "raw_universe_daily"

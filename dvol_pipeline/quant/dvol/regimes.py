@@ -36,6 +36,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.contracts.derived import REGIME_LABELS
+from dvol_pipeline.quant.evaluate.regime_labels import decode  # noqa: F401  (callers label codes through this module)
 from dvol_pipeline.quant.stats import PERIODS_PER_YEAR
 
 LABELS: tuple[str, ...] = REGIME_LABELS
@@ -186,7 +187,3 @@ def regime_features(regimes: pl.DataFrame) -> pl.DataFrame:
         pl.col("rv_iv_ratio").alias("regime_rv_iv_ratio"), "regime_code", *onehot,
     )
 
-
-def decode(codes: pl.Expr) -> pl.Expr:
-    """regime_code -> label (null stays null)."""
-    return codes.replace_strict({i: name for i, name in enumerate(LABELS)}, default=None, return_dtype=pl.Utf8)

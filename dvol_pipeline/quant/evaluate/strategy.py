@@ -17,15 +17,18 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.dvol.backtest.config import BacktestConfig
-from dvol_pipeline.quant.dvol.backtest.schema import KEYS
-from dvol_pipeline.quant.dvol import regimes
+from dvol_pipeline.quant.evaluate.daily_frame import KEYS
+from dvol_pipeline.quant.evaluate import regime_labels
 from dvol_pipeline.quant.evaluate.forecast import regimes_by_fold
 from dvol_pipeline.quant.stats import (
     PERIODS_PER_YEAR, annual_return, annual_volatility, max_drawdown, sharpe, sortino, win_rate,
 )  # fmt: skip
 
 ALL_ASSETS = "ALL"
+
+# The capital a strategy is measured against when the caller names none (the DVOL-futures
+# backtest's default, `BacktestConfig.capital_usd`, is this number).
+DEFAULT_CAPITAL_USD = 250_000.0
 
 
 def combine_assets(keys: pl.DataFrame, arrays: dict[str, np.ndarray], active: np.ndarray):
@@ -95,7 +98,7 @@ def _one(net: np.ndarray, position: np.ndarray, turnover: np.ndarray, jump: np.n
 
 
 def strategy_metrics(
-    daily: pl.DataFrame, group_by: list[str] | None = None, *, capital_usd: float = BacktestConfig.capital_usd,
+    daily: pl.DataFrame, group_by: list[str] | None = None, *, capital_usd: float = DEFAULT_CAPITAL_USD,
     annualization: int = PERIODS_PER_YEAR, jump_days: pl.DataFrame | None = None, all_assets: bool = True,
 ) -> pl.DataFrame:
     """One row of net-of-cost statistics per group (default strategy, family, horizon, asset;
@@ -150,7 +153,7 @@ def by_regime(daily: pl.DataFrame, market: pl.DataFrame, group_by: list[str] | N
     framed = daily.join(regime_of_days(daily, market), on=["date", "asset"], how="left")
     out = [strategy_metrics(framed, keys, all_assets=False, **kwargs).with_columns(scheme=pl.lit("dvol_tercile"))]
     if "regime_code" in market.columns and market["regime_code"].drop_nulls().len():
-        labels = market.select("date", "asset", regime=regimes.decode(pl.col("regime_code")).fill_null("unknown"))
+        labels = market.select("date", "asset", regime=regime_labels.decode(pl.col("regime_code")).fill_null("unknown"))
         framed = daily.join(labels, on=["date", "asset"], how="left").with_columns(pl.col("regime").fill_null("unknown"))
         out.append(strategy_metrics(framed, keys, all_assets=False, **kwargs).with_columns(scheme=pl.lit("vol_regime")))
     out = [o for o in out if o.height]

@@ -14,7 +14,7 @@ from datetime import date
 
 import polars as pl
 
-from dvol_pipeline.quant.dvol.features.leakage import VIOLATION_SCHEMA, LeakageReport
+from dvol_pipeline.quant.learn.leakage import VIOLATION_SCHEMA, LeakageReport
 from dvol_pipeline.quant.universe.features import build_universe_features, feature_columns
 
 Builder = Callable[..., tuple[pl.DataFrame, pl.DataFrame]]

@@ -9,7 +9,7 @@ from dvol_pipeline.quant.dvol.backtest.positions import Panel, build_panel, sign
 from dvol_pipeline.quant.dvol.backtest.promotion import promote
 from dvol_pipeline.quant.dvol.backtest.risk import jump_days, market_flags
 from dvol_pipeline.quant.dvol.backtest.robustness import noise_injection, tau_cost_sweep
-from dvol_pipeline.quant.dvol.backtest.schema import DAILY_SCHEMA, FUTURES_DAILY_SCHEMA, validate_daily
+from dvol_pipeline.quant.evaluate.daily_frame import DAILY_SCHEMA, FUTURES_DAILY_SCHEMA, validate_daily
 from dvol_pipeline.quant.evaluate.strategy import by_regime, by_year, strategy_metrics
 from dvol_pipeline.quant.dvol.backtest.threshold import select_taus, thresholds_frame
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from dvol_pipeline.quant.dvol.backtest.costs import CostModel
 from dvol_pipeline.quant.dvol.backtest.listing import ListedFutures
+from dvol_pipeline.quant.evaluate.strategy import DEFAULT_CAPITAL_USD
 from dvol_pipeline.quant.stats import PERIODS_PER_YEAR
 
 
@@ -81,7 +82,7 @@ class RobustnessConfig:
 class BacktestConfig:
     multiplier_usd: float = 1.0
     contracts_per_unit: float = 1_000.0
-    capital_usd: float = 250_000.0
+    capital_usd: float = DEFAULT_CAPITAL_USD
     annualization: int = PERIODS_PER_YEAR  # 365: crypto trades every day (quant/stats.py)
     costs: CostModel = field(default_factory=CostModel)
     thresholds: ThresholdConfig = field(default_factory=ThresholdConfig)

@@ -18,7 +18,7 @@ from dvol_pipeline.quant.dvol.backtest.config import BacktestConfig
 from dvol_pipeline.quant.dvol.backtest.positions import Panel, Simulation, build_panel, simulate
 from dvol_pipeline.quant.dvol.backtest.risk import jump_days
 from dvol_pipeline.quant.dvol.backtest.robustness import noise_injection, tau_cost_sweep
-from dvol_pipeline.quant.dvol.backtest.schema import FUTURES_DAILY_SCHEMA, FUTURES_STRATEGY, KEYS
+from dvol_pipeline.quant.evaluate.daily_frame import FUTURES_DAILY_SCHEMA, FUTURES_STRATEGY, KEYS
 from dvol_pipeline.quant.evaluate.strategy import array_summary, by_regime, by_year, strategy_metrics
 from dvol_pipeline.quant.dvol.backtest.threshold import select_taus, thresholds_frame
 from dvol_pipeline.quant.stats import drawdown

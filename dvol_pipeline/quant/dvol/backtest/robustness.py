@@ -15,7 +15,7 @@ import polars as pl
 
 from dvol_pipeline.quant.dvol.backtest.config import BacktestConfig
 from dvol_pipeline.quant.dvol.backtest.positions import Panel, build_panel, simulate
-from dvol_pipeline.quant.dvol.backtest.schema import FUTURES_STRATEGY
+from dvol_pipeline.quant.evaluate.daily_frame import FUTURES_STRATEGY
 from dvol_pipeline.quant.evaluate.strategy import array_summary
 from dvol_pipeline.quant.dvol.backtest.threshold import select_taus
 

@@ -19,30 +19,12 @@ from datetime import date, datetime, time, timedelta, timezone
 import polars as pl
 
 from dvol_pipeline.contracts.tables import RAW_TABLES
+from dvol_pipeline.quant.learn.leakage import VIOLATION_SCHEMA, LeakageReport
 
 from .build import KEY, build_features
 from .registry import LABELS
 
 PUBLICATION_LAG_DAYS: dict[str, int] = {"raw_onchain": 1}
-VIOLATION_SCHEMA = {"feature": pl.Utf8, "date": pl.Date, "asset": pl.Utf8,
-                    "full_value": pl.Float64, "truncated_value": pl.Float64}
-
-
-@dataclass
-class LeakageReport:
-    passed: bool
-    violations: pl.DataFrame
-    """feature, date, asset, full_value, truncated_value: one row per differing value."""
-    days_checked: list[date]
-    n_compared: int
-
-    def summary(self) -> str:
-        if self.passed:
-            return f"no look-ahead: {self.n_compared} values on {len(self.days_checked)} day(s) match their prefix builds"
-        feats = self.violations["feature"].unique().sort().to_list()
-        return f"LOOK-AHEAD in {len(feats)} feature(s): {', '.join(feats)} ({self.violations.height} values differ)"
-
-
 def cutoff(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=timezone.utc)
 

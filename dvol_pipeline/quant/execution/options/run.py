@@ -6,7 +6,7 @@ the chain slice (market.py indexes the chain once). Timing: a signal dated D is 
 D's close and traded at D's snapshot (pass a shifted signal to trade a day later). The run
 covers each asset's chain days from its first to its last signal day; days without a
 signal are flat. Rows follow the daily frame shared with the futures backtest
-(quant/dvol/backtest/schema.py): the row of day t holds the trades and costs at the close of t,
+(quant/evaluate/daily_frame.py): the row of day t holds the trades and costs at the close of t,
 the book after them (position, n_legs, net_delta_coin) and the P&L that book earns until
 the next close (gross, greeks, hedge), so net_usd = gross_usd − cost_usd row by row.
 Not modelled: perpetual funding on the (small) hedge, option margin.

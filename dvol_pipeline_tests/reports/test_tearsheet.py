@@ -14,7 +14,7 @@ import pytest
 from dvol_pipeline.reports import TearSheetData, render_tearsheet, write_tearsheet
 from dvol_pipeline.reports.html import format_value
 from dvol_pipeline.reports.inputs import SERIES, Context, labelled, ranked_series
-from dvol_pipeline.reports.dvol.tearsheet import SECTIONS, forecast_metrics, selected_families
+from dvol_pipeline.reports.tearsheet import SECTIONS, forecast_metrics, selected_families
 
 SECTION_IDS = [sid for sid, _, _ in SECTIONS]
 FAMILIES = ["zero", "mean_reversion", "har", "garch", "lightgbm", "lstm", "ensemble"]
