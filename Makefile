@@ -1,12 +1,14 @@
 # The two commands a newcomer needs: `make demo` and `make test` (both set themselves up).
-# `make test` is the full suite (what CI runs); `make check` skips the tests marked slow (under 2 min).
+# `make test` is the full suite (what CI runs) and builds the docs; `make check` skips the tests marked
+# slow (under 2 min); `make docs` builds the documentation site into site/ (mkdocs build --strict).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+DOCS_STAMP := $(VENV)/.docs-installed-$(shell cat requirements-docs.lock | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test check ui serve bench clean-lake postgres-server browser
+.PHONY: setup demo test check docs ui serve bench clean-lake postgres-server browser
 
 setup: $(STAMP)
 
@@ -20,8 +22,24 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m dvol_pipeline demo
 
-test: $(STAMP) postgres-server browser
+test: $(STAMP) docs postgres-server browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The documentation site (docs/, mkdocs.yml) built offline into site/ (git-ignored). --strict turns
+# every warning into a failure: a broken link or anchor, a page missing from the nav (see
+# `validation` in mkdocs.yml). Then every relative link of README.md must name a file that exists.
+# MkDocs comes from requirements-docs.lock, installed into .venv on its own (no full install needed).
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict --clean --site-dir site
+	@grep -oE '\]\([^)]+\)' README.md | sed -E 's/^\]\(//; s/\)$$//; s/#.*$$//' | grep -vE '^$$|^[a-z]+:' | \
+	  while read -r target; do test -e "$$target" || { echo "README.md links to $$target, which does not exist"; exit 1; }; done
+	@echo "docs: site/index.html built (mkdocs --strict); README.md links checked"
+
+$(DOCS_STAMP): requirements-docs.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-docs.lock
+	@rm -f $(VENV)/.docs-installed-*
+	@touch $@
 
 # The PostgreSQL server binaries for the production-profile test and benchmark (each starts its own
 # throwaway server in a temp folder). Installed once from Debian's `postgresql` package; the system

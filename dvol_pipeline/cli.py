@@ -477,7 +477,7 @@ def parser() -> argparse.ArgumentParser:
     mat.add_argument("--source", default="simulated", help="simulated (default), cdd or deribit")
     mat.add_argument("--landing", default=None, help="folder of CDD files (default <lake>/landing)")
     mat.add_argument("--funding-units", default="auto", choices=["auto", "fraction", "percent"],
-                     help="CDD funding rates (auto: see README)")
+                     help="CDD funding rates (auto: see docs/sources/cdd.md)")
     mat.add_argument("--coins", default=",".join(DEFAULT_COINS))
     mat.add_argument("--rebuild", action="store_true",
                      help="raw tables: replace the range's partitions with this run's rows (default: merge into them)")

@@ -40,7 +40,7 @@ shared = dg.Definitions(
     resources={"lake": LakeResource(), "market": MarketResource()},
     # in-process by default: a step here is seconds of work, a subprocess per step would add about as
     # much again; nothing is shared between steps, so `multiprocess_executor` works as well:
-    # DVOL_EXECUTOR=multiprocess selects it (the production profile)
+    # DVOL_EXECUTOR=multiprocess selects it (the production profile, docs/operations.md)
     executor=executor_def(),
 )
 

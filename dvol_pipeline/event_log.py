@@ -3,7 +3,7 @@
 Why: a single-run backfill of the daily graph over the demo's 1,380 days records ~33,000
 materialization events (one per asset per partition). Dagster's SQLite event log stores each on
 its own: a fresh engine and connection to the run's database, a commit, then the same again for
-the cross-run index database, ~13 ms an event, which made Dagster's share of a daily backfill
+the cross-run index database, which made Dagster's share of a daily backfill
 several times the pipeline's own work. Dagster already groups an output's events into batches
 when `DAGSTER_EVENT_BATCH_SIZE` > 0 (the CLI sets it), but only PostgreSQL's event log overrides
 `store_event_batch`; the base class stores the batch one event at a time. This class does for

@@ -1,7 +1,7 @@
 """Partitions: one per UTC day since DVOL history starts.
 
 The coins (BTC, ETH) are not a second Dagster dimension: single-run backfills of
-multi-dimensional partitions are unreliable in Dagster (issues #18852, #23996, #28861), and
+multi-dimensional partitions are unreliable in Dagster (its GitHub issues 18852, 23996, 28861), and
 a range backfill must be ONE vectorised run. The coin is a column and a hive folder
 (`asset=BTC/`) instead, and the coin set is configuration (`MarketResource.coins`).
 """

@@ -1,7 +1,7 @@
 """The raw lake tables: columns, keys and time grain, in one place.
 
-Sources produce frames with exactly these columns; the contracts, the lake writer, the
-warehouse and the README all read this registry, so a table is described once.
+Sources produce frames with exactly these columns; the contracts, the lake writer and the
+warehouse all read this registry, so a table is described once.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def write_many_atomic(items: list[tuple[pl.DataFrame, Path]]) -> None:
     rename, then the renames, then one more `sync()`. A crash (or power loss) at any point leaves
     each target either its old file or its new one, as `write_parquet_atomic` does; an error while
     writing the temps replaces nothing. Why: a range backfill writes thousands of one-day
-    partitions and two fsyncs each cost more than the writes themselves (9 of 72 s, demo range).
+    partitions and two fsyncs each cost more than the writes themselves.
     """
     with ThreadPoolExecutor(WRITE_THREADS) as pool:  # polars writes without the GIL
         futures = [(pool.submit(_write_temp, frame, target, False), target) for frame, target in items]
@@ -233,7 +233,7 @@ def read_table(
         out = pl.read_parquet(files)
         day = pl.col(t.time_col)
         return out.filter((day >= start) if start else pl.lit(True)).filter((day <= end) if end else pl.lit(True))
-    return pl.read_parquet(_partition_files(root, t, start, end, coins))  # one multi-threaded scan: ~4x faster
+    return pl.read_parquet(_partition_files(root, t, start, end, coins))  # one multi-threaded scan, not a read per file
 
 
 def scan_table(

@@ -61,7 +61,7 @@ def log_model_run(
 
     Through `MlflowClient`: create, one `log_batch` of params and metrics, artifacts, terminate.
     The fluent API's start_run / log_params / log_metrics / end_run commit to the SQLite store
-    once each (plus an experiment lookup), ~50 ms a run, 35 s of a demo's 686 runs."""
+    once each (plus an experiment lookup), which adds up over the hundreds of runs of a demo."""
     import mlflow
     from mlflow.entities import Metric, Param
 

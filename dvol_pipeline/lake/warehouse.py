@@ -76,7 +76,7 @@ def build_warehouse(root: Path, column_docs: ColumnDocs | None = None) -> list[W
                 )
                 _describe(con, name, t, (column_docs or {}).get(t.name, {}))
                 # rows and files from the footers DuckDB reads anyway (a count(*) over the view held
-                # ~0.5 GB for the chain; a second glob in Python cost ~1 s per eod)
+                # the whole chain in memory; a second glob in Python slowed every eod)
                 rows, files = con.execute(
                     f"SELECT coalesce(sum(num_rows), 0), count(DISTINCT file_name) "
                     f"FROM parquet_file_metadata({_sql_str(glob)})"

@@ -79,9 +79,9 @@ def create_app(lake_root: Path | str, max_age_days: int = FRESHNESS_MAX_AGE_DAYS
              responses={404: {"description": "unknown coin (names the known ones) or no signal that day "
                                              "(names the nearest days)"}})
     async def get_signal(asset: str = ASSET, date: date | None = DAY):
-        # on the event loop, not the thread pool: a cached read is an open and an fstat (~0.1 ms), a
-        # new file ~1 ms; skipping the hand-off to a worker thread took the p99 under 20 concurrent
-        # clients from 33-128 ms to 25-30 ms (test_load.py, 2-core machine)
+        # on the event loop, not the thread pool: a cached read is an open and an fstat, a new file
+        # one read; the hand-off to a worker thread cost more than that, and skipping it lowered the
+        # tail latency under concurrent clients (test_load.py; docs/benchmarks.md)
         body = views.signal(reader, asset, date, clock(), max_age_days)
         headers = {AGE_HEADER: str(body["age_days"])}
         if body["stale"]:

@@ -17,13 +17,12 @@
   clipping; early stopping on the end-of-window validation slice with the horizon purge
   (`split_validation`), keeping the best epoch's weights. Patience 1 (stop at the first
   epoch that does not improve the validation loss): on the default simulated market the
-  best epoch is the 1st or 2nd in most folds, so the 6 epochs of patience used before
-  cost most of the LSTM's time; the walk-forward now runs 316 instead of 855 epochs in
-  all and its OOS RMSE is lower at every horizon (h=1/7/14: 4.006/8.919/11.810 vs
-  4.013/8.981/11.860 with patience 6; patience 2: 4.008/8.971/11.838; bench_walkforward,
-  issue 11). Each fold trains from a fresh seeded initialisation, never warm-started
-  from an earlier fold, so a fold re-run alone reproduces exactly. Seeded
-  (`torch.manual_seed` inside `fork_rng`, numpy Generator for batch order),
+  best epoch is the 1st or 2nd in most folds, so a longer patience spent most of the LSTM's
+  time on epochs it then threw away, and did not lower the out-of-sample RMSE at any
+  horizon (bench_walkforward; docs/benchmarks.md). Each fold trains from a fresh seeded
+  initialisation, never warm-started from an earlier fold, so a fold re-run alone
+  reproduces exactly. Seeded (`torch.manual_seed` inside `fork_rng`, numpy Generator for
+  batch order),
   `use_deterministic_algorithms`, a fixed thread count (1: two intra-op threads were
   slower for these small batches on the shared 2-core box; both cores are used by
   fitting families in parallel processes instead, see quant/learn/parallel.py); the global
@@ -50,7 +49,7 @@ WEIGHTS_FILE, CONTEXT_FILE = "lstm.pt", "context.parquet"
 
 def _torch():
     """torch, imported on first use: a process that never fits or loads an LSTM (an end-of-day
-    run whose promoted models are HAR or GARCH) skips its ~2 s import."""
+    run whose promoted models are HAR or GARCH) skips torch's slow import."""
     import torch
 
     return torch

@@ -7,14 +7,11 @@ of about equal cost (`balanced_groups`). Workers are spawned (not forked: polars
 hold thread pools), once per process and size, and each fit inside is seeded and
 single-threaded, so the pooled result is identical to the serial one.
 
-Measured (bench_walkforward, issue 11; paired runs on the 2-core box shared with other
-jobs, whose load is the 1-minute load average): full walk-forward serial vs 2 workers
-43.3 vs 30.5 s (load ~4), 54.3 vs 47.4 s (load ~6), 75.7 vs 74.7 s (load 8-9); h=7 alone
-21.1/23.6 vs 29.9/27.6 s (load ~7, before the workers warmed their imports at start). Each
-worker costs a start (spawn + imports, seconds) and ~0.6 GB of memory (RSS once warm), which a run of one
-or a few folds (the monthly job, the demo's RSS budget) does not win back. So
-`WalkForwardConfig.workers` defaults to 1 (serial); set `workers: 2` for a long backfill
-on free cores.
+Two workers shorten a full walk-forward only while the cores are free; on a busy machine the
+gain disappears (bench_walkforward; the measured runs are in docs/benchmarks.md). Each worker
+costs a start (spawn + imports) and its own memory, which a run of one or a few folds (the
+monthly job, the demo's memory budget) does not win back. So `WalkForwardConfig.workers`
+defaults to 1 (serial); set `workers: 2` for a long backfill on free cores.
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ def _half_spread(g: dict, noise: np.ndarray) -> np.ndarray:
 
 CHUNK_DAYS = 128
 """Days priced per pass: every array of a pass is a few times the chain it yields, so a whole
-history at once peaked at ~1 GB for two coins; a day's rows never depend on the other days
+history at once needs several times the chain's memory; a day's rows never depend on the other days
 of its pass (per-day draws and sums), so chunking changes no value."""
 
 

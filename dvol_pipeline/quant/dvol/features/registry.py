@@ -1,7 +1,7 @@
 """The feature registry: every column of `features_daily`, described once.
 
 Why one list: the builders, the leakage check, the Dagster asset metadata, the UI and the
-README all read `FEATURES`, so a feature's name, group, definition, source table and lag
+docs (docs/dvol/features.md) all read `FEATURES`, so a feature's name, group, definition, source table and lag
 live in exactly one place. `lag_days` is how many days before D the newest observation a
 feature uses was stamped (0: it uses D itself, up to the cut-off D+1 00:00 UTC).
 
@@ -137,7 +137,7 @@ assert all(f.group in GROUPS for f in FEATURES), "feature in an unknown group"
 
 
 def features_markdown(groups: list[str] | None = None) -> str:
-    """The registry as a markdown table (for the README and the asset description)."""
+    """The registry as a markdown table (for docs/dvol/features.md and the asset description)."""
     rows = [
         "| feature | group | definition | source | lag (days) |",
         "|---|---|---|---|---|",

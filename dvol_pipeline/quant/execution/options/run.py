@@ -169,8 +169,8 @@ def run_option_backtest(
         raise ValueError(f"signals must be -1, 0 or +1; {bad.height} row(s) are not, e.g. {bad.head(3).to_dicts()}")
     rows, trades = [], []
     lf = chain.lazy()
-    # one coin's chain in memory at a time: a lazy scan reads only that coin's rows (~0.9 GB
-    # peak for the demo's two coins at once)
+    # one coin's chain in memory at a time: a lazy scan reads only that coin's rows (reading the
+    # demo's two coins at once drove the peak memory; docs/benchmarks.md)
     for coin in sorted(lf.select(pl.col("asset").unique()).collect()["asset"].to_list()):
         for asset, asset_chain in index_chain(lf.filter(pl.col("asset") == coin)).items():
             r, t = _run_asset(asset_chain, perp, signals, config)

@@ -399,7 +399,7 @@ def _normalised_vol(beta: np.ndarray, x: np.ndarray, b_max: np.ndarray) -> tuple
 
 # ---- public -------------------------------------------------------------------------------
 BLOCK = 65_536
-"""Quotes per block: temporaries stay in cache (about 1.5x faster on long arrays); a quote's
+"""Quotes per block: temporaries stay in cache (faster on long arrays); a quote's
 result never depends on its block or batch."""
 
 

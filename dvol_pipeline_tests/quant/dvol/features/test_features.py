@@ -306,11 +306,12 @@ def test_hourly_dvol_bars_are_aggregated_per_utc_day():
     assert f["y_1d"][0] == pytest.approx(level[47] - level[23])
 
 
-def test_the_readme_lists_exactly_the_feature_registry():
+def test_the_docs_list_exactly_the_feature_registry():
     from pathlib import Path
 
     from dvol_pipeline.quant.dvol.features import features_markdown
 
-    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text()
-    listed = readme.split("<!-- features:start -->\n", 1)[1].split("\n<!-- features:end -->", 1)[0]
-    assert listed.strip() == features_markdown().strip(), "regenerate the README table from features_markdown()"
+    root = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+    page = (root / "docs" / "dvol" / "features.md").read_text()
+    listed = page.split("<!-- features:start -->\n", 1)[1].split("\n<!-- features:end -->", 1)[0]
+    assert listed.strip() == features_markdown().strip(), "regenerate docs/dvol/features.md's table from features_markdown()"
