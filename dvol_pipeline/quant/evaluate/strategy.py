@@ -1,13 +1,18 @@
 """Strategy statistics, net of costs.
 
-Returns are net_usd / capital (capital per strategy and coin; the both-coins "ALL" rows
-use capital x coins). Every statistic is the one defined in `dvol_pipeline.quant.stats`
-(365 periods a year: crypto trades every day): annualised return (compounded), volatility,
-Sharpe, Sortino, max drawdown in USD (additive, running peak from 0) and in % of capital
-(compounded), hit rate (`win_rate`: share of the days in a position that made money net,
-over such days with a nonzero P&L). Ours on top: turnover (mean |Δposition| a day), exposure
-(share of days in a position) and the tail on jump days (mean and 5 % quantile of net_usd on
-days whose P&L is earned on a jump day, see risk.jump_days).
+`daily_pnl_metrics` is the one definition of a strategy's statistics from its daily P&L
+series; every lane calls it (the DVOL-futures backtest below, the IV-rank strategies, the
+universe's vol targeting) and keeps only its own framing: how its trades or weights become
+a daily P&L series, which groups it reports, and under which column names. Every statistic
+is the one defined in `dvol_pipeline.quant.stats` (365 periods a year: crypto trades every
+day): annualised return (compounded), volatility, Sharpe, Sortino, max drawdown in the
+P&L's units (additive, running peak from 0) and as a fraction of wealth (compounded), hit
+rate (`win_rate`: share of the days in a position that made money net, over such days with
+a nonzero P&L), turnover (mean |Δposition| a day) and exposure (share of days in a position).
+
+The DVOL-futures tables: returns are net_usd / capital (capital per strategy and coin; the
+both-coins "ALL" rows use capital x coins); on top, the tail on jump days (mean and 5 %
+quantile of net_usd on days whose P&L is earned on a jump day, see risk.jump_days).
 The array version (many variants at once: sweeps, noise draws) uses the same `sharpe` and
 `max_drawdown` on (strategies, days) arrays.
 """
@@ -17,8 +22,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.dvol.backtest.config import BacktestConfig
-from dvol_pipeline.quant.dvol.backtest.schema import KEYS
 from dvol_pipeline.quant.dvol import regimes
 from dvol_pipeline.quant.evaluate.forecast import regimes_by_fold
 from dvol_pipeline.quant.stats import (
@@ -26,6 +29,46 @@ from dvol_pipeline.quant.stats import (
 )  # fmt: skip
 
 ALL_ASSETS = "ALL"
+
+
+def daily_pnl_metrics(net, capital: float = 1.0, periods_per_year: int = PERIODS_PER_YEAR, *, position=None,
+                      turnover=None) -> dict[str, float]:
+    """The statistics of one strategy's daily P&L series, one value a day in date order.
+
+    `net`: the day's net P&L, in currency (then `capital` is what it is a return on) or
+    already a return (capital 1). Returns are net / capital. Keys:
+
+    * n_days, pnl (the sum of net);
+    * ann_return (compounded), ann_vol, sharpe, sortino: of the returns, annualised with
+      `periods_per_year`;
+    * max_drawdown_pnl: additive, in net's units, the running peak starting at 0;
+    * max_drawdown: compounded, of the returns: the largest fall of wealth prod(1 + r) from
+      its running peak, as a fraction (x 100 for a percentage);
+    * with `position` (the day's position, nonzero = in the market): exposure (share of days
+      in a position) and hit_rate (`quant.stats.win_rate`);
+    * with `turnover` (the day's |Δposition|): turnover, its mean.
+
+    Lanes report the subset they need under their own column names.
+    """
+    net = np.asarray(net, float)
+    returns = net / capital
+    out = {
+        "n_days": len(net),
+        "pnl": float(net.sum()),
+        "ann_return": annual_return(returns, periods_per_year),
+        "ann_vol": annual_volatility(returns, periods_per_year),
+        "sharpe": sharpe(returns, periods_per_year),
+        "sortino": sortino(returns, periods_per_year),
+        "max_drawdown_pnl": max_drawdown(net),
+        "max_drawdown": max_drawdown(returns, compounded=True),
+    }
+    if turnover is not None:
+        out["turnover"] = float(np.mean(np.asarray(turnover, float)))
+    if position is not None:
+        position = np.asarray(position, float)
+        out["exposure"] = float((position != 0).mean())
+        out["hit_rate"] = win_rate(net, position)
+    return out
 
 
 def combine_assets(keys: pl.DataFrame, arrays: dict[str, np.ndarray], active: np.ndarray):
@@ -74,34 +117,42 @@ def _combined_daily(frame: pl.DataFrame, group_by: list[str], n_assets: int) -> 
 
 def _one(net: np.ndarray, position: np.ndarray, turnover: np.ndarray, jump: np.ndarray, capital: float,
          annualization: int) -> dict[str, float]:
-    returns = net / capital
+    m = daily_pnl_metrics(net, capital, annualization, position=position, turnover=turnover)
     tail = net[jump]
     return {
-        "n_days": len(net),
-        "net_usd": float(net.sum()),
-        "ann_return": annual_return(returns, annualization),
-        "ann_vol": annual_volatility(returns, annualization),
-        "sharpe": sharpe(returns, annualization),
-        "sortino": sortino(returns, annualization),
-        "max_drawdown_pct": 100.0 * max_drawdown(returns, compounded=True),
-        "max_drawdown_usd": max_drawdown(net),
-        "turnover": float(turnover.mean()),
-        "exposure": float((position != 0).mean()),
-        "hit_rate": win_rate(net, position),
+        "n_days": m["n_days"],
+        "net_usd": m["pnl"],
+        **{k: m[k] for k in ("ann_return", "ann_vol", "sharpe", "sortino")},
+        "max_drawdown_pct": 100.0 * m["max_drawdown"],
+        "max_drawdown_usd": m["max_drawdown_pnl"],
+        **{k: m[k] for k in ("turnover", "exposure", "hit_rate")},
         "jump_days": int(jump.sum()),
         "jump_tail_mean_usd": float(tail.mean()) if len(tail) else np.nan,
         "jump_tail_p5_usd": float(np.quantile(tail, 0.05)) if len(tail) else np.nan,
     }
 
 
+def _futures_keys() -> list[str]:
+    # imported when called: the backtest package imports this module
+    from dvol_pipeline.quant.dvol.backtest.schema import KEYS
+
+    return list(KEYS)
+
+
 def strategy_metrics(
-    daily: pl.DataFrame, group_by: list[str] | None = None, *, capital_usd: float = BacktestConfig.capital_usd,
+    daily: pl.DataFrame, group_by: list[str] | None = None, *, capital_usd: float | None = None,
     annualization: int = PERIODS_PER_YEAR, jump_days: pl.DataFrame | None = None, all_assets: bool = True,
 ) -> pl.DataFrame:
-    """One row of net-of-cost statistics per group (default strategy, family, horizon, asset;
-    plus asset="ALL" rows for both coins together). `jump_days` (date, asset, jump_day) feeds
-    the jump-day tail; without it the tail columns are null."""
-    group_by = list(group_by or KEYS)
+    """The DVOL-futures table: one row of `daily_pnl_metrics` per group of the daily frame
+    (default strategy, family, horizon, asset; plus asset="ALL" rows for both coins
+    together). `capital_usd` defaults to the backtest's (`BacktestConfig.capital_usd`).
+    `jump_days` (date, asset, jump_day) feeds the jump-day tail; without it the tail columns
+    are null."""
+    if capital_usd is None:
+        from dvol_pipeline.quant.dvol.backtest.config import BacktestConfig
+
+        capital_usd = BacktestConfig.capital_usd
+    group_by = list(group_by or _futures_keys())
     frame = daily.with_columns(__capital=pl.lit(1.0))
     if jump_days is None:
         frame = frame.with_columns(jump_day=pl.lit(False))
@@ -128,7 +179,7 @@ def strategy_metrics(
 
 def by_year(daily: pl.DataFrame, group_by: list[str] | None = None, **kwargs) -> pl.DataFrame:
     framed = daily.with_columns(year=pl.col("date").dt.year())
-    return strategy_metrics(framed, [*(group_by or KEYS), "year"], **kwargs)
+    return strategy_metrics(framed, [*(group_by or _futures_keys()), "year"], **kwargs)
 
 
 def regime_of_days(days: pl.DataFrame, market: pl.DataFrame) -> pl.DataFrame:
@@ -146,7 +197,7 @@ def by_regime(daily: pl.DataFrame, market: pl.DataFrame, group_by: list[str] | N
     the `scheme` column: `dvol_tercile` (low / mid / high, `regime_of_days`) and, when the
     market carries features_daily's `regime_code`, `vol_regime` (quant/dvol/regimes.py's labels
     as of each day's close, "unknown" before a year of history)."""
-    keys = [*(group_by or KEYS), "regime"]
+    keys = [*(group_by or _futures_keys()), "regime"]
     framed = daily.join(regime_of_days(daily, market), on=["date", "asset"], how="left")
     out = [strategy_metrics(framed, keys, all_assets=False, **kwargs).with_columns(scheme=pl.lit("dvol_tercile"))]
     if "regime_code" in market.columns and market["regime_code"].drop_nulls().len():
