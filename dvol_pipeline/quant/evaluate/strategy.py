@@ -1,13 +1,18 @@
 """Strategy statistics, net of costs.
 
-Returns are net_usd / capital (capital per strategy and coin; the both-coins "ALL" rows
-use capital x coins). Every statistic is the one defined in `dvol_pipeline.quant.stats`
-(365 periods a year: crypto trades every day): annualised return (compounded), volatility,
-Sharpe, Sortino, max drawdown in USD (additive, running peak from 0) and in % of capital
-(compounded), hit rate (`win_rate`: share of the days in a position that made money net,
-over such days with a nonzero P&L). Ours on top: turnover (mean |Δposition| a day), exposure
-(share of days in a position) and the tail on jump days (mean and 5 % quantile of net_usd on
-days whose P&L is earned on a jump day, see risk.jump_days).
+`daily_pnl_metrics` is the one definition of a strategy's statistics from its daily P&L
+series; every lane calls it (the DVOL-futures backtest below, the IV-rank strategies, the
+universe's vol targeting) and keeps only its own framing: how its trades or weights become
+a daily P&L series, which groups it reports, and under which column names. Every statistic
+is the one defined in `dvol_pipeline.quant.stats` (365 periods a year: crypto trades every
+day): annualised return (compounded), volatility, Sharpe, Sortino, max drawdown in the
+P&L's units (additive, running peak from 0) and as a fraction of wealth (compounded), hit
+rate (`win_rate`: share of the days in a position that made money net, over such days with
+a nonzero P&L), turnover (mean |Δposition| a day) and exposure (share of days in a position).
+
+The DVOL-futures tables: returns are net_usd / capital (capital per strategy and coin; the
+both-coins "ALL" rows use capital x coins); on top, the tail on jump days (mean and 5 %
+quantile of net_usd on days whose P&L is earned on a jump day, see risk.jump_days).
 The array version (many variants at once: sweeps, noise draws) uses the same `sharpe` and
 `max_drawdown` on (strategies, days) arrays.
 """
@@ -29,6 +34,46 @@ ALL_ASSETS = "ALL"
 # The capital a strategy is measured against when the caller names none (the DVOL-futures
 # backtest's default, `BacktestConfig.capital_usd`, is this number).
 DEFAULT_CAPITAL_USD = 250_000.0
+
+
+def daily_pnl_metrics(net, capital: float = 1.0, periods_per_year: int = PERIODS_PER_YEAR, *, position=None,
+                      turnover=None) -> dict[str, float]:
+    """The statistics of one strategy's daily P&L series, one value a day in date order.
+
+    `net`: the day's net P&L, in currency (then `capital` is what it is a return on) or
+    already a return (capital 1). Returns are net / capital. Keys:
+
+    * n_days, pnl (the sum of net);
+    * ann_return (compounded), ann_vol, sharpe, sortino: of the returns, annualised with
+      `periods_per_year`;
+    * max_drawdown_pnl: additive, in net's units, the running peak starting at 0;
+    * max_drawdown: compounded, of the returns: the largest fall of wealth prod(1 + r) from
+      its running peak, as a fraction (x 100 for a percentage);
+    * with `position` (the day's position, nonzero = in the market): exposure (share of days
+      in a position) and hit_rate (`quant.stats.win_rate`);
+    * with `turnover` (the day's |Δposition|): turnover, its mean.
+
+    Lanes report the subset they need under their own column names.
+    """
+    net = np.asarray(net, float)
+    returns = net / capital
+    out = {
+        "n_days": len(net),
+        "pnl": float(net.sum()),
+        "ann_return": annual_return(returns, periods_per_year),
+        "ann_vol": annual_volatility(returns, periods_per_year),
+        "sharpe": sharpe(returns, periods_per_year),
+        "sortino": sortino(returns, periods_per_year),
+        "max_drawdown_pnl": max_drawdown(net),
+        "max_drawdown": max_drawdown(returns, compounded=True),
+    }
+    if turnover is not None:
+        out["turnover"] = float(np.mean(np.asarray(turnover, float)))
+    if position is not None:
+        position = np.asarray(position, float)
+        out["exposure"] = float((position != 0).mean())
+        out["hit_rate"] = win_rate(net, position)
+    return out
 
 
 def combine_assets(keys: pl.DataFrame, arrays: dict[str, np.ndarray], active: np.ndarray):
@@ -77,33 +122,31 @@ def _combined_daily(frame: pl.DataFrame, group_by: list[str], n_assets: int) -> 
 
 def _one(net: np.ndarray, position: np.ndarray, turnover: np.ndarray, jump: np.ndarray, capital: float,
          annualization: int) -> dict[str, float]:
-    returns = net / capital
+    m = daily_pnl_metrics(net, capital, annualization, position=position, turnover=turnover)
     tail = net[jump]
     return {
-        "n_days": len(net),
-        "net_usd": float(net.sum()),
-        "ann_return": annual_return(returns, annualization),
-        "ann_vol": annual_volatility(returns, annualization),
-        "sharpe": sharpe(returns, annualization),
-        "sortino": sortino(returns, annualization),
-        "max_drawdown_pct": 100.0 * max_drawdown(returns, compounded=True),
-        "max_drawdown_usd": max_drawdown(net),
-        "turnover": float(turnover.mean()),
-        "exposure": float((position != 0).mean()),
-        "hit_rate": win_rate(net, position),
+        "n_days": m["n_days"],
+        "net_usd": m["pnl"],
+        **{k: m[k] for k in ("ann_return", "ann_vol", "sharpe", "sortino")},
+        "max_drawdown_pct": 100.0 * m["max_drawdown"],
+        "max_drawdown_usd": m["max_drawdown_pnl"],
+        **{k: m[k] for k in ("turnover", "exposure", "hit_rate")},
         "jump_days": int(jump.sum()),
         "jump_tail_mean_usd": float(tail.mean()) if len(tail) else np.nan,
         "jump_tail_p5_usd": float(np.quantile(tail, 0.05)) if len(tail) else np.nan,
     }
 
 
+
 def strategy_metrics(
     daily: pl.DataFrame, group_by: list[str] | None = None, *, capital_usd: float = DEFAULT_CAPITAL_USD,
     annualization: int = PERIODS_PER_YEAR, jump_days: pl.DataFrame | None = None, all_assets: bool = True,
 ) -> pl.DataFrame:
-    """One row of net-of-cost statistics per group (default strategy, family, horizon, asset;
-    plus asset="ALL" rows for both coins together). `jump_days` (date, asset, jump_day) feeds
-    the jump-day tail; without it the tail columns are null."""
+    """The DVOL-futures table: one row of `daily_pnl_metrics` per group of the daily frame
+    (default strategy, family, horizon, asset; plus asset="ALL" rows for both coins
+    together). `capital_usd` defaults to the backtest's (`BacktestConfig.capital_usd` is DEFAULT_CAPITAL_USD).
+    `jump_days` (date, asset, jump_day) feeds the jump-day tail; without it the tail columns
+    are null."""
     group_by = list(group_by or KEYS)
     frame = daily.with_columns(__capital=pl.lit(1.0))
     if jump_days is None:

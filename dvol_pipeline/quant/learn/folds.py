@@ -26,8 +26,12 @@ class Fold:
     test_end: date  # inclusive
 
 
-def month_start(day: date) -> date:
-    return day.replace(day=1)
+def month_start(month: date | str) -> date:
+    """The first day of a month, given a day in it or its fold key "YYYY-MM"."""
+    if isinstance(month, str):
+        year, number = month.split("-")
+        return date(int(year), int(number), 1)
+    return month.replace(day=1)
 
 
 def next_month(day: date) -> date:

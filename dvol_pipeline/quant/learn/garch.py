@@ -19,11 +19,17 @@ variance risk premium, so the gap (garch_vol_30 − dvol) predicts where DVOL go
   does not converge for an asset, its rows get a constant weight (noted).
 * Like HAR: fit on complete rows, predict imputes (forward-fill within asset, training
   medians), so every row is forecast; h-lag HAC t-stats in `params()`.
+
+`fit_garch` is the package's one GARCH fit (arch's `arch_model`): this family's residual
+variance, the GJR-GARCH-t of features_daily's `garch_vol1` / `garch_vol30` and the universe's
+per-coin GARCH(1,1) forecasts all call it, each with its own spec (mean, asymmetry,
+distribution, rescaling, start, iterations) and its own handling of failures.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,23 +42,72 @@ from dvol_pipeline.quant.learn.preprocess import resolve
 LEVEL_TERMS = ("dvol", "dvol_mean_5", "dvol_mean_22")
 
 
+@dataclass(frozen=True)
+class GarchFit:
+    """One GARCH fit, on the scale of the series given (see `fit_garch`'s `rescale`)."""
+
+    params: dict[str, float]  # arch's names and order: mu (Constant), omega, alpha[1], gamma[1] (o=1), beta[1], nu (t)
+    loglikelihood: float  # arch's, on the series as fitted (divided by its std with `rescale`)
+    converged: bool  # arch's optimiser reported convergence (convergence_flag 0)
+    variance: np.ndarray  # arch's conditional variance of each observation
+    backcast: float  # arch's backcast (pre-sample variance) of the residuals at the fitted mean, to filter
+    # with these parameters; arch's own `variance` starts from the backcast at its starting mean
+    # (the sample mean for a Constant mean), the same thing for a Zero mean
+
+
+def fit_garch(y: np.ndarray, *, mean: str = "Zero", o: int = 0, dist: str = "normal", rescale: bool = False,
+              starting_values: np.ndarray | None = None, maxiter: int = 300) -> GarchFit:
+    """GARCH(1, o, 1) of `y` by maximum likelihood with arch's `arch_model` (arch's own
+    rescaling off), arch's warnings silenced; arch's exceptions on degenerate data propagate.
+
+    mean: "Zero" or "Constant"; o: 1 for the GJR asymmetry term; dist: arch's name ("normal",
+    "t", ...); starting_values: in arch's parameter order (None: arch's own); maxiter: the
+    optimiser's. With `rescale`, y is divided by its standard deviation s (ddof 0) before the
+    fit and the results are mapped back to y's scale: omega x s², mu x s, variance and
+    backcast x s² (alpha, gamma, beta, nu are scale-free).
+    """
+    if mean not in ("Zero", "Constant"):
+        raise ValueError(f"fit_garch: mean must be 'Zero' or 'Constant', got {mean!r}")
+    y = np.asarray(y, dtype=np.float64)
+    scale = 1.0
+    if rescale:
+        scale = float(np.std(y))
+        if not np.isfinite(scale) or scale <= 0:
+            raise ValueError("fit_garch: cannot rescale a constant or non-finite series")
+        y = y / scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = arch_model(y, mean=mean, vol="GARCH", p=1, o=o, q=1, dist=dist, rescale=False)
+        res = model.fit(disp="off", show_warning=False, starting_values=starting_values, options={"maxiter": maxiter})
+    params = {name: float(value) for name, value in res.params.items()}
+    params["omega"] = params["omega"] * scale**2
+    if "mu" in params:
+        params["mu"] = params["mu"] * scale
+    resid = y - float(res.params["mu"]) if mean == "Constant" else y
+    return GarchFit(
+        params=params,
+        loglikelihood=float(res.loglikelihood),
+        converged=res.convergence_flag == 0,
+        variance=np.asarray(res.conditional_volatility, dtype=np.float64) ** 2 * scale**2,
+        backcast=float(model.volatility.backcast(resid)) * scale**2,
+    )
+
+
 def garch_variance(resid: np.ndarray) -> tuple[np.ndarray | None, dict[str, Any]]:
-    """Conditional variance of a residual series from a zero-mean GARCH(1,1), or None."""
+    """Conditional variance of a residual series from a zero-mean GARCH(1,1) (normal,
+    rescaled to unit variance for the fit), or None."""
     scale = float(np.std(resid))
     if not np.isfinite(scale) or scale <= 0 or resid.size < 100:
         return None, {"converged": False, "reason": "too few or constant residuals"}
-    model = arch_model(resid / scale, mean="Zero", vol="GARCH", p=1, q=1, dist="normal", rescale=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            res = model.fit(disp="off", show_warning=False, options={"maxiter": 300})
-        except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - arch's own failures
-            return None, {"converged": False, "reason": str(exc)[:200]}
-    p = res.params
-    info = {"omega": float(p["omega"]) * scale**2, "alpha": float(p["alpha[1]"]), "beta": float(p["beta[1]"])}
+    try:
+        fit = fit_garch(resid, rescale=True, maxiter=300)
+    except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - arch's own failures
+        return None, {"converged": False, "reason": str(exc)[:200]}
+    p = fit.params
+    info = {"omega": p["omega"], "alpha": p["alpha[1]"], "beta": p["beta[1]"]}
     info["persistence"] = info["alpha"] + info["beta"]
-    info["converged"] = res.convergence_flag == 0
-    sigma2 = np.asarray(res.conditional_volatility, dtype=np.float64) ** 2 * scale**2
+    info["converged"] = fit.converged
+    sigma2 = fit.variance
     if not info["converged"] or not np.all(np.isfinite(sigma2)) or np.any(sigma2 <= 0):
         return None, info
     return sigma2, info

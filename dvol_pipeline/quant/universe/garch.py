@@ -1,17 +1,16 @@
 """Per-coin GARCH(1,1) volatility forecasts, refit monthly on past returns only.
 
-At month M a coin's GARCH(1,1) (zero mean, normal, arch) is fitted on its returns dated
-before the first of M (the last `max_obs` of them), and those parameters filter the
-conditional variance through M's days; the forecast at day D uses returns up to D's close
-and gives the annualised vol expected over the next h days. A fit is a pure function of
-the returns fitted, so fits are memoised by a hash of those bytes (`universe_garch_memo`):
-a rerun over the same history refits nothing.
+At month M a coin's GARCH(1,1) (zero mean, normal; `quant.learn.garch.fit_garch`) is
+fitted on its returns dated before the first of M (the last `max_obs` of them), and those
+parameters filter the conditional variance through M's days; the forecast at day D uses
+returns up to D's close and gives the annualised vol expected over the next h days. A fit
+is a pure function of the returns fitted, so fits are memoised by a hash of those bytes
+(`universe_garch_memo`): a rerun over the same history refits nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import warnings
 
 import numpy as np
 import polars as pl
@@ -27,19 +26,17 @@ def fit_key(r: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(r, dtype=np.float64).tobytes()).hexdigest()
 
 
-def fit_garch(r_pct: np.ndarray) -> tuple[float, float, float]:
-    """(omega, alpha, beta) of a zero-mean GARCH(1,1) on returns in percent; a failed or
-    non-stationary fit falls back to alpha 0.06, beta 0.93 at the sample variance."""
-    from arch import arch_model
+def garch_params(r_pct: np.ndarray) -> tuple[float, float, float]:
+    """(omega, alpha, beta) of a zero-mean normal GARCH(1,1) (`quant.learn.garch.fit_garch`)
+    on returns in percent; a failed or non-stationary fit falls back to alpha 0.06, beta 0.93
+    at the sample variance."""
+    from dvol_pipeline.quant.learn.garch import fit_garch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            res = arch_model(r_pct, mean="Zero", vol="GARCH", p=1, q=1, dist="normal", rescale=False).fit(
-                disp="off", show_warning=False, options={"maxiter": 200})
-            omega, alpha, beta = (float(res.params[k]) for k in ("omega", "alpha[1]", "beta[1]"))
-        except Exception:  # arch raises several types on degenerate data
-            omega, alpha, beta = np.nan, np.nan, np.nan
+    try:
+        fit = fit_garch(r_pct, maxiter=200)
+        omega, alpha, beta = (fit.params[k] for k in ("omega", "alpha[1]", "beta[1]"))
+    except Exception:  # arch raises several types on degenerate data
+        omega, alpha, beta = np.nan, np.nan, np.nan
     if not (np.isfinite([omega, alpha, beta]).all() and alpha >= 0 and beta >= 0 and alpha + beta < 0.999):
         alpha, beta = 0.06, 0.93
         omega = float(np.var(r_pct)) * (1 - alpha - beta)
@@ -67,7 +64,7 @@ def garch_forecasts(frame: pl.DataFrame, horizons: tuple[int, ...], memo: pl.Dat
             key = fit_key(past)
             fit = known.get(key) or new.get(key)
             if fit is None:
-                fit = new[key] = fit_garch(past)
+                fit = new[key] = garch_params(past)
             params[months == m] = fit
         h = np.full(r.size, np.nan)  # conditional variance of day t+1 given returns through t
         state = np.nan

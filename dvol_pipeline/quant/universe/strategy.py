@@ -8,8 +8,9 @@ The weight decided at D's close earns the coin's simple return of D+1. Rules:
   default), capped, and 0 (cash) on days the LightGBM classifier predicts the High regime.
 
 Costs: |change of weight| x the coin's cost in bps, larger for smaller coins (tier). The
-statistics are `quant.stats` (Sharpe over 365 days, compounded max drawdown); turnover is
-the mean daily |change of weight|. ALL is the equal-weight book of the coins that day.
+statistics are `quant.evaluate.strategy.daily_pnl_metrics` of the daily net return
+(capital 1: Sharpe over 365 days, compounded max drawdown, turnover the mean daily |change
+of weight|); ALL is the equal-weight book of the coins that day.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from dvol_pipeline.quant import stats
+from dvol_pipeline.quant.evaluate.strategy import daily_pnl_metrics
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,9 @@ def strategy_metrics(daily: pl.DataFrame) -> pl.DataFrame:
     both = pl.concat([daily.select("strategy", "symbol", "date", "net", "turnover", "weight"),
                       book.select("strategy", "symbol", "date", "net", "turnover", "weight")])
     for (strategy, symbol), g in both.sort("date").group_by("strategy", "symbol", maintain_order=True):
-        r = g["net"].to_numpy()
-        rows.append({"strategy": strategy, "symbol": symbol, "days": g.height,
-                     "annual_return": stats.annual_return(r), "annual_vol": stats.annual_volatility(r),
-                     "sharpe": stats.sharpe(r), "max_drawdown": stats.max_drawdown(r, compounded=True),
-                     "turnover": float(g["turnover"].mean()), "mean_weight": float(g["weight"].mean())})
+        m = daily_pnl_metrics(g["net"].to_numpy(), turnover=g["turnover"].to_numpy())
+        rows.append({"strategy": strategy, "symbol": symbol, "days": m["n_days"],
+                     "annual_return": m["ann_return"], "annual_vol": m["ann_vol"], "sharpe": m["sharpe"],
+                     "max_drawdown": m["max_drawdown"], "turnover": m["turnover"],
+                     "mean_weight": float(g["weight"].mean())})
     return pl.DataFrame(rows).sort("symbol", "strategy")

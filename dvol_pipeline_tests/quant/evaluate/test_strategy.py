@@ -21,6 +21,7 @@ from dvol_pipeline.quant.dvol.backtest import (
     run_futures_backtest,
     strategy_metrics,
 )
+from dvol_pipeline.quant.evaluate.strategy import daily_pnl_metrics
 from dvol_pipeline.quant.stats import sharpe
 
 START = date(2024, 1, 1)
@@ -36,6 +37,55 @@ def daily_rows(net, position, *, family="har", horizon=7, asset="BTC", start=STA
         "turnover": np.abs(np.diff(position, prepend=0.0)), "gross_usd": net, "cost_usd": 0.0, "net_usd": net,
         "equity_usd": np.cumsum(net), "drawdown_usd": 0.0,
     }).with_columns(pl.col("horizon").cast(pl.Int32))
+
+
+def test_daily_pnl_metrics_match_a_hand_computation_and_empyrical():
+    # net USD 200 -100 300 -200 100 on 1,000 of capital: returns r = .2 -.1 .3 -.2 .1
+    #   mean .06; deviations .14 -.16 .24 -.26 .04, squares sum .172, sample variance .172/4 = .043
+    #   Sharpe = .06 / sqrt(.043) x sqrt(365); ann_vol = sqrt(.043) x sqrt(365)
+    #   downside: min(r, 0)^2 = .01, .04 over 5 days -> mean .01, deviation .1 x sqrt(365);
+    #   Sortino = .06 x 365 / (.1 x sqrt(365)) = .6 x sqrt(365)
+    #   wealth 1.2 1.08 1.404 1.1232 1.23552: worst fall 1.404 -> 1.1232 = 20 %; ann_return 1.23552^(365/5) - 1
+    #   equity USD 200 100 400 200 300, peak 200 200 400 400 400: max drawdown 200 USD
+    #   position 1 1 -1 0 .5: in the market 4 of 5 days, winning on 3 of those 4 (day 4's -200 is flat)
+    net, position, turnover = [200, -100, 300, -200, 100], [1, 1, -1, 0, 0.5], [1, 0, 2, 1, 0.5]
+    r = np.array([0.2, -0.1, 0.3, -0.2, 0.1])
+    m = daily_pnl_metrics(net, 1_000.0, position=position, turnover=turnover)
+    assert m["n_days"] == 5 and m["pnl"] == 300.0
+    assert m["sharpe"] == pytest.approx(0.06 / np.sqrt(0.043) * np.sqrt(365))
+    assert m["sharpe"] == pytest.approx(empyrical.sharpe_ratio(r, annualization=365))
+    assert m["ann_vol"] == pytest.approx(np.sqrt(0.043) * np.sqrt(365))
+    assert m["ann_vol"] == pytest.approx(empyrical.annual_volatility(r, annualization=365))
+    assert m["sortino"] == pytest.approx(0.6 * np.sqrt(365))
+    assert m["sortino"] == pytest.approx(empyrical.sortino_ratio(r, annualization=365))
+    assert m["ann_return"] == pytest.approx(1.23552 ** 73 - 1)
+    assert m["ann_return"] == pytest.approx(empyrical.annual_return(r, annualization=365))
+    assert m["max_drawdown"] == pytest.approx(0.2)
+    assert m["max_drawdown"] == pytest.approx(-empyrical.max_drawdown(r))
+    assert m["max_drawdown_pnl"] == 200.0
+    assert m["exposure"] == pytest.approx(4 / 5) and m["hit_rate"] == pytest.approx(3 / 4)
+    assert m["turnover"] == pytest.approx(4.5 / 5)
+    # returns given directly (capital 1): the same scale-free statistics; no position, no turnover keys
+    direct = daily_pnl_metrics(r)
+    assert direct["sharpe"] == pytest.approx(m["sharpe"]) and direct["max_drawdown"] == pytest.approx(0.2)
+    assert direct["max_drawdown_pnl"] == pytest.approx(0.2)  # cumulative .2 .1 .4 .2 .3 from its .4 peak
+    assert not {"exposure", "hit_rate", "turnover"} & set(direct)
+    # 252 periods a year scales Sharpe by sqrt(252 / 365)
+    assert daily_pnl_metrics(net, 1_000.0, 252)["sharpe"] == pytest.approx(m["sharpe"] * np.sqrt(252 / 365))
+    flat = daily_pnl_metrics([50.0] * 4, 1_000.0)
+    assert np.isnan(flat["sharpe"]) and np.isnan(flat["sortino"]) and flat["max_drawdown_pnl"] == 0.0
+
+
+@pytest.mark.parametrize("module", ["dvol_pipeline.quant.evaluate.strategy", "dvol_pipeline.quant.universe.strategy",
+                                    "dvol_pipeline.quant.options.ivrank.metrics"])
+def test_each_lane_imports_the_strategy_statistics_first(module):
+    """The DVOL-futures backtest package imports evaluate.strategy, so evaluate.strategy must
+    not import that package at module level, or a process importing a lane first breaks."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_metrics_match_a_hand_computation():

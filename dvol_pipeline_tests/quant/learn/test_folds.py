@@ -9,9 +9,14 @@ import polars as pl
 import pytest
 
 from dvol_pipeline.quant.evaluate.forecast import diebold_mariano, forecast_metrics, regime_labels
-from dvol_pipeline.quant.learn.folds import WalkForwardConfig, fold_for_month, monthly_folds, split
+from dvol_pipeline.quant.learn.folds import WalkForwardConfig, fold_for_month, month_start, monthly_folds, split
 
 FIRST, LAST = date(2021, 3, 24), date(2024, 12, 31)
+
+
+def test_month_start_from_a_day_or_a_fold_key():
+    assert month_start(date(2024, 2, 29)) == month_start("2024-02") == date(2024, 2, 1)
+    assert month_start("2021-12") == date(2021, 12, 1) == fold_for_month("2021-12", 7, FIRST).test_start
 
 
 @pytest.mark.parametrize("horizon", [1, 7, 14])

@@ -25,7 +25,6 @@ the 30 daily variances) in vol points; garch_vol1 = sqrt(365 * sigma2[t+1]).
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -84,29 +83,26 @@ def fit_key(r: np.ndarray) -> str:
 
 
 def _fit(r: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """(params, backcast) of the best GJR-GARCH(1,1)-t fit on r (pandas stays inside arch)."""
-    from arch import arch_model
+    """(params, backcast) of the best GJR-GARCH(1,1)-t fit on r (`quant.learn.garch.fit_garch`)."""
+    from dvol_pipeline.quant.learn.garch import fit_garch
 
     key = fit_key(r)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    model = arch_model(r, mean="Constant", vol="GARCH", p=1, o=1, q=1, dist="t", rescale=False)
     generic = np.array([r.mean(), 0.02 * r.var(), 0.05, 0.05, 0.925, 6.0])
-    best: tuple[float, np.ndarray] | None = None
+    best: tuple[float, np.ndarray, float] | None = None
     for start in (generic, None):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = model.fit(disp="off", starting_values=start, options={"maxiter": MAXITER})
-        params = np.asarray(res.params, dtype=float)
-        if np.all(np.isfinite(params)) and np.isfinite(res.loglikelihood):
-            if best is None or res.loglikelihood > best[0]:
-                best = (float(res.loglikelihood), params)
-        if best is not None and res.convergence_flag == 0 and best[1][4] >= SUSPECT_BETA:
+        fit = fit_garch(r, mean="Constant", o=1, dist="t", starting_values=start, maxiter=MAXITER)
+        params = np.array(list(fit.params.values()), dtype=float)
+        if np.all(np.isfinite(params)) and np.isfinite(fit.loglikelihood):
+            if best is None or fit.loglikelihood > best[0]:
+                best = (fit.loglikelihood, params, fit.backcast)
+        if best is not None and fit.converged and best[1][4] >= SUSPECT_BETA:
             break  # a converged, persistent fit from the generic start: arch's default start not needed
     if best is None:
         return None
-    out = (best[1], float(model.volatility.backcast(r - best[1][0])))
+    out = (best[1], best[2])
     _CACHE[key] = out
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -11,11 +11,10 @@ Deterministic: fixed seed, `deterministic=True`, a fixed number of threads.
 
 from __future__ import annotations
 
-from datetime import date
-
 import numpy as np
 import polars as pl
 
+from dvol_pipeline.quant.learn.folds import month_start
 from dvol_pipeline.quant.stats import class_scores, confusion_matrix, roc_auc
 
 from .config import STRUCTURES, IVRankConfig
@@ -42,11 +41,6 @@ FOLD_SCHEMA = {
 
 def month_of(col: str = "entry_date") -> pl.Expr:
     return pl.col(col).dt.strftime("%Y-%m")
-
-
-def month_start(fold: str) -> date:
-    y, m = fold.split("-")
-    return date(int(y), int(m), 1)
 
 
 def design(frame: pl.DataFrame) -> np.ndarray:

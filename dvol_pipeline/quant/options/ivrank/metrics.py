@@ -2,9 +2,10 @@
 
 Regime is the trade's entry regime; a (strategy, regime) subset's daily P&L is the sum of
 its trades' day rows by date over every day of the out-of-sample window (0 when flat), so
-the Sharpe (`quant.stats.sharpe` of net / capital, 365 days a year) and the drawdown
-(`quant.stats.max_drawdown`) of a regime read as "trading only in that regime". Costs are
-linear: net(m) = gross − m x unit cost, for each m in `cost_mults`.
+the Sharpe (of net / capital, 365 days a year) and the drawdown (additive, in USD) of
+`quant.evaluate.strategy.daily_pnl_metrics` read as "trading only in that regime". The
+trade counts, hit rate (share of trades with net > 0), P&L sums and greeks are per trade.
+Costs are linear: net(m) = gross − m x unit cost, for each m in `cost_mults`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.stats import max_drawdown, roc_auc, sharpe
+from dvol_pipeline.quant.evaluate.strategy import daily_pnl_metrics
+from dvol_pipeline.quant.stats import roc_auc
 
 from .config import IVRankConfig
 from .trades import GREEKS
@@ -62,13 +64,14 @@ def strategy_metrics(trades: pl.DataFrame, days: pl.DataFrame, first: date, last
                 for m in cfg.cost_mults:
                     net_day = g_day - m * c_day
                     net_t = gross_t - m * cost_t
-                    s = sharpe(net_day / capital)
+                    day = daily_pnl_metrics(net_day, capital)
+                    s = day["sharpe"]
                     rows.append({
                         "strategy": strategy, "regime": regime, "asset": asset, "cost_mult": float(m),
                         "n_trades": t.height, "hit_rate": float(np.mean(net_t > 0)) if t.height else None,
                         "gross_usd": float(gross_t.sum()), "cost_usd": float(m * cost_t.sum()),
                         "net_usd": float(net_t.sum()), "sharpe": float(s) if np.isfinite(s) else None,
-                        "max_drawdown_usd": float(max_drawdown(net_day)), **greek, "n_days": int(cal.size),
+                        "max_drawdown_usd": float(day["max_drawdown_pnl"]), **greek, "n_days": day["n_days"],
                     })
     return pl.DataFrame(rows, schema=METRIC_SCHEMA)
 

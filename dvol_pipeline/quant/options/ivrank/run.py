@@ -16,10 +16,11 @@ import polars as pl
 
 from dvol_pipeline.quant.execution.options.market import index_chain
 from dvol_pipeline.quant.execution.options.run import perp_on_days
+from dvol_pipeline.quant.learn.folds import month_start
 
 from .candidates import build_candidates
 from .config import GATED, REGIME_SELECTION, RULE, STRATEGIES, IVRankConfig
-from .gate import FEATURES, FOLD_SCHEMA, choose_thresholds, month_of, month_start, structure_code, walk_forward
+from .gate import FEATURES, FOLD_SCHEMA, choose_thresholds, month_of, structure_code, walk_forward
 from .metrics import strategy_metrics
 from .strategies import regime_choices, rule_structure, schedule
 from .trades import GREEKS, TradeSim, simulate

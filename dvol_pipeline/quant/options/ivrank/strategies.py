@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from dvol_pipeline.quant.learn.folds import month_start
+
 from .config import CALL_SPREAD, IRON_CONDOR, LONG_STRADDLE, PUT_SPREAD, IVRankConfig
-from .gate import month_start
 
 
 def rule_structure(cfg: IVRankConfig) -> pl.Expr:
