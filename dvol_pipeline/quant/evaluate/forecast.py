@@ -17,7 +17,7 @@ import polars as pl
 from scipy import stats
 import statsmodels.api as sm
 
-from dvol_pipeline.quant.evaluate import regime_labels
+from dvol_pipeline.quant.evaluate.regime_labels import decode as decode_regime
 from dvol_pipeline.quant.learn.names import BENCHMARK
 from dvol_pipeline.quant.stats import hit_counts, mae, r2_oos, rmse
 
@@ -109,7 +109,7 @@ def vol_regime_of(rows: pl.DataFrame, dvol: pl.DataFrame) -> pl.Series:
     column (features_daily's, decided at each day's cut-off); "unknown" where none is known."""
     codes = rows.select("date", "asset").join(dvol.select("date", "asset", "regime_code"), on=["date", "asset"],
                                               how="left", maintain_order="left")
-    return codes.select(regime_labels.decode(pl.col("regime_code")).fill_null("unknown").alias("vol_regime")).to_series()
+    return codes.select(decode_regime(pl.col("regime_code")).fill_null("unknown").alias("vol_regime")).to_series()
 
 
 def metrics_table(predictions: pl.DataFrame, dvol: pl.DataFrame, benchmark: str = BENCHMARK) -> pl.DataFrame:
