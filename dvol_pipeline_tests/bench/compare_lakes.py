@@ -55,8 +55,9 @@ DEFAULT_IGNORES: dict[str, str] = {
 
 NOISY_BETWEEN_RUNS = frozenset({
     # Tables whose floats moved in the last bits (max rel diff 5e-12, all within tol 1e-9) between
-    # those two runs of the same code: sums in a thread-dependent order (chain_exposures'
-    # per-expiry sums, ivrank's running means) and the universe lane's models and metrics. A
+    # those two runs of the same code (the cause is not traced; probably sums whose order depends
+    # on threads: chain_exposures' per-expiry sums, ivrank's running means, the universe lane's
+    # models and metrics). A
     # "within tol" verdict for one of these is expected; for any other table it means the new
     # code computes in another order (harmless at 1e-9, but worth knowing).
     "chain_exposures", "ivrank_regime_choices", "universe_calibration", "universe_forecast_metrics",
