@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 import time
-import warnings
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -517,7 +516,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.filterwarnings("ignore", message=r".*is currently in beta.*")  # Dagster's own API labels
     args = parser().parse_args(argv)
     start, end = getattr(args, "start", None), getattr(args, "end", None)
     if start and end and type(start) is not type(end):
