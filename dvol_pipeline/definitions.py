@@ -17,7 +17,7 @@ from dvol_pipeline.assets.signals import signals
 from dvol_pipeline.assets.surface import chain_greeks, option_surface
 from dvol_pipeline.assets.universe import universe_assets
 from dvol_pipeline.assets.warehouse import warehouse
-from dvol_pipeline.jobs import eod_job, freshness_check_job, monthly_job, raw_ingest_job, universe_job, warehouse_job
+from dvol_pipeline.jobs import daily_job, eod_job, freshness_check_job, monthly_job, raw_ingest_job, universe_job, warehouse_job
 from dvol_pipeline.resources import LakeResource, MarketResource
 from dvol_pipeline.schedules import schedules
 from dvol_pipeline.sensors import landing_sensor
@@ -35,7 +35,7 @@ defs = dg.Definitions(
         backtest, model_promotion, ivrank, tear_sheets, signals, paper_book, warehouse, *universe_assets,
     ],
     asset_checks=freshness_checks,
-    jobs=[raw_ingest_job, warehouse_job, eod_job, monthly_job, freshness_check_job, universe_job],
+    jobs=[raw_ingest_job, warehouse_job, daily_job, eod_job, monthly_job, freshness_check_job, universe_job],
     schedules=schedules,
     sensors=[landing_sensor, *alert_sensors],
     resources={"lake": LakeResource(), "market": MarketResource()},
