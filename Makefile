@@ -19,10 +19,21 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# `make demo` installs the runtime only (requirements.lock, above); `make test`, `check` and `bench`
+# add requirements-test.lock: pytest and its plugins, hypothesis, selenium and the oracles the tests
+# compare against (QuantLib, py_vollib, empyrical-reloaded), with their own dependencies, the
+# runtime's versions kept as locked. Each lock is installed once (its own stamp file).
+TEST_STAMP := $(VENV)/.test-installed-$(shell cat requirements.lock requirements-test.lock | cksum | cut -d' ' -f1)
+
+$(TEST_STAMP): $(STAMP) requirements-test.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.lock -c requirements.lock
+	@rm -f $(VENV)/.test-installed-*
+	@touch $@
+
 demo: $(STAMP)
 	$(BIN)/python -m dvol_pipeline demo
 
-test: $(STAMP) docs postgres-server browser
+test: $(TEST_STAMP) docs postgres-server browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The documentation site (docs/, mkdocs.yml) built offline into site/ (git-ignored). --strict turns
@@ -60,7 +71,7 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
 
-check: $(STAMP)
+check: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 ui: $(STAMP)
@@ -75,7 +86,7 @@ PORT ?= 8000
 serve: $(STAMP)
 	exec $(BIN)/python -m dvol_pipeline serve --host $(HOST) --port $(PORT) $(if $(LAKE),--lake $(LAKE))
 
-bench: $(STAMP) postgres-server
+bench: $(TEST_STAMP) postgres-server
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_demo
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_walkforward
@@ -85,6 +96,7 @@ bench: $(STAMP) postgres-server
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_scale
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_overhead
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_universe
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_serve
 
 clean-lake:
 	find data_lake -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} +

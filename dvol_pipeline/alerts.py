@@ -2,9 +2,11 @@
 
 Market and data events (an ATM IV spike, a skew inversion, the DVOL replica drifting, a
 stale table) are posted ONCE PER EVENT, not once per evaluation: each event has a key
-(check, coin, day) and the keys already posted are kept in the Dagster instance's key-value
-store, so the hourly freshness run that finds the same stale day again stays quiet, and a
-re-materialized day does not post its spike twice.
+(check, coin, day) and the keys already posted are kept in the sensor's own cursor (with the
+last run it judged), so the hourly freshness run that finds the same stale day again stays
+quiet, and a re-materialized day does not post its spike twice. Those two sensors are plain
+sensors over the run history (a run status sensor's cursor belongs to Dagster); the failure
+alert keeps no state and stays a run failure sensor.
 
 The webhook is `$DVOL_ALERT_WEBHOOK_URL` (Slack-compatible: a JSON body {"text": ...});
 unset or empty means no alerts, so both sensors are RUNNING by default and cost nothing
@@ -16,7 +18,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import dagster as dg
 import httpx
@@ -180,23 +183,72 @@ def stale_tables(instance: dg.DagsterInstance, run_id: str) -> list[StaleTable]:
     ]
 
 
-POSTED_KEY = "dvol_pipeline/alerts_posted"
 POSTED_KEPT = 5000
 """Event keys remembered (oldest forgotten first): years of daily events per coin and check."""
 SURFACE_ALERTS = {"atm_iv_spike": "WARN", "skew_inversion": "WARN", "dvol_replica": "ERROR"}
 """The surface checks whose events are posted, with the severity shown."""
 MAX_EVENTS_LISTED = 10
+RUNS_PER_TICK = 20
+"""Runs judged per sensor tick, oldest first; the next tick goes on where this one stopped."""
 
 
-def only_new(instance: dg.DagsterInstance, keys: Sequence[str]) -> set[str]:
-    """The keys never posted before; remembers them (the instance's key-value store)."""
-    stored = instance.run_storage.get_cursor_values({POSTED_KEY}).get(POSTED_KEY)
-    posted = json.loads(stored) if stored else []
+@dataclass
+class AlertCursor:
+    """An alert sensor's state, kept in its cursor: the update time of the newest run it judged
+    and the event keys it posted (the newest POSTED_KEPT)."""
+
+    after: str | None = None
+    posted: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, cursor: str | None) -> "AlertCursor":
+        """The state in `cursor`; a fresh one for no cursor or another format (e.g. the cursor the
+        sensor kept when it was a run status sensor)."""
+        try:
+            value = json.loads(cursor) if cursor else None
+        except ValueError:
+            value = None
+        if not isinstance(value, dict) or set(value) != {"after", "posted"}:
+            return cls()
+        return cls(value["after"], list(value["posted"]))
+
+    def dump(self) -> str:
+        return json.dumps({"after": self.after, "posted": self.posted[-POSTED_KEPT:]})
+
+
+def only_new(posted: list[str], keys: Sequence[str]) -> set[str]:
+    """The keys not in `posted`; appends them to it (the caller keeps it in the sensor's cursor)."""
     seen = set(posted)
     new = [k for k in dict.fromkeys(keys) if k not in seen]
-    if new:
-        instance.run_storage.set_cursor_values({POSTED_KEY: json.dumps((posted + new)[-POSTED_KEPT:])})
+    posted.extend(new)
     return set(new)
+
+
+def succeeded_runs(instance: dg.DagsterInstance, job_name: str, after: str) -> list[dg.RunRecord]:
+    """The runs of `job_name` that succeeded after the update time `after` (ISO), oldest first."""
+    since = dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS],
+                          updated_after=datetime.fromisoformat(after))
+    return list(instance.get_run_records(since, limit=RUNS_PER_TICK, order_by="update_timestamp", ascending=True))
+
+
+def judge_new_runs(context: dg.SensorEvaluationContext, job_name: str,
+                   judge: Callable[[dg.DagsterInstance, str, list[str]], dict[str, str] | None]):
+    """One tick of an alert sensor: `judge(instance, run_id, posted)` each run of `job_name` that
+    succeeded since the last tick and post the message it returns; the cursor keeps where it stopped
+    and what was posted. The first tick only starts the clock: runs from before a sensor was
+    turned on are not judged (as Dagster's run status sensors do)."""
+    state = AlertCursor.load(context.cursor)
+    if state.after is None:
+        context.update_cursor(AlertCursor(datetime.now(UTC).isoformat(), state.posted).dump())
+        return dg.SkipReason(f"started: judging the runs of {job_name} that succeed from now on")
+    runs = succeeded_runs(context.instance, job_name, state.after)
+    for record in runs:
+        payload = judge(context.instance, record.dagster_run.run_id, state.posted)
+        if payload:
+            deliver(context.log, payload)
+        state.after = record.update_timestamp.isoformat()
+    context.update_cursor(state.dump())
+    return None if runs else dg.SkipReason(f"no run of {job_name} succeeded since {state.after}")
 
 
 def stale_keys(t: StaleTable) -> dict[str, str]:
@@ -204,9 +256,9 @@ def stale_keys(t: StaleTable) -> dict[str, str]:
     return {coin: f"fresh:{t.table}:{coin}:{day or 'never'}" for coin, day in t.newest_by_coin.items()}
 
 
-def new_stale(instance: dg.DagsterInstance, stale: Sequence[StaleTable]) -> list[StaleTable]:
+def new_stale(posted: list[str], stale: Sequence[StaleTable]) -> list[StaleTable]:
     keys = {t.table: stale_keys(t) for t in stale}
-    new = only_new(instance, [k for per in keys.values() for k in per.values()])
+    new = only_new(posted, [k for per in keys.values() for k in per.values()])
     out = []
     for t in stale:
         coins = {c: d for c, d in t.newest_by_coin.items() if keys[t.table][c] in new}
@@ -255,34 +307,38 @@ def surface_message(run_id: str, events: Sequence[SurfaceEvent]) -> dict[str, st
     return {"text": "\n".join(lines)}
 
 
-@dg.run_status_sensor(
-    name="surface_alert_sensor",
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[eod_job],
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=f"New ATM IV spikes, skew inversions and DVOL replica drifts of an end-of-day run, each posted once "
-                f"to ${WEBHOOK_ENV} (if set).",
-)
-def surface_alert_sensor(context: dg.RunStatusSensorContext):
-    events = surface_events(context.instance, context.dagster_run.run_id)
-    new = only_new(context.instance, [e.key for e in events])
+def surface_payload(instance: dg.DagsterInstance, run_id: str, posted: list[str]) -> dict[str, str] | None:
+    """The message for the run's surface events not posted before, or None."""
+    events = surface_events(instance, run_id)
+    new = only_new(posted, [e.key for e in events])
     fresh = [e for e in events if e.key in new]
-    if fresh:
-        deliver(context.log, surface_message(context.dagster_run.run_id, fresh))
+    return surface_message(run_id, fresh) if fresh else None
 
 
-@dg.run_status_sensor(
-    name="stale_lake_alert_sensor",
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[freshness_check_job],
+def stale_payload(instance: dg.DagsterInstance, run_id: str, posted: list[str]) -> dict[str, str] | None:
+    """The message for the run's newly stale tables, or None."""
+    stale = new_stale(posted, stale_tables(instance, run_id))
+    return stale_message(run_id, stale) if stale else None
+
+
+@dg.sensor(
+    name="surface_alert_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description=f"A freshness run whose `fresh` checks failed posts the newly stale tables to ${WEBHOOK_ENV} (if "
-                "set): a coin stuck at the same newest day is posted once, not on every hourly run.",
+    description=f"New ATM IV spikes, skew inversions and DVOL replica drifts of a successful {eod_job.name} run, "
+                f"each posted once to ${WEBHOOK_ENV} (if set).",
 )
-def stale_lake_alert_sensor(context: dg.RunStatusSensorContext):
-    stale = new_stale(context.instance, stale_tables(context.instance, context.dagster_run.run_id))
-    if stale:
-        deliver(context.log, stale_message(context.dagster_run.run_id, stale))
+def surface_alert_sensor(context: dg.SensorEvaluationContext):
+    return judge_new_runs(context, eod_job.name, surface_payload)
+
+
+@dg.sensor(
+    name="stale_lake_alert_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=f"A {freshness_check_job.name} run whose `fresh` checks failed posts the newly stale tables to "
+                f"${WEBHOOK_ENV} (if set): a coin stuck at the same newest day is posted once, not on every run.",
+)
+def stale_lake_alert_sensor(context: dg.SensorEvaluationContext):
+    return judge_new_runs(context, freshness_check_job.name, stale_payload)
 
 
 alert_sensors = [run_failure_alert_sensor, stale_lake_alert_sensor, surface_alert_sensor]

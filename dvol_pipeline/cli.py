@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 import time
-import warnings
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -55,6 +54,21 @@ def prepare_home(root: Path) -> Path:
     return home
 
 
+def parse_selection(text: str):
+    """A `--select` string (Dagster's selection syntax) as a `dg.AssetSelection`."""
+    import warnings
+
+    import dagster as dg
+
+    with warnings.catch_warnings():
+        # Dagster 1.13's own parser calls `AssetSelection.groups(..., include_sources=...)` for every
+        # "group:" term, and that parameter is labelled beta; the label is about Dagster's call, not
+        # about anything `--select` can ask for, so it is silenced here, where every string is parsed.
+        warnings.filterwarnings("ignore", message=r"Parameter `include_sources` of function `AssetSelection.groups`",
+                                category=dg.BetaWarning)
+        return dg.AssetSelection.from_string(text)
+
+
 def run_materialize(selection: str, start: date | str, end: date | str, market: MarketResource):
     """Materialize `selection` for the partition range [start, end] as ONE run on the persistent
     instance; days for daily assets, "YYYY-MM" fold keys for the walk-forward."""
@@ -66,7 +80,8 @@ def run_materialize(selection: str, start: date | str, end: date | str, market: 
     market.open()  # fail fast on an unknown source name
     assets = list(defs.assets or [])
     try:
-        keys = dg.AssetSelection.from_string(selection).resolve(assets)
+        parsed = parse_selection(selection)
+        keys = parsed.resolve(assets)
     except Exception as err:  # Dagster raises several types for a bad selection string
         raise ValueError(
             f'invalid --select "{selection}" ({err}); use Dagster selection syntax, e.g. '
@@ -83,7 +98,7 @@ def run_materialize(selection: str, start: date | str, end: date | str, market: 
     with dg.DagsterInstance.get() as instance:
         return dg.materialize(
             assets,
-            selection=selection,
+            selection=parsed,
             instance=instance,
             resources={"lake": LakeResource(root=str(root)), "market": market},
             tags={
@@ -92,6 +107,45 @@ def run_materialize(selection: str, start: date | str, end: date | str, market: 
                 "dvol/started_by": "cli",
             },
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            raise_on_error=False,
+        )
+
+
+def run_job(job_name: str, start: date | str | None, end: date | str | None, market: MarketResource, *,
+            without: str | None = None, run_config: dict | None = None):
+    """Execute `job_name`, a job of jobs.py, for the partition range [start, end] (days, or "YYYY-MM"
+    folds; nothing for an unpartitioned job) as ONE run on the persistent instance, recorded under the
+    job's name as the schedules' runs are. `without` names another job whose assets an earlier run
+    built already: those are left out of this run (which still counts as `job_name`'s)."""
+    import dagster as dg
+
+    from dvol_pipeline.definitions import defs
+
+    market.open()  # fail fast on an unknown source name
+    job = defs.resolve_job_def(job_name)
+    keys = None
+    if without is not None:
+        keys = sorted(job.asset_layer.executable_asset_keys - defs.resolve_job_def(without).asset_layer.executable_asset_keys)
+    tags, partition_key = {"dvol/started_by": "cli"}, None
+    if job.partitions_def is not None and start == end:
+        partition_key = str(start)  # one day (or fold), as the schedules ask for it
+    elif job.partitions_def is not None:
+        tags |= {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
+    root = lake_root()
+    prepare_home(root)
+    # the lake and the market as the run's resource config (what the UI's launchpad shows and a
+    # re-execution reuses), not as resource objects, which Dagster refuses for a subset of a job
+    market_config = {name: getattr(market, name) for name in MarketResource.model_fields}
+    resources = {"lake": {"config": {"root": str(root)}},
+                 "market": {"config": {k: v for k, v in market_config.items() if v is not None}}}
+    with dg.DagsterInstance.get() as instance:
+        return job.execute_in_process(
+            instance=instance,
+            partition_key=partition_key,
+            asset_selection=keys,
+            tags=tags,
+            run_config={**(run_config or {}), "resources": resources,
+                        "loggers": {"console": {"config": {"log_level": "INFO"}}}},
             raise_on_error=False,
         )
 
@@ -119,12 +173,10 @@ def check_args(args: argparse.Namespace) -> str | None:
         if isinstance(value, date) and value > last_day:
             return f"--{flag} {value} is after the last complete day ({last_day}): use --{flag} {last_day} or earlier"
     if getattr(args, "select", None):
-        import dagster as dg
-
         from dvol_pipeline.definitions import defs
 
         try:
-            keys = dg.AssetSelection.from_string(args.select).resolve(list(defs.assets or []))
+            keys = parse_selection(args.select).resolve(list(defs.assets or []))
         except Exception:  # a malformed selection is reported by run_materialize with the syntax
             return None
         if not keys:
@@ -216,24 +268,28 @@ def _outputs(root: Path, last_day: date) -> str:
     return "\n".join(lines)
 
 
-DAILY_SELECTION = "group:raw or group:surface or group:features"
-FOLD_SELECTION = "group:forecasts or group:backtest or group:warehouse"
-EOD_SELECTION = "group:raw or group:surface or group:features or group:signals or group:warehouse"
+GraphRun = tuple[str, date | str | None, date | str | None, str | None]
+"""(job, first partition, last partition, the job whose assets an earlier run built): `run_job`'s arguments."""
 
 
-def graph_runs(start: date, end: date) -> list[tuple[str, date | str, date | str]]:
-    """The whole graph as consecutive runs, one per kind of partition, in dependency order:
-    the days, then the monthly folds (with metrics, backtests, tear sheets), then the signals
-    of the last day as the end-of-day schedule computes them."""
-    runs: list[tuple[str, date | str, date | str]] = [(DAILY_SELECTION, start, end)]
+def graph_runs(start: date, end: date) -> list[GraphRun]:
+    """The whole graph as consecutive runs of the jobs in jobs.py, one per kind of partition, in
+    dependency order: the days (daily_job), then the monthly folds (monthly_job: metrics, backtests,
+    tear sheets), then the rest of the end-of-day job for the last day (its signals and paper book,
+    as the end-of-day schedule computes them)."""
+    runs: list[GraphRun] = [("daily_job", start, end, None)]
     if f"{end:%Y-%m}" >= FIRST_FOLD:
-        runs.append((FOLD_SELECTION, FIRST_FOLD, f"{end:%Y-%m}"))
-        runs.append(("group:signals or group:warehouse", end, end))
+        runs.append(("monthly_job", FIRST_FOLD, f"{end:%Y-%m}", None))
+        runs.append(("eod_job", end, end, "daily_job"))
     else:
         print(f"note: {start}..{end} ends before the first walk-forward fold {FIRST_FOLD} (a year of purged "
               "history is needed): forecasts, backtests, tear sheets and signals are skipped")
-        runs.append(("group:warehouse", start, end))
+        runs.append(("warehouse_job", None, None, None))
     return runs
+
+
+def run_label(job: str, without: str | None) -> str:
+    return job if without is None else f"{job} without {without}"
 
 
 def phase_time(seconds: float) -> str:
@@ -259,25 +315,27 @@ def run_graph(market: MarketResource, start: date, end: date, universe: dict | N
     phases = []
     runs = graph_runs(start, end)
     if universe is not None:
-        runs.insert(max(len(runs) - 1, 0), (UNIVERSE_ONLY, start, end))
+        runs.insert(max(len(runs) - 1, 0), (UNIVERSE_JOB, start, end, "warehouse_job"))
     # one line for the whole graph (which run, elapsed), the step's own progress after it
     with progress("graph", total=len(runs), unit="run") as bar:
-        for selection, first, last in runs:
-            if selection == UNIVERSE_ONLY:
-                bar.step("group:universe..")
+        for job, first, last, without in runs:
+            label = run_label(job, without)
+            span = f"{first}..{last}" if first is not None else "unpartitioned"
+            if job == UNIVERSE_JOB:
+                bar.step(label)
                 t0 = time.perf_counter()
-                if run_universe(market, first, last, selection=UNIVERSE_ONLY, **universe):
+                if run_universe(market, first, last, without=without, **universe):
                     return 1
-                phases.append((selection, f"{first}..{last}", time.perf_counter() - t0))
+                phases.append((label, span, time.perf_counter() - t0))
                 continue
-            echo(f"\n== {selection}: {first}..{last} (one run) ==")
-            bar.step(selection.split(" or ")[0] + "..")
+            echo(f"\n== {label}: {span} (one run) ==")
+            bar.step(label)
             t0 = time.perf_counter()
-            result = run_materialize(selection, first, last, market)
-            phases.append((selection, f"{first}..{last}", time.perf_counter() - t0))
-            echo(f"== {selection}: done in {phase_time(phases[-1][2])} ==")
+            result = run_job(job, first, last, market, without=without)
+            phases.append((label, span, time.perf_counter() - t0))
+            echo(f"== {label}: done in {phase_time(phases[-1][2])} ==")
             if not result.success:
-                echo(f"The run for {selection} failed; the log above names the failing asset and check.", sys.stderr)
+                echo(f"The run of {label} failed; the log above names the failing asset and check.", sys.stderr)
                 return 1
     print(phase_table(phases, time.perf_counter() - started) + "\n")
     print(_summary(lake_root()))
@@ -285,8 +343,7 @@ def run_graph(market: MarketResource, start: date, end: date, universe: dict | N
     return 0
 
 
-UNIVERSE_SELECTION = "group:universe or group:warehouse"
-UNIVERSE_ONLY = "group:universe"  # inside the whole graph, whose last run refreshes the warehouse
+UNIVERSE_JOB = "universe_job"  # inside the whole graph without the warehouse: the graph's last run refreshes it
 UNIVERSE_MIN_DAYS = 500
 """A year of purged training history plus a few months to score: shorter ranges skip the universe lane."""
 DEMO_UNIVERSE = {"n_coins": 20, "n_trials": 2, "refit_months": 6, "lstm_refit_months": 12}
@@ -306,34 +363,23 @@ def universe_note(source: str, start: date | None, end: date | None) -> str | No
 
 
 def run_universe(market: MarketResource, start: date | None, end: date | None, n_coins: int = 60,
-                 selection: str = UNIVERSE_SELECTION, **model: int) -> int:
-    """The universe lane and a warehouse refresh, as one unpartitioned run; `model` overrides
-    UniverseModelConfig fields (n_trials, refit_months, lstm_refit_months ...)."""
-    import dagster as dg
-
-    from dvol_pipeline.definitions import defs
+                 without: str | None = None, **model: int) -> int:
+    """universe_job (the universe lane and a warehouse refresh) as one unpartitioned run; `without`
+    as in run_job; `model` overrides UniverseModelConfig fields (n_trials, refit_months, lstm_refit_months ...)."""
     from dvol_pipeline.lake.catalog import universe_report_file
     from dvol_pipeline.progress import echo
-    from dvol_pipeline.resources import LakeResource
 
-    root = lake_root()
-    prepare_home(root)
-    echo(f"\n== {selection}: {start or 'files'}..{end or 'files'} ({market.source}, one run) ==")
+    label = run_label(UNIVERSE_JOB, without)
+    echo(f"\n== {label}: {start or 'files'}..{end or 'files'} ({market.source}, one run) ==")
     t0 = time.perf_counter()
     config = {"start": str(start or ""), "end": str(end or ""), "n_coins": n_coins}
-    with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(
-            list(defs.assets or []), selection=selection, instance=instance,
-            resources={"lake": LakeResource(root=str(root)), "market": market}, tags={"dvol/started_by": "cli"},
-            run_config={"ops": {"raw_universe": {"config": config},
-                                "universe_forecasts": {"config": model}},
-                        "loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            raise_on_error=False)
-    echo(f"== {selection}: done in {phase_time(time.perf_counter() - t0)} ==")
+    result = run_job(UNIVERSE_JOB, None, None, market, without=without,
+                     run_config={"ops": {"raw_universe": {"config": config}, "universe_forecasts": {"config": model}}})
+    echo(f"== {label}: done in {phase_time(time.perf_counter() - t0)} ==")
     if not result.success:
         echo("The universe run failed; the log above names the failing asset.", sys.stderr)
         return 1
-    print(f"Universe report: {universe_report_file(root, 'latest')}  (open it in any browser; it works offline)")
+    print(f"Universe report: {universe_report_file(lake_root(), 'latest')}  (open it in any browser; it works offline)")
     return 0
 
 
@@ -386,14 +432,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_eod(args: argparse.Namespace) -> int:
-    """The end-of-day job's assets for one closed day, as eod_schedule runs them."""
+    """eod_job for one closed day, as eod_schedule runs it (a run of eod_job in the run history)."""
     from datetime import UTC, datetime
 
     from dvol_pipeline.schedules import closed_day
 
     day = args.date or closed_day(datetime.now(UTC))
     started = time.perf_counter()
-    result = run_materialize(EOD_SELECTION, day, day, _market(args))
+    result = run_job("eod_job", day, day, _market(args))
     print("\n".join(run_summary(result)))
     if not result.success:
         print(f"eod {day} FAILED: see the log above (failing asset, check and rows)", file=sys.stderr)
@@ -517,7 +563,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.filterwarnings("ignore", message=r".*is currently in beta.*")  # Dagster's own API labels
     args = parser().parse_args(argv)
     start, end = getattr(args, "start", None), getattr(args, "end", None)
     if start and end and type(start) is not type(end):

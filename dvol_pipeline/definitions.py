@@ -17,7 +17,7 @@ from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.assets.tearsheet import tear_sheets
 from dvol_pipeline.assets.universe import definitions as universe
 from dvol_pipeline.assets.warehouse import warehouse
-from dvol_pipeline.jobs import eod_job, freshness_check_job, monthly_job, raw_ingest_job, universe_job, warehouse_job
+from dvol_pipeline.jobs import daily_job, eod_job, freshness_check_job, monthly_job, raw_ingest_job, universe_job, warehouse_job
 from dvol_pipeline.resources import LakeResource, MarketResource
 from dvol_pipeline.schedules import schedules
 from dvol_pipeline.sensors import landing_sensor
@@ -34,7 +34,7 @@ def executor_def() -> dg.ExecutorDefinition:
 shared = dg.Definitions(
     assets=[*raw_assets, tear_sheets, warehouse],
     asset_checks=freshness_checks,
-    jobs=[raw_ingest_job, warehouse_job, eod_job, monthly_job, freshness_check_job, universe_job],
+    jobs=[raw_ingest_job, warehouse_job, daily_job, eod_job, monthly_job, freshness_check_job, universe_job],
     schedules=schedules,
     sensors=[landing_sensor, *alert_sensors],
     resources={"lake": LakeResource(), "market": MarketResource()},

@@ -3,6 +3,8 @@
 A job holds one partitions definition, but Dagster lets unpartitioned assets ride along in
 the same run: `eod_job` refreshes the warehouse after the day's partition, and
 `monthly_job` rebuilds the metrics, backtests and warehouse after the month's folds.
+`python -m dvol_pipeline demo | run | eod` execute these jobs (cli.py), so their runs are
+recorded under the jobs' names and watched by the alert sensors like the schedules' runs.
 The freshness checks are left out of the data jobs: they judge the lake against today, so
 inside a backfill of old days they would only report the obvious.
 """
@@ -23,6 +25,13 @@ raw_ingest_job = dg.define_asset_job(
 
 warehouse_job = dg.define_asset_job(
     "warehouse_job", selection=dg.AssetSelection.groups("warehouse"), description="Rebuild warehouse.duckdb."
+)
+
+daily_job = dg.define_asset_job(
+    "daily_job",
+    selection=dg.AssetSelection.groups("raw", "surface", "features") - FRESHNESS,
+    description="The days of a range as one run: raw, surface and features, what the folds and signals read "
+    "(`python -m dvol_pipeline run` and `demo` run it over the whole range first).",
 )
 
 eod_job = dg.define_asset_job(

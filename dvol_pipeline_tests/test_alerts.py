@@ -168,14 +168,27 @@ def test_stale_message_lists_each_table_newest_day_per_coin():
     ]
 
 
-def _freshness_run(instance, lake, today):
+class Ticks:
+    """An alert sensor evaluated tick after tick on `instance`, its cursor carried from one tick to the
+    next as the daemon does; the first tick (made here) starts the sensor's clock."""
+
+    def __init__(self, sensor, instance):
+        self.sensor, self.instance, self.cursor = sensor, instance, None
+        self()
+
+    def __call__(self):
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, sensor_name=self.sensor.name)
+        result = self.sensor(context)
+        self.cursor = context.cursor
+        return result
+
+
+def _freshness_run(instance, lake, today) -> dg.ExecuteInProcessResult:
     run_config = {"ops": {raw_freshness_checks.op.name: {"config": {"today": today.isoformat()}}},
                   "resources": {"lake": {"config": {"root": str(lake)}}}}
-    result = defs.get_job_def("freshness_check_job").execute_in_process(instance=instance, run_config=run_config)
-    return dg.build_run_status_sensor_context(
-        sensor_name="stale_lake_alert_sensor", dagster_event=result.get_run_success_event(),
-        dagster_instance=instance, dagster_run=result.dagster_run,
-    )
+    result = defs.resolve_job_def("freshness_check_job").execute_in_process(instance=instance, run_config=run_config)
+    assert result.success
+    return result
 
 
 def test_a_stale_lake_posts_the_stale_tables_and_a_fresh_one_posts_nothing(webhook, tmp_path):
@@ -185,11 +198,33 @@ def test_a_stale_lake_posts_the_stale_tables_and_a_fresh_one_posts_nothing(webho
             path = partition_file(tmp_path, "raw", table, coin, today - timedelta(days=1))
             path.parent.mkdir(parents=True)
             path.write_bytes(b"")
-    with dg.DagsterInstance.ephemeral() as instance:
-        stale_lake_alert_sensor(_freshness_run(instance, tmp_path, today))
+    with dg.instance_for_test() as instance:
+        tick = Ticks(stale_lake_alert_sensor, instance)
+        _freshness_run(instance, tmp_path, today)
+        tick()
         assert webhook.bodies == []
-        stale_lake_alert_sensor(_freshness_run(instance, tmp_path, today + timedelta(days=5)))
+        _freshness_run(instance, tmp_path, today + timedelta(days=5))
+        tick()
+        tick()  # a second tick without a new run posts nothing again
     (body,) = webhook.bodies
     lines = body["text"].splitlines()
     assert lines[0] == f"dvol_pipeline: the lake is stale ({len(RAW_TABLES)} raw tables)"
     assert "- raw_dvol: newest BTC 2024-06-09, ETH 2024-06-09 (at 2024-06-15, max 2 days)" in lines
+
+
+def test_an_alert_sensor_judges_only_runs_after_its_first_tick(webhook, tmp_path):
+    with dg.instance_for_test() as instance:
+        _freshness_run(instance, tmp_path, date(2024, 6, 10))  # stale (an empty lake), but before the sensor
+        tick = Ticks(stale_lake_alert_sensor, instance)
+        assert isinstance(tick(), dg.SkipReason) and webhook.bodies == []
+        _freshness_run(instance, tmp_path, date(2024, 6, 10))
+        tick()
+    assert len(webhook.bodies) == 1
+
+
+def test_a_cursor_of_another_format_starts_afresh():
+    # the cursor the sensor kept as a run status sensor, or none: a new state, nothing posted yet
+    for old in (None, "", '{"__class__": "RunStatusSensorCursor", "record_id": 7}', "not json"):
+        assert alerts.AlertCursor.load(old) == alerts.AlertCursor()
+    state = alerts.AlertCursor("2024-06-10T00:00:00+00:00", ["a", "b"])
+    assert alerts.AlertCursor.load(state.dump()) == state

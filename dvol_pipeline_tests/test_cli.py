@@ -148,3 +148,18 @@ def test_run_on_cdd_files_builds_everything_it_can_and_skips_the_rest_with_a_not
     assert no_chain["n"][0] == 0 and "no raw_option_chain" in out
     assert query(lake, "SELECT count(*) AS n FROM backtest_daily WHERE strategy LIKE 'option%'")["n"][0] == 0
     assert pl.read_parquet(lake / "backtest" / "strategy_metrics" / "part-0.parquet").height > 0
+
+
+def test_eod_runs_the_end_of_day_job_itself(lake, toy, capsys):
+    """`eod` is a run of eod_job in the instance's history (the alert sensors watch that job), for the
+    day as the schedule asks for it; on a lake without a promoted model it fails at signals, as the
+    scheduled run would, after the day's raw tables and features landed."""
+    assert main(["eod", "--date", "2024-03-02", "--source", "toy"]) == 1
+    assert "eod 2024-03-02 FAILED" in capsys.readouterr().err
+    with dg.DagsterInstance.from_config(str(lake / ".dagster")) as instance:
+        (run,) = instance.get_runs()
+        assert run.job_name == "eod_job" and run.tags["dagster/partition"] == "2024-03-02"
+        assert run.tags["dvol/started_by"] == "cli" and run.status == dg.DagsterRunStatus.FAILURE
+        failed = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        assert [e.step_key for e in failed] == ["signals"]
+    assert (lake / "features" / "features_daily" / "asset=BTC" / "date=2024-03-02" / "part-0.parquet").exists()

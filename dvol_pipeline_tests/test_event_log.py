@@ -5,12 +5,13 @@ import pytest
 
 from dvol_pipeline.cli import prepare_home
 from dvol_pipeline.event_log import BatchedSqliteEventLogStorage
+from dvol_pipeline.partitions import single_run_asset
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")  # 31 days
 
 
 def _asset(tag: str):
-    @dg.asset(name="toy_daily", partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+    @single_run_asset(name="toy_daily", partitions_def=DAYS)
     def toy_daily(context: dg.AssetExecutionContext):
         # Dagster records one materialization per partition of the range, as for the lake's assets
         return dg.MaterializeResult(metadata={"run": tag, "days": len(context.partition_keys)})

@@ -123,6 +123,9 @@ def test_the_profile_is_postgres_for_runs_events_and_schedules(pg):
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
         assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
+        # one run at a time, through Dagster's run queue (the profile's `concurrency: runs:`)
+        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
     tables = {t for (t,) in _sql(pg, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert {"runs", "event_logs", "jobs", "job_ticks", "asset_keys"} <= tables
     from dvol_pipeline.definitions import executor_def

@@ -22,6 +22,19 @@ def err(monkeypatch):
     return stream
 
 
+def assert_no_bar_open(err: Tty) -> None:
+    """What every bar closed looks like from outside: a printed line leaves the progress line alone
+    (no clearing, no redraw), and the next bar is drawn on its own, without an outer level."""
+    drawn = err.getvalue()
+    printed = io.StringIO()
+    P.echo("a log line", file=printed)
+    assert printed.getvalue() == "a log line\n" and err.getvalue() == drawn
+    with P.progress("next", total=1) as bar:
+        bar.update()
+    frames = [f for f in err.getvalue()[len(drawn):].split("\r") if f.strip()]
+    assert frames and all(f.startswith("next") for f in frames if "\x1b[K" in f)
+
+
 def test_off_by_default_under_pytest_is_a_no_op(monkeypatch, capsys):
     monkeypatch.delenv(P.ENV, raising=False)
     items = [1, 2, 3]
@@ -69,7 +82,7 @@ def test_nested_and_phased(monkeypatch, err):
     frames = [f for f in err.getvalue().split("\r") if f.strip()]
     assert any("features_daily" in f and "| SVI fits" in f and "10/10" in f for f in frames)
     assert "2/2" in frames[-1] and "100%" in frames[-1]
-    assert not P._active
+    assert_no_bar_open(err)
 
 
 def test_exception_leaves_no_bar_behind(monkeypatch, err):
@@ -77,7 +90,7 @@ def test_exception_leaves_no_bar_behind(monkeypatch, err):
     with pytest.raises(RuntimeError):
         with P.progress("x", total=2):
             raise RuntimeError("boom")
-    assert not P._active
+    assert_no_bar_open(err)
 
 
 def test_an_inner_bar_left_open_by_a_failed_loop_closes_with_its_outer(monkeypatch, err):
@@ -86,4 +99,5 @@ def test_an_inner_bar_left_open_by_a_failed_loop_closes_with_its_outer(monkeypat
         with P.progress("graph", total=1):
             for _ in P.track([1, 2], "raw tables"):  # the generator stays suspended
                 raise RuntimeError("contract failed")
-    assert not P._active and err.getvalue().endswith("\n")
+    assert err.getvalue().endswith("\n")
+    assert_no_bar_open(err)

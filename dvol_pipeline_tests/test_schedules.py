@@ -118,7 +118,7 @@ def test_everything_is_registered_and_nothing_starts_by_itself():
 def test_the_eod_run_builds_the_day_and_refreshes_the_warehouse_in_the_same_run(lake, toy):
     """An unpartitioned asset (warehouse) rides along in a daily-partitioned job's run."""
     (req,) = _tick(eod_schedule, datetime(2024, 3, 3, 0, 30, tzinfo=UTC))
-    job = defs.get_job_def("eod_job")
+    job = defs.resolve_job_def("eod_job")
     # signals need a promoted model (the monthly job's); this lake has none, see the next test
     # (and the paper book trades the signals: dvol_pipeline_tests/pipeline/dvol/test_paper.py)
     selection = [k for k in job.asset_layer.executable_asset_keys
@@ -142,7 +142,7 @@ def test_the_eod_run_builds_the_day_and_refreshes_the_warehouse_in_the_same_run(
 def test_the_eod_run_without_a_promoted_model_fails_at_signals_and_says_why(lake, toy):
     (req,) = _tick(eod_schedule, datetime(2024, 3, 3, 0, 30, tzinfo=UTC))
     with dg.DagsterInstance.ephemeral() as instance:
-        result = defs.get_job_def("eod_job").execute_in_process(
+        result = defs.resolve_job_def("eod_job").execute_in_process(
             instance=instance, partition_key=req.partition_key, tags=req.tags, raise_on_error=False,
             run_config={"resources": {"market": {"config": {"source": "toy"}}, "lake": {"config": {"root": str(lake)}}}},
         )
@@ -164,7 +164,7 @@ def test_the_freshness_tick_judges_the_lake_at_its_own_day(lake):
     (op_config,) = req.run_config["ops"].values()
     assert op_config["config"]["today"] == "2024-06-04"
     run_config = {**req.run_config, "resources": {"lake": {"config": {"root": str(lake)}}}}
-    result = defs.get_job_def("freshness_check_job").execute_in_process(
+    result = defs.resolve_job_def("freshness_check_job").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), run_config=run_config)
     evaluations = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert len(evaluations) == len(RAW_TABLES)

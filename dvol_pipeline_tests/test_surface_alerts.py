@@ -15,7 +15,8 @@ from dvol_pipeline.lake.parquet import write_partitions
 from dvol_pipeline.pipeline.options.surface import surface_alerts
 from dvol_pipeline.quant.pricing.surface.alerts import iv_spikes, skew_inversions
 from dvol_pipeline_tests.lake_paths import partition_file
-from dvol_pipeline_tests.test_alerts import Webhook, _freshness_run
+from dvol_pipeline.jobs import eod_job
+from dvol_pipeline_tests.test_alerts import Ticks, Webhook, _freshness_run
 
 D0 = date(2024, 1, 1)
 
@@ -74,41 +75,48 @@ def webhook(monkeypatch):
     hook.close()
 
 
-def _eod_run(instance, features: pl.DataFrame):
-    """A run that evaluates the real alert checks on `features` (as option_surface does)."""
+def _eod_run(instance, features: pl.DataFrame, job_name: str = eod_job.name):
+    """A run of `job_name` (eod_job unless told) that evaluates the real alert checks on `features`
+    (as option_surface does)."""
 
     @dg.asset(name="surface_features", check_specs=ALERT_CHECK_SPECS)
     def stub():
         yield dg.MaterializeResult()
         yield from alert_check_results(iv_spikes(features), skew_inversions(features))
 
-    result = dg.materialize([stub], instance=instance, raise_on_error=False)
+    job = dg.Definitions(assets=[stub], jobs=[dg.define_asset_job(job_name)]).resolve_job_def(job_name)
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    assert result.success
     checks = {c.check_name: c for c in (e.asset_check_evaluation_data for e in result.all_events
                                          if e.event_type_value == "ASSET_CHECK_EVALUATION")}
     assert checks["atm_iv_spike"].severity == dg.AssetCheckSeverity.WARN
-    return dg.build_run_status_sensor_context(sensor_name="surface_alert_sensor",
-                                              dagster_event=result.get_run_success_event(),
-                                              dagster_instance=instance, dagster_run=result.dagster_run)
 
 
 def test_each_surface_event_is_posted_once(webhook):
     week = _features([50.0] * 7 + [61.0], rr=[-1.0] * 7 + [0.8])
-    with dg.DagsterInstance.ephemeral() as instance:
-        surface_alert_sensor(_eod_run(instance, week))
+    with dg.instance_for_test() as instance:
+        tick = Ticks(surface_alert_sensor, instance)
+        _eod_run(instance, week)
+        tick()
         (body,) = webhook.bodies
         lines = body["text"].splitlines()
         assert lines[0] == "dvol_pipeline: 2 new surface alert(s)"
         assert any(line.startswith("- [WARN] atm_iv_spike BTC 2024-01-08: atm_30d 61.0") for line in lines)
         assert any(line.startswith("- [WARN] skew_inversion BTC 2024-01-08") for line in lines)
-        surface_alert_sensor(_eod_run(instance, week))  # the same day judged again: nothing new
+        tick()  # a second tick with no new run: nothing posted again
+        assert len(webhook.bodies) == 1
+        _eod_run(instance, week)  # the same day judged again: nothing new
+        tick()
         assert len(webhook.bodies) == 1
         next_day = pl.concat([week, _features([75.0], rr=[0.9], start=D0 + timedelta(days=8))])
-        surface_alert_sensor(_eod_run(instance, next_day))
+        _eod_run(instance, next_day)
+        tick()
         assert len(webhook.bodies) == 2
         lines = webhook.bodies[1]["text"].splitlines()
         assert lines[0] == "dvol_pipeline: 1 new surface alert(s)" and "2024-01-09" in lines[1]
-        calm = _features([50.0] * 8)
-        surface_alert_sensor(_eod_run(instance, calm))  # checks pass: nothing posted
+        _eod_run(instance, _features([50.0] * 8))  # checks pass: nothing posted
+        _eod_run(instance, _features([50.0] * 9 + [90.0]), job_name="another_job")  # not an end-of-day run
+        tick()
         assert len(webhook.bodies) == 2
 
 
@@ -123,13 +131,17 @@ def test_a_stale_table_is_posted_once_until_it_moves(webhook, tmp_path):
                 path.write_bytes(b"")
 
     land(today - timedelta(days=1))
-    with dg.DagsterInstance.ephemeral() as instance:
-        stale_lake_alert_sensor(_freshness_run(instance, tmp_path, today + timedelta(days=5)))
+    with dg.instance_for_test() as instance:
+        tick = Ticks(stale_lake_alert_sensor, instance)
+        _freshness_run(instance, tmp_path, today + timedelta(days=5))
+        tick()
         assert len(webhook.bodies) == 1
-        for later in (6, 7):  # the hourly runs that find the same stale days stay quiet
-            stale_lake_alert_sensor(_freshness_run(instance, tmp_path, today + timedelta(days=later)))
+        for later in (6, 7):  # the later runs that find the same stale days stay quiet
+            _freshness_run(instance, tmp_path, today + timedelta(days=later))
+            tick()
         assert len(webhook.bodies) == 1
         land(today + timedelta(days=1))  # data arrives, then stops again: a new event
-        stale_lake_alert_sensor(_freshness_run(instance, tmp_path, today + timedelta(days=9)))
+        _freshness_run(instance, tmp_path, today + timedelta(days=9))
+        tick()
         assert len(webhook.bodies) == 2
         assert "newest BTC 2024-06-11, ETH 2024-06-11" in webhook.bodies[1]["text"]

@@ -11,8 +11,6 @@ written or quarantined). Gaps are a separate, non-blocking `gaps` check, since a
 history is worth a warning but not worth stopping the desk.
 """
 
-import warnings
-
 import dagster as dg
 
 from dvol_pipeline.assets.metadata import catalog_metadata, contract_metadata, gap_metadata, ingest_metadata
@@ -53,33 +51,30 @@ def _results(spec: TableSpec, report, lake_path, where: str):
     )
 
 
-with warnings.catch_warnings():  # BackfillPolicy is "beta" in Dagster 1.13; single-run ranges are the point
-    warnings.simplefilter("ignore", dg.BetaWarning)
-
-    @dg.multi_asset(
-        name="raw_tables",
-        specs=[_asset_spec(s) for s in RAW_TABLES.values()],
-        check_specs=[c for s in RAW_TABLES.values() for c in _check_specs(s)],
-        partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=True,
-    )
-    def raw_tables(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
-        start, end = partition_dates(context)
-        source = market.open()
-        selected = {k.path[-1] for k in context.selected_asset_keys}
-        specs = [s for s in RAW_TABLES.values() if s.name in selected]
-        for spec in track(specs, f"raw {start}..{end}", unit="table", note=lambda s: s.name):
-            context.log.info(f"{spec.name}: ingesting {start}..{end} for {market.coins} from {market.source}")
-            report = ingest_table(spec, source, lake.path, start, end, market.coins, rebuild=market.rebuild)
-            context.log.info(
-                f"{spec.name}: wrote {report.rows_written} rows in {len(report.written)} partitions; "
-                f"{report.contract.rejected.height} quarantined"
-            )
-            where = f" [{start}..{end}]"
-            if not report.contract.passed:
-                context.log.error(report.contract.message(where))
-            yield from _results(spec, report, lake.path, where)
+@dg.multi_asset(
+    name="raw_tables",
+    specs=[_asset_spec(s) for s in RAW_TABLES.values()],
+    check_specs=[c for s in RAW_TABLES.values() for c in _check_specs(s)],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=True,
+)
+def raw_tables(context: dg.AssetExecutionContext, lake: LakeResource, market: MarketResource):
+    start, end = partition_dates(context)
+    source = market.open()
+    selected = {k.path[-1] for k in context.selected_asset_keys}
+    specs = [s for s in RAW_TABLES.values() if s.name in selected]
+    for spec in track(specs, f"raw {start}..{end}", unit="table", note=lambda s: s.name):
+        context.log.info(f"{spec.name}: ingesting {start}..{end} for {market.coins} from {market.source}")
+        report = ingest_table(spec, source, lake.path, start, end, market.coins, rebuild=market.rebuild)
+        context.log.info(
+            f"{spec.name}: wrote {report.rows_written} rows in {len(report.written)} partitions; "
+            f"{report.contract.rejected.height} quarantined"
+        )
+        where = f" [{start}..{end}]"
+        if not report.contract.passed:
+            context.log.error(report.contract.message(where))
+        yield from _results(spec, report, lake.path, where)
 
 
 raw_assets = [raw_tables]

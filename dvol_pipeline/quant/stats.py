@@ -22,6 +22,11 @@ Conventions (every function here follows them; nothing else in the package re-de
   >= 0. `max_drawdown(returns, compounded=True)` is the fall of wealth prod(1 + r) from its
   running peak (starting at 1), as a fraction: the percentage drawdown of a reinvested book.
 
+* Classification scores (confusion matrix, precision, recall, F1, ROC AUC) are scikit-learn's,
+  with undefined values NaN where scikit-learn raises, warns or substitutes 0: ROC AUC with one
+  class only, precision of a class never predicted, recall of one never seen, F1 where either
+  is undefined. Macro means average the classes where the score is defined.
+
 The functions take 1-d arrays and return floats; those marked "rows" also take
 (strategies, days) arrays and return one value per row, with `where` marking the days that
 count (e.g. the days a strategy existed).
@@ -270,48 +275,65 @@ def top_share_hit_rate(y, y_hat, share: float = 0.2) -> float:
 # ---------------------------------------------------------------- classification
 
 
+def _labelled(actual, predicted, labels) -> tuple[list, list]:
+    """The rows whose actual and predicted class are both among `labels` (the others are ignored)."""
+    known = set(labels)
+    rows = [(a, p) for a, p in zip(actual, predicted, strict=True) if a in known and p in known]
+    return [a for a, _ in rows], [p for _, p in rows]
+
+
 def confusion_matrix(actual, predicted, labels) -> np.ndarray:
-    """counts[i, j]: rows of actual class labels[i] predicted as labels[j] (other labels ignored)."""
-    index = {c: i for i, c in enumerate(labels)}
-    out = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for a, p in zip(actual, predicted):
-        if a in index and p in index:
-            out[index[a], index[p]] += 1
-    return out
+    """counts[i, j]: rows of actual class labels[i] predicted as labels[j] (scikit-learn's
+    `confusion_matrix`); rows with another label on either side are ignored, and none left gives
+    zeros (where scikit-learn raises)."""
+    from sklearn import metrics
+
+    a, p = _labelled(actual, predicted, labels)
+    if not a:
+        return np.zeros((len(labels), len(labels)), dtype=np.int64)
+    return metrics.confusion_matrix(a, p, labels=list(labels)).astype(np.int64)
 
 
-def class_scores(counts: np.ndarray) -> dict[str, np.ndarray | float]:
-    """From a confusion matrix: accuracy, per-class precision, recall and F1 (NaN where undefined:
-    a class never predicted has no precision, one never seen no recall), and their macro means
-    over the classes where defined."""
-    counts = np.asarray(counts, float)
-    tp = np.diag(counts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = tp / counts.sum(axis=0)
-        recall = tp / counts.sum(axis=1)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-        f1 = np.where(np.isfinite(precision) & np.isfinite(recall), f1, np.nan)
+def class_scores(actual, predicted, labels) -> dict[str, np.ndarray | float]:
+    """The confusion matrix (`counts`, as `confusion_matrix`), accuracy, per-class precision, recall
+    and F1 (scikit-learn's, in the order of `labels`), and their macro means over the classes where
+    defined. Undefined is NaN: a class never predicted has no precision, one never seen no recall,
+    and F1 is NaN where either is (scikit-learn would give 0 there, which would pull the macro mean
+    down for a class the model never had a chance on)."""
+    from sklearn import metrics
+
+    counts = confusion_matrix(actual, predicted, labels)
+    a, p = _labelled(actual, predicted, labels)
+    if a:
+        precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+            a, p, labels=list(labels), average=None, zero_division=np.nan)
+    else:
+        precision = recall = f1 = np.full(len(labels), np.nan)
+    f1 = np.where(np.isfinite(precision) & np.isfinite(recall), f1, np.nan)
     total = counts.sum()
-    return {"accuracy": float(tp.sum() / total) if total else float("nan"), "precision": precision, "recall": recall,
-            "f1": f1, "precision_macro": float(np.nanmean(precision)) if np.isfinite(precision).any() else float("nan"),
-            "recall_macro": float(np.nanmean(recall)) if np.isfinite(recall).any() else float("nan"),
-            "f1_macro": float(np.nanmean(f1)) if np.isfinite(f1).any() else float("nan")}
+
+    def macro(values: np.ndarray) -> float:
+        return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+    return {"counts": counts, "accuracy": float(np.trace(counts) / total) if total else float("nan"),
+            "precision": precision, "recall": recall, "f1": f1, "precision_macro": macro(precision),
+            "recall_macro": macro(recall), "f1_macro": macro(f1)}
 
 
 def roc_auc(positive, score) -> float:
-    """Area under the ROC curve: the probability that a random positive row scores above a random
-    negative one (ties count half), by the rank-sum (Mann-Whitney) identity. NaN without both."""
-    from scipy.stats import rankdata
+    """Area under the ROC curve (scikit-learn's `roc_auc_score`): the probability that a random
+    positive row scores above a random negative one, ties counting half. Rows whose score is not
+    finite are left out. NaN unless both classes are present (scikit-learn warns and returns NaN
+    there; this returns NaN without the warning, as it always did)."""
+    from sklearn import metrics
 
     pos = np.asarray(positive, bool)
     s = np.asarray(score, float)
     keep = np.isfinite(s)
     pos, s = pos[keep], s[keep]
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
+    if pos.all() or not pos.any():  # one class, or no rows: no pair to compare
         return float("nan")
-    ranks = rankdata(s)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(metrics.roc_auc_score(pos, s))
 
 
 def decile_calibration(y, y_hat, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -62,10 +62,8 @@ def stage_warehouse(lake: str) -> dict:
 
 def _child(stage, lake, queue) -> None:
     import logging
-    import warnings
 
     logging.disable(logging.INFO)
-    warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
     out = stage(lake)
     out["peak_rss_mib"] = _peak_mib()
     queue.put(out)

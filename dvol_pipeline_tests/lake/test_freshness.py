@@ -62,7 +62,7 @@ def test_report_ages_each_coin_and_flags_only_those_past_the_limit(tmp_path):
 
 def _check(lake, today=TODAY, max_age_days=None, coins=("BTC", "ETH")):
     """Run only the `fresh` checks, as freshness_check_job does, and return them by table."""
-    job = defs.get_job_def("freshness_check_job")
+    job = defs.resolve_job_def("freshness_check_job")
     config = {"today": today.isoformat(), **({} if max_age_days is None else {"max_age_days": max_age_days})}
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(

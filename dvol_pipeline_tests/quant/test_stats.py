@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import empyrical
 import numpy as np
 import pytest
 
 from dvol_pipeline.quant.stats import (
-    PERIODS_PER_YEAR,
     active_hit_rate,
     annual_return,
     annual_volatility,
@@ -24,10 +25,22 @@ from dvol_pipeline.quant.stats import (
 )
 
 
-def test_a_year_is_365_days():
-    assert PERIODS_PER_YEAR == 365
-    assert annualise(0.01, "mean") == pytest.approx(3.65)
-    assert annualise(0.01, "vol") == pytest.approx(0.01 * np.sqrt(365))
+def test_a_calendar_year_of_daily_figures_annualises_to_that_years_own_figures():
+    """Crypto trades every calendar day: a year of daily P&L or returns (every day of 2023)
+    annualises to what that year did, and a shorter span to the same pace over a year."""
+    days = (date(2024, 1, 1) - date(2023, 1, 1)).days
+    rng = np.random.default_rng(7)
+    pnl = rng.normal(10.0, 100.0, days)
+    assert annualise(pnl.mean(), "mean") == pytest.approx(pnl.sum())  # the year's total P&L
+    r = rng.normal(0.001, 0.02, days)
+    assert annual_return(r) == pytest.approx(np.prod(1 + r) - 1)  # the year's compounded return
+    fifth = r[: days // 5]  # 73 days: five of them make the year
+    assert annual_return(fifth) == pytest.approx(np.prod(1 + fifth) ** 5 - 1)
+    # a year of independent daily moves adds their variances
+    assert annual_volatility(r) == pytest.approx(np.sqrt(days * np.var(r, ddof=1)))
+    assert annualise(np.std(r, ddof=1), "vol") == pytest.approx(annual_volatility(r))
+    assert sharpe(r) == pytest.approx(annualise(r.mean(), "mean") / annual_volatility(r))
+    # an equity desk's year of 252 trading days, when asked for
     assert annualise(0.1, "sharpe", periods_per_year=252) == pytest.approx(0.1 * np.sqrt(252))
     with pytest.raises(ValueError, match="kind"):
         annualise(1.0, "total")

@@ -58,8 +58,8 @@ def class_metrics_table(preds: pl.DataFrame) -> pl.DataFrame:
     rows = []
     for (scope, group, split, family, h), g in (
             item for part in _scoped(scored) for item in part.group_by("scope", "group", "split", "family", "horizon")):
-        counts = stats.confusion_matrix(g["class"].to_list(), g["class_hat"].to_list(), CLASSES)
-        sc = stats.class_scores(counts)
+        sc = stats.class_scores(g["class"].to_list(), g["class_hat"].to_list(), CLASSES)
+        counts = sc["counts"]
         score = g["p_high"] if family == "lgbm_class" else g["y_hat"]
         row = {"scope": scope, "group": group, "split": split, "family": family, "horizon": h, "n": g.height,
                "accuracy": sc["accuracy"], "precision_macro": sc["precision_macro"], "recall_macro": sc["recall_macro"],

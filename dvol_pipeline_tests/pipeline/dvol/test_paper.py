@@ -48,7 +48,7 @@ def _lake(root) -> None:
 
 
 def _eod_day(root, day: date) -> dg.ExecuteInProcessResult:
-    job = defs.get_job_def("eod_job")
+    job = defs.resolve_job_def("eod_job")
     keys = [k for k in job.asset_layer.executable_asset_keys if k.path[-1].startswith("paper_")]
     with dg.DagsterInstance.ephemeral() as instance:
         return job.execute_in_process(

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.learn.folds import month_start
-from dvol_pipeline.quant.stats import class_scores, confusion_matrix, roc_auc
+from dvol_pipeline.quant.stats import class_scores, roc_auc
 
 from .config import STRUCTURES, IVRankConfig
 
@@ -83,7 +83,7 @@ def walk_forward(cands: pl.DataFrame, cfg: IVRankConfig) -> tuple[pl.DataFrame, 
         p = model.predict_proba(x_all[test])[:, 1]
         prob[test] = p
         y = y_all[test]
-        scores = class_scores(confusion_matrix(y, p >= 0.5, [False, True]))
+        scores = class_scores(y, p >= 0.5, [False, True])
         rows.append({
             "fold": fold, "n_train": int(train.sum()), "n": int(test.sum()), "base_rate": float(y.mean()),
             "auc": roc_auc(y, p), "accuracy": scores["accuracy"], "precision": float(scores["precision"][1]),
