@@ -1,4 +1,4 @@
-"""Backtests: read every fold's predictions and the market, run quant/backtest, write the tables.
+"""Backtests: read every fold's predictions and the market, run quant/dvol/backtest, write the tables.
 
 The futures backtest, the per-fold promotion and the option book see the same predictions
 and the same market; their tables land together in the `backtest` zone (one file each,

@@ -31,7 +31,7 @@ def aliases(role: str) -> tuple[str, ...]:
     """Column names that play `role`: the contract's name, then the feature table's spelling.
 
     `dvol_mean_22` is also `dvol_ma22`, `rv_22` also `rv_22d`, `garch_vol_30` also
-    `garch_vol30` (quant/features names its columns that way).
+    `garch_vol30` (quant/dvol/features names its columns that way).
     """
     match = re.fullmatch(r"(dvol_mean_|rv_|garch_vol_)(\d+)", role)
     return (role, _ALIAS[match.group(1)].format(match.group(2))) if match else (role,)

@@ -228,7 +228,7 @@ def test_params_are_loggable_and_describe_the_fit():
 
 
 def test_feature_table_spellings_are_recognised():
-    """quant/features spells the same columns dvol_ma22, rv_22d, garch_vol30: same fits, same forecasts."""
+    """quant/dvol/features spells the same columns dvol_ma22, rv_22d, garch_vol30: same fits, same forecasts."""
     rename = {"dvol_mean_5": "dvol_ma5", "dvol_mean_22": "dvol_ma22", "dvol_mean_66": "dvol_ma66", "rv_1": "rv_1d",
               "rv_5": "rv_5d", "rv_22": "rv_22d", "garch_vol_30": "garch_vol30", "y_7": "y_7d"}
     train, test = split(make_panel(), 7)
