@@ -1,4 +1,4 @@
-"""Forecasting model families behind one interface: fit / predict / save / load / params.
+"""Models behind one interface (fit / predict / predict_proba / save / load / params) and the forecasting families.
 
     from dvol_pipeline.quant.learn import make_forecaster, load_forecaster, FAMILIES
 
@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Forecaster": "base", "flatten_params": "base", "Ensemble": "ensemble",
+    "Model": "base", "Forecaster": "base", "flatten_params": "base", "Ensemble": "ensemble",
     "Preprocessor": "preprocess", "split_validation": "preprocess",
     "FAMILIES": "names", "MEMBER_FAMILIES": "names", "ENSEMBLE_MEMBERS": "names",
     "default_config": "registry", "family_class": "registry", "load_forecaster": "registry",
