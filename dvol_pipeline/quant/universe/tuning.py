@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.stats import qlike
-from dvol_pipeline.quant.universe.models import VOL_FLOOR, lgbm_predict, lgbm_regressor
+from dvol_pipeline.quant.universe.models import VOL_FLOOR, lgbm_regressor
 
 MAX_TRIALS = 30
 
@@ -44,7 +44,7 @@ def tune_lgbm(train: pl.DataFrame, features: list[str], target: str, purge: int,
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
         }
         model = lgbm_regressor(fit, features, target, params, seed)
-        return qlike(y_valid, np.maximum(lgbm_predict(model, valid, features), VOL_FLOOR))
+        return qlike(y_valid, np.maximum(model.predict(valid), VOL_FLOOR))
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
