@@ -26,7 +26,9 @@ import polars as pl
 from dvol_pipeline.quant.universe import models as m
 from dvol_pipeline.quant.universe.features import HORIZONS, MAX_FILL_DAYS, feature_columns, feature_group
 from dvol_pipeline.quant.universe.tuning import tune_lgbm
+from dvol_pipeline.quant.learn.explain import ablate_groups, mean_abs_shap
 from dvol_pipeline.quant.learn.folds import Fold, monthly_folds
+from dvol_pipeline.quant.learn.gbm import feature_matrix
 
 REGRESSION = ("persistence", "garch", "har_coin", "har_pooled", "lgbm", "lstm")
 FAMILIES = (*REGRESSION, "lgbm_class", "ensemble")
@@ -111,9 +113,9 @@ def _rows(test: pl.DataFrame, family: str, h: int, fold: Fold, split: str, y_hat
 
 
 def _shap(model, test: pl.DataFrame, features: list[str], h: int, fold: str) -> pl.DataFrame:
-    contrib = model.booster.predict(test.select(features).to_numpy(), pred_contrib=True)[:, :-1]
+    value = mean_abs_shap(model.booster, feature_matrix(test, features))
     return pl.DataFrame({"horizon": h, "kind": "shap", "feature": features, "group": [feature_group(f) for f in features],
-                         "value": np.abs(contrib).mean(axis=0), "fold": fold}).with_columns(pl.col("horizon").cast(pl.Int32))
+                         "value": value, "fold": fold}).with_columns(pl.col("horizon").cast(pl.Int32))
 
 
 def _ablations(train, test, features, target, params, seed, h, fold) -> pl.DataFrame:
@@ -121,12 +123,14 @@ def _ablations(train, test, features, target, params, seed, h, fold) -> pl.DataF
     if labelled.height < 50:
         return pl.DataFrame()
     y = labelled[target].to_numpy()
-    base = np.sqrt(np.mean((m.lgbm_regressor(train, features, target, params, seed).predict(labelled) - y) ** 2))
-    rows = []
-    for group in sorted({feature_group(f) for f in features}):
-        kept = [f for f in features if feature_group(f) != group]
+
+    def refit_rmse(group: str | None, kept: list[str]) -> float:
         pred = m.lgbm_regressor(train, kept, target, params, seed).predict(labelled)
-        rows.append({"feature": group, "group": group, "value": float(np.sqrt(np.mean((pred - y) ** 2)) - base)})
+        return float(np.sqrt(np.mean((pred - y) ** 2)))
+
+    base = refit_rmse(None, features)
+    rows = [{"feature": a["group"], "group": a["group"], "value": a["delta"]}
+            for a in ablate_groups(features, feature_group, refit_rmse, base)]
     return pl.DataFrame(rows).with_columns(pl.lit(h, pl.Int32).alias("horizon"), pl.lit("ablation").alias("kind"),
                                            pl.lit(fold).alias("fold"))
 
