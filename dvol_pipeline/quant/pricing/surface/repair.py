@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from .arbitrage import N_BUTTERFLY, N_CALENDAR, butterfly_g, check_half_width
-from .svi import PARAMS, PARAMS_COLUMNS, _empty_params, fit_svi_arrays, padded_slices, params_frame, project
+from .svi import PARAMS, PARAMS_COLUMNS, empty_params, fit_svi_arrays, padded_slices, params_frame, project
 from .svi import svi_total_variance, svi_vol
 
 TOL = 1e-8
@@ -246,7 +246,7 @@ def raw_params(params: pl.DataFrame) -> pl.DataFrame:
 
 
 def _empty_repaired(points: pl.DataFrame) -> pl.DataFrame:
-    base = _empty_params(points)
+    base = empty_params(points)
     extra = {"repaired": pl.Boolean, "repair_reason": pl.String, "rmse_vol_raw": pl.Float64,
              "max_abs_err_vol_raw": pl.Float64, "butterfly_min_g_raw": pl.Float64, "butterfly_min_g": pl.Float64,
              **{f"{n}_raw": pl.Float64 for n in PARAMS}}

@@ -300,13 +300,14 @@ def fit_slices(points: pl.DataFrame) -> pl.DataFrame:
     No arbitrage repair here: `repair.fit_repaired_slices` adds it.
     """
     if points.height == 0:
-        return _empty_params(points)
+        return empty_params(points)
     first, arrays = padded_slices(points)
     fit = fit_svi_arrays(arrays["k"], arrays["w"], arrays["weight"])
     return params_frame(first, arrays, fit).sort(["asset", "date", "expiry"])
 
 
-def _empty_params(points: pl.DataFrame) -> pl.DataFrame:
+def empty_params(points: pl.DataFrame) -> pl.DataFrame:
+    """No parameter rows, in the parameters' schema (the key columns typed as in `points`)."""
     sch = points.schema
     schema = {c: pl.Float64 for c in PARAMS_COLUMNS}
     schema.update(
