@@ -96,14 +96,14 @@ class LightGBMModel(Model):
         s = self.seed
         seeds = {"seed": s, "bagging_seed": s, "feature_fraction_seed": s, "data_random_seed": s} \
             if self.config["seed_all"] else {"seed": s}
-        return {**self._objective(), **self.config["params"], **self._task_params(), **seeds,
+        return {**self._param_defaults(), **self.config["params"], **self._fixed_params(), **seeds,
                 "num_threads": int(self.config["num_threads"]), "deterministic": True, "force_row_wise": True}
 
-    def _objective(self) -> dict[str, Any]:
+    def _param_defaults(self) -> dict[str, Any]:
         """Defaults the lane's params may override."""
         return {}
 
-    def _task_params(self) -> dict[str, Any]:
+    def _fixed_params(self) -> dict[str, Any]:
         """What the task fixes, over the lane's params."""
         return {}
 
@@ -166,7 +166,7 @@ class LightGBMModel(Model):
 class LightGBMRegressor(LightGBMModel):
     name = "lightgbm_regressor"
 
-    def _objective(self) -> dict[str, Any]:
+    def _param_defaults(self) -> dict[str, Any]:
         return {"objective": "regression"}
 
     def _labels(self, y) -> np.ndarray:
@@ -190,7 +190,7 @@ class LightGBMClassifier(LightGBMModel):
         if len(self.classes) < 2 or len(set(map(repr, self.classes))) != len(self.classes):
             raise ValueError(f"{self.name}: `classes` must be two or more distinct labels, got {self.classes}")
 
-    def _task_params(self) -> dict[str, Any]:
+    def _fixed_params(self) -> dict[str, Any]:
         k = len(self.classes)
         return {"objective": "binary"} if k == 2 else {"objective": "multiclass", "num_class": k}
 
