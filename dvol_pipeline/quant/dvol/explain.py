@@ -8,7 +8,6 @@ helped (the mechanics are quant/learn/explain.py's `ablate_groups`).
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.dvol.features import FEATURES
