@@ -142,6 +142,19 @@ def test_models_are_layered_base_families_registry():
         assert models + "ensemble" not in edges[models + family] or family == "ensemble"
 
 
+def test_no_module_imports_a_private_name_of_another_package_module():
+    """A leading underscore keeps a name to its module: another module that needs it gets a public name."""
+    offenders = [
+        f"{name} imports {module}.{n}"
+        for name in _modules()
+        for module, names in _imports(name)
+        if module.startswith(PACKAGE) and module != name
+        for n in names
+        if n.startswith("_") and not n.startswith("__")
+    ]
+    assert not offenders
+
+
 def _direct_dagster(module: str) -> bool:
     return any(m == "dagster" or m.startswith(("dagster.", "dagster_")) for m, _ in _imports(module))
 

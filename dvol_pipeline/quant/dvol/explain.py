@@ -1,18 +1,19 @@
 """Why a fold's forecasts are what they are: SHAP for LightGBM, and feature-group ablations.
 
-SHAP (TreeExplainer, exact for trees) is computed on the fold's own test rows with the
-fold's own model. An ablation drops one feature group, refits LightGBM on the same purged
-training window and reports the change in test RMSE: positive means the group helped.
+SHAP (exact TreeSHAP, quant/learn/explain.py) is computed on the fold's own test rows with
+the fold's own model. An ablation drops one feature group, refits LightGBM on the same
+purged training window and reports the change in test RMSE: positive means the group
+helped (the mechanics are quant/learn/explain.py's `ablate_groups`).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.dvol.features import FEATURES
 from dvol_pipeline.quant.dvol.forecast import feature_columns, run_fold
 from dvol_pipeline.quant.evaluate.forecast import forecast_metrics
+from dvol_pipeline.quant.learn.explain import ablate_groups, mean_abs_shap
 from dvol_pipeline.quant.learn.folds import Fold
 
 GROUP_OF = {f.name: f.group for f in FEATURES}
@@ -24,11 +25,8 @@ def _base_feature(column: str) -> str:
 
 def shap_importance(model, test: pl.DataFrame, fold: Fold) -> pl.DataFrame:
     """Mean |SHAP| per model column over the fold's test rows (LightGBM only)."""
-    import shap
-
     x, columns = model.design_matrix(test)
-    values = shap.TreeExplainer(model.booster).shap_values(x)
-    mean_abs = np.abs(np.asarray(values)).mean(axis=0)
+    mean_abs = mean_abs_shap(model.booster, x, num_iteration=model.state["rounds"])
     return pl.DataFrame({
         "fold": fold.key, "horizon": pl.Series([fold.horizon] * len(columns), dtype=pl.Int32), "feature": columns,
         "group": [GROUP_OF.get(_base_feature(c), "derived") for c in columns],
@@ -45,17 +43,17 @@ def group_ablations(
     them on the whole window, exactly as the full model's refit was (so dropping no group
     reproduces the baseline), instead of repeating the validation slice and early stopping
     per group: half the fits, and the comparison isolates the group, not a new round count."""
-    present = sorted({GROUP_OF[c] for c in feature_columns(frame)})
-    rows = []
-    for group in present:
-        if group == "iv":  # without DVOL itself there is no model of its change
-            continue
-        configs = {"lightgbm": {"fixed_rounds": rounds}} if rounds else None
+    configs = {"lightgbm": {"fixed_rounds": rounds}} if rounds else None
+
+    def refit_rmse(group: str, kept: list[str]) -> float:
         result = run_fold(frame, fold, families=("lightgbm",), seed=seed, drop_groups=(group,), configs=configs)
         p = result.predictions
-        rmse = forecast_metrics(p["y"].to_numpy(), p["y_hat"].to_numpy()).rmse
-        rows.append({"fold": fold.key, "horizon": fold.horizon, "group": group, "rmse": rmse,
-                     "delta_rmse": rmse - baseline_rmse})
+        return forecast_metrics(p["y"].to_numpy(), p["y_hat"].to_numpy()).rmse
+
+    # without DVOL itself ("iv") there is no model of its change
+    ablated = ablate_groups(feature_columns(frame), GROUP_OF.__getitem__, refit_rmse, baseline_rmse, skip=("iv",))
+    rows = [{"fold": fold.key, "horizon": fold.horizon, "group": a["group"], "rmse": a["score"],
+             "delta_rmse": a["delta"]} for a in ablated]
     schema = {"fold": pl.Utf8, "horizon": pl.Int32, "group": pl.Utf8, "rmse": pl.Float64, "delta_rmse": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
 

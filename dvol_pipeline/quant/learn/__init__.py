@@ -1,6 +1,12 @@
-"""Forecasting model families behind one interface: fit / predict / save / load / params.
+"""Models behind one interface (fit / predict / predict_proba / save / load / params) and the forecasting families.
 
     from dvol_pipeline.quant.learn import make_forecaster, load_forecaster, FAMILIES
+    from dvol_pipeline.quant.learn import Model, LightGBMRegressor, LightGBMClassifier
+
+Modules: base (the interface), the families (naive, har, garch, gbm, lstm, ensemble) and
+the registry on top; gbm.py is the one LightGBM wrapper every lane configures, lstm.py the
+sequence net; tuning.py (Optuna inside a training window), explain.py (TreeSHAP, group
+ablations), preprocess.py, folds.py and parallel.py serve them.
 
 No Dagster and no MLflow here: the assets layer fits folds and logs `params()` and the
 saved folder. See base.py for the conventions every family follows and the layering
@@ -17,11 +23,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Forecaster": "base", "flatten_params": "base", "Ensemble": "ensemble",
+    "Model": "base", "Forecaster": "base", "flatten_params": "base", "Ensemble": "ensemble",
     "Preprocessor": "preprocess", "split_validation": "preprocess",
     "FAMILIES": "names", "MEMBER_FAMILIES": "names", "ENSEMBLE_MEMBERS": "names",
     "default_config": "registry", "family_class": "registry", "load_forecaster": "registry",
-    "make_forecaster": "registry",
+    "make_forecaster": "registry", "LightGBMRegressor": "gbm", "LightGBMClassifier": "gbm",
 }  # fmt: skip
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,31 @@
-"""LightGBM on the feature table, deterministic and early-stopped on the end of the window.
+"""LightGBM, once: a regressor and a classifier behind the model interface, and the DVOL family.
+
+    LightGBMRegressor(seed, params={...}, rounds=100).fit(train, features, "y_7")   # any frame
+    LightGBMClassifier(seed, params={...}, rounds=80, classes=[False, True])         # predict_proba
+    make_forecaster("lightgbm", 7)                                                   # LightGBMForecaster
+
+Every lane configures the same wrapper: the universe's pooled regressor and regime
+classifier (quant/universe/models.py), the IV-rank gate (quant/options/ivrank/gate.py) and
+the DVOL family below, which early-stops it on the end of its training window.
+
+The wrapper (`LightGBMModel`):
+
+* `params`: the lane's LightGBM parameters (objective, learning rate, leaves, ...). The
+  model adds `seed` (with `seed_all`, also the bagging, feature-fraction and data seeds,
+  each = seed; else LightGBM derives them from `seed`), `num_threads` (default 1),
+  `deterministic` and `force_row_wise`: same data + seed + threads give the same booster.
+  A classifier adds its objective: "binary" for two `classes`, "multiclass" with
+  `num_class` for more; a regressor's objective is `params`' (default "regression").
+* `rounds`: boosting rounds; with `early_stopping_rounds` and a validation set
+  (`fit_matrix(..., valid=(x, y))`) the most rounds, the best iteration kept in `state`.
+* `fit(frame, features, target)` reads the feature columns as float64 (null -> NaN, which
+  LightGBM routes itself; a column null on every row is kept, so the column sampling stays
+  the same); `fit_matrix(x, y)` takes a matrix the lane built itself (the DVOL family's
+  imputed, gap-transformed one). A classifier's labels are the values in `classes`, in
+  that order (column j of `predict_proba` is `classes[j]`).
+* `save` writes `booster.txt` (the model string) next to the manifest.
+
+The DVOL family (`LightGBMForecaster`, family "lightgbm"):
 
 * Inputs: the features, imputed (forward-fill within asset, training medians; no scaling,
   trees do not need it), with the contract's vol-point levels (means, RV, GARCH vol)
@@ -12,23 +39,186 @@
   ever seen. With `refit=True` (default) the model is then refit on the whole window with
   the best number of rounds, so the most recent weeks inform the forecast; `refit=False`
   keeps the early-stopped booster. A window too short to split trains `rounds_no_val`.
-* Determinism: deterministic=True, force_row_wise=True, a fixed num_threads (1), every
-  seed set from `seed`. Same data + seed gives the same model string, byte for byte.
+* Determinism: the wrapper's, with `seed_all` and a fixed num_threads (1). Same data +
+  seed gives the same model string, byte for byte.
+
+LightGBM itself is imported on the first fit or load, not with this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.quant.learn.base import Forecaster, numeric
+from dvol_pipeline.quant.learn.base import Forecaster, Model, numeric
 from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps, split_validation
 
 BOOSTER_FILE = "booster.txt"
+
+
+def load_lightgbm():
+    """The lightgbm module, imported on first use (a process that never fits a tree skips it)."""
+    import lightgbm as lgb
+
+    return lgb
+
+
+def feature_matrix(frame: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """`features` of `frame` as a float64 matrix, NaN where a value is missing."""
+    return frame.select(pl.col(f).cast(pl.Float64) for f in features).to_numpy()
+
+
+def save_booster(booster, folder: Path) -> None:
+    (Path(folder) / BOOSTER_FILE).write_text(booster.model_to_string(num_iteration=-1))
+
+
+def load_booster(folder: Path):
+    return load_lightgbm().Booster(model_str=(Path(folder) / BOOSTER_FILE).read_text())
+
+
+class LightGBMModel(Model):
+    """A LightGBM booster behind the model interface; see the module doc for the config."""
+
+    defaults: dict[str, Any] = {
+        "params": {}, "rounds": 100, "early_stopping_rounds": None, "seed_all": False, "num_threads": 1,
+    }
+
+    def __init__(self, seed: int = 0, **config: Any) -> None:
+        super().__init__(seed, **config)
+        self.booster = None
+
+    def lgb_params(self) -> dict[str, Any]:
+        """The parameters handed to `lightgbm.train`."""
+        s = self.seed
+        seeds = {"seed": s, "bagging_seed": s, "feature_fraction_seed": s, "data_random_seed": s} \
+            if self.config["seed_all"] else {"seed": s}
+        return {**self._param_defaults(), **self.config["params"], **self._fixed_params(), **seeds,
+                "num_threads": int(self.config["num_threads"]), "deterministic": True, "force_row_wise": True}
+
+    def _param_defaults(self) -> dict[str, Any]:
+        """Defaults the lane's params may override."""
+        return {}
+
+    def _fixed_params(self) -> dict[str, Any]:
+        """What the task fixes, over the lane's params."""
+        return {}
+
+    def _labels(self, y) -> np.ndarray:
+        return np.asarray(y)
+
+    # -- matrix level --------------------------------------------------------------------
+    def fit_matrix(self, x: np.ndarray, y, names: Sequence[str] | None = None,
+                   valid: tuple[np.ndarray, Any] | None = None) -> Self:
+        """Fit on a (rows, features) matrix and its labels; with `early_stopping_rounds`,
+        `valid` = (x, y) is the validation set it stops on (else: `rounds` rounds)."""
+        self.window, self.notes = None, []
+        self._train(x, y, names, valid)
+        self.features = list(names) if names is not None else []
+        self.window = {"rows": int(len(x))}
+        return self
+
+    def raw_predict(self, x: np.ndarray, num_iteration: int | None = None) -> np.ndarray:
+        """The booster's output for a matrix: the regression value, or the class probabilities
+        (of class 1 for a binary classifier). An early-stopped booster uses its best iteration."""
+        if self.booster is None:
+            raise RuntimeError(f"{self.name}: call fit() or load() before predicting")
+        if num_iteration is None:
+            num_iteration = self.state.get("best_iteration")
+        return self.booster.predict(x, num_iteration=num_iteration)
+
+    def _train(self, x: np.ndarray, y, names: Sequence[str] | None, valid: tuple[np.ndarray, Any] | None) -> None:
+        lgb = load_lightgbm()
+        params, rounds = self.lgb_params(), int(self.config["rounds"])
+        feature_name = list(names) if names is not None else "auto"
+        patience = self.config["early_stopping_rounds"]
+        self.state = {}
+        if patience and valid is not None:
+            train_set = lgb.Dataset(x, self._labels(y), feature_name=feature_name, free_raw_data=False)
+            valid_set = lgb.Dataset(valid[0], self._labels(valid[1]), reference=train_set)
+            self.booster = lgb.train(params, train_set, num_boost_round=rounds, valid_sets=[valid_set],
+                                     callbacks=[lgb.early_stopping(int(patience), verbose=False)])
+            self.state["best_iteration"] = max(int(self.booster.best_iteration), 1)
+            self.state["rounds"] = self.state["best_iteration"]
+        else:
+            train_set = lgb.Dataset(x, self._labels(y), feature_name=feature_name)
+            self.booster = lgb.train(params, train_set, num_boost_round=rounds)
+            self.state["rounds"] = int(self.booster.current_iteration())
+
+    # -- Model hooks ---------------------------------------------------------------------
+    def _fit(self, train, labelled, features, target) -> list[str]:
+        self._train(feature_matrix(labelled, features), labelled[target], features, None)
+        return list(features)
+
+    def _fitted_params(self) -> dict[str, Any]:
+        return dict(self.state)
+
+    def _save_files(self, folder: Path) -> None:
+        save_booster(self.booster, folder)
+
+    def _load_files(self, folder: Path) -> None:
+        self.booster = load_booster(folder)
+
+
+class LightGBMRegressor(LightGBMModel):
+    name = "lightgbm_regressor"
+
+    def _param_defaults(self) -> dict[str, Any]:
+        return {"objective": "regression"}
+
+    def _labels(self, y) -> np.ndarray:
+        return y.cast(pl.Float64).to_numpy() if isinstance(y, pl.Series) else np.asarray(y)
+
+    def _predict(self, frame: pl.DataFrame) -> np.ndarray:
+        return self.raw_predict(feature_matrix(frame, self.features))
+
+
+class LightGBMClassifier(LightGBMModel):
+    name = "lightgbm_classifier"
+    task = "classification"
+    defaults: dict[str, Any] = {**LightGBMModel.defaults, "classes": [False, True]}
+
+    @property
+    def classes(self) -> list[Any]:
+        return list(self.config["classes"])
+
+    def __init__(self, seed: int = 0, **config: Any) -> None:
+        super().__init__(seed, **config)
+        if len(self.classes) < 2 or len(set(map(repr, self.classes))) != len(self.classes):
+            raise ValueError(f"{self.name}: `classes` must be two or more distinct labels, got {self.classes}")
+
+    def _fixed_params(self) -> dict[str, Any]:
+        k = len(self.classes)
+        return {"objective": "binary"} if k == 2 else {"objective": "multiclass", "num_class": k}
+
+    def _labels(self, y) -> np.ndarray:
+        """Class indices (0..k-1 in `classes` order); a label outside `classes` raises."""
+        codes = {c: i for i, c in enumerate(self.classes)}
+        if isinstance(y, pl.Series):
+            unknown = y.drop_nulls().unique().filter(~y.drop_nulls().unique().is_in(self.classes))
+            if unknown.len():
+                raise ValueError(f"{self.name}: label(s) {unknown.to_list()} not one of {self.classes}")
+            return y.replace_strict(codes, return_dtype=pl.Int32).to_numpy()
+        try:
+            return np.array([codes[v] for v in np.asarray(y).tolist()], dtype=np.int32)
+        except KeyError as exc:
+            raise ValueError(f"{self.name}: label {exc.args[0]!r} not one of {self.classes}") from None
+
+    def _predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
+        return self.proba_matrix(feature_matrix(frame, self.features))
+
+    def proba_matrix(self, x: np.ndarray) -> np.ndarray:
+        """(rows, classes) probabilities for a matrix; a binary booster's p is column 1."""
+        p = self.raw_predict(x)
+        return np.vstack((1.0 - p, p)).transpose() if p.ndim == 1 else p
+
+    def _predict(self, frame: pl.DataFrame) -> np.ndarray:
+        labels = np.empty(len(self.classes), dtype=object)
+        labels[:] = self.classes
+        return labels[self._predict_proba(frame).argmax(axis=1)]
 
 
 class LightGBMForecaster(Forecaster):
@@ -43,14 +233,16 @@ class LightGBMForecaster(Forecaster):
     (what the default's refit does after early stopping; the group ablations use the full model's)."""
 
     def _lgb_params(self) -> dict[str, Any]:
+        """The family's LightGBM parameters (the wrapper adds seeds, threads and determinism)."""
         c = self.config
         keys = ("learning_rate", "num_leaves", "min_data_in_leaf", "feature_fraction", "bagging_fraction",
-                "bagging_freq", "lambda_l2", "num_threads")
-        return {
-            "objective": "regression", "verbosity": -1, "deterministic": True, "force_row_wise": True,
-            "seed": self.seed, "bagging_seed": self.seed, "feature_fraction_seed": self.seed,
-            "data_random_seed": self.seed, **{k: c[k] for k in keys},
-        }
+                "bagging_freq", "lambda_l2")
+        return {"objective": "regression", "verbosity": -1, **{k: c[k] for k in keys}}
+
+    def regressor(self, rounds: int, early_stopping_rounds: int | None = None) -> LightGBMRegressor:
+        """The wrapper as this family configures it."""
+        return LightGBMRegressor(self.seed, params=self._lgb_params(), rounds=rounds, seed_all=True,
+                                 early_stopping_rounds=early_stopping_rounds, num_threads=self.config["num_threads"])
 
     def _matrix(self, frame: pl.DataFrame) -> np.ndarray:
         pre = Preprocessor.from_dict(self.state["preprocessor"])
@@ -67,7 +259,6 @@ class LightGBMForecaster(Forecaster):
         y = numeric(train, target)
         ok = np.isfinite(y)
         x, y, dates = x[ok], y[ok], train["date"].filter(pl.Series(ok))
-        params = self._lgb_params()
         fixed = self.config["fixed_rounds"]
         split = None if fixed else split_validation(dates, self.horizon, self.config["val_fraction"],
                                                     self.config["val_min_days"])
@@ -80,18 +271,15 @@ class LightGBMForecaster(Forecaster):
             self.state["validation"] = None
         else:
             tr, va, info = split
-            dtrain = lgb.Dataset(x[tr], y[tr], feature_name=columns, free_raw_data=False)
-            dval = lgb.Dataset(x[va], y[va], reference=dtrain)
-            booster = lgb.train(
-                params, dtrain, num_boost_round=int(self.config["max_rounds"]), valid_sets=[dval],
-                callbacks=[lgb.early_stopping(int(self.config["early_stopping_rounds"]), verbose=False)],
-            )
-            rounds = max(int(booster.best_iteration), 1)
+            stopped = self.regressor(int(self.config["max_rounds"]), int(self.config["early_stopping_rounds"]))
+            stopped.fit_matrix(x[tr], y[tr], columns, valid=(x[va], y[va]))
+            rounds = stopped.state["best_iteration"]
             info["best_iteration"] = rounds
-            info["validation_rmse"] = float(np.sqrt(np.mean((booster.predict(x[va], num_iteration=rounds) - y[va]) ** 2)))
+            info["validation_rmse"] = float(np.sqrt(np.mean((stopped.raw_predict(x[va], rounds) - y[va]) ** 2)))
             self.state["validation"] = info
+            booster = stopped.booster
         if split is None or self.config["refit"]:
-            booster = lgb.train(params, lgb.Dataset(x, y, feature_name=columns), num_boost_round=rounds)
+            booster = self.regressor(rounds).fit_matrix(x, y, columns).booster
         self.booster = booster
         self.state["rounds"] = rounds
         return self.features
@@ -110,7 +298,7 @@ class LightGBMForecaster(Forecaster):
         return {"rounds": self.state["rounds"], "validation": self.state["validation"], "gain_share": importance}
 
     def _save_files(self, folder: Path) -> None:
-        (folder / BOOSTER_FILE).write_text(self.booster.model_to_string(num_iteration=-1))
+        save_booster(self.booster, folder)
 
     def _load_files(self, folder: Path) -> None:
-        self.booster = lgb.Booster(model_str=(folder / BOOSTER_FILE).read_text())
+        self.booster = load_booster(folder)

@@ -13,8 +13,8 @@
   history (default: 90, i.e. the first 89 days of an asset) predicts NaN; with a smaller
   `min_history` the missing days are left-padded with zeros (the training mean), and
   training uses such padded sequences too.
-* Net: LSTM (1 layer, 16 hidden) → linear head on the last step. Adam, MSE, gradient
-  clipping; early stopping on the end-of-window validation slice with the horizon purge
+* Net (`lstm_net`, trained by `train_net`, both also the universe lane's): LSTM (1 layer,
+  16 hidden) → linear head on the last step. Adam, MSE, gradient clipping; early stopping on the end-of-window validation slice with the horizon purge
   (`split_validation`), keeping the best epoch's weights. Patience 1 (stop at the first
   epoch that does not improve the validation loss): on the default simulated market the
   best epoch is the 1st or 2nd in most folds, so a longer patience spent most of the LSTM's
@@ -47,7 +47,7 @@ from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps, split_v
 WEIGHTS_FILE, CONTEXT_FILE = "lstm.pt", "context.parquet"
 
 
-def _torch():
+def load_torch():
     """torch, imported on first use: a process that never fits or loads an LSTM (an end-of-day
     run whose promoted models are HAR or GARCH) skips torch's slow import."""
     import torch
@@ -57,7 +57,9 @@ def _torch():
 
 @contextmanager
 def torch_determinism(seed: int, threads: int):
-    torch = _torch()
+    """Seeded (`manual_seed` inside `fork_rng`), deterministic algorithms, `threads` threads;
+    the global torch settings and RNG state are restored on exit."""
+    torch = load_torch()
     threads_before, deterministic_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
@@ -72,9 +74,9 @@ def torch_determinism(seed: int, threads: int):
 
 @functools.cache
 def _net_class() -> type:
-    nn = _torch().nn
+    nn = load_torch().nn
 
-    class _Net(nn.Module):
+    class TorchNet(nn.Module):
         def __init__(self, n_in: int, hidden: int, layers: int) -> None:
             super().__init__()
             self.lstm = nn.LSTM(n_in, hidden, num_layers=layers, batch_first=True)
@@ -84,8 +86,8 @@ def _net_class() -> type:
             out, _ = self.lstm(x)
             return self.head(out[:, -1]).squeeze(-1)
 
-    _Net.__qualname__ = _Net.__name__ = "TorchNet"  # pickled by name (the fold pool): see __getattr__
-    return _Net
+    TorchNet.__qualname__ = "TorchNet"  # pickled by name (the fold pool): see __getattr__
+    return TorchNet
 
 
 def __getattr__(name: str):
@@ -95,8 +97,62 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _Net(n_in: int, hidden: int, layers: int):
+def lstm_net(n_in: int, hidden: int, layers: int):
+    """The network (a `TorchNet`): an LSTM of `layers` layers and `hidden` units over sequences
+    of `n_in` features, then a linear head on the last step; one output per sequence."""
     return _net_class()(n_in, hidden, layers)
+
+
+def train_net(net, train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndarray], *, lr: float,
+              weight_decay: float, batch_size: int, epochs: int, patience: int, seed: int) -> dict[str, Any]:
+    """Fit `net` to (windows, standardised targets) in place; call it inside `torch_determinism`.
+
+    Adam with weight decay on the MSE, gradient norm clipped at 1, batches in a seeded order
+    (numpy `default_rng(seed)`). With validation rows, early stopping: training stops at the
+    `patience`-th epoch in a row that does not lower the validation MSE (by 1e-6), and the
+    best epoch's weights are kept; without, `epochs` epochs and the last weights. Returns
+    epochs_run, best_epoch and validation_mse (None without validation rows)."""
+    torch = load_torch()
+    opt = torch.optim.Adam(net.parameters(), lr=float(lr), weight_decay=float(weight_decay))
+    rng = np.random.default_rng(seed)
+    xt, zt, xv, zv = map(torch.from_numpy, (*train, *valid))
+    has_val = len(zv) > 0
+    best, best_epoch, best_state, bad, run = np.inf, 0, copy.deepcopy(net.state_dict()), 0, 0
+    for epoch in range(1, int(epochs) + 1):
+        net.train()
+        order = torch.from_numpy(rng.permutation(len(zt)))
+        for start in range(0, len(zt), int(batch_size)):
+            idx = order[start:start + int(batch_size)]
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(net(xt[idx]), zt[idx])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+        run = epoch
+        if has_val:
+            net.eval()
+            with torch.no_grad():
+                val = float(torch.nn.functional.mse_loss(net(xv), zv))
+            if val < best - 1e-6:
+                best, best_epoch, best_state, bad = val, epoch, copy.deepcopy(net.state_dict()), 0
+            elif (bad := bad + 1) >= int(patience):
+                break
+    if has_val:
+        net.load_state_dict(best_state)
+    net.eval()
+    return {"epochs_run": run, "best_epoch": best_epoch if has_val else run,
+            "validation_mse": float(best) if has_val else None}
+
+
+def predict_net(net, windows: np.ndarray, batch_size: int) -> np.ndarray:
+    """`net`'s output for every window, `batch_size` windows at a time (inside `torch_determinism`)."""
+    torch = load_torch()
+    out = np.full(len(windows), np.nan)
+    with torch.no_grad():
+        for start in range(0, len(out), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(windows[start:start + batch_size]))
+            out[start:start + batch_size] = net(batch).numpy()
+    return out
 
 
 class LSTMForecaster(Forecaster):
@@ -149,43 +205,17 @@ class LSTMForecaster(Forecaster):
         return self.features
 
     def _train(self, n_in, x_tr, z_tr, x_va, z_va) -> tuple[Any, dict[str, Any]]:
-        torch = _torch()
         c = self.config
-        net = _Net(n_in, int(c["hidden"]), int(c["layers"]))
-        opt = torch.optim.Adam(net.parameters(), lr=float(c["lr"]), weight_decay=float(c["weight_decay"]))
-        rng = np.random.default_rng(self.seed)
-        xt, zt, xv, zv = map(torch.from_numpy, (x_tr, z_tr, x_va, z_va))
-        has_val = len(zv) > 0
-        epochs = int(c["max_epochs"]) if has_val else int(c["epochs_no_val"])
-        best, best_epoch, best_state, bad, run = np.inf, 0, copy.deepcopy(net.state_dict()), 0, 0
-        for epoch in range(1, epochs + 1):
-            net.train()
-            order = torch.from_numpy(rng.permutation(len(zt)))
-            for start in range(0, len(zt), int(c["batch_size"])):
-                idx = order[start:start + int(c["batch_size"])]
-                opt.zero_grad()
-                loss = torch.nn.functional.mse_loss(net(xt[idx]), zt[idx])
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                opt.step()
-            run = epoch
-            if has_val:
-                net.eval()
-                with torch.no_grad():
-                    val = float(torch.nn.functional.mse_loss(net(xv), zv))
-                if val < best - 1e-6:
-                    best, best_epoch, best_state, bad = val, epoch, copy.deepcopy(net.state_dict()), 0
-                elif (bad := bad + 1) >= int(c["patience"]):
-                    break
-        if has_val:
-            net.load_state_dict(best_state)
-        net.eval()
-        val_rmse = float(np.sqrt(best) * self.state["y_std"]) if has_val else None
-        return net, {"epochs_run": run, "best_epoch": best_epoch if has_val else run, "validation_rmse": val_rmse,
-                     "train_sequences": int(len(zt)), "validation_sequences": int(len(zv))}
+        net = lstm_net(n_in, int(c["hidden"]), int(c["layers"]))
+        has_val = len(z_va) > 0
+        fit = train_net(net, (x_tr, z_tr), (x_va, z_va), lr=c["lr"], weight_decay=c["weight_decay"],
+                        batch_size=int(c["batch_size"]), epochs=int(c["max_epochs"] if has_val else c["epochs_no_val"]),
+                        patience=int(c["patience"]), seed=self.seed)
+        val_rmse = float(np.sqrt(fit["validation_mse"]) * self.state["y_std"]) if has_val else None
+        return net, {"epochs_run": fit["epochs_run"], "best_epoch": fit["best_epoch"], "validation_rmse": val_rmse,
+                     "train_sequences": int(len(z_tr)), "validation_sequences": int(len(z_va))}
 
     def _predict(self, frame: pl.DataFrame) -> np.ndarray:
-        torch = _torch()
         rows = frame.select("date", "asset", *self.features).with_row_index("__r").with_columns(pl.lit(False).alias("__ctx"))
         first = rows.group_by("asset").agg(pl.col("date").min().alias("__first"))
         ctx = (self.context.join(first, on="asset").filter(pl.col("date") < pl.col("__first")).drop("__first")
@@ -194,11 +224,8 @@ class LSTMForecaster(Forecaster):
         windows, history, _ = self._sequences(both)
         keep = ~both["__ctx"].to_numpy()
         windows, history = windows[keep], history[keep]
-        out = np.full(windows.shape[0], np.nan)
-        with torch_determinism(self.seed, int(self.config["num_threads"])), torch.no_grad():
-            for start in range(0, len(out), 1024):
-                batch = torch.from_numpy(np.ascontiguousarray(windows[start:start + 1024]))
-                out[start:start + 1024] = self.net(batch).numpy()
+        with torch_determinism(self.seed, int(self.config["num_threads"])):
+            out = predict_net(self.net, windows, 1024)
         out = out * self.state["y_std"] + self.state["y_mean"]
         out[history < int(self.config["min_history"])] = np.nan
         result = np.empty(frame.height)
@@ -209,14 +236,14 @@ class LSTMForecaster(Forecaster):
         return {**self.state["training"], "y_mean": self.state["y_mean"], "y_std": self.state["y_std"]}
 
     def _save_files(self, folder: Path) -> None:
-        torch = _torch()
+        torch = load_torch()
         torch.save(self.net.state_dict(), folder / WEIGHTS_FILE)
         self.context.write_parquet(folder / CONTEXT_FILE)
 
     def _load_files(self, folder: Path) -> None:
-        torch = _torch()
+        torch = load_torch()
         n_in = len(Preprocessor.from_dict(self.state["preprocessor"]).features)
-        self.net = _Net(n_in, int(self.config["hidden"]), int(self.config["layers"]))
+        self.net = lstm_net(n_in, int(self.config["hidden"]), int(self.config["layers"]))
         self.net.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
         self.net.eval()
         self.context = pl.read_parquet(folder / CONTEXT_FILE)

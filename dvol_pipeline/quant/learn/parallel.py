@@ -40,6 +40,7 @@ def process_pool(workers: int) -> ProcessPoolExecutor | None:
 def _warm_up() -> None:
     """Each worker's one-time imports (the families' libraries; torch's deterministic mode
     loads torch._dynamo on first use), paid when the worker starts, not in its first fit."""
+    import lightgbm  # noqa: F401  (gbm.py imports it on first use)
     import torch
 
     import dvol_pipeline.quant.learn.registry  # noqa: F401

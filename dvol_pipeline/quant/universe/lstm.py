@@ -5,20 +5,19 @@ earlier, `SEQ_FEATURES` standardised with the training rows' means and stds (mis
 the training mean); no other coin's rows. Target: the realised vol of the next h days,
 standardised with the training mean/std (least squares on the level, so the forecast is a
 mean, not a geometric mean). Early stopping on the training window's last 60 days, with a
-purge of h days before them. The net, seeding and thread settings are the DVOL lane's
-(`quant/learn/lstm.py`). A row with under SEQ_LEN days of its coin's history gets NaN
+purge of h days before them. The net, its training loop (Adam, clipping, early stopping
+with patience `PATIENCE`, best epoch kept), seeding and thread settings are the DVOL lane's
+(`quant/learn/lstm.py`: `lstm_net`, `train_net`, `torch_determinism`). A row with under SEQ_LEN days of its coin's history gets NaN
 (the walk-forward fills such a row with the pooled HAR's forecast).
 """
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dvol_pipeline.quant.learn.lstm import _Net, _torch, torch_determinism
+from dvol_pipeline.quant.learn.lstm import lstm_net, predict_net, torch_determinism, train_net
 
 SEQ_LEN = 30
 SEQ_FEATURES = ("ret", "abs_ret", "range", "close_open", "har_d", "har_w", "har_m", "mkt_ret", "mkt_vol_30",
@@ -49,7 +48,6 @@ class UniverseLSTM:
 
     def fit(self, rows: pl.DataFrame, train_mask: np.ndarray, target: str) -> "UniverseLSTM":
         """`rows`: every usable row (sorted by symbol, date); `train_mask`: the fold's labelled training rows."""
-        torch = _torch()
         train = rows.filter(pl.Series(train_mask))
         stats = train.select(SEQ_FEATURES)
         self.mean = stats.mean().to_numpy().ravel().astype(np.float64)
@@ -70,46 +68,21 @@ class UniverseLSTM:
         self.y_mean, self.y_std = float(y[idx[is_fit]].mean()), float(y[idx[is_fit]].std()) or 1.0
         z = ((y - self.y_mean) / self.y_std).astype(np.float32)
         with torch_determinism(self.seed, 1):
-            net = _Net(len(SEQ_FEATURES), HIDDEN, 1)
-            opt = torch.optim.Adam(net.parameters(), lr=LR, weight_decay=1e-4)
-            rng = np.random.default_rng(self.seed)
-            xt, zt = torch.from_numpy(np.ascontiguousarray(windows[idx[is_fit]])), torch.from_numpy(z[idx[is_fit]])
-            xv, zv = torch.from_numpy(np.ascontiguousarray(windows[idx[is_val]])), torch.from_numpy(z[idx[is_val]])
-            best, state, bad = np.inf, copy.deepcopy(net.state_dict()), 0
-            for epoch in range(1, MAX_EPOCHS + 1):
-                net.train()
-                order = torch.from_numpy(rng.permutation(len(zt)))
-                for s in range(0, len(zt), BATCH):
-                    b = order[s:s + BATCH]
-                    opt.zero_grad()
-                    loss = torch.nn.functional.mse_loss(net(xt[b]), zt[b])
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                    opt.step()
-                self.epochs = epoch
-                net.eval()
-                with torch.no_grad():
-                    val = float(torch.nn.functional.mse_loss(net(xv), zv)) if len(zv) else -epoch
-                if val < best - 1e-6:
-                    best, state, bad = val, copy.deepcopy(net.state_dict()), 0
-                elif (bad := bad + 1) >= PATIENCE:
-                    break
-            net.load_state_dict(state)
-            net.eval()
+            net = lstm_net(len(SEQ_FEATURES), HIDDEN, 1)
+            fit = train_net(net, (np.ascontiguousarray(windows[idx[is_fit]]), z[idx[is_fit]]),
+                            (np.ascontiguousarray(windows[idx[is_val]]), z[idx[is_val]]), lr=LR, weight_decay=1e-4,
+                            batch_size=BATCH, epochs=MAX_EPOCHS, patience=PATIENCE, seed=self.seed)
+        self.epochs = fit["epochs_run"]
         self.net = net
         return self
 
     def predict(self, rows: pl.DataFrame, mask: np.ndarray) -> np.ndarray:
         """Forecasts for `rows[mask]`; the windows read every earlier row of the same coin in `rows`."""
-        torch = _torch()
         cached = getattr(self, "_cached", None)
         windows, hist = cached[1:] if cached is not None and cached[0] is rows else self._windows(rows)
         idx = np.flatnonzero(mask)
-        out = np.full(idx.size, np.nan)
-        with torch_determinism(self.seed, 1), torch.no_grad():
-            for s in range(0, idx.size, 4096):
-                batch = torch.from_numpy(np.ascontiguousarray(windows[idx[s:s + 4096]]))
-                out[s:s + 4096] = self.net(batch).numpy()
+        with torch_determinism(self.seed, 1):
+            out = predict_net(self.net, windows[idx], 4096)
         out = out * self.y_std + self.y_mean
         out[hist[idx] < SEQ_LEN] = np.nan
         return out

@@ -2,10 +2,10 @@
 
 persistence (trailing realised vol of the last h days), GARCH(1,1) per coin (the feature),
 HAR-RV per coin and pooled (OLS of the next h days' vol on daily, weekly and monthly
-realised vol), pooled LightGBM on every feature (gamma objective: a log link for a positive, right-skewed
+realised vol), pooled LightGBM on every feature (quant/learn/gbm.py's regressor; gamma objective: a log link for a positive, right-skewed
 target that still estimates its mean; a least-squares fit of log vol estimates the geometric
 mean instead and under-forecasts, which QLIKE punishes),
-LightGBM multiclass on the regime, and the ensemble. Predictions are floored at
+LightGBM multiclass on the regime (its classifier), and the ensemble. Predictions are floored at
 `VOL_FLOOR` so QLIKE stays defined.
 """
 
@@ -16,14 +16,18 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from dvol_pipeline.quant.learn.gbm import LightGBMClassifier, LightGBMRegressor
+
 VOL_FLOOR = 0.01
 HAR_COLS = ("har_d", "har_w", "har_m")
 CLASSES = ("low", "mid", "high")
 LGBM_BASE: dict[str, Any] = {
     "objective": "gamma", "learning_rate": 0.08, "num_leaves": 15, "min_child_samples": 50,
     "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 63,
-    "num_threads": 1, "verbose": -1, "deterministic": True, "force_row_wise": True,
+    "verbose": -1,
 }
+"""The universe's LightGBM parameters; the wrapper (quant/learn/gbm.py) adds the seed, one
+thread, `deterministic` and `force_row_wise`."""
 N_ROUNDS = 100
 MAX_TRAIN_ROWS = 30_000
 """LightGBM trains on the newest 30,000 labelled rows (about 18 months of 57 coins): fit time grows
@@ -70,26 +74,17 @@ def floor(y_hat: np.ndarray) -> np.ndarray:
     return np.maximum(np.asarray(y_hat, float), VOL_FLOOR)
 
 
-def lgbm_regressor(train: pl.DataFrame, features: list[str], target: str, params: dict[str, Any], seed: int):
-    import lightgbm as lgb
-
-    train = newest_rows(train)
-    data = lgb.Dataset(train.select(features).to_numpy(), train[target].to_numpy(), free_raw_data=True)
-    return lgb.train({**LGBM_BASE, **params, "seed": seed}, data, num_boost_round=N_ROUNDS)
-
-
-def lgbm_predict(model, frame: pl.DataFrame, features: list[str]) -> np.ndarray:
-    return model.predict(frame.select(features).to_numpy())
+def lgbm_regressor(train: pl.DataFrame, features: list[str], target: str, params: dict[str, Any],
+                   seed: int) -> LightGBMRegressor:
+    """The pooled regressor (quant/learn/gbm.py's, `N_ROUNDS` rounds), fitted on the newest training rows."""
+    model = LightGBMRegressor(seed, params={**LGBM_BASE, **params}, rounds=N_ROUNDS)
+    return model.fit(newest_rows(train), features, target)
 
 
-def lgbm_classifier(train: pl.DataFrame, features: list[str], params: dict[str, Any], seed: int):
-    import lightgbm as lgb
-
-    train = newest_rows(train)
-    labels = train["class"].replace_strict({c: i for i, c in enumerate(CLASSES)}, return_dtype=pl.Int32).to_numpy()
-    data = lgb.Dataset(train.select(features).to_numpy(), labels, free_raw_data=True)
-    cls_params = {**LGBM_BASE, **params, "objective": "multiclass", "num_class": 3, "seed": seed}
-    return lgb.train(cls_params, data, num_boost_round=N_ROUNDS // 2)
+def lgbm_classifier(train: pl.DataFrame, features: list[str], params: dict[str, Any], seed: int) -> LightGBMClassifier:
+    """The regime classifier (multiclass over `CLASSES`, `N_ROUNDS // 2` rounds) on the newest training rows."""
+    model = LightGBMClassifier(seed, params={**LGBM_BASE, **params}, rounds=N_ROUNDS // 2, classes=list(CLASSES))
+    return model.fit(newest_rows(train), features, "class")
 
 
 def classify(values: pl.Expr, lo: pl.Expr, hi: pl.Expr) -> pl.Expr:

@@ -26,7 +26,9 @@ import polars as pl
 from dvol_pipeline.quant.universe import models as m
 from dvol_pipeline.quant.universe.features import HORIZONS, MAX_FILL_DAYS, feature_columns, feature_group
 from dvol_pipeline.quant.universe.tuning import tune_lgbm
+from dvol_pipeline.quant.learn.explain import ablate_groups, mean_abs_shap
 from dvol_pipeline.quant.learn.folds import Fold, monthly_folds
+from dvol_pipeline.quant.learn.gbm import feature_matrix
 
 REGRESSION = ("persistence", "garch", "har_coin", "har_pooled", "lgbm", "lstm")
 FAMILIES = (*REGRESSION, "lgbm_class", "ensemble")
@@ -111,9 +113,9 @@ def _rows(test: pl.DataFrame, family: str, h: int, fold: Fold, split: str, y_hat
 
 
 def _shap(model, test: pl.DataFrame, features: list[str], h: int, fold: str) -> pl.DataFrame:
-    contrib = model.predict(test.select(features).to_numpy(), pred_contrib=True)[:, :-1]
+    value = mean_abs_shap(model.booster, feature_matrix(test, features))
     return pl.DataFrame({"horizon": h, "kind": "shap", "feature": features, "group": [feature_group(f) for f in features],
-                         "value": np.abs(contrib).mean(axis=0), "fold": fold}).with_columns(pl.col("horizon").cast(pl.Int32))
+                         "value": value, "fold": fold}).with_columns(pl.col("horizon").cast(pl.Int32))
 
 
 def _ablations(train, test, features, target, params, seed, h, fold) -> pl.DataFrame:
@@ -121,13 +123,14 @@ def _ablations(train, test, features, target, params, seed, h, fold) -> pl.DataF
     if labelled.height < 50:
         return pl.DataFrame()
     y = labelled[target].to_numpy()
-    base = np.sqrt(np.mean((m.lgbm_predict(m.lgbm_regressor(train, features, target, params, seed), labelled, features)
-                            - y) ** 2))
-    rows = []
-    for group in sorted({feature_group(f) for f in features}):
-        kept = [f for f in features if feature_group(f) != group]
-        pred = m.lgbm_predict(m.lgbm_regressor(train, kept, target, params, seed), labelled, kept)
-        rows.append({"feature": group, "group": group, "value": float(np.sqrt(np.mean((pred - y) ** 2)) - base)})
+
+    def refit_rmse(group: str | None, kept: list[str]) -> float:
+        pred = m.lgbm_regressor(train, kept, target, params, seed).predict(labelled)
+        return float(np.sqrt(np.mean((pred - y) ** 2)))
+
+    base = refit_rmse(None, features)
+    rows = [{"feature": a["group"], "group": a["group"], "value": a["delta"]}
+            for a in ablate_groups(features, feature_group, refit_rmse, base)]
     return pl.DataFrame(rows).with_columns(pl.lit(h, pl.Int32).alias("horizon"), pl.lit("ablation").alias("kind"),
                                            pl.lit(fold).alias("fold"))
 
@@ -186,8 +189,8 @@ def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: Universe
                 _rows(test, "garch", h, fold, "all", test[f"garch_vol_{h}"].fill_null(test[f"ret_std_{h}"]).to_numpy()),
                 _rows(test, "har_coin", h, fold, "all", m.har_per_coin(train, test, target)),
                 _rows(test, "har_pooled", h, fold, "all", m.har_pooled(train, test, target)),
-                _rows(test, "lgbm", h, fold, "all", m.lgbm_predict(models["lgbm"], test, feats)),
-                _rows(test, "lgbm_class", h, fold, "all", probs=models["lgbm_class"].predict(test.select(cls_feats).to_numpy())),
+                _rows(test, "lgbm", h, fold, "all", models["lgbm"].predict(test)),
+                _rows(test, "lgbm_class", h, fold, "all", probs=models["lgbm_class"].predict_proba(test)),
             ]  # regression families in REGRESSION order first (the ensemble zips them with its weights)
             # earlier folds' forecasts whose labels were known before this fold's purge (date <= train_end)
             past = pl.concat(done).filter(pl.col("date") <= fold.train_end) if done else pl.DataFrame()
@@ -208,7 +211,7 @@ def run_walkforward(features: pl.DataFrame, symbols: pl.DataFrame, cfg: Universe
             if xs_test.height:
                 xs_train = train.filter(~pl.col("symbol").is_in(held_out))
                 out.append(_rows(xs_test, "har_pooled", h, fold, "held_out", m.har_pooled(xs_train, xs_test, target)))
-                out.append(_rows(xs_test, "lgbm", h, fold, "held_out", m.lgbm_predict(models["lgbm_xs"], xs_test, feats)))
+                out.append(_rows(xs_test, "lgbm", h, fold, "held_out", models["lgbm_xs"].predict(xs_test)))
             if cfg.explain:  # TreeSHAP of the fold's LightGBM on its test month (cheap: the booster's own pred_contrib)
                 importance.append(_shap(models["lgbm"], test, feats, h, fold.key))
             fold_preds = pl.concat(out, how="diagonal_relaxed")

@@ -6,6 +6,7 @@ entered in month K; features are the entry day's (surface, regime, DVOL and real
 the structure and its entry terms), all known at that close. The probability threshold of
 month K (`choose_thresholds`) uses only out-of-sample predictions of earlier folds whose
 outcome was known before K starts, so nothing in month K or later can move it.
+The classifier is quant/learn/gbm.py's LightGBM wrapper, configured by `gate_model`.
 Deterministic: fixed seed, `deterministic=True`, a fixed number of threads.
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.learn.folds import month_start
+from dvol_pipeline.quant.learn.gbm import LightGBMClassifier
 from dvol_pipeline.quant.stats import class_scores, roc_auc
 
 from .config import STRUCTURES, IVRankConfig
@@ -43,21 +45,25 @@ def month_of(col: str = "entry_date") -> pl.Expr:
     return pl.col(col).dt.strftime("%Y-%m")
 
 
-def design(frame: pl.DataFrame) -> np.ndarray:
-    """The feature matrix (missing feature columns are all-NaN; LightGBM routes NaN itself)."""
+LABEL = "win"
+"""The gate's label: the candidate's net P&L (costs x1) is > 0."""
+
+
+def design(frame: pl.DataFrame) -> pl.DataFrame:
+    """The FEATURES as Float64 columns (a missing one all null: LightGBM routes missing values itself)."""
     cols = [pl.col(c).cast(pl.Float64) if c in frame.columns else pl.lit(None, pl.Float64).alias(c)
             for c in FEATURES]
-    return frame.select(cols).fill_nan(None).to_numpy().astype(float)
+    return frame.select(cols).fill_nan(None)
 
 
-def _model(cfg: IVRankConfig):
-    import lightgbm as lgb
-
-    return lgb.LGBMClassifier(
-        n_estimators=cfg.n_estimators, learning_rate=cfg.learning_rate, num_leaves=cfg.num_leaves,
-        min_child_samples=cfg.min_child_samples, max_bin=cfg.max_bin, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-        random_state=cfg.seed, deterministic=True, force_row_wise=True, n_jobs=cfg.num_threads, verbose=-1,
-    )
+def gate_model(cfg: IVRankConfig) -> LightGBMClassifier:
+    """The gate's classifier: LightGBM, binary (False/True), `n_estimators` rounds, row and column sampling."""
+    params = {
+        "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves, "min_child_samples": cfg.min_child_samples,
+        "max_bin": cfg.max_bin, "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "verbose": -1,
+    }
+    return LightGBMClassifier(cfg.seed, params=params, rounds=cfg.n_estimators, classes=[False, True],
+                              num_threads=cfg.num_threads)
 
 
 def walk_forward(cands: pl.DataFrame, cfg: IVRankConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -67,8 +73,8 @@ def walk_forward(cands: pl.DataFrame, cfg: IVRankConfig) -> tuple[pl.DataFrame, 
     A month with fewer than `min_train` labelled candidates, or one class only, is no fold.
     """
     cands = cands.with_columns(month_of().alias("fold"))
-    x_all = design(cands)
-    y_all = (cands["net_usd"] > 0).to_numpy()
+    data = design(cands).with_columns((cands["net_usd"] > 0).alias(LABEL))
+    y_all = data[LABEL].to_numpy()
     exit_d = cands["exit_date"].to_numpy()
     fold_col = cands["fold"].to_numpy()
     prob = np.full(cands.height, np.nan)
@@ -79,8 +85,8 @@ def walk_forward(cands: pl.DataFrame, cfg: IVRankConfig) -> tuple[pl.DataFrame, 
         test = fold_col == fold
         if train.sum() < cfg.min_train or np.unique(y_all[train]).size < 2:
             continue
-        model = _model(cfg).fit(x_all[train], y_all[train])
-        p = model.predict_proba(x_all[test])[:, 1]
+        model = gate_model(cfg).fit(data.filter(pl.Series(train)), FEATURES, LABEL)
+        p = model.predict_proba(data.filter(pl.Series(test)))[:, 1]
         prob[test] = p
         y = y_all[test]
         scores = class_scores(y, p >= 0.5, [False, True])

@@ -307,6 +307,7 @@ def fit_slices(points: pl.DataFrame) -> pl.DataFrame:
 
 
 def empty_params(points: pl.DataFrame) -> pl.DataFrame:
+    """No parameter rows, in the parameters' schema (the key columns typed as in `points`)."""
     sch = points.schema
     schema = {c: pl.Float64 for c in PARAMS_COLUMNS}
     schema.update(
