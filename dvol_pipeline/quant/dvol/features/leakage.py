@@ -13,7 +13,6 @@ Labels are excluded: they look ahead by definition.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 import polars as pl
