@@ -76,7 +76,14 @@ class Layout:
     def values(self, base: Path, key: str, under: Mapping[str, object] | None = None) -> list[str]:
         """Every value of `key` that has a folder, sorted, unique; `under`: values of the keys above it
         (a prefix of `keys`), so one coin's days are one listing of that coin's folder."""
-        return sorted({v[-1] for v, _ in self.leaves(base, depth=self.keys.index(key) + 1, under=under)})
+        depth = self.keys.index(key)
+        prefix, found = f"{key}=", set()
+        for _, folder in self.leaves(base, depth=depth, under=under):  # the folders above: few
+            try:
+                found.update(n[len(prefix):] for n in os.listdir(folder) if n.startswith(prefix))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return sorted(found)
 
     def leaves(
         self, base: Path, where: Mapping[str, Callable[[str], bool]] | None = None, depth: int | None = None,
