@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from dvol_pipeline.lake.catalog import QUARANTINE, table
+from dvol_pipeline.lake.catalog import QUARANTINE, Table, table
 
 
-def partition_dir(root: Path, zone: str, name: str, asset: str, day: date | str) -> Path:
+def _table(zone: str, name: str) -> Table:
     t = table(name)
     if zone == QUARANTINE:
         t = t.quarantine()
     assert t.zone == zone, f"{name} lives in zone {t.zone}, not {zone}"
-    return t.partition_dir(root, asset, day)
+    return t
+
+
+def partition_dir(root: Path, zone: str, name: str, asset: str, day: date | str) -> Path:
+    return _table(zone, name).partition_dir(root, asset, day)
 
 
 def partition_file(root: Path, zone: str, name: str, asset: str, day: date | str) -> Path:
-    return partition_dir(root, zone, name, asset, day) / "part-0.parquet"
+    return _table(zone, name).partition_file(root, asset, day)

@@ -207,6 +207,8 @@ COMPOSERS = (
 
 def lane_of(module: str) -> str | None:
     parts = module.split(".")
+    if parts[1:3] == ["lake", "tables"]:  # the table specs: lake/tables/<lane>.py
+        parts = parts[:2] + parts[3:]
     return parts[2] if len(parts) > 2 and parts[1] in LANE_LAYERS and parts[2] in LANES else None
 
 
@@ -220,6 +222,8 @@ def test_lane_of_reads_the_position_not_the_word():
     assert lane_of("dvol_pipeline.assets.universe.assets") == "universe"
     assert lane_of("dvol_pipeline.sources.simulated.dvol") is None
     assert lane_of("dvol_pipeline.quant.stats") is None
+    assert lane_of("dvol_pipeline.lake.tables.universe") == "universe"
+    assert lane_of("dvol_pipeline.lake.tables.layouts") is None
 
 
 def test_every_lane_has_its_folder_in_quant_pipeline_and_assets():
@@ -228,6 +232,7 @@ def test_every_lane_has_its_folder_in_quant_pipeline_and_assets():
         for layer in ("quant", "pipeline", "assets"):
             assert f"{PACKAGE}.{layer}.{lane}" in modules, f"{layer}/{lane}/ missing"
         assert f"{PACKAGE}.assets.{lane}.definitions" in modules, f"assets/{lane}/definitions.py missing"
+        assert f"{PACKAGE}.lake.tables.{lane}" in modules, f"lake/tables/{lane}.py (its table specs) missing"
 
 
 def test_no_lane_imports_another_lane_and_the_core_imports_no_lane():

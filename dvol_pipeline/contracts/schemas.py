@@ -121,16 +121,22 @@ FRAME_RULES: dict[str, list[pa.Check]] = {
 
 
 def build_schema(spec: TableSpec) -> pa.DataFrameSchema:
-    rules = COLUMN_RULES[spec.name]
+    """dtypes (timestamps in the spec's time unit, UTC), nulls, and the table's rules (none beyond
+    those for a table this module has no rules for)."""
+    rules = COLUMN_RULES.get(spec.name, {})
     columns = {
         c.name: pa.Column(c.dtype, checks=rules.get(c.name, []), nullable=c.nullable, description=c.doc)
         for c in spec.columns
     }
     return pa.DataFrameSchema(
-        columns, checks=FRAME_RULES[spec.name], strict=True, ordered=False, name=spec.name
+        columns, checks=FRAME_RULES.get(spec.name, []), strict=True, ordered=False, name=spec.name
     )
 
 
-SCHEMAS: dict[str, pa.DataFrameSchema] = {
-    name: build_schema(s) for name, s in {**RAW_TABLES, **UNIVERSE_RAW_TABLES}.items()
-}
+_REGISTERED = {**RAW_TABLES, **UNIVERSE_RAW_TABLES}
+SCHEMAS: dict[str, pa.DataFrameSchema] = {name: build_schema(s) for name, s in _REGISTERED.items()}
+
+
+def schema_for(spec: TableSpec) -> pa.DataFrameSchema:
+    """The registered table's schema, built once; a spec declared elsewhere (a new lane's, a test's) anew."""
+    return SCHEMAS[spec.name] if _REGISTERED.get(spec.name) is spec else build_schema(spec)

@@ -1,17 +1,33 @@
-"""The raw lake tables: columns, keys and time grain, in one place.
+"""The raw lake tables: columns, keys, time grain and time unit, in one place.
 
-Sources produce frames with exactly these columns; the contracts, the lake writer and the
-warehouse all read this registry, so a table is described once.
+Sources produce frames with exactly these columns; the contracts, the lake writer, the
+warehouse and the docs all read this registry, so a table is described once.
+
+Timestamps are UTC instants in the table's time unit: microseconds for every table here
+(`UTC_TS`), nanoseconds for tick data (`utc_ts("ns")`), where events a few ns apart must stay
+apart and in order. A spec whose timestamp columns disagree with its unit is refused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import polars as pl
 
-UTC_TS = pl.Datetime("us", "UTC")
+TIME_UNITS = ("ms", "us", "ns")
+
+
+def utc_ts(unit: str = "us") -> pl.Datetime:
+    """A UTC instant in `unit` (`us` for every table but tick data's `ns`)."""
+    if unit not in TIME_UNITS:
+        raise ValueError(f"time unit {unit!r} is not one of {TIME_UNITS}")
+    return pl.Datetime(unit, "UTC")
+
+
+UTC_TS = utc_ts("us")
+UTC_TS_NS = utc_ts("ns")
 
 
 @dataclass(frozen=True)
@@ -20,6 +36,13 @@ class Col:
     dtype: pl.DataType
     doc: str
     nullable: bool = False
+
+
+def check_time_columns(table: str, columns: Sequence[Col], unit: str) -> None:
+    """Every timestamp column of a table is a UTC instant in the table's unit (raise ValueError)."""
+    for c in columns:
+        if isinstance(c.dtype, pl.Datetime) and (c.dtype.time_unit != unit or c.dtype.time_zone != "UTC"):
+            raise ValueError(f"table {table}: column {c.name} is {c.dtype}; the table's timestamps are {utc_ts(unit)}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,11 @@ class TableSpec:
     are still quarantined, but the contract passes while they are at most
     `max_tolerated_share` of the batch; any other failure, or more of them, fails it."""
     max_tolerated_share: float = 0.001
+    time_unit: str = "us"
+    """Unit of every timestamp column: `us`, or `ns` for tick data (validated rows keep it)."""
+
+    def __post_init__(self) -> None:
+        check_time_columns(self.name, self.columns, self.time_unit)
 
     @property
     def names(self) -> list[str]:

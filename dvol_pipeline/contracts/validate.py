@@ -14,7 +14,7 @@ from datetime import timedelta
 import pandera.errors as pa_errors
 import polars as pl
 
-from dvol_pipeline.contracts.schemas import SCHEMAS
+from dvol_pipeline.contracts.schemas import schema_for
 from dvol_pipeline.contracts.tables import TableSpec
 
 ROW_ID = "__row"
@@ -94,7 +94,26 @@ def _structure_errors(spec: TableSpec, frame: pl.DataFrame) -> list[str]:
             errors.append(f"column {col.name} is timezone-naive; the contract requires UTC instants")
         elif isinstance(dtype, pl.Datetime) and dtype.time_zone != "UTC":
             errors.append(f"column {col.name} is in {dtype.time_zone}; convert it to UTC in the source")
+        elif isinstance(dtype, pl.Datetime) and _finer(dtype.time_unit, col.dtype.time_unit) and _loses_precision(
+            frame[col.name], col.dtype.time_unit
+        ):
+            errors.append(f"column {col.name} holds {dtype.time_unit} timestamps finer than the table's "
+                          f"{col.dtype.time_unit}: declare the table's time unit as {dtype.time_unit}, or round them "
+                          "in the source (never silently here)")
     return errors
+
+
+_UNIT_NS = {"ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _finer(unit: str, than: str) -> bool:
+    return _UNIT_NS[unit] < _UNIT_NS[than]
+
+
+def _loses_precision(values: pl.Series, unit: str) -> bool:
+    """Whether casting `values` to `unit` would drop a non-zero remainder (a truncated timestamp)."""
+    step = _UNIT_NS[unit] // _UNIT_NS[values.dtype.time_unit]
+    return bool((values.drop_nulls().to_physical() % step != 0).any())
 
 
 def _coerce(spec: TableSpec, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -110,9 +129,11 @@ def _coerce(spec: TableSpec, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
             exprs.append(src)
             continue
         if isinstance(col.dtype, pl.Datetime) and frame.schema[col.name] == pl.Utf8:
-            cast = src.str.to_datetime(format="%Y-%m-%dT%H:%M:%S%.f%z", strict=False).dt.convert_time_zone(
+            unit = col.dtype.time_unit  # parsed at the contract's precision: ns text keeps its ns
+            cast = src.str.to_datetime(format="%Y-%m-%dT%H:%M:%S%.f%z", strict=False,
+                                       time_unit="ns" if unit == "ns" else None).dt.convert_time_zone(
                 "UTC"
-            ).dt.cast_time_unit("us")
+            ).dt.cast_time_unit(unit)
             why = "not an ISO-8601 timestamp with an explicit UTC offset (naive timestamps are rejected)"
         else:
             cast = src.cast(col.dtype, strict=False)
@@ -130,7 +151,7 @@ def _coerce(spec: TableSpec, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
 
 def _rule_failures(spec: TableSpec, typed: pl.DataFrame) -> pl.DataFrame:
     try:
-        SCHEMAS[spec.name].validate(typed.drop(ROW_ID), lazy=True)
+        schema_for(spec).validate(typed.drop(ROW_ID), lazy=True)
     except pa_errors.SchemaErrors as err:
         cases = err.failure_cases.filter(pl.col("index").is_not_null())
         # pandera names a multi-column rule's "column" after the schema; show it as a row rule

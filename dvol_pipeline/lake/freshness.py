@@ -14,7 +14,6 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.lake.catalog import PART_FILE
 from dvol_pipeline.lake.catalog import table as catalog_table
 
 REPORT_SCHEMA = {"table": pl.String, "asset": pl.String, "newest": pl.Date, "age_days": pl.Int64, "stale": pl.Boolean}
@@ -31,7 +30,7 @@ def newest_by_asset(root: Path, table: str) -> dict[str, date]:
                 day = date.fromisoformat(day_text)
             except ValueError:  # not a partition folder: ignored, never guessed
                 continue
-            if (t.partition_dir(root, asset, day_text) / PART_FILE).is_file():
+            if t.partition_file(root, asset, day_text).is_file():
                 newest[asset] = day
                 break
     return newest

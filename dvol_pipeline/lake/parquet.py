@@ -1,9 +1,13 @@
-"""Atomic, deterministic Parquet I/O for the lake, addressed through the catalog.
+"""Atomic, deterministic Parquet I/O for the lake, addressed through the table specs.
 
 Every file is written to a temp file in its own folder, fsynced and renamed over the
 target, so a killed run leaves either the old partition or the new one, never half of one.
 Fixed compression and row order make a re-materialization byte-identical. A derived
 table's frame is checked against its catalog contract before anything is written.
+
+Which partitions a frame falls into, and which files a read of a range needs, the table's
+spec says (`Table.split`, `Table.partition_files`): this module never spells a folder and
+never asks which layout a table has, only what its layout can do.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import pandera.polars as pa
 import polars as pl
 
 from dvol_pipeline.contracts.derived import check_derived, derived_schema
-from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, SINGLE, SYMBOL, Table, table
+from dvol_pipeline.lake.tables import TABLES, table
+from dvol_pipeline.lake.tables.layouts import DATE_KEY
+from dvol_pipeline.lake.tables.layouts import partition_date_expr as partition_date_expr  # the ingest's day
+from dvol_pipeline.lake.tables.spec import Table
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
@@ -103,46 +110,25 @@ def _schema(name: str) -> pa.DataFrameSchema:
 def check_contract(t: Table, frame: pl.DataFrame) -> None:
     """Derived tables only: raw rows were validated (and quarantined) on ingestion."""
     if t.raw is None and t.columns:
-        check_derived(_schema(t.name), frame)
+        registered = TABLES.get(t.name) is t  # a spec made elsewhere (a test's, a new lane's) is not cached
+        check_derived(_schema(t.name) if registered else derived_schema(t.name, t.columns, t.key, t.strict), frame)
 
 
 @dataclass(frozen=True)
 class WrittenPartition:
-    asset: str
-    day: date
+    asset: str | None
+    """The partition's coin: its `asset` key (or `symbol`, where the layout names coins so)."""
+    day: date | None
+    """Its UTC day (None where the layout has no day: one file per coin)."""
     path: Path
     rows: int
+    key: tuple[tuple[str, object], ...] = ()
+    """Every key of the partition, outermost first, e.g. (("venue", "binance"), ("symbol", "BTCUSDT"), ("date", day))."""
 
-
-def partition_date_expr(time_col: str) -> pl.Expr:
-    """The UTC calendar day a row belongs to (its partition)."""
-    col = pl.col(time_col)
-    return col if time_col == "date" else col.dt.date()
-
-
-def split_by_partition(
-    frame: pl.DataFrame, time_col: str, sort_by: tuple[str, ...] = ()
-) -> dict[tuple[str, date], pl.DataFrame]:
-    """(asset, day) -> that partition's rows, sorted by `sort_by` (stable; else the frame's order).
-
-    One sort of the whole frame and zero-copy slices, not a partition_by + sort per partition:
-    per-partition frame operations were most of a range backfill's time in polars."""
-    if frame.is_empty():
-        return {}
-    day = partition_date_expr(time_col).alias("__day")
-    ordered = frame.with_columns(day).sort(["asset", "__day", *sort_by], maintain_order=True)
-    keys = ordered.select("asset", "__day")
-    starts = (
-        keys.with_row_index("__i")
-        .filter((pl.col("asset") != pl.col("asset").shift()) | (pl.col("__day") != pl.col("__day").shift())
-                | (pl.col("__i") == 0))
-    )
-    rows = ordered.drop("__day")
-    offsets = [*starts["__i"].to_list(), rows.height]
-    return {
-        (a, d): rows.slice(lo, hi - lo)
-        for (a, d, lo, hi) in zip(starts["asset"], starts["__day"], offsets[:-1], offsets[1:], strict=True)
-    }
+    @classmethod
+    def of(cls, t: Table, values: tuple, path: Path, rows: int) -> WrittenPartition:
+        key = dict(zip(t.keys, values, strict=True))
+        return cls(key.get(t.coin_key) if t.coin_key else None, key.get(DATE_KEY), path, rows, tuple(key.items()))
 
 
 def _name(t: Table | str) -> Table:
@@ -150,27 +136,24 @@ def _name(t: Table | str) -> Table:
 
 
 def write_partitions(root: Path, t: Table | str, frame: pl.DataFrame) -> list[WrittenPartition]:
-    """Replace each (asset, day) partition present in `frame` whole, one atomic file each."""
+    """Replace each partition present in `frame` whole, one atomic file each: an (asset, day), a
+    (venue, symbol, day) of ticks, a coin's history ... whatever the table's layout keys it by. Every
+    file or none is replaced (all temp files first, then the renames, two disk barriers)."""
     t = _name(t)
-    t._expect(ASSET_DATE)
     check_contract(t, frame)
-    parts = split_by_partition(frame, t.time_col, tuple(t.sort_by))
-    written = [WrittenPartition(a, d, t.partition_file(root, a, d), p.height) for (a, d), p in parts.items()]
-    write_many_atomic([(parts[(w.asset, w.day)], w.path) for w in written])
+    parts = t.split(frame)
+    written = [WrittenPartition.of(t, values, t.path(root, **dict(zip(t.keys, values, strict=True))), p.height)
+               for values, p in parts.items()]
+    write_many_atomic([(p, w.path) for p, w in zip(parts.values(), written, strict=True)])
     return written
 
 
 def write_symbols(root: Path, t: Table | str, frame: pl.DataFrame) -> list[Path]:
-    """Replace each coin's file of a `symbol` table present in `frame` whole (as `write_partitions`:
-    one sort, every file or none replaced, two disk barriers)."""
+    """Replace each coin's file of a `symbol` table present in `frame` whole (`write_partitions`)."""
     t = _name(t)
-    t._expect(SYMBOL)
-    check_contract(t, frame)
-    ordered = frame.sort(list(t.sort_by), maintain_order=True) if t.sort_by else frame
-    parts = sorted(ordered.partition_by("symbol", as_dict=True, maintain_order=True).items())
-    items = [(part, t.symbol_file(root, symbol)) for (symbol,), part in parts]
-    write_many_atomic(items)
-    return [path for _, path in items]
+    if t.keys != ("symbol",):
+        raise ValueError(f"lake table {t.name} is keyed by {list(t.keys)}, not by symbol alone")
+    return [w.path for w in write_partitions(root, t, frame)]
 
 
 def write_fold(root: Path, t: Table | str, fold: str, frame: pl.DataFrame) -> Path:
@@ -208,11 +191,14 @@ def read_single_or_none(root: Path, t: Table | str) -> pl.DataFrame | None:
 def read_folds(root: Path, t: Table | str, before: str | None = None, schema: dict | None = None) -> pl.DataFrame:
     """Every fold of a `fold` table (those before `before` only, when given)."""
     t = _name(t)
-    t._expect(FOLD)
     keep = [k for k in t.fold_keys(root) if before is None or k < before]
     if not keep:
         return pl.DataFrame(schema=schema or t.schema)
     return pl.concat([pl.read_parquet(t.fold_file(root, k)) for k in keep], how="diagonal_relaxed")
+
+
+Where = dict[str, list[str] | tuple[str, ...] | set[str]]
+"""Partition key -> the values to read, e.g. {"venue": ["binance"]}."""
 
 
 def read_table(
@@ -221,49 +207,57 @@ def read_table(
     start: date | None = None,
     end: date | None = None,
     coins: list[str] | None = None,
+    *,
+    where: Where | None = None,
 ) -> pl.DataFrame:
-    """Rows of an `asset_date` table for days in [start, end] (inclusive), pruned by folder."""
+    """Rows for days in [start, end] (inclusive) of `coins` (and the keys in `where`); a dated table
+    is pruned by folder: only the partitions of the range are listed and scanned."""
     t = _name(t)
-    if t.layout == SINGLE:
+    if not t.keys:  # one file holds the table
         return read_single(root, t)
-    if t.layout == SYMBOL:
-        files = [t.symbol_file(root, s) for s in t.symbols(root) if coins is None or s in coins]
+    if not t.dated:  # one file per coin holds its whole history: read the coins', then keep the range
+        files = t.partition_files(root, where=_where(t, coins, where))
         if not files:
             raise FileNotFoundError(f"lake table {t.zone}/{t.name} has no coins under {root}; materialize it first")
         out = pl.read_parquet(files)
         day = pl.col(t.time_col)
         return out.filter((day >= start) if start else pl.lit(True)).filter((day <= end) if end else pl.lit(True))
-    return pl.read_parquet(_partition_files(root, t, start, end, coins))  # one multi-threaded scan, not a read per file
+    return pl.read_parquet(_partition_files(root, t, start, end, coins, where))  # one multi-threaded scan, not a read per file
 
 
 def scan_table(
     root: Path, t: Table | str, start: date | None = None, end: date | None = None, coins: list[str] | None = None,
+    *, where: Where | None = None,
 ) -> pl.LazyFrame:
     """`read_table` as a lazy scan: a reader that needs a few columns of a big table (the option
     book, 8 of the chain's 13) reads only those, and never holds the rest in memory."""
-    return pl.scan_parquet(_partition_files(root, _name(t), start, end, coins))
+    return pl.scan_parquet(_partition_files(root, _name(t), start, end, coins, where))
 
 
-def _partition_files(root: Path, t: Table, start: date | None, end: date | None, coins: list[str] | None) -> list[Path]:
+def _where(t: Table, coins: list[str] | None, where: Where | None) -> Where | None:
+    """`coins` as a filter on the table's coin key (asset or symbol), with the other keys' filters."""
+    if coins is None:
+        return where
+    if t.coin_key is None:
+        raise ValueError(f"lake table {t.name} has no coin key to select coins={coins} by")
+    return {**(where or {}), t.coin_key: coins}
+
+
+def _partition_files(root: Path, t: Table, start: date | None, end: date | None, coins: list[str] | None,
+                     where: Where | None = None) -> list[Path]:
     base = t.base(root)
     if not base.exists():
         raise FileNotFoundError(f"lake table {t.zone}/{t.name} does not exist under {root}; materialize it first")
-    files = []
-    for asset, day_text, day_dir in t.partition_dirs(root):
-        if coins is not None and asset not in coins:
-            continue
-        day = date.fromisoformat(day_text)
-        if (start and day < start) or (end and day > end):
-            continue
-        files.extend(sorted(day_dir.glob("*.parquet")))
+    files = t.partition_files(root, start, end, _where(t, coins, where))
     if not files:
-        raise FileNotFoundError(f"no partitions of {t.zone}/{t.name} for {start}..{end} coins={coins} under {root}")
+        keys = f" {where}" if where else ""
+        raise FileNotFoundError(f"no partitions of {t.zone}/{t.name} for {start}..{end} coins={coins}{keys} under {root}")
     return files
 
 
 def read_table_or_none(root: Path, t: Table | str, start: date | None = None, end: date | None = None,
-                       coins: list[str] | None = None) -> pl.DataFrame | None:
+                       coins: list[str] | None = None, *, where: Where | None = None) -> pl.DataFrame | None:
     try:
-        return read_table(root, t, start, end, coins)
+        return read_table(root, t, start, end, coins, where=where)
     except FileNotFoundError:
         return None

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.lake.catalog import PART_FILE
 from dvol_pipeline.lake.catalog import table as catalog_table
 from dvol_pipeline.lake.parquet import write_parquet_atomic
 
@@ -49,12 +48,11 @@ def replace_quarantine(
     groups = keyed.partition_by(["__asset", "__day"], as_dict=True, maintain_order=True) if keyed.height else {}
     for (asset, day), rows in sorted(groups.items()):
         rows = rows.drop("__asset", "__day")
-        folder = where.partition_dir(root, asset, day)
         if UNKNOWN in (asset, day):
             digest = hashlib.sha256(rows.write_csv().encode()).hexdigest()[:12]
-            target = folder / f"part-{digest}.parquet"
+            target = where.partition_file(root, asset, day, part=digest)
         else:
-            target = folder / PART_FILE
+            target = where.partition_file(root, asset, day)
         write_parquet_atomic(rows, target)
         written.append(target)
     touched = {(a, d) for a, d in groups}

@@ -1,4 +1,4 @@
-"""Source batch -> contract -> lake: the whole ingestion of one raw table for a range.
+"""Source batches -> contract -> lake: the whole ingestion of one raw table for a range.
 
 Kept out of the Dagster asset so the CLI, tests and benchmarks run the same code, and so
 the asset stays glue. Valid rows are merged into what their partitions already hold
@@ -6,6 +6,11 @@ the asset stays glue. Valid rows are merged into what their partitions already h
 quarantined them) and each partition is replaced atomically; `rebuild=True` writes the range from
 the new rows only. Rejected rows go to quarantine with their reason; the report says what
 happened in numbers.
+
+The range is ingested batch by batch as the source delivers it (`sources.base.fetch_batches`):
+a source that yields one partition at a time is validated, merged and written one partition at
+a time, so the range never sits in memory; the daily tables' sources deliver their range as one
+batch, because their contracts look across days (an outlier against its neighbours, gaps).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dvol_pipeline.lake.parquet import (
 )
 from dvol_pipeline.lake.catalog import table as catalog_table
 from dvol_pipeline.lake.quarantine import replace_quarantine
-from dvol_pipeline.sources.base import Source, SourceBatch, TableNotProvided
+from dvol_pipeline.sources.base import Source, SourceBatch, TableNotProvided, fetch_batches
 
 
 @dataclass
@@ -87,6 +92,60 @@ def merge_with_lake(
     return merge_rows(spec, spec.empty() if held is None else held, frame, rejected)
 
 
+@dataclass
+class _Ingested:
+    """What one source batch gave: validated, merged and written."""
+
+    source: str
+    contract: ContractReport
+    written: list[WrittenPartition]
+    outside: int
+    rows_in: int
+    rows_new: int
+    merge: MergeCounts
+    gaps: pl.DataFrame
+    time_min: object
+    time_max: object
+    files: dict[str, str]
+    notes: dict
+
+
+def _ingest_batch(
+    spec: TableSpec, batch: SourceBatch, root: Path, start: date, end: date, coins: list[str], rebuild: bool,
+) -> _Ingested:
+    report = validate(spec, batch.frame)
+    if batch.rejected is not None and batch.rejected.height:
+        report.rejected = pl.concat([batch.rejected, report.rejected], how="diagonal_relaxed")
+    day = partition_date_expr(spec.time_col)
+    in_run = report.valid.filter(day.is_between(start, end) & pl.col("asset").is_in(coins))
+    outside = report.valid.height - in_run.height
+    fresh_rows = in_run.height
+    merge = MergeCounts()
+    if not rebuild:
+        in_run, merge = merge_with_lake(spec, root, in_run, report.rejected)
+    written = write_partitions(root, spec.name, in_run)
+    empty = in_run.is_empty()
+    return _Ingested(
+        source=batch.source, contract=report, written=written, outside=outside,
+        rows_in=batch.frame.height + (0 if batch.rejected is None else batch.rejected.height), rows_new=fresh_rows,
+        merge=merge, gaps=find_gaps(spec, in_run), time_min=None if empty else in_run[spec.time_col].min(),
+        time_max=None if empty else in_run[spec.time_col].max(), files=batch.files, notes=batch.notes,
+    )
+
+
+def _contract_of(spec: TableSpec, parts: list[_Ingested]) -> ContractReport:
+    """One batch's report as it is; several batches' as one (counts, rejects and errors of all; `valid`
+    holds the first batch's rows only, for the preview: a batched range is never held whole)."""
+    if len(parts) == 1:
+        return parts[0].contract
+    reports = [p.contract for p in parts]
+    return ContractReport(
+        spec.name, reports[0].valid, pl.concat([r.rejected for r in reports], how="diagonal_relaxed"),
+        [e for r in reports for e in r.batch_errors], n_rows=sum(r.n_rows for r in reports),
+        tolerated_reasons=spec.tolerated_reasons, max_tolerated_share=spec.max_tolerated_share,
+    )
+
+
 def ingest_table(
     spec: TableSpec, source: Source, root: Path, start: date, end: date, coins: Sequence[str],
     rebuild: bool = False,
@@ -96,21 +155,17 @@ def ingest_table(
     if end < start:
         raise ValueError(f"{spec.name}: end {end} is before start {start}")
     coins = list(coins)
+    parts: list[_Ingested] = []
+    not_provided = None
     try:
-        batch = source.fetch(spec.name, start, end, coins)
-        not_provided = None
+        for batch in fetch_batches(source, spec.name, start, end, coins):
+            parts.append(_ingest_batch(spec, batch, root, start, end, coins, rebuild))
     except TableNotProvided as why:
-        batch, not_provided = SourceBatch(spec.empty(), source.name), str(why)
-    report = validate(spec, batch.frame)
-    if batch.rejected is not None and batch.rejected.height:
-        report.rejected = pl.concat([batch.rejected, report.rejected], how="diagonal_relaxed")
-    day = partition_date_expr(spec.time_col)
-    in_run = report.valid.filter(day.is_between(start, end) & pl.col("asset").is_in(coins))
-    outside = report.valid.height - in_run.height
-    fresh_rows = in_run.height
-    if not rebuild:
-        in_run, merge = merge_with_lake(spec, root, in_run, report.rejected)
-    written = write_partitions(root, spec.name, in_run)
+        not_provided = str(why)
+    if not parts:  # nothing from the source: the range is judged (and, on rebuild, cleared) as empty
+        parts.append(_ingest_batch(spec, SourceBatch(spec.empty(), source.name), root, start, end, coins, rebuild))
+    contract = _contract_of(spec, parts)
+    written = [w for p in parts for w in p.written]
     covered = [(c, d) for c in coins for d in days_in(start, end)]
     done = {(p.asset, p.day) for p in written}
     if rebuild:
@@ -118,25 +173,31 @@ def ingest_table(
             if (c, d) not in done:
                 catalog_table(spec.name).partition_file(root, c, d).unlink(missing_ok=True)
     quarantined = replace_quarantine(
-        root, spec.name, report.rejected, spec.time_col, covered, source=batch.source
+        root, spec.name, contract.rejected, spec.time_col, covered, source=parts[0].source
     )
+    lows = [p.time_min for p in parts if p.time_min is not None]
+    highs = [p.time_max for p in parts if p.time_max is not None]
+    gaps = parts[0].gaps if len(parts) == 1 else pl.concat([p.gaps for p in parts], how="diagonal_relaxed")
+    rows_new = sum(p.rows_new for p in parts)
+    merge = sum((p.merge for p in parts), MergeCounts())
     return IngestReport(
         table=spec.name,
-        source=batch.source,
+        source=parts[0].source,
         start=start,
         end=end,
         coins=coins,
-        rows_in=batch.frame.height + (0 if batch.rejected is None else batch.rejected.height),
-        contract=report,
+        rows_in=sum(p.rows_in for p in parts),
+        contract=contract,
         written=written,
-        outside_range=outside,
+        outside_range=sum(p.outside for p in parts),
         missing=[k for k in covered if k not in done],
-        gaps=find_gaps(spec, in_run),
+        gaps=gaps,
         not_provided=not_provided,
         quarantined=quarantined,
-        time_min=None if in_run.is_empty() else str(in_run[spec.time_col].min()),
-        time_max=None if in_run.is_empty() else str(in_run[spec.time_col].max()),
-        files=batch.files,
-        notes={**batch.notes, "lake_merge": {"rebuild": True, "rows_new": fresh_rows} if rebuild else
-               {**merge.as_dict(), "rows_new": fresh_rows}},
+        time_min=str(min(lows)) if lows else None,
+        time_max=str(max(highs)) if highs else None,
+        files={k: v for p in parts for k, v in p.files.items()},
+        notes={**{k: v for p in parts for k, v in p.notes.items()},
+               "lake_merge": {"rebuild": True, "rows_new": rows_new} if rebuild else
+               {**merge.as_dict(), "rows_new": rows_new}},
     )

@@ -13,7 +13,7 @@ import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, QUARANTINE, SYMBOL, TABLES, report_file
+from dvol_pipeline.lake.catalog import QUARANTINE, TABLES, report_file
 from dvol_pipeline.lake.freshness import freshness_report
 from dvol_pipeline.settings import dagster_home, dagster_ui_url
 
@@ -29,24 +29,25 @@ def _mtime(path: Path) -> str | None:
 
 
 def table_freshness(root: Path, today: date, max_age_days: int) -> list[dict]:
-    daily = [t.name for t in TABLES.values() if t.layout == ASSET_DATE and t.zone != QUARANTINE]
-    report = freshness_report(root, daily, today, max_age_days)
-    out = [{"table": t, "layout": ASSET_DATE, "asset": a, "newest": n.isoformat() if n else None, "age_days": age,
+    """Tables of one partition per (coin, day) by coin, from the freshness report; every other table
+    by its newest partition in time (a fold) and when that was written, or, where its files hold whole
+    histories (one file, one per coin), when the newest of them was written."""
+    daily = [t for t in TABLES.values() if t.per_coin_day and t.zone != QUARANTINE]
+    report = freshness_report(root, [t.name for t in daily], today, max_age_days)
+    layouts = {t.name: t.layout for t in daily}
+    out = [{"table": t, "layout": layouts[t], "asset": a, "newest": n.isoformat() if n else None, "age_days": age,
             "stale": s, "missing": n is None} for t, a, n, age, s in report.iter_rows()]
     for t in TABLES.values():
-        if t.layout == FOLD:
-            folds = t.fold_keys(root)
-            out.append({"table": t.name, "layout": FOLD, "newest": folds[-1] if folds else None,
-                        "written_at": _mtime(t.fold_file(root, folds[-1])) if folds else None, "stale": False,
-                        "missing": not folds})
-        elif t.layout == SYMBOL:  # one file per coin: the newest write stands for the table
-            stamps = [m for s in t.symbols(root) if (m := _mtime(t.symbol_file(root, s))) is not None]
-            out.append({"table": t.name, "layout": SYMBOL, "written_at": max(stamps) if stamps else None,
-                        "stale": False, "missing": not stamps})
-        elif t.layout != ASSET_DATE:
-            written = _mtime(t.file(root))
-            out.append({"table": t.name, "layout": t.layout, "written_at": written, "stale": False,
-                        "missing": written is None})
+        if t.per_coin_day:
+            continue
+        parts = t.partitions(root, with_file=True)
+        entry: dict = {"table": t.name, "layout": t.layout}
+        if t.time_key:
+            newest = max((v[t.time_key] for v, _ in parts), default=None)
+            parts = [(v, d) for v, d in parts if v[t.time_key] == newest]
+            entry["newest"] = newest
+        stamps = [m for v, _ in parts if (m := _mtime(t.path(root, **v))) is not None]
+        out.append({**entry, "written_at": max(stamps) if stamps else None, "stale": False, "missing": not stamps})
     return out
 
 

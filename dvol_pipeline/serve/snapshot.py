@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.lake.catalog import PART_FILE, Table, table
+from dvol_pipeline.lake.catalog import Table, table
 
 CACHE_FILES = 20_000
 """Frames kept (LRU): a dashboard's history chart reads one small file per day and coin."""
@@ -92,12 +92,12 @@ class SnapshotReader:
     def held_days(self, name: str, asset: str) -> list[date]:
         """Days whose partition file is in place (a stat each: for error messages, not the hot path)."""
         t = table(name)
-        return [d for d in self.days(name, asset) if (t.partition_dir(self.root, asset, d) / PART_FILE).is_file()]
+        return [d for d in self.days(name, asset) if t.partition_file(self.root, asset, d).is_file()]
 
     def newest_day(self, name: str, asset: str) -> date | None:
         t = table(name)
         for day in reversed(self.days(name, asset)):
-            if (t.partition_dir(self.root, asset, day) / PART_FILE).is_file():
+            if t.partition_file(self.root, asset, day).is_file():
                 return day
         return None
 
@@ -112,6 +112,13 @@ class SnapshotReader:
             if frame is not None and frame.height:
                 frames.append(frame)
         return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+    def latest(self, name: str, coin: str | None = None, columns: list[str] | None = None) -> pl.DataFrame | None:
+        """The newest partition in time (of `coin`, where the table has coins; the whole table where it
+        has no time key), each file read as one version; None when nothing is there."""
+        frames = [f for f in (self.read_file(p, columns) for p in table(name).latest_files(self.root, coin))
+                  if f is not None]
+        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else (frames[0] if frames else None)
 
     def single(self, name: str, columns: list[str] | None = None) -> pl.DataFrame | None:
         t: Table = table(name)

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from dvol_pipeline.lake.catalog import ASSET_DATE, FOLD, TABLES, table
+from dvol_pipeline.lake.catalog import TABLES, table
 from dvol_pipeline.quant.pricing.surface.constant_maturity import DELTA_LABELS
 from dvol_pipeline.quant.pricing.surface.svi import svi_vol
 from dvol_pipeline.serve.snapshot import SnapshotReader
@@ -310,10 +310,9 @@ def universe_status(reader: SnapshotReader) -> dict:
     if UNIVERSE_TABLE not in TABLES:
         return {"available": False, "symbols": [],
                 "message": f"the coin-universe lane does not exist yet (no `{UNIVERSE_TABLE}` table in the catalog)"}
-    t = table(UNIVERSE_TABLE)
-    symbols = reader.coins(UNIVERSE_TABLE) if t.layout == ASSET_DATE else []
+    symbols = reader.coins(UNIVERSE_TABLE)  # coin folders, where the table has them
     if not symbols:
-        frame = reader.single(UNIVERSE_TABLE) if t.layout == "single" else None
+        frame = reader.latest(UNIVERSE_TABLE)
         key = next((c for c in ("symbol", "asset", "coin") if frame is not None and c in frame.columns), None)
         symbols = sorted(frame[key].unique().to_list()) if key else []
     if not symbols:
@@ -327,15 +326,9 @@ def universe(reader: SnapshotReader, symbol: str) -> dict:
     if UNIVERSE_TABLE not in TABLES:
         raise NotFound(f"the coin-universe lane does not exist in this lake yet (no `{UNIVERSE_TABLE}` table in "
                        "the catalog), so there is no forecast for any symbol")
-    t, symbol = table(UNIVERSE_TABLE), symbol.upper()
-    if t.layout == FOLD:
-        frames = [reader.read_file(t.fold_file(reader.root, k)) for k in t.fold_keys(reader.root)[-1:]]
-        frame = frames[0] if frames and frames[0] is not None else None
-    elif t.layout == "single":
-        frame = reader.single(UNIVERSE_TABLE)
-    else:
-        got = reader.newest(UNIVERSE_TABLE, symbol)
-        frame = got[1] if got else None
+    symbol = symbol.upper()
+    # the newest fold, the one file, or the symbol's newest day: whatever the table's layout keeps
+    frame = reader.latest(UNIVERSE_TABLE, symbol)
     if frame is None or frame.is_empty():
         raise NotFound(f"`{UNIVERSE_TABLE}` has no rows yet: materialize the universe lane first")
     key = next((c for c in ("symbol", "asset", "coin") if c in frame.columns), None)

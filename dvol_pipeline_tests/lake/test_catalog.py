@@ -9,10 +9,12 @@ import pytest
 
 from dvol_pipeline.contracts.derived import DerivedContractError
 from dvol_pipeline.contracts.tables import RAW_TABLES
-from dvol_pipeline.lake.catalog import TABLES, table
+from dvol_pipeline.lake.catalog import LANES, TABLES, table
 from dvol_pipeline.lake.parquet import read_table, write_fold, write_partitions, write_single
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dvol_pipeline"
+LAYOUTS = PACKAGE / "lake" / "tables" / "layouts.py"
+LAYOUT_CONSTANTS = {"ASSET_DATE", "FOLD", "SINGLE", "SYMBOL", "VENUE_SYMBOL_DATE"}
 DAY = date(2024, 3, 1)
 
 
@@ -23,6 +25,17 @@ def test_every_raw_table_and_each_derived_one_has_an_entry():
         assert table(name).doc and table(name).columns
     with pytest.raises(KeyError, match="unknown lake table 'nope'"):
         table("nope")
+
+
+def test_each_table_is_declared_once_in_its_lane_and_says_so():
+    assert sorted(LANES) == ["core", "dvol", "options", "universe"]
+    assert sorted(t.name for lane in LANES.values() for t in lane) == sorted(TABLES)
+    assert all(t.lane == lane for lane, tables in LANES.items() for t in tables)
+    lanes = {name: table(name).lane for name in ("raw_dvol", "raw_option_chain", "features_daily", "signals",
+                                                  "surface_params", "ivrank_trades", "raw_universe_daily")}
+    assert lanes == {"raw_dvol": "core", "raw_option_chain": "core", "features_daily": "dvol", "signals": "dvol",
+                     "surface_params": "options", "ivrank_trades": "options", "raw_universe_daily": "universe"}
+    assert {t.time_unit for t in TABLES.values()} == {"us"}  # every existing table keeps microseconds
 
 
 def test_paths_follow_the_layout(tmp_path):
@@ -73,13 +86,32 @@ def _string_constants(path: Path) -> list[str]:
             and id(n) not in docs]
 
 
-def test_no_module_outside_the_catalog_spells_a_lake_folder():
-    """Paths are built in one place: no other module joins 'asset=', 'date=', 'fold=' or 'part-0'."""
+def test_no_module_outside_the_layouts_spells_a_lake_folder():
+    """Paths are built in one place: no other module joins 'asset=', 'date=', 'fold=', 'symbol=',
+    'venue=' or 'part-'."""
     offenders = []
     for path in PACKAGE.rglob("*.py"):
-        if path.name == "catalog.py":
+        if path == LAYOUTS:
             continue
         for text in _string_constants(path):
-            if any(piece in text for piece in ("asset=", "date=", "fold=", "part-0.parquet")):
+            if any(piece in text for piece in ("asset=", "date=", "fold=", "symbol=", "venue=", "part-")):
                 offenders.append(f"{path.relative_to(PACKAGE)}: {text!r}")
+    assert offenders == []
+
+
+def test_no_module_outside_the_table_specs_branches_on_a_layout_name():
+    """A layout's name is data (the UI and /health show it); what a table's layout can do, its spec
+    says, so no module compares `.layout` with anything or names a layout constant."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent == LAYOUTS.parent:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare) and any(
+                isinstance(side, ast.Attribute) and side.attr == "layout" for side in (node.left, *node.comparators)
+            ):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} compares .layout")
+            if isinstance(node, ast.Name) and node.id in LAYOUT_CONSTANTS:
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} names {node.id}")
     assert offenders == []
