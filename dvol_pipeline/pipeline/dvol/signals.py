@@ -20,6 +20,7 @@ from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.model_store import ModelStore
 from dvol_pipeline.lake.parquet import read_table, write_partitions
 from dvol_pipeline.quant.dvol.features import HORIZONS
+from dvol_pipeline.quant.dvol.forecast import CONTEXT_DAYS
 from dvol_pipeline.quant.learn.base import Forecaster
 from dvol_pipeline.quant.learn.registry import load_forecaster
 from dvol_pipeline.quant.dvol.signals import (
@@ -34,8 +35,6 @@ from dvol_pipeline.quant.dvol.signals import (
 
 SIGNALS_TABLE = "signals"
 SIGNAL_SCHEMA = table(SIGNALS_TABLE).schema
-CONTEXT_DAYS = 120
-"""Feature history handed to the models: the LSTM reads 90-day sequences."""
 
 
 def _store(root: Path) -> ModelStore:
