@@ -19,8 +19,8 @@ resumes when data returns. Either event is reported so the run can raise its ale
 Nothing is traded before the contract's listing day (listing.py).
 
 A run starts from the book as the day before left it (`opening_books`: that day's
-`paper_positions` rows) and needs only the range's signals and marks, so a day costs the
-same on the thousandth day as on the first. The check (`reconcile`) starts from the same
+`paper_positions` rows) and needs only the range's signals and marks, so a day's work does
+not grow with the book's age. The check (`reconcile`) starts from the same
 opening rows: each run proves that its own fills carry the opening book to its closing
 one, and the opening book was proven by the run that wrote it.
 
