@@ -97,6 +97,7 @@ bench: $(TEST_STAMP) postgres-server
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_overhead
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_universe
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_serve
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_paper
 
 clean-lake:
 	find data_lake -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} +

@@ -183,9 +183,19 @@ def read_single(root: Path, t: Table | str, hint: str | None = None) -> pl.DataF
     return pl.read_parquet(path)
 
 
-def read_single_or_none(root: Path, t: Table | str) -> pl.DataFrame | None:
-    path = _name(t).file(root)
-    return pl.read_parquet(path) if path.exists() else None
+def read_single_or_none(root: Path, t: Table | str, start: date | None = None,
+                        end: date | None = None) -> pl.DataFrame | None:
+    """A whole-table file (None when it does not exist); with `start` / `end`, only its rows
+    whose `time_col` day is in [start, end], filtered while the file is scanned."""
+    t = _name(t)
+    path = t.file(root)
+    if not path.exists():
+        return None
+    if start is None and end is None:
+        return pl.read_parquet(path)
+    day = partition_date_expr(t.time_col)
+    return pl.scan_parquet(path).filter((day >= start) if start else pl.lit(True)).filter(
+        (day <= end) if end else pl.lit(True)).collect()
 
 
 def read_folds(root: Path, t: Table | str, before: str | None = None, schema: dict | None = None) -> pl.DataFrame:

@@ -53,6 +53,7 @@ def _signals(direction=1):
         "date": [DAY], "asset": ["BTC"], "yhat_1d": [0.1], "yhat_7d": [1.2], "yhat_14d": [2.0],
         "direction": pl.Series([direction], dtype=pl.Int8), "confidence": [0.6],
         "primary_horizon": pl.Series([7], dtype=pl.Int32), "tau": [1.0], "model_version": ["7d=har@2024-03"],
+        "family": ["har"],
     })
 
 

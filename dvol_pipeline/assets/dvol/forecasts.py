@@ -9,7 +9,7 @@ from dvol_pipeline.assets.dvol.features import features_daily
 from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.assets.dvol.config import WalkForwardRunConfig, to_quant
 from dvol_pipeline.lake.tracking import tracking_uri
-from dvol_pipeline.pipeline.dvol.forecasts import build_metrics, read_features, run_month
+from dvol_pipeline.pipeline.dvol.forecasts import build_metrics, read_fold_features, run_month
 from dvol_pipeline.progress import track
 from dvol_pipeline.quant.dvol.explain import explanation_summary
 from dvol_pipeline.quant.dvol.features import HORIZONS
@@ -33,8 +33,8 @@ def oos_predictions(
 ):
     keys = fold_keys(context)
     first = date.fromisoformat(HISTORY_START)
-    features = read_features(lake.path, market.coins)
     settings = to_quant(config, WalkForwardConfig)
+    features = read_fold_features(lake.path, market.coins, keys, first, settings)
     outcomes = []
     for i, key in enumerate(track(keys, "oos_predictions", unit="fold", note=lambda k: f"fold {k} x {len(HORIZONS)} horizons")):
         outcome = run_month(lake.path, features, key, first, settings, newest=i == len(keys) - 1)

@@ -133,6 +133,8 @@ SIGNAL_COLUMNS = (
     _c("primary_horizon", pl.Int32, "the horizon whose promoted futures strategy had the best past net Sharpe"),
     _c("tau", pl.Float64, "the primary horizon's threshold (vol points), chosen on past folds only"),
     _c("model_version", pl.Utf8, "family@fold per horizon, e.g. '1d=har@2024-06 7d=garch@2024-06 14d=garch@2024-06'"),
+    _c("family", pl.Utf8, "family of the primary horizon's model, the one the direction follows (null: no saved "
+       "model of it scored the day)", nullable=True),
 )
 _SIGNALS = (
     _derived("signals", SIGNALS, ASSET_DATE, "End-of-day signals per (date, coin) from the promoted models.",

@@ -3,7 +3,9 @@
 Folds run oldest first, so the ensemble of fold M reads the out-of-sample predictions of
 folds before M (from the lake, or from earlier in the same run) and nothing else.
 Predictions land in the `oos_predictions` fold table and models in the model store;
-re-running a fold replaces both with identical content.
+re-running a fold replaces both with identical content. Which horizons of a month run is
+the fold generator's answer (quant/learn/folds.py `month_folds`), and the features read
+are the days those folds use (`feature_span`), nothing earlier or later.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from dvol_pipeline.lake.parquet import read_folds, read_table, write_fold, write
 from dvol_pipeline.quant.dvol.explain import group_ablations, shap_importance
 from dvol_pipeline.quant.dvol.features import LABELS
 from dvol_pipeline.quant.dvol.features import HORIZONS
-from dvol_pipeline.quant.dvol.forecast import PREDICTION_SCHEMA, run_fold
+from dvol_pipeline.quant.dvol.forecast import CONTEXT_DAYS, PREDICTION_SCHEMA, run_fold
 from dvol_pipeline.quant.learn.registry import MEMBER_FAMILIES
 from dvol_pipeline.quant.evaluate.forecast import forecast_metrics, metrics_table
 from dvol_pipeline.quant.learn.base import flatten_params
 from dvol_pipeline.quant.learn.parallel import process_pool
-from dvol_pipeline.quant.learn.folds import WalkForwardConfig, fold_for_month, split
+from dvol_pipeline.quant.learn.folds import WalkForwardConfig, feature_span, month_folds, split
 
 PREDICTIONS = "oos_predictions"
 
@@ -46,12 +48,23 @@ def read_predictions(root: Path, before: str | None = None) -> pl.DataFrame:
     return read_folds(root, PREDICTIONS, before=before, schema=PREDICTION_SCHEMA)
 
 
-def read_features(root: Path, coins: list[str]) -> pl.DataFrame:
-    """All of features_daily: each fold takes only what its purged window allows."""
+def read_features(root: Path, coins: list[str], start: date | None = None, end: date | None = None) -> pl.DataFrame:
+    """features_daily for [start, end] (all of it when not given), sorted by coin and day."""
     try:
-        return read_table(root, "features_daily", coins=coins).sort("asset", "date")
+        return read_table(root, "features_daily", start, end, coins).sort("asset", "date")
     except FileNotFoundError:
-        raise FileNotFoundError(f"no features_daily under {root}; materialize features_daily first") from None
+        raise FileNotFoundError(f"no features_daily {start or ''}..{end or ''} under {root}; "
+                                "materialize features_daily first") from None
+
+
+def read_fold_features(root: Path, coins: list[str], keys: list[str], first_day: date,
+                       config: WalkForwardConfig = WalkForwardConfig()) -> pl.DataFrame:
+    """The features_daily days that the folds of months `keys` read (quant's `feature_span`)."""
+    span = feature_span((f for k in keys for f in month_folds(k, HORIZONS, first_day, config).runs.values()),
+                        CONTEXT_DAYS)
+    if span is None:  # no fold of these months runs: nothing to read
+        return pl.DataFrame(schema={"date": pl.Date, "asset": pl.Utf8})
+    return read_features(root, coins, *span)
 
 
 def run_month(
@@ -69,12 +82,9 @@ def run_month(
     # MLflow runs are logged on one background thread: their SQLite commits wait on the disk, the
     # next horizon's fits need the CPU (the runs' contents are fixed before they are queued)
     tracker, pending = ThreadPoolExecutor(1, thread_name_prefix="mlflow"), {}
-    for h in HORIZONS:
-        fold = fold_for_month(key, h, first_day, config.window, config.rolling_days)
-        history = (fold.train_end - first_day).days + 1
-        if history < config.min_history_days:
-            outcome.skipped[h] = f"{history} days of purged history < {config.min_history_days}"
-            continue
+    folds = month_folds(key, HORIZONS, first_day, config)
+    outcome.skipped.update(folds.skipped)
+    for h, fold in folds.runs.items():
         result = run_fold(features, fold, families, past_oos=past, seed=config.seed, executor=pool)
         if not result.models:
             outcome.skipped[h] = "no feature rows in the fold's training window"

@@ -6,7 +6,7 @@ score them. The signal for day D uses the models of D's month (trained on data p
 before that month) and the promotion decided from folds before it, so it is exactly what
 a desk would have seen that evening. A month whose fold has not run yet falls back to the
 newest earlier fold, and the row says so in `model_version`. The rule itself (direction,
-confidence, fallbacks) is quant/dvol/signals.py.
+confidence, fallbacks, the row's `model_version` and `family`) is quant/dvol/signals.py.
 """
 
 from __future__ import annotations
@@ -20,14 +20,21 @@ from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.model_store import ModelStore
 from dvol_pipeline.lake.parquet import read_table, write_partitions
 from dvol_pipeline.quant.dvol.features import HORIZONS
+from dvol_pipeline.quant.dvol.forecast import CONTEXT_DAYS
 from dvol_pipeline.quant.learn.base import Forecaster
 from dvol_pipeline.quant.learn.registry import load_forecaster
-from dvol_pipeline.quant.dvol.signals import Promotion, SignalConfig, decide, promotions_from_table
+from dvol_pipeline.quant.dvol.signals import (
+    Promotion,
+    Scored,
+    SignalConfig,
+    decide,
+    followed_family,
+    model_version,
+    promotions_from_table,
+)
 
 SIGNALS_TABLE = "signals"
 SIGNAL_SCHEMA = table(SIGNALS_TABLE).schema
-CONTEXT_DAYS = 120
-"""Feature history handed to the models: the LSTM reads 90-day sequences."""
 
 
 def _store(root: Path) -> ModelStore:
@@ -48,25 +55,22 @@ def score_days(
             context = coin.filter(pl.col("date").is_between(day - timedelta(days=CONTEXT_DAYS), day))
             if context.is_empty() or context["date"][-1] != day:
                 continue
-            yhat, versions = {}, []
+            yhat, models = {}, {}
             for h in HORIZONS:
                 family = promo.family_for(h, config)
-                fold = store.newest_fold(family, h, f"{day:%Y-%m}")
-                if fold is None:
+                models[h] = Scored(family, store.newest_fold(family, h, f"{day:%Y-%m}"))
+                if models[h].fold is None:
                     yhat[h] = float("nan")
-                    versions.append(f"{h}d=none")
                     continue
-                key = (family, fold, h)
+                key = (family, models[h].fold, h)
                 if key not in cache:
-                    cache[key] = store.load(family, fold, h)
+                    cache[key] = store.load(*key)
                 yhat[h] = float(cache[key].predict(context)[-1])
-                stale = "" if fold == f"{day:%Y-%m}" else "(stale)"
-                versions.append(f"{h}d={family}@{fold}{stale}")
             d = decide(yhat, promo, config)
             rows.append({
                 "date": day, "asset": asset, **{f"yhat_{h}d": yhat[h] for h in HORIZONS},
                 "direction": d.direction, "confidence": d.confidence, "primary_horizon": d.primary_horizon,
-                "tau": d.tau, "model_version": " ".join(versions),
+                "tau": d.tau, "model_version": model_version(models, day), "family": followed_family(models, d),
             })
     return pl.DataFrame(rows, schema=SIGNAL_SCHEMA) if rows else pl.DataFrame(schema=SIGNAL_SCHEMA)
 

@@ -24,7 +24,14 @@ from dvol_pipeline.quant.learn.registry import MEMBER_FAMILIES, make_forecaster
 from dvol_pipeline.quant.learn.parallel import balanced_groups, executor_workers
 from dvol_pipeline.quant.learn.folds import Fold, split
 
-__all__ = ["HORIZONS", "MEMBER_FAMILIES", "PREDICTION_SCHEMA", "FoldResult", "feature_columns", "run_fold"]
+__all__ = [
+    "CONTEXT_DAYS", "HORIZONS", "MEMBER_FAMILIES", "PREDICTION_SCHEMA", "FoldResult", "feature_columns", "run_fold",
+]
+CONTEXT_DAYS = 120
+"""Feature history before a day that a model reads to predict it: the LSTM's 90-row
+sequences and the forward fill of missing features, with room for gaps. A fold's features
+start this far before its test month (or at its training start, if earlier), and the
+end-of-day signals read this far back."""
 PREDICTION_SCHEMA = {
     "date": pl.Date, "asset": pl.Utf8, "horizon": pl.Int32, "family": pl.Utf8, "fold": pl.Utf8,
     "y_hat": pl.Float64, "y": pl.Float64,

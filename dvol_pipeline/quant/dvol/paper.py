@@ -17,12 +17,24 @@ stops it for good (`halted`, reason `drawdown`); a coin whose newest market data
 than `max_data_gap_days` when a day is processed is ordered flat (reason `data_gap`) and
 resumes when data returns. Either event is reported so the run can raise its alert.
 Nothing is traded before the contract's listing day (listing.py).
+
+A run starts from the book as the day before left it (`opening_books`: that day's
+`paper_positions` rows) and needs only the range's signals and marks, so a day's work does
+not grow with the book's age. The check (`reconcile`) starts from the same
+opening rows: each run proves that its own fills carry the opening book to its closing
+one, and the opening book was proven by the run that wrote it.
+
+Reconciliation with the backtest (`reconciliation`): the paper P&L of day D is earned over
+(D-1, D]; the backtest row that earns the same interval is dated D-1 (its position is
+decided at D-1's close and filled there). It is read for the strategy the signal follows:
+the primary horizon's futures strategy of the signal's `family`. Where the backtest does
+not cover the day its columns are null.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -35,6 +47,7 @@ from dvol_pipeline.quant.dvol.backtest.listing import (
     fair_ratio,
     futures_marks,
 )
+from dvol_pipeline.quant.dvol.backtest.schema import FUTURES_STRATEGY
 
 FILL_SCHEMA = {"date": pl.Date, "asset": pl.Utf8, "contract_expiry": pl.Date, "reason": pl.Utf8,
                "qty": pl.Float64, "mark": pl.Float64, "price": pl.Float64, "fee_usd": pl.Float64,
@@ -101,6 +114,15 @@ class DayResult:
     positions: list[dict]
     pnl: list[dict]
     events: list[str]
+
+
+def opening_books(coins: list[str], opening: pl.DataFrame | None) -> dict[str, CoinBook]:
+    """Each coin's book as `opening` (paper_positions rows of the day before) left it; flat
+    with no cash where it has no row."""
+    books = {c: CoinBook() for c in coins}
+    for row in ([] if opening is None else opening.iter_rows(named=True)):
+        books[row["asset"]] = CoinBook.from_row(row)
+    return books
 
 
 def day_marks(market: pl.DataFrame, day: date, config: PaperConfig) -> dict[str, dict]:
@@ -196,23 +218,79 @@ def step_day(books: dict[str, CoinBook], day: date, signals: dict[str, int], mar
     return DayResult(fills, positions, pnl, events)
 
 
+def run_days(books: dict[str, CoinBook], start: date, end: date, signals: pl.DataFrame, market: pl.DataFrame,
+             config: PaperConfig) -> DayResult:
+    """`step_day` over each day of [start, end], oldest first, with that day's signals
+    (date, asset, direction) only."""
+    out = DayResult([], [], [], [])
+    for i in range((end - start).days + 1):
+        day = start + timedelta(days=i)
+        today = {r["asset"]: r["direction"] for r in signals.filter(pl.col("date") == day).iter_rows(named=True)}
+        r = step_day(books, day, today, market, config)
+        out.fills += r.fills
+        out.positions += r.positions
+        out.pnl += r.pnl
+        out.events += r.events
+    return out
+
+
 def frames(result: DayResult) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     return (pl.DataFrame(result.fills, schema=FILL_SCHEMA), pl.DataFrame(result.positions, schema=POSITION_SCHEMA),
             pl.DataFrame(result.pnl, schema=PNL_SCHEMA))
 
 
-def reconcile(fills: pl.DataFrame, positions: pl.DataFrame, config: PaperConfig) -> pl.DataFrame:
+def reconcile(fills: pl.DataFrame, positions: pl.DataFrame, config: PaperConfig,
+              opening: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per (date, asset): the position and cash the fills imply against the book's, and the
-    equity recomputed from them; `ok` when all agree (to a cent)."""
+    equity recomputed from them; `ok` when all agree (to a cent). The fills are counted from
+    `opening` (paper_positions rows of the day before the first fill; none: flat, no cash)."""
     usd = config.backtest.usd_per_vol
     flows = fills.sort("date").group_by("asset", "date", maintain_order=True).agg(
         qty=pl.col("qty").sum(), cash=(-(pl.col("qty") * pl.col("price")) * usd - pl.col("fee_usd")).sum())
+    start = pl.DataFrame(schema={"asset": pl.Utf8, "open_position": pl.Float64, "open_cash": pl.Float64})
+    if opening is not None:
+        start = opening.select("asset", open_position="position", open_cash="cash_usd")
     book = positions.select("date", "asset", "position", "cash_usd", "equity_usd", "mark").join(
-        flows, on=["asset", "date"], how="left").sort("asset", "date").with_columns(
-        implied_position=pl.col("qty").fill_null(0.0).cum_sum().over("asset"),
-        implied_cash=pl.col("cash").fill_null(0.0).cum_sum().over("asset"))
+        flows, on=["asset", "date"], how="left").join(start, on="asset", how="left").sort("asset", "date").with_columns(
+        implied_position=pl.col("open_position").fill_null(0.0) + pl.col("qty").fill_null(0.0).cum_sum().over("asset"),
+        implied_cash=pl.col("open_cash").fill_null(0.0) + pl.col("cash").fill_null(0.0).cum_sum().over("asset"),
+    ).drop("open_position", "open_cash")
     return book.with_columns(
         implied_equity=pl.col("implied_cash") + pl.col("implied_position") * pl.col("mark").fill_null(0.0) * usd,
     ).with_columns(ok=((pl.col("implied_position") - pl.col("position")).abs() < 1e-9)
                    & ((pl.col("implied_cash") - pl.col("cash_usd")).abs() < 0.01)
                    & ((pl.col("implied_equity") - pl.col("equity_usd")).abs() < 0.01))
+
+
+def followed_strategy(signals: pl.DataFrame) -> pl.DataFrame:
+    """date, asset, strategy, family: the backtest strategy the order filled on `date` follows,
+    i.e. the primary horizon's futures strategy of the family of the day before's signal."""
+    return signals.select(
+        (pl.col("date") + pl.duration(days=1)).alias("date"), "asset", pl.col("primary_horizon").alias("horizon"),
+        "family").select("date", "asset", FUTURES_STRATEGY.alias("strategy"), "family")
+
+
+def reconciliation(pnl: pl.DataFrame, fills: pl.DataFrame, positions: pl.DataFrame, signals: pl.DataFrame,
+                   backtest: pl.DataFrame | None) -> pl.DataFrame:
+    """paper_reconciliation: each day's paper P&L, position, delay and spread against the
+    backtest row earning the same interval (module doc); `backtest`: backtest_daily rows."""
+    delay = fills.group_by("date", "asset").agg(delay_usd=pl.col("delay_usd").sum(),
+                                                 spread_usd=pl.col("spread_usd").sum())
+    out = pnl.join(positions.select("date", "asset", "position"), on=["date", "asset"], how="left").join(
+        delay, on=["date", "asset"], how="left").with_columns(pl.col("delay_usd", "spread_usd").fill_null(0.0))
+    # the signal that set yesterday's order, and the backtest row earning the same interval
+    out = out.join(followed_strategy(signals), on=["date", "asset"], how="left")
+    cols = {"backtest_net_usd": pl.Float64, "backtest_cost_usd": pl.Float64, "backtest_position": pl.Float64}
+    if backtest is not None and not backtest.is_empty():
+        bt = backtest.filter(pl.col("strategy").str.starts_with("dvol_futures")).select(
+            (pl.col("date") + pl.duration(days=1)).alias("date"), "asset", "strategy", "family",
+            backtest_net_usd="net_usd", backtest_cost_usd="cost_usd", backtest_position="position")
+        out = out.join(bt, on=["date", "asset", "strategy", "family"], how="left")
+    else:
+        out = out.with_columns(pl.lit(None, t).alias(c) for c, t in cols.items())
+    return out.select(
+        "date", "asset", "strategy", "family", paper_pnl_usd="pnl_usd", paper_cost_usd="cost_usd",
+        paper_position="position", delay_usd="delay_usd", spread_usd="spread_usd",
+        backtest_net_usd="backtest_net_usd", backtest_cost_usd="backtest_cost_usd",
+        backtest_position="backtest_position",
+    ).with_columns(pnl_gap_usd=pl.col("paper_pnl_usd") - pl.col("backtest_net_usd")).sort("asset", "date")

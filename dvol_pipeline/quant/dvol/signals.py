@@ -4,12 +4,17 @@ Direction comes from the primary horizon alone: long DVOL when its forecast is a
 tau, short when at most -tau, flat otherwise (or when the forecast is missing). Confidence
 is the past hit rate of that model's active signals, 0 when flat. A coin whose promotion
 row lacks a value falls back to the `SignalConfig` defaults, which say so in one place.
+
+Each row names the models that scored it twice: `model_version`, display text of every
+horizon's family and fold, and `family`, the primary horizon's family as a column (what the
+paper book's reconciliation joins the backtest on), null when no saved model scored it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -72,3 +77,30 @@ def decide(yhat: Mapping[int, float], promotion: Promotion, config: SignalConfig
     direction = 0 if not np.isfinite(y0) else (1 if y0 >= tau else -1 if y0 <= -tau else 0)
     confidence = promotion.confidence.get(h0, config.fallback_confidence) if direction else 0.0
     return Decision(direction, confidence, h0, tau)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The model that scored one horizon of a day: its family and the fold it was trained in
+    (None: the store holds no fold of the family up to the day's month)."""
+
+    family: str
+    fold: str | None
+
+
+def model_version(models: Mapping[int, Scored], day: date) -> str:
+    """'1d=har@2024-06 7d=garch@2024-05(stale) 14d=none': family@fold per horizon, `(stale)`
+    where the fold is older than the day's month (the month's fold has not run yet)."""
+    parts = []
+    for h, m in sorted(models.items()):
+        if m.fold is None:
+            parts.append(f"{h}d=none")
+        else:
+            parts.append(f"{h}d={m.family}@{m.fold}{'' if m.fold == f'{day:%Y-%m}' else '(stale)'}")
+    return " ".join(parts)
+
+
+def followed_family(models: Mapping[int, Scored], decision: Decision) -> str | None:
+    """The family whose forecast set the direction: the primary horizon's, if a model scored it."""
+    m = models.get(decision.primary_horizon)
+    return None if m is None or m.fold is None else m.family

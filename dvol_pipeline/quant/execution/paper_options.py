@@ -18,19 +18,25 @@ price), which yields exactly the hedge's variation P&L. Equity = cash + Σ legs 
 Kill switches are the futures book's (PaperConfig): a drawdown beyond
 `kill_drawdown_frac` of the sleeve's capital closes everything at the next snapshot and
 stops the sleeve; no chain snapshot for longer than `max_data_gap_days` orders it flat.
+
+As the futures book, a run starts from the sleeve as the day before left it
+(`opening_sleeves`: that day's `paper_option_book` and `paper_option_positions` rows) and
+reads only the range's chains, perpetual closes and signals; `reconcile_sleeve` counts the
+range's fills from the same opening rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.execution.options.book import Book, Legs, step
 from dvol_pipeline.quant.execution.options.config import OptionBacktestConfig
-from dvol_pipeline.quant.execution.options.market import AssetChain
+from dvol_pipeline.quant.execution.options.market import AssetChain, index_chain
+from dvol_pipeline.quant.execution.options.run import STRATEGY as OPTION_STRATEGY
 
 OPTION_FILL_SCHEMA = {
     "date": pl.Date, "asset": pl.Utf8, "instrument_name": pl.Utf8, "reason": pl.Utf8, "qty": pl.Float64,
@@ -80,6 +86,17 @@ class OptionSleeve:
     def equity(self) -> float:
         held = float((self.legs["qty"] * self.legs["mark_usd"]).sum()) if self.legs.height else 0.0
         return self.cash_usd + held + self.hedge_coin * (self.perp_price or 0.0)
+
+
+def opening_sleeves(coins: list[str], book: pl.DataFrame | None, held: pl.DataFrame | None
+                    ) -> dict[str, OptionSleeve]:
+    """Each coin's sleeve as the day before left it (its paper_option_book row and
+    paper_option_positions rows); flat with no cash where it has no row."""
+    sleeves = {c: OptionSleeve() for c in coins}
+    for row in ([] if book is None else book.iter_rows(named=True)):
+        legs = pl.DataFrame(schema=LEG_SCHEMA) if held is None else held.filter(pl.col("asset") == row["asset"])
+        sleeves[row["asset"]] = OptionSleeve.from_rows(row, legs)
+    return sleeves
 
 
 def _is_perp() -> pl.Expr:
@@ -180,19 +197,67 @@ def step_sleeve(sleeve: OptionSleeve, asset: str, day: date, chain: AssetChain |
     return out
 
 
-def reconcile_sleeve(fills: pl.DataFrame, positions: pl.DataFrame, sleeves: pl.DataFrame) -> pl.DataFrame:
-    """Per (date, asset): cash, option positions and hedge implied by every fill so far against
-    the sleeve's own; `ok` when all agree (cash to a cent, quantities to 1e-9)."""
+def run_sleeves(sleeves: dict[str, OptionSleeve], start: date, end: date, chain: pl.LazyFrame | pl.DataFrame,
+                perp: pl.DataFrame, signals: pl.DataFrame, capital_usd: float, kill_drawdown_frac: float,
+                max_data_gap_days: int, cfg: OptionBacktestConfig
+                ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[str]]:
+    """(fills, held legs, sleeve rows, events): `step_sleeve` over each day of [start, end] for
+    every coin of `sleeves`, on the chain's last snapshot of each day (`chain`: raw_option_chain
+    rows of the range), the perpetual's close (`perp`: date, asset, perp_price) and the day's
+    signal (date, asset, direction)."""
+    fills, held, book, events = [], [], [], []
+    for coin in sleeves:
+        index = index_chain(chain.filter(pl.col("asset") == coin)).get(coin)
+        day_of = {} if index is None else {d: i for i, d in enumerate(index.dates)}
+        prices = dict(perp.filter(pl.col("asset") == coin).select("date", "perp_price").iter_rows())
+        direction = dict(signals.filter(pl.col("asset") == coin).select("date", "direction").iter_rows())
+        for k in range((end - start).days + 1):
+            day = start + timedelta(days=k)
+            r = step_sleeve(sleeves[coin], coin, day, index, day_of.get(day), prices.get(day),
+                            int(direction.get(day) or 0), capital_usd, kill_drawdown_frac, max_data_gap_days, cfg)
+            fills += r.fills
+            held += r.positions
+            book += r.sleeves
+            events += r.events
+        del index  # one coin's chain in memory at a time
+    fills = pl.DataFrame(fills, schema=OPTION_FILL_SCHEMA).with_columns(
+        seq=pl.int_range(pl.len(), dtype=pl.Int32).over("asset", "date"))
+    held = pl.concat(held) if held else pl.DataFrame(schema=LEG_SCHEMA)
+    return fills, held, pl.DataFrame(book, schema=SLEEVE_SCHEMA), events
+
+
+def with_backtest(book: pl.DataFrame, backtest: pl.DataFrame | None) -> pl.DataFrame:
+    """backtest_net_usd: the backtest option book's net P&L over the same (D-1, D] (its row dated
+    D-1); null where the backtest does not cover the day."""
+    if backtest is None or backtest.is_empty() or "strategy" not in backtest.columns:
+        return book.with_columns(pl.lit(None, pl.Float64).alias("backtest_net_usd"))
+    bt = backtest.filter(pl.col("strategy") == OPTION_STRATEGY).select(
+        (pl.col("date") + pl.duration(days=1)).alias("date"), "asset", backtest_net_usd="net_usd")
+    return book.join(bt.unique(["date", "asset"], keep="last"), on=["date", "asset"], how="left")
+
+
+def reconcile_sleeve(fills: pl.DataFrame, positions: pl.DataFrame, sleeves: pl.DataFrame,
+                     opening_book: pl.DataFrame | None = None, opening_legs: pl.DataFrame | None = None
+                     ) -> pl.DataFrame:
+    """Per (date, asset): cash, option positions and hedge implied by the fills against the
+    sleeve's own; `ok` when all agree (cash to a cent, quantities to 1e-9). The fills are
+    counted from the opening sleeve (`opening_book`, `opening_legs`: paper_option_book and
+    paper_option_positions rows of the day before the first fill; none: flat, no cash)."""
     perp = _is_perp()
     cum = fills.sort("date").with_columns(
         flow=-(pl.col("qty") * pl.col("price_usd")) - pl.col("fee_usd"))
     cash = cum.group_by("asset", "date").agg(pl.col("flow").sum(), hedge=pl.col("qty").filter(perp).sum())
+    start = pl.DataFrame(schema={"asset": pl.Utf8, "open_cash": pl.Float64, "open_hedge": pl.Float64})
+    if opening_book is not None:
+        start = opening_book.select("asset", open_cash="cash_usd", open_hedge="hedge_coin")
     base = sleeves.select("date", "asset", "cash_usd", "hedge_coin", "n_legs").join(
-        cash, on=["asset", "date"], how="left").sort("asset", "date").with_columns(
-        implied_cash=pl.col("flow").fill_null(0.0).cum_sum().over("asset"),
-        implied_hedge=pl.col("hedge").fill_null(0.0).cum_sum().over("asset"))
+        cash, on=["asset", "date"], how="left").join(start, on="asset", how="left").sort("asset", "date").with_columns(
+        implied_cash=pl.col("open_cash").fill_null(0.0) + pl.col("flow").fill_null(0.0).cum_sum().over("asset"),
+        implied_hedge=pl.col("open_hedge").fill_null(0.0) + pl.col("hedge").fill_null(0.0).cum_sum().over("asset"))
     # open quantity per instrument implied by the fills, compared with each day's held legs
     opt = cum.filter(~perp).group_by("asset", "instrument_name", "date").agg(pl.col("qty").sum())
+    if opening_legs is not None:  # the opening legs count as bought on the day before
+        opt = pl.concat([opening_legs.filter(~perp).select(opt.columns), opt])
     days = sleeves.select("date", "asset")
     implied = days.join(opt.rename({"date": "fill_date"}), on="asset").filter(
         pl.col("fill_date") <= pl.col("date")).group_by("date", "asset", "instrument_name").agg(

@@ -4,10 +4,15 @@ Fold `M` predicts every day of month M. A training row D carries the label
 y_h(D) = DVOL(D+h) − DVOL(D), which is only known at D+h; so training uses days with
 D + h < start(M), i.e. D <= start(M) − h − 1 (the purge). Training only ever looks back,
 so the embargo after the test month is automatic: no fold trains on anything after it.
+
+A fold runs once its purged training window holds `min_history_days` days from the first
+day (`too_little_history`); `monthly_folds` and `month_folds` both ask it, so the rule has
+one definition. `feature_span` is the range of feature days a set of folds reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -59,6 +64,13 @@ def fold_for_month(
     return Fold(key, horizon, train_start, train_end, test_start, next_month(test_start) - timedelta(days=1))
 
 
+def too_little_history(fold: Fold, first_day: date, min_history_days: int) -> str | None:
+    """Why `fold` does not run (fewer than `min_history_days` days of purged training history
+    from `first_day`), or None when it runs."""
+    days = (fold.train_end - first_day).days + 1
+    return f"{days} days of purged history < {min_history_days}" if days < min_history_days else None
+
+
 def monthly_folds(
     first_day: date,
     last_day: date,
@@ -72,7 +84,7 @@ def monthly_folds(
     month = month_start(first_day)
     while month <= last_day:
         fold = fold_for_month(f"{month:%Y-%m}", horizon, first_day, window, rolling_days)
-        if (fold.train_end - first_day).days + 1 >= min_history_days:
+        if too_little_history(fold, first_day, min_history_days) is None:
             folds.append(fold)
         month = next_month(month)
     return folds
@@ -135,3 +147,37 @@ def _month_index(key: str) -> int:
     if not 1 <= month <= 12 or len(key) != 7:
         raise ValueError(f"a fold key is 'YYYY-MM', not {key!r}")
     return 12 * year + month - 1
+
+
+@dataclass(frozen=True)
+class MonthFolds:
+    """The folds of one test month: per horizon, the fold that runs or why it does not."""
+
+    key: str
+    runs: dict[int, Fold]
+    skipped: dict[int, str]
+
+
+def month_folds(key: str, horizons: Sequence[int], first_day: date,
+                config: WalkForwardConfig = WalkForwardConfig()) -> MonthFolds:
+    """Month `key`'s fold of every horizon under `config` (window and minimum history)."""
+    runs, skipped = {}, {}
+    for h in horizons:
+        fold = fold_for_month(key, h, first_day, config.window, config.rolling_days)
+        why = too_little_history(fold, first_day, config.min_history_days)
+        if why is None:
+            runs[h] = fold
+        else:
+            skipped[h] = why
+    return MonthFolds(key, runs, skipped)
+
+
+def feature_span(folds: Iterable[Fold], context_days: int) -> tuple[date, date] | None:
+    """(first, last) day of features that `folds` read: each fold's training window, and the
+    `context_days` before its test month that a model reads to predict the month's first
+    day (the fold's prediction context); None for no fold."""
+    folds = list(folds)
+    if not folds:
+        return None
+    first = min(min(f.train_start, f.test_start - timedelta(days=context_days)) for f in folds)
+    return first, max(f.test_end for f in folds)

@@ -95,6 +95,9 @@ def _backtest_promotion_tearsheets_and_signals(lake):
     )
     assert sig["yhat_7d"][0] == pytest.approx(oos["y_hat"][0], abs=1e-9)
     assert sig["model_version"][0].split()[1] == f"7d={family}@2022-06"
+    # the family the direction follows is a column: the primary horizon's promoted family
+    primary = promotion.filter((pl.col("asset") == "BTC") & pl.col("primary"))
+    assert sig["primary_horizon"][0] == primary["horizon"][0] and sig["family"][0] == primary["promoted_family"][0]
     assert sig["direction"][0] in (-1, 0, 1) and 0.0 <= sig["confidence"][0] <= 1.0
     _the_signals_metadata_links_the_api_that_serves_the_same_signal(lake, sig)
 

@@ -1,12 +1,15 @@
-"""run_month asks the walk-forward config which folds get SHAP and group ablations."""
+"""run_month asks the walk-forward config which folds get SHAP and group ablations; the
+walk-forward reads only the feature days its folds use."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+import polars as pl
 import pytest
 
-from dvol_pipeline.pipeline.dvol.forecasts import run_month
+from dvol_pipeline.lake.parquet import write_partitions
+from dvol_pipeline.pipeline.dvol.forecasts import read_fold_features, run_month
 from dvol_pipeline.quant.dvol.features import build_features
 from dvol_pipeline.quant.learn.folds import WalkForwardConfig
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
@@ -30,3 +33,18 @@ def test_only_the_folds_the_config_picks_are_explained(lake, features):
     assert newest.predictions.equals(plain.predictions)  # explaining changes no forecast
     off = run_month(lake, features, "2022-05", START, WalkForwardConfig(explain=False), newest=True)
     assert off.shap is None and off.predictions.equals(plain.predictions)
+
+
+def test_the_walk_forward_reads_the_feature_days_of_its_folds_only(tmp_path):
+    days = [START + timedelta(days=i) for i in range((date(2023, 8, 31) - START).days + 1)]
+    write_partitions(tmp_path, "features_daily", pl.DataFrame(
+        {"date": days * 2, "asset": ["BTC"] * len(days) + ["ETH"] * len(days), "dvol": 50.0}))
+    expanding = read_fold_features(tmp_path, ["BTC"], ["2022-05", "2022-06"], START)
+    assert (expanding["date"].min(), expanding["date"].max()) == (START, date(2022, 6, 30))
+    assert expanding["asset"].unique().to_list() == ["BTC"]
+    rolling = WalkForwardConfig(window="rolling", rolling_days=200)
+    late = read_fold_features(tmp_path, ["BTC", "ETH"], ["2023-04"], START, rolling)
+    # the 14-day fold's training window starts first: it ends 15 days before April, 200 days long
+    assert (late["date"].min(), late["date"].max()) == (date(2022, 8, 30), date(2023, 4, 30))
+    # a month with no fold that has enough history reads nothing
+    assert read_fold_features(tmp_path, ["BTC"], ["2021-06"], START).is_empty()

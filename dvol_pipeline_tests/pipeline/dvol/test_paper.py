@@ -34,7 +34,7 @@ def _lake(root) -> None:
                           **{c: float(dvol[i]) + 2.0 * k for k, c in enumerate(TERM_COLUMNS)}})
             sigs.append({"date": d, "asset": a, "yhat_1d": 0.0, "yhat_7d": float(direction[i]), "yhat_14d": 0.0,
                          "direction": int(direction[i]), "confidence": 0.6, "primary_horizon": 7, "tau": 0.5,
-                         "model_version": "1d=har@2024-03 7d=garch@2024-03 14d=har@2024-03"})
+                         "model_version": "1d=har@2024-03 7d=garch@2024-03 14d=har@2024-03", "family": "garch"})
             if d <= date(2024, 3, 24):  # the backtest covers the first days only
                 bt.append({"strategy": "dvol_futures_7d", "family": "garch", "horizon": 7, "asset": a, "date": d,
                            "net_usd": float(rng.normal(0, 1000)), "cost_usd": 10.0, "position": 1.0})

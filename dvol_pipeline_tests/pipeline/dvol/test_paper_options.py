@@ -15,6 +15,7 @@ from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.parquet import read_table, write_partitions
 from dvol_pipeline.pipeline.dvol.paper import OPTION_TABLES, run_option_sleeve
 from dvol_pipeline.quant.dvol.paper import PaperConfig
+from dvol_pipeline.quant.execution.paper_options import reconcile_sleeve
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket
 
 pytestmark = pytest.mark.slow
@@ -60,6 +61,16 @@ def test_ten_eod_runs_leave_the_book_one_run_leaves(market_lake, tmp_path):
         a, b = read_table(daily, name).sort(order), read_table(once, name).sort(order)
         assert a.equals(b.select(a.columns)), name
     fills, book = read_table(once, "paper_option_fills"), read_table(once, "paper_option_book")
+    # a later range's check counts its fills from the day before: cash, hedge and legs
+    held, cut = read_table(once, "paper_option_positions"), EOD[4]
+    later = pl.col("date") > cut
+    opening_book, opening_legs = book.filter(pl.col("date") == cut), held.filter(pl.col("date") == cut)
+    assert opening_legs.filter(~pl.col("instrument_name").str.ends_with("PERPETUAL")).height > 0
+    check = reconcile_sleeve(fills.filter(later), held.filter(later), book.filter(later), opening_book, opening_legs)
+    assert check.height == 10 and check["ok"].all()
+    no_legs = reconcile_sleeve(fills.filter(later), held.filter(later), book.filter(later), opening_book,
+                               opening_legs.filter(pl.col("instrument_name").str.ends_with("PERPETUAL")))
+    assert not no_legs["ok"].all()
     assert {"open", "hedge"} <= set(fills["reason"]) <= {"open", "close", "roll", "expiry", "hedge", "kill"}
     # equity is the running sum of daily P&L, and the cash column follows the fills
     for a in COINS:

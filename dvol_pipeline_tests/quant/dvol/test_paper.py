@@ -114,3 +114,17 @@ def test_a_data_gap_beyond_the_freshness_setting_goes_flat():
     assert back["qty"].to_list() == [-1.0] and back["reason"].to_list() == ["kill"]
     assert btc.filter(pl.col("date") == date(2024, 3, 27))["position"].item() == 1.0
     assert reconcile(fills, pos, CFG)["ok"].all()
+
+
+def test_the_check_of_a_later_range_counts_its_fills_from_the_day_before():
+    m = market()
+    sig = {START + timedelta(days=i): {"BTC": 1 if i < 5 else -1, "ETH": -1 if i % 3 else 1} for i in range(15)}
+    fills, pos, _, _ = run(m, sig, 15)
+    cut = START + timedelta(days=6)
+    later = pl.col("date") > cut
+    opening = pos.filter(pl.col("date") == cut)
+    check = reconcile(fills.filter(later), pos.filter(later), CFG, opening)
+    assert check.height == 16 and check["ok"].all()
+    assert not reconcile(fills.filter(later), pos.filter(later), CFG)["ok"].all()  # flat start: cash is off
+    tampered = opening.with_columns(pl.col("cash_usd") + 1.0)
+    assert not reconcile(fills.filter(later), pos.filter(later), CFG, tampered)["ok"].any()

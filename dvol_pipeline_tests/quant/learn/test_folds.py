@@ -9,7 +9,15 @@ import polars as pl
 import pytest
 
 from dvol_pipeline.quant.evaluate.forecast import diebold_mariano, forecast_metrics, regime_labels
-from dvol_pipeline.quant.learn.folds import WalkForwardConfig, fold_for_month, month_start, monthly_folds, split
+from dvol_pipeline.quant.learn.folds import (
+    WalkForwardConfig,
+    feature_span,
+    fold_for_month,
+    month_start,
+    month_folds,
+    monthly_folds,
+    split,
+)
 
 FIRST, LAST = date(2021, 3, 24), date(2024, 12, 31)
 
@@ -31,6 +39,28 @@ def test_folds_purge_the_horizon_and_never_train_on_the_future(horizon):
     # the first fold is the first month with a full year of purged history
     earlier = fold_for_month(f"{first.test_start - timedelta(days=1):%Y-%m}", horizon, FIRST)
     assert (earlier.train_end - FIRST).days + 1 < 365
+
+
+def test_a_months_folds_are_the_ones_monthly_folds_generates_and_the_rest_say_why():
+    config = WalkForwardConfig(min_history_days=365)
+    generated = {h: {f.key: f for f in monthly_folds(FIRST, LAST, h, 365)} for h in (1, 7, 14)}
+    for key in ("2022-03", "2022-04", "2022-05", "2023-01"):
+        month = month_folds(key, (1, 7, 14), FIRST, config)
+        assert set(month.runs) | set(month.skipped) == {1, 7, 14} and not set(month.runs) & set(month.skipped)
+        for h in (1, 7, 14):
+            assert month.runs.get(h) == generated[h].get(key)
+    april = month_folds("2022-04", (1, 7, 14), FIRST, config)
+    assert april.skipped == {14: "359 days of purged history < 365"} and set(april.runs) == {1, 7}
+
+
+def test_the_feature_span_covers_training_windows_and_the_prediction_context():
+    folds = [f for k in ("2022-05", "2022-06") for f in month_folds(k, (1, 7, 14), FIRST).runs.values()]
+    assert feature_span(folds, 120) == (FIRST, date(2022, 6, 30))  # expanding: from the first day
+    rolling = WalkForwardConfig(window="rolling", rolling_days=60)
+    short = list(month_folds("2023-04", (1, 7, 14), FIRST, rolling).runs.values())
+    assert min(f.train_start for f in short) > date(2023, 4, 1) - timedelta(days=120)
+    assert feature_span(short, 120) == (date(2023, 4, 1) - timedelta(days=120), date(2023, 4, 30))
+    assert feature_span([], 120) is None
 
 
 def test_rolling_window_and_split():
