@@ -47,7 +47,7 @@ from dvol_pipeline.quant.dvol.backtest.listing import (
     fair_ratio,
     futures_marks,
 )
-from dvol_pipeline.quant.dvol.backtest.schema import FUTURES_STRATEGY
+from dvol_pipeline.quant.evaluate.daily_frame import FUTURES_STRATEGY
 
 FILL_SCHEMA = {"date": pl.Date, "asset": pl.Utf8, "contract_expiry": pl.Date, "reason": pl.Utf8,
                "qty": pl.Float64, "mark": pl.Float64, "price": pl.Float64, "fee_usd": pl.Float64,
