@@ -121,8 +121,9 @@ def run_job(job_name: str, start: date | str | None, end: date | str | None, mar
 
     from dvol_pipeline.definitions import defs
 
-    market.open()  # fail fast on an unknown source name
     job = defs.resolve_job_def(job_name)
+    if job_name != UNIVERSE_JOB:  # the universe lane opens its own per-coin files (cmc included)
+        market.open()  # fail fast on an unknown source name
     keys = None
     if without is not None:
         keys = sorted(job.asset_layer.executable_asset_keys - defs.resolve_job_def(without).asset_layer.executable_asset_keys)

@@ -31,17 +31,20 @@ def executor_def() -> dg.ExecutorDefinition:
     return dg.multiprocess_executor if executor_name() == "multiprocess" else dg.in_process_executor
 
 
-shared = dg.Definitions(
-    assets=[*raw_assets, tear_sheets, warehouse],
-    asset_checks=freshness_checks,
-    jobs=[raw_ingest_job, warehouse_job, daily_job, eod_job, monthly_job, freshness_check_job, universe_job],
-    schedules=schedules,
-    sensors=[landing_sensor, *alert_sensors],
-    resources={"lake": LakeResource(), "market": MarketResource()},
-    # in-process by default: a step here is seconds of work, a subprocess per step would add about as
-    # much again; nothing is shared between steps, so `multiprocess_executor` works as well:
-    # DVOL_EXECUTOR=multiprocess selects it (the production profile, docs/operations.md)
-    executor=executor_def(),
-)
+def shared_definitions() -> dg.Definitions:
+    """What every lane shares (a function: Dagster allows one Definitions object at module scope)."""
+    return dg.Definitions(
+        assets=[*raw_assets, tear_sheets, warehouse],
+        asset_checks=freshness_checks,
+        jobs=[raw_ingest_job, warehouse_job, daily_job, eod_job, monthly_job, freshness_check_job, universe_job],
+        schedules=schedules,
+        sensors=[landing_sensor, *alert_sensors],
+        resources={"lake": LakeResource(), "market": MarketResource()},
+        # in-process by default: a step here is seconds of work, a subprocess per step would add about as
+        # much again; nothing is shared between steps, so `multiprocess_executor` works as well:
+        # DVOL_EXECUTOR=multiprocess selects it (the production profile, docs/operations.md)
+        executor=executor_def(),
+    )
 
-defs = dg.Definitions.merge(shared, *LANES)
+
+defs = dg.Definitions.merge(shared_definitions(), *LANES)

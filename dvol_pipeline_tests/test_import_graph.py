@@ -270,3 +270,13 @@ def test_no_module_imports_a_private_name_of_another_module():
             if module.startswith(PACKAGE) and module != name:
                 bad += [f"{name}: from {module} import {n}" for n in names if n.startswith("_") and n != "__future__"]
     assert not bad, "\n".join(sorted(bad))
+
+
+def test_the_code_location_has_one_definitions_object_at_module_scope():
+    """Dagster's loader (`dagster dev -w workspace.yaml`) refuses a module with two."""
+    import dagster as dg
+
+    import dvol_pipeline.definitions as top
+
+    found = [name for name, value in vars(top).items() if isinstance(value, dg.Definitions)]
+    assert found == ["defs"]
