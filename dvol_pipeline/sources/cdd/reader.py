@@ -41,8 +41,9 @@ VWAP_SLACK = 1.5
 """`Volume <QUOTE> / Volume <COIN>` is the bar's average price, so it lies within [low, high];
 beyond 1.5x outside that range one of the volume columns is wrong (swapped, truncated)."""
 PER_TRADE_FACTOR = 20.0
-"""Volume per trade 20x above or below the median of its 11 neighbouring bars: the trade count
-(CDD's last field) was cut or corrupted, e.g. 4598633 -> 45."""
+"""Volume per trade 20x above or below the median of its 11 neighbouring bars (of the same
+instrument: a file made by `cat` of two coins' files holds two series): the trade count (CDD's
+last field) was cut or corrupted, e.g. 4598633 -> 45."""
 NEIGHBOURS = 11
 SYMBOL_RE = r"^[A-Za-z0-9]+(?:[/_\-][A-Za-z0-9]+)*$"
 INTERVAL_SECONDS = {"1h": 3600, "8h": 8 * 3600, "1d": 86_400}
@@ -325,7 +326,8 @@ def _spacing(path: Path, layout: Layout, good: pl.DataFrame) -> tuple[str | None
 
 def _volume_rules(layout: Layout, frame: pl.DataFrame) -> list[pl.Expr]:
     """Rules: quote volume / base volume lies within the bar's price range (a swap or a cut volume
-    is not), and the volume per trade agrees with the neighbouring bars (a cut trade count is not)."""
+    is not), and the volume per trade agrees with the neighbouring bars of the same instrument
+    (a cut trade count does not). `frame` is sorted by time and carries `__series`."""
     rules = []
     if layout.kind != PRICE:
         return rules
@@ -347,7 +349,7 @@ def _volume_rules(layout: Layout, frame: pl.DataFrame) -> list[pl.Expr]:
     if "tradecount" in layout.columns and frame.height >= 5:
         n = pl.col("tradecount")
         per = pl.when((n > 0) & (base > 0)).then(base / n)
-        med = per.rolling_median(NEIGHBOURS, center=True, min_samples=5)
+        med = per.rolling_median(NEIGHBOURS, center=True, min_samples=5).over("__series")  # same instrument
         ratio = (per / med)
         odd = ratio.is_not_null() & ((ratio > PER_TRADE_FACTOR) | (ratio < 1 / PER_TRADE_FACTOR))
         rules.append(pl.when(odd).then(pl.format(
@@ -371,7 +373,7 @@ def _truncated_tail(layout: Layout, frame: pl.DataFrame, last_line: int, ends_op
     typical = frame.filter(pl.col("__line") != last_line)[f"__t_{last}"].str.len_chars().median()
     short = text.str.len_chars() < 0.5 * (typical or 0)
     if last in ("open", "high", "low", "close", "volume", "volume_quote", "tradecount", "rate"):
-        med = pl.col(last).abs().rolling_median(NEIGHBOURS, center=True, min_samples=3)
+        med = pl.col(last).abs().rolling_median(NEIGHBOURS, center=True, min_samples=3).over("__series")
         short = short | (pl.col(last).abs() * TAIL_FACTOR < med)
     return pl.when((pl.col("__line") == last_line) & short).then(pl.format(
         f"{last}: '{{}}' ends the file without a newline and is far below its neighbours (x1/{TAIL_FACTOR:g}) or "
@@ -451,6 +453,8 @@ def read_cdd_file(path: Path, units: str = "auto", now: datetime | None = None) 
     interval, spacing_rule = _spacing(path, layout, good)
     typed = good.with_columns(pl.col(c).alias(f"__t_{c}") for c in layout.columns)
     typed = typed.with_columns(pl.col(f"__num_{n}").alias(n) for n in values).sort("ts")
+    series = pl.col("symbol").str.to_uppercase().str.replace_all(r"[/\-_]", "")
+    typed = typed.with_columns(series.alias("__series"))  # one instrument's bars: neighbours are compared within it
     rules = [r for r in (claim_rule, spacing_rule) if r is not None] + _volume_rules(layout, typed)
     tail = _truncated_tail(layout, typed, lines[-1][0] if lines else 0, not data.endswith(b"\n"))
     if tail is not None:
