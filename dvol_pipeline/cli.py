@@ -154,7 +154,7 @@ def run_job(job_name: str, start: date | str | None, end: date | str | None, mar
 SUMMARY_NOTES = (
     "duplicates_resolved", "conflicts_resolved_by_newer_file", "partial_rows_excluded", "files_refused",
     "files_refused_why", "files_off_price_level", "files_not_in_coins", "files_ignored", "whitespace_trimmed",
-    "funding_times_snapped", "future_dated_rows", "lake_merge",
+    "funding_times_snapped", "future_dated_rows", "units", "lake_merge",
 )
 """Every rule that changes, drops or keeps a row on the user's behalf, as the run summary prints it."""
 

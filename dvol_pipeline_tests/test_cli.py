@@ -105,6 +105,7 @@ def test_cdd_landing_folder_builds_the_lake_for_the_range_it_covers(lake, capsys
     tables = _run_summary(out[1:-1])
     assert set(tables) == set(RAW_TABLES)
     assert tables["raw_dvol"][:3] == (28, 28, 0)  # 14 days x 2 coins, one partition each
+    assert tables["raw_dvol"][3]["units"]["BTC_DVOL_d.csv"].startswith("vol points (median 5")  # and why
     # daily: 14 complete days per coin; hourly: 14 days x 24 h per coin
     rows, partitions, quarantined, notes, _ = tables["raw_ohlcv"]
     assert (rows, partitions, quarantined) == (2 * (14 + 14 * 24), 28, 0) and notes["duplicates_resolved"] == 18

@@ -25,8 +25,8 @@ FUNDING_NAMES = ("funding rate", "funding_rate", "fundingrate", "last funding ra
 
 EXPECTED = """known CryptoDataDownload layouts:
   price:   [Unix|unix|Unix Timestamp,] Date, Symbol, Open, High, Low, Close, Volume <COIN>, Volume <QUOTE>[, tradecount]
-  dvol:    date, symbol, open, high, low, close
-  funding: [Unix,] Date, Symbol, Funding Rate (a fraction, or percent when the header says % / (%))"""
+  dvol:    date, symbol, open, high, low, close (vol points, or fractions: 0.55 for 55 %)
+  funding: [Unix,] Date, Symbol, Funding Rate (a fraction or percent; a header with % / (%) says percent)"""
 
 
 class CddLayoutError(ValueError):

@@ -24,15 +24,13 @@ from dvol_pipeline.contracts.validate import validate
 from dvol_pipeline.sources.cdd.layouts import (
     DVOL, FUNDING, PRICE, CddLayoutError, Layout, coin_from_name, detect, interval_from_name, split_symbol,
 )
+from dvol_pipeline.sources.cdd.units import Units, dvol_units, funding_units
 
 TABLE_OF = {PRICE: RAW_OHLCV.name, DVOL: RAW_DVOL.name, FUNDING: RAW_FUNDING.name}
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 AM_PM = r"^(\d{4}-\d{2}-\d{2}) (\d{1,2})-(AM|PM)$"  # CDD's hourly "2020-01-01 05-AM"
 UNIX_MS_RANGE = (1.2e12, 4.1e12)  # 2008 .. 2099: anything else is not a bar time
 MISSING = ("", "null", "nan", "none", "n/a")
-PERCENT_THRESHOLD = 0.003
-"""auto units: a median |funding| above 0.3 % per interval is not a plausible fraction
-(~330 % a year at 8h), so such a file quotes percent; below it, fractions."""
 KNOWN_VENUES = ("binance", "bitfinex", "bitstamp", "bybit", "coinbase", "deribit", "gemini", "kraken", "okx")
 FUNDING_SNAP_MS = 5_000
 """Funding events stamped within 5 s of a whole hour are snapped to it: Binance's exports stamp
@@ -41,8 +39,9 @@ VWAP_SLACK = 1.5
 """`Volume <QUOTE> / Volume <COIN>` is the bar's average price, so it lies within [low, high];
 beyond 1.5x outside that range one of the volume columns is wrong (swapped, truncated)."""
 PER_TRADE_FACTOR = 20.0
-"""Volume per trade 20x above or below the median of its 11 neighbouring bars: the trade count
-(CDD's last field) was cut or corrupted, e.g. 4598633 -> 45."""
+"""Volume per trade 20x above or below the median of its 11 neighbouring bars (of the same
+instrument: a file made by `cat` of two coins' files holds two series): the trade count (CDD's
+last field) was cut or corrupted, e.g. 4598633 -> 45."""
 NEIGHBOURS = 11
 SYMBOL_RE = r"^[A-Za-z0-9]+(?:[/_\-][A-Za-z0-9]+)*$"
 INTERVAL_SECONDS = {"1h": 3600, "8h": 8 * 3600, "1d": 86_400}
@@ -62,6 +61,8 @@ class ParsedFile:
     notes: dict = field(default_factory=dict)
     texts: dict[int, str] = field(default_factory=dict, repr=False)
     """line number -> the line as written, for rows rejected later (e.g. by the cross-file checks)."""
+    units: Units | None = None
+    """How the funding or DVOL numbers were scaled, and the evidence (None for price files)."""
 
 
 def _decode(path: Path, data: bytes) -> tuple[bytes, dict]:
@@ -186,7 +187,8 @@ def _interval(ts: pl.Series, path: Path | None = None) -> str:
     raise CddLayoutError(f"{where}bars every {step:.0f} s; only hourly, 8-hourly (funding) and daily files are supported")
 
 
-def _venue(path: Path) -> str:
+def venue(path: Path) -> str:
+    """The venue a file name names (`Binance_BTCUSDT_d.csv`: binance), else 'cdd'."""
     first = path.stem.split("_")[0].lower()
     return first if first in KNOWN_VENUES else next((v for v in KNOWN_VENUES if v in path.stem.lower()), "cdd")
 
@@ -195,30 +197,22 @@ def _is_perpetual(path: Path) -> bool:
     return any(w in path.stem.lower() for w in ("futures", "perp", "swap"))
 
 
-def funding_units(rates: pl.Series, layout: Layout, setting: str) -> tuple[bool, str]:
-    """(in percent?, why): explicit setting, else the header, else the documented magnitude rule."""
-    if setting in ("fraction", "percent"):
-        return setting == "percent", f"configured: {setting}"
-    if layout.funding_in_percent:
-        return True, "header says percent"
-    med = rates.drop_nulls().abs().median()
-    if med is None:
-        return False, "no values; fraction assumed"
-    return (med > PERCENT_THRESHOLD), f"median |rate| {med:.6f} {'>' if med > PERCENT_THRESHOLD else '<='} {PERCENT_THRESHOLD}"
-
-
-def _table_rows(path: Path, layout: Layout, good: pl.DataFrame, units: str,
-                interval: str | None = None) -> tuple[pl.DataFrame, dict]:
+def _table_rows(path: Path, layout: Layout, good: pl.DataFrame, units: str, interval: str | None = None,
+                decided: Units | None = None) -> tuple[pl.DataFrame, dict, Units | None]:
+    """The table's rows; funding and DVOL numbers scaled to the table's units (`decided`, else the
+    file's own evidence: sources/cdd/units.py)."""
     coin = pl.col("symbol").map_elements(split_symbol, return_dtype=pl.Utf8).alias("asset")
     base = good.with_columns(coin)
     if layout.kind == DVOL:
-        return base.select("ts", "asset", "open", "high", "low", "close", "__line"), {}
+        scaled = decided or dvol_units(base)
+        ohlc = (pl.col(c) * scaled.scale for c in ("open", "high", "low", "close"))
+        return base.select("ts", "asset", *ohlc, "__line"), {"dvol_units": scaled.note()}, scaled
     if layout.kind == PRICE:
         interval = interval or (_interval(base["ts"], path) if base.height else "1d")
         perp = _is_perpetual(path)
         symbol = pl.col("symbol").str.to_uppercase().str.replace_all(r"[/\-_]", "")
         frame = base.select(
-            "ts", "asset", pl.lit(_venue(path)).alias("venue"),
+            "ts", "asset", pl.lit(venue(path)).alias("venue"),
             (symbol + ("-PERP" if perp else "")).alias("instrument"),
             pl.lit("perpetual" if perp else "spot").alias("kind"), pl.lit(interval).alias("interval"),
             "open", "high", "low", "close", "volume", "volume_quote",
@@ -226,15 +220,15 @@ def _table_rows(path: Path, layout: Layout, good: pl.DataFrame, units: str,
             else pl.lit(None, pl.Int64).alias("trade_count"),
             "__line",
         )
-        return frame, {"interval": interval, "kind": "perpetual" if perp else "spot"}
-    percent, why = funding_units(base["rate"], layout, units)
+        return frame, {"interval": interval, "kind": "perpetual" if perp else "spot"}, None
     hours = {"1h": 1, "8h": 8, "1d": 24}[_interval(base["ts"], path)] if base.height > 1 else 8
+    scaled = decided or funding_units(base["rate"], layout, units, hours)
     symbol = pl.col("symbol").str.to_uppercase().str.replace_all(r"[/\-_]", "")
     frame = base.select(
         "ts", "asset", (symbol + "-PERP").alias("instrument"), pl.lit(hours, pl.Int32).alias("interval_hours"),
-        (pl.col("rate") / (100.0 if percent else 1.0)).alias("rate"), "__line",
+        (pl.col("rate") * scaled.scale).alias("rate"), "__line",
     )
-    return frame, {"funding_units": ("percent" if percent else "fraction") + f" ({why})", "interval_hours": hours}
+    return frame, {"funding_units": scaled.note(), "interval_hours": hours}, scaled
 
 
 def _reject_rows(path: Path, frame: pl.DataFrame, reason: str | pl.Expr) -> pl.DataFrame:
@@ -325,7 +319,8 @@ def _spacing(path: Path, layout: Layout, good: pl.DataFrame) -> tuple[str | None
 
 def _volume_rules(layout: Layout, frame: pl.DataFrame) -> list[pl.Expr]:
     """Rules: quote volume / base volume lies within the bar's price range (a swap or a cut volume
-    is not), and the volume per trade agrees with the neighbouring bars (a cut trade count is not)."""
+    is not), and the volume per trade agrees with the neighbouring bars of the same instrument
+    (a cut trade count does not). `frame` is sorted by time and carries `__series`."""
     rules = []
     if layout.kind != PRICE:
         return rules
@@ -347,7 +342,7 @@ def _volume_rules(layout: Layout, frame: pl.DataFrame) -> list[pl.Expr]:
     if "tradecount" in layout.columns and frame.height >= 5:
         n = pl.col("tradecount")
         per = pl.when((n > 0) & (base > 0)).then(base / n)
-        med = per.rolling_median(NEIGHBOURS, center=True, min_samples=5)
+        med = per.rolling_median(NEIGHBOURS, center=True, min_samples=5).over("__series")  # same instrument
         ratio = (per / med)
         odd = ratio.is_not_null() & ((ratio > PER_TRADE_FACTOR) | (ratio < 1 / PER_TRADE_FACTOR))
         rules.append(pl.when(odd).then(pl.format(
@@ -371,17 +366,20 @@ def _truncated_tail(layout: Layout, frame: pl.DataFrame, last_line: int, ends_op
     typical = frame.filter(pl.col("__line") != last_line)[f"__t_{last}"].str.len_chars().median()
     short = text.str.len_chars() < 0.5 * (typical or 0)
     if last in ("open", "high", "low", "close", "volume", "volume_quote", "tradecount", "rate"):
-        med = pl.col(last).abs().rolling_median(NEIGHBOURS, center=True, min_samples=3)
+        med = pl.col(last).abs().rolling_median(NEIGHBOURS, center=True, min_samples=3).over("__series")
         short = short | (pl.col(last).abs() * TAIL_FACTOR < med)
     return pl.when((pl.col("__line") == last_line) & short).then(pl.format(
         f"{last}: '{{}}' ends the file without a newline and is far below its neighbours (x1/{TAIL_FACTOR:g}) or "
         "far shorter than its column's values: the line was cut inside its last field (a truncated download)", text))
 
 
-def read_cdd_file(path: Path, units: str = "auto", now: datetime | None = None) -> ParsedFile:
+def read_cdd_file(path: Path, units: str = "auto", now: datetime | None = None,
+                  decided: Units | None = None) -> ParsedFile:
     """One file -> its rows (contract-valid, oldest first, `__line` kept) and its rejected lines.
 
-    `now` is the run's clock: a row stamped after it is future-dated and quarantined.
+    `now` is the run's clock: a row stamped after it is future-dated and quarantined. `units` is
+    the funding setting (auto | fraction | percent); `decided` overrides a funding or DVOL file's
+    own unit evidence with a decision taken across files (`units.funding_from_other_files`).
     """
     now = now or datetime.now(UTC)
     raw = path.read_bytes()
@@ -451,6 +449,8 @@ def read_cdd_file(path: Path, units: str = "auto", now: datetime | None = None) 
     interval, spacing_rule = _spacing(path, layout, good)
     typed = good.with_columns(pl.col(c).alias(f"__t_{c}") for c in layout.columns)
     typed = typed.with_columns(pl.col(f"__num_{n}").alias(n) for n in values).sort("ts")
+    series = pl.col("symbol").str.to_uppercase().str.replace_all(r"[/\-_]", "")
+    typed = typed.with_columns(series.alias("__series"))  # one instrument's bars: neighbours are compared within it
     rules = [r for r in (claim_rule, spacing_rule) if r is not None] + _volume_rules(layout, typed)
     tail = _truncated_tail(layout, typed, lines[-1][0] if lines else 0, not data.endswith(b"\n"))
     if tail is not None:
@@ -471,7 +471,7 @@ def read_cdd_file(path: Path, units: str = "auto", now: datetime | None = None) 
         if partial:
             notes["partial_bar_excluded"] = [str(t) for t in good.filter(still_open)["ts"].to_list()]
         good = good.filter(~still_open)
-    rows, table_notes = _table_rows(path, layout, good, units, interval)
+    rows, table_notes, scaled = _table_rows(path, layout, good, units, interval, decided)
     notes.update(table_notes)
 
     # the table's contract, per file, so a rejected row still names its file and line; a row's
@@ -498,4 +498,4 @@ def read_cdd_file(path: Path, units: str = "auto", now: datetime | None = None) 
     rejected = rejected.sort(pl.col("line").cast(pl.Int64, strict=False), nulls_last=True, maintain_order=True)
     digest = hashlib.sha256(raw).hexdigest()
     return ParsedFile(path, digest, layout, table, rows, rejected, partial, notes,
-                      texts=dict(zip(numbers, texts, strict=True)))
+                      texts=dict(zip(numbers, texts, strict=True)), units=scaled)

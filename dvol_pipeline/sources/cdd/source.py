@@ -7,9 +7,11 @@ not a known layout is refused: it becomes a quarantined row naming the file and 
 expected, and fails the contract check, so it cannot go unnoticed.
 
 Across files: a file whose price level is wildly off the same coin's other files on the days
-they share (another coin's prices under this coin's name) is quarantined whole; a file for a
-coin that is not configured, an unreadable file or a dangling link is reported, never skipped
-silently.
+they share (another coin's prices under this coin's name) is quarantined whole; a funding file
+whose own numbers cannot tell fractions from percent takes its units from the coin's other
+funding files (sources/cdd/units.py); a file for a coin that is not configured, an unreadable
+file or a dangling link is reported, never skipped silently. The units of every funding and
+DVOL file, with the evidence that decided them, are in the notes (`units`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from dvol_pipeline.contracts.tables import spec
 from dvol_pipeline.settings import lake_root
 from dvol_pipeline.sources.base import SourceBatch, TableNotProvided, register_source, sha256_file
 from dvol_pipeline.sources.cdd.layouts import CddLayoutError
-from dvol_pipeline.sources.cdd.reader import REJECT_SCHEMA, TABLE_OF, ParsedFile, read_cdd_file
+from dvol_pipeline.sources.cdd.reader import REJECT_SCHEMA, TABLE_OF, ParsedFile, read_cdd_file, venue
+from dvol_pipeline.sources.cdd.units import Units, funding_from_other_files
 
 PROVIDED = tuple(TABLE_OF.values())
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -136,16 +139,16 @@ class CddSource:
     """The run's clock (default: the wall clock); rows stamped after it are future-dated."""
     _cache: dict[tuple, ParsedFile | CddLayoutError] = field(default_factory=dict, repr=False)
 
-    def _parse(self, path: Path) -> ParsedFile | CddLayoutError:
+    def _parse(self, path: Path, decided: Units | None = None) -> ParsedFile | CddLayoutError:
         if path.is_symlink() and not path.exists():
             return CddLayoutError(f"{path.name}: a dangling symbolic link (to {os.readlink(path)}); "
                                   "point it at the file or remove it from landing/")
         try:
             stat = path.stat()
-            key = (str(path), stat.st_size, stat.st_mtime_ns, self.funding_units)
+            key = (str(path), stat.st_size, stat.st_mtime_ns, self.funding_units, decided)
             if key not in self._cache:
                 try:
-                    self._cache[key] = read_cdd_file(path, self.funding_units, self.now)
+                    self._cache[key] = read_cdd_file(path, self.funding_units, self.now, decided)
                 except CddLayoutError as err:
                     self._cache[key] = err
         except OSError as err:
@@ -162,6 +165,9 @@ class CddSource:
         mine = [r for r in results.values() if isinstance(r, ParsedFile) and r.table == table]
         if not mine and not refused:
             raise TableNotProvided(f"no CDD {table} files in {self.landing}")
+        if table == "raw_funding":
+            settled = funding_from_other_files(mine, venue)
+            mine = [r if r.path not in settled else self._parse(r.path, settled[r.path]) for r in mine]
         off = level_outliers(mine) if table in LEVEL_TABLES else {}
         level_rejects = [_all_rows_rejected(r, off[r.path]) for r in mine if r.path in off]
         rejected = [r.rejected for r in mine] + level_rejects + [
@@ -187,6 +193,7 @@ class CddSource:
             **({"files_off_price_level": {p.name: why for p, why in off.items()}} if off else {}),
             **({"files_not_in_coins": other_coins} if other_coins else {}),
             **({"files_ignored": ignored} if (ignored := ignored_files(self.landing)) else {}),
+            **({"units": units} if (units := {r.path.name: r.units.note() for r in mine if r.units}) else {}),
             **{k: n for k in ("whitespace_trimmed", "funding_times_snapped", "future_dated_rows")
                if (n := sum(r.notes.get(k, 0) for r in mine))},
             **merge_notes,

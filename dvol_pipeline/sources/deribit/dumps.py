@@ -39,7 +39,8 @@ GREEK_FIELDS = ("delta", "gamma", "vega", "theta", "rho")
 EXCHANGE_GREEKS_SCHEMA = {"ts": pl.Datetime("us", "UTC"), "asset": pl.Utf8, "instrument_name": pl.Utf8,
                           **{g: pl.Float64 for g in GREEK_FIELDS}}
 """The greeks a ticker publishes: delta (coins), gamma (per USD), vega (USD per vol point),
-theta (USD lost over the next calendar day), rho (USD per 1 % of rate)."""
+theta (USD per calendar day: the analytic rate x min(1, days to expiry), never below minus the
+option's value; `quant.pricing.options.exchange_theta`), rho (USD per 1 % of rate)."""
 REJECT_SCHEMA = {"file": pl.Utf8, "instrument_name": pl.Utf8, "ts": pl.Utf8, "asset": pl.Utf8, "reason": pl.Utf8}
 
 

@@ -247,3 +247,40 @@ def test_a_gap_of_several_days_is_reported_by_the_gap_check(tmp_path):
     assert report.gaps["gap_hours"].to_list() == [120.0]
     assert [d for _, d in report.missing] == [date(2024, 1, d) for d in range(5, 9)]
     assert datetime(2024, 1, 4, tzinfo=UTC) == report.gaps["gap_after"][0]
+
+
+def _fetch_ohlcv(landing, coins):
+    return CddSource(landing, now=datetime(2024, 6, 1, tzinfo=UTC)).fetch("raw_ohlcv", date(2024, 1, 1),
+                                                                         date(2024, 5, 31), coins)
+
+
+def _hourly(coin: str, volume: float, trades: int, price: float, n: int = 12) -> list[str]:
+    """One CDD hourly file's lines (URL, header, bars newest first): volume per trade volume / trades."""
+    lines = [URL, f"Unix,Date,Symbol,Open,High,Low,Close,Volume {coin},Volume USDT,tradecount"]
+    for i in reversed(range(n)):
+        t, v, k = T0 + i * HOUR, volume * (1 + 0.02 * i), trades + 150 * i
+        o, c = price * (1 + 0.001 * i), price * (1 + 0.001 * (i + 1))
+        lines.append(f"{int(t.timestamp() * 1000)},{t:%Y-%m-%d %H:%M:%S},{coin}USDT,{o:.2f},{c * 1.002:.2f},"
+                     f"{o * 0.998:.2f},{c:.2f},{v:.4f},{v * (o + c) / 2:.2f},{k}")
+    return lines
+
+
+def test_a_cat_of_two_coins_files_compares_each_bar_with_its_own_coin(tmp_path):
+    # about 0.025 BTC per trade and 0.6 ETH per trade: 24x apart, beyond the 20x of a cut count,
+    # so a median over both coins' bars would call one coin's counts corrupt
+    btc, eth = _hourly("BTC", 1000.0, 40_000, 60_000.0), _hourly("ETH", 18_000.0, 30_000, 3_000.0)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "Binance_BTCUSDT_1h.csv").write_text("\n".join(btc) + "\n")
+    alone = _fetch_ohlcv(landing, ["BTC"]).frame
+    (landing / "Binance_BTCUSDT_1h.csv").unlink()
+    (landing / "Binance_majors_1h.csv").write_text("\n".join(btc + eth) + "\n")  # cat BTC ETH > majors
+    batch = _fetch_ohlcv(landing, ["BTC", "ETH"])
+    assert alone.height == 11  # 12 bars, the newest still open
+    assert batch.frame.equals(alone)  # every closed BTC bar lands, as from the BTC file alone
+    per_trade = batch.rejected.filter(pl.col("reason").str.contains("volume per trade"))
+    assert per_trade.is_empty(), per_trade
+    # the 12 ETH bars under the BTC header stay quarantined, for that reason only (the embedded
+    # second URL and header lines are rejected as bad lines)
+    eth_rows = batch.rejected.filter(pl.col("asset") == "ETH")
+    assert eth_rows.height == 12 and eth_rows["reason"].str.starts_with("symbol 'ETHUSDT' is not BTC").all()

@@ -2,13 +2,13 @@
 
 They are synthesized, not recorded: valid `public/ticker` and
 `public/get_book_summary_by_currency` reply shapes (field names, nesting, JSON-RPC envelope,
-ms timestamps, 5-decimal greeks as the exchange rounds them) whose numbers are computed
-consistently the way Deribit computes its own: Black-76 on the expiry's forward
-(`underlying_price`), mark_price = USD value / forward, delta dV/dF, gamma per USD, vega and
-rho in USD per point, and theta = the value lost over the next calendar day (to expiry if
-sooner) — the exchange's convention that the parser and the pricing core must reproduce.
-A snapshot one hour before the 08:00 UTC expiry puts options within a day of expiry, where
-that theta and the analytic -dV/dT/365 differ about tenfold.
+ms timestamps, 5-decimal greeks as the exchange rounds them). Their numbers come from vollib's
+Black-76 (not from the pricing core the tests check) the way Deribit computes its own: on the
+expiry's forward (`underlying_price`), mark_price = USD value / forward, delta dV/dF, gamma per
+USD, vega and rho in USD per point, and theta per calendar day = the analytic rate x min(1,
+days to expiry), floored at minus the option's value: the rule that reproduces the theta of
+real Deribit tickers. A snapshot one hour before the 08:00 UTC expiry puts options within a
+day of expiry, where the scaling and the floor apply.
 
     PYTHONPATH=. python dvol_pipeline_tests/sources/deribit/make_dump_fixtures.py
 """
@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dvol_pipeline.quant.pricing.options import SECONDS_PER_YEAR, exchange_theta, greeks
+from vollib.black import black
+from vollib.black.greeks import analytical
+
+SECONDS_PER_YEAR = 365 * 86_400  # ACT/365 in seconds, as Deribit
 
 OUT = Path(__file__).resolve().parents[2] / "fixtures" / "deribit" / "dumps"
 SNAP = datetime(2023, 12, 28, 7, 0, 0, tzinfo=UTC)  # one hour before the 28DEC23 expiry
@@ -46,6 +49,15 @@ def _smile(k: float, f: float, atm: float, t: float) -> float:
     return atm * (1.0 - 0.35 * x + 1.8 * x * x / max(np.sqrt(t * 12), 0.3))
 
 
+def _greeks(flag: str, fwd: float, k: float, t: float, vol: float) -> dict:
+    """vollib's Black-76 (r = 0) value and greeks, theta by the exchange's rule."""
+    value = float(black(flag, fwd, k, t, 0.0, vol))
+    out = {name: float(getattr(analytical, name)(flag, fwd, k, t, 0.0, vol))
+           for name in ("delta", "gamma", "vega", "rho")}
+    rate = float(analytical.theta(flag, fwd, k, t, 0.0, vol))  # per calendar day (/365)
+    return {**out, "price": value, "theta": max(rate * min(1.0, t * 365), -value)}
+
+
 def _options(coin: str, book: dict):
     out = []
     for label, (expiry, fwd, atm, strikes) in book.items():
@@ -53,14 +65,13 @@ def _options(coin: str, book: dict):
         for k in strikes:
             for cp in ("C", "P"):
                 vol = _smile(k, fwd, atm, t)
-                g = greeks(fwd, float(k), t, vol, cp == "C")
-                th = exchange_theta(fwd, float(k), t, vol, cp == "C")
-                mark = float(g.price) / fwd
+                g = _greeks("c" if cp == "C" else "p", fwd, float(k), t, vol)
+                mark = g["price"] / fwd
                 spread = max(0.0001, round(0.04 * mark + 0.0003, 4))
                 bid = max(round(mark - spread / 2, 4), 0.0)
                 ask = round(mark + spread / 2, 4)
                 out.append(dict(name=f"{coin}-{label}-{k}-{cp}", label=label, fwd=fwd, vol=vol, mark=mark, bid=bid,
-                                ask=ask, g=g, theta=float(th), t=t, coin=coin))
+                                ask=ask, g=g, t=t, coin=coin))
     return out
 
 
@@ -84,8 +95,8 @@ def _ticker(o: dict, ms: int) -> dict:
         "interest_rate": 0.0,
         "instrument_name": o["name"],
         "index_price": INDEX[o["coin"]],
-        "greeks": {"vega": round(float(g.vega), 5), "theta": round(o["theta"], 5), "rho": round(float(g.rho), 5),
-                   "gamma": round(float(g.gamma), 5), "delta": round(float(g.delta), 5)},
+        "greeks": {"vega": round(g["vega"], 5), "theta": round(g["theta"], 5), "rho": round(g["rho"], 5),
+                   "gamma": round(g["gamma"], 5), "delta": round(g["delta"], 5)},
         "estimated_delivery_price": INDEX[o["coin"]],
         "bid_iv": 0.0 if zero_bid else round(o["vol"] * 100 - 1.1, 2),
         "best_bid_price": 0.0 if zero_bid else o["bid"],

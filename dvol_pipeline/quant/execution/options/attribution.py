@@ -10,11 +10,11 @@ from Black-76 on each option's own forward, mark IV and time left:
   perpetual/forward basis move, is left to the residual on purpose.
 * gamma = sum(0.5 qty Γ_i ΔF_i²)
 * vega  = sum(qty ν_i Δσ_i), ν per vol point times the change in vol points
-* theta = sum(qty θ_i), θ_i = `exchange_theta` over the days elapsed: the value the option
-  loses as those days pass at an unchanged forward and vol, to expiry if sooner (Deribit's
-  ticker convention). The analytic rate −σ² F² Γ / (2 x 365) (`theta_per_day`, kept for
-  reference) overstates a leg's last day many times over: it is a rate, and within a day of
-  expiry the value left to lose is far smaller than a day at that rate.
+* theta = sum(qty θ_i), θ_i = `exchange_theta` over the days elapsed (Deribit's ticker
+  convention): the analytic rate −σ² F² Γ / (2 x 365) (`theta_per_day`) times the days
+  elapsed, or the days left to expiry if fewer, and never more than the leg's whole value.
+  The bare rate overstates a leg's last day many times over: within a day of expiry the
+  time left, not a whole day, is what passes, and no option loses more than it is worth.
 
 Delta, gamma and vega come from one `quant.options.greeks` pass (vega per vol point).
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dvol_pipeline.quant.pricing.options import VOL_POINT, exchange_theta, greeks
+from dvol_pipeline.quant.pricing.options import VOL_POINT, exchange_theta, exchange_theta_from, greeks
 
 
 def theta_per_day(F, K, T, sigma, is_call=True) -> np.ndarray:
@@ -38,7 +38,7 @@ def theta_per_day(F, K, T, sigma, is_call=True) -> np.ndarray:
 
 
 def theta_exchange(F, K, T, sigma, is_call=True, days: float = 1.0) -> np.ndarray:
-    """Value lost over `days` calendar days (to expiry if sooner), Deribit's convention (r = 0)."""
+    """Theta over `days` calendar days by Deribit's convention (r = 0): `exchange_theta`."""
     return exchange_theta(F, K, T, sigma, is_call, days=days)
 
 
@@ -94,5 +94,5 @@ def attribute_rows(
         np.sum(qty * g.delta * move, axis=-1) + np.asarray(hedge_coin, float) * ref,
         np.sum(0.5 * qty * g.gamma * move**2, axis=-1),
         np.sum(qty * g.vega * ((np.asarray(iv1, float) - np.asarray(iv0, float)) / VOL_POINT), axis=-1),  # per point
-        np.sum(qty * theta_exchange(fwd0, strike, years0, iv0, is_call, days), axis=-1),
+        np.sum(qty * exchange_theta_from(g.theta, g.price, years0, days), axis=-1),
     )

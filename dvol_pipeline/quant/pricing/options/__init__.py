@@ -15,8 +15,8 @@ Units (one convention for the whole package)
 * delta dV/dF (coins per option); gamma d2V/dF2 (per USD);
   vega: value change per vol point (+0.01 of sigma), the project's only vega unit
   (dV/dsigma per unit sigma = vega / VOL_POINT);
-  theta: value change for one calendar day passing (-dV/dT / 365); `exchange_theta`: the value
-  lost over the next calendar day (to expiry if sooner), Deribit's ticker theta;
+  theta: value change for one calendar day passing (-dV/dT / 365); `exchange_theta`: Deribit's
+  ticker theta, that rate x min(1, days to expiry), never below -V;
   rho: value change for +1 % of r;
   vanna: d(delta)/d(sigma) per vol point; volga: d2V/dsigma2 per (vol point)^2;
   charm: delta change for one calendar day passing (-d(delta)/dT / 365).
@@ -57,6 +57,7 @@ from .pricing import (
     coin_to_usd,
     delta,
     exchange_theta,
+    exchange_theta_from,
     gamma,
     greeks,
     price,
@@ -78,6 +79,7 @@ __all__ = [
     "coin_to_usd",
     "delta",
     "exchange_theta",
+    "exchange_theta_from",
     "exposures_by_expiry",
     "gamma",
     "greeks",

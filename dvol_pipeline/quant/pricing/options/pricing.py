@@ -14,8 +14,8 @@ Units (the same everywhere in `quant.options`):
 * vega: value change for +1 vol point (sigma + 0.01), the one vega unit of the project;
   dV/dsigma per unit sigma is vega / VOL_POINT (callers that need it say so).
 * theta: value change for one calendar day passing (-dV/dT / 365), the analytic rate; Deribit's
-  tickers publish `exchange_theta` instead (the value actually lost over the next calendar
-  day, or to expiry if sooner), which differs ~10x within a day of expiry.
+  tickers publish `exchange_theta` instead: that rate times the part of the day left
+  (min(1, days to expiry)), never below -V.
 * rho: value change for +1 % in r (r + 0.01), forward fixed.
 * vanna: d(delta)/d(sigma) per vol point; volga: d2V/dsigma2 per (vol point)^2.
 * charm: delta change for one calendar day passing (-d(delta)/dT / 365).
@@ -281,18 +281,28 @@ def greeks(F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: 
 
 def exchange_theta(F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: ArrayLike,
                    r: ArrayLike = 0.0, days: ArrayLike = 1.0) -> np.ndarray:
-    """Deribit's theta: V(T - min(days, T)) - V(T) in USD, forward, vol and rate held (days = 1).
+    """Deribit's theta in USD: max(theta x min(days, days to expiry), -V), theta = `greeks().theta`.
 
-    Why a second theta: the exchange's tickers report the value an option loses over the next
-    calendar day (to expiry when that is sooner), a finite difference, while `greeks().theta`
-    is the instantaneous rate -dV/dT / 365. Far from expiry they agree to second order; as
-    T -> 0 the analytic rate of an at-the-money option grows like 1/sqrt(T) while the value
-    left to lose shrinks like sqrt(T): an hour before expiry they differ about 12x. The
-    daily P&L attribution uses this one (what a day held actually costs), over `days` elapsed.
+    The exchange's tickers publish the analytic rate -dV/dT / 365 while more than a day is
+    left; within the last day they scale it by the part of the day that remains, and never
+    report more than the option's whole value V (it cannot lose more than it is worth). That
+    rule reproduces the published theta of real Deribit tickers (each priced at its own
+    mark_iv) where the next-day value change V(T - 1 day) - V(T) does not: as T -> 0 an
+    at-the-money rate grows like 1/sqrt(T), so rate x time left tends to -V/2, not -V.
+
+    `days` other than 1 applies the same rule over that many calendar days (a weekend gap
+    in the daily P&L attribution): the rate held for the days elapsed, to expiry if sooner,
+    at most the whole value.
     """
-    T = np.asarray(T, dtype=np.float64)
-    step = np.minimum(np.asarray(days, dtype=np.float64) / DAYS_PER_YEAR, np.maximum(T, 0.0))
-    return price(F, K, T - step, sigma, is_call, r) - price(F, K, T, sigma, is_call, r)
+    g = greeks(F, K, T, sigma, is_call, r)
+    return exchange_theta_from(g.theta, g.price, T, days)
+
+
+def exchange_theta_from(theta: ArrayLike, value: ArrayLike, T: ArrayLike, days: ArrayLike = 1.0) -> np.ndarray:
+    """`exchange_theta` from greeks already computed: analytic `theta` per day and `value` (USD), T in years."""
+    days_left = np.maximum(np.asarray(T, dtype=np.float64), 0.0) * DAYS_PER_YEAR
+    charged = np.asarray(theta, dtype=np.float64) * np.minimum(np.asarray(days, dtype=np.float64), days_left)
+    return np.maximum(charged, -np.asarray(value, dtype=np.float64))
 
 
 def usd_to_coin(value_usd: ArrayLike, F: ArrayLike) -> np.ndarray:
