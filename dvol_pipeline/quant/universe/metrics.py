@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant import stats
+from dvol_pipeline.quant.evaluate import classification
 from dvol_pipeline.quant.evaluate.forecast import diebold_mariano
 from dvol_pipeline.quant.universe.models import CLASSES
 from dvol_pipeline.quant.universe.walkforward import BENCHMARK
@@ -58,13 +59,13 @@ def class_metrics_table(preds: pl.DataFrame) -> pl.DataFrame:
     rows = []
     for (scope, group, split, family, h), g in (
             item for part in _scoped(scored) for item in part.group_by("scope", "group", "split", "family", "horizon")):
-        sc = stats.class_scores(g["class"].to_list(), g["class_hat"].to_list(), CLASSES)
+        sc = classification.class_scores(g["class"].to_list(), g["class_hat"].to_list(), CLASSES)
         counts = sc["counts"]
         score = g["p_high"] if family == "lgbm_class" else g["y_hat"]
         row = {"scope": scope, "group": group, "split": split, "family": family, "horizon": h, "n": g.height,
                "accuracy": sc["accuracy"], "precision_macro": sc["precision_macro"], "recall_macro": sc["recall_macro"],
                "f1_macro": sc["f1_macro"],
-               "auc_high": stats.roc_auc((g["class"] == "high").to_numpy(), score.fill_null(np.nan).to_numpy())}
+               "auc_high": classification.roc_auc((g["class"] == "high").to_numpy(), score.fill_null(np.nan).to_numpy())}
         for i, c in enumerate(CLASSES):
             row.update({f"precision_{c}": sc["precision"][i], f"recall_{c}": sc["recall"][i], f"f1_{c}": sc["f1"][i]})
             row.update({f"n_{c}_as_{d}": int(counts[i, j]) for j, d in enumerate(CLASSES)})

@@ -17,7 +17,7 @@ import polars as pl
 
 from dvol_pipeline.quant.learn.folds import month_start
 from dvol_pipeline.quant.learn.gbm import LightGBMClassifier
-from dvol_pipeline.quant.stats import class_scores, roc_auc
+from dvol_pipeline.quant.evaluate.classification import class_scores, roc_auc
 
 from .config import STRUCTURES, IVRankConfig
 

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.evaluate.strategy import daily_pnl_metrics
-from dvol_pipeline.quant.stats import roc_auc
+from dvol_pipeline.quant.evaluate.classification import roc_auc
 
 from .config import IVRankConfig
 from .trades import GREEKS
