@@ -32,7 +32,6 @@ import argparse  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from datetime import date, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -45,6 +44,7 @@ from dvol_pipeline.pipeline.dvol.paper import run_paper  # noqa: E402
 from dvol_pipeline.quant.dvol.backtest.listing import TERM_COLUMNS  # noqa: E402
 from dvol_pipeline.quant.dvol.paper import PaperConfig  # noqa: E402
 from dvol_pipeline.sources.simulated import SimConfig, SimulatedMarket  # noqa: E402
+from dvol_pipeline_tests.bench.reference import best_seconds, reference_line, reference_seconds
 
 FIRST = date(2023, 3, 1)  # the DVOL futures' listing day (quant/dvol/backtest/listing.py): the book trades from day 1
 COINS = ["BTC", "ETH"]
@@ -54,19 +54,6 @@ OPTION_STRATEGY = "option_straddle_condor"
 CONFIG = PaperConfig(kill_drawdown_frac=float("inf"))
 """No drawdown stop: random signals would halt the books early and leave a history of idle days."""
 
-
-def reference_seconds(repeats: int = 3) -> float:
-    """Best wall seconds of the reference loop."""
-    return _best(lambda: sum(i * i for i in range(3 * 10**7)), repeats)
-
-
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    wall = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        wall.append(time.perf_counter() - t0)
-    return min(wall)
 
 
 def build_lake(root: Path, days: int, seed: int = 5) -> None:
@@ -134,11 +121,11 @@ def main() -> int:
         sleeve = sum(1 for _ in table("paper_option_fills").base(root).rglob("*.parquet"))
         print(f"lake holds {fills} paper_fills and {sleeve} paper_option_fills partitions")
         ref = reference_seconds()
-        print(f"reference loop sum(i*i for i in range(3*10**7)): {ref:.3f} s (best of 3)")
+        print(reference_line(ref))
         times = {}
         for n in (args.early, args.days):
             day = FIRST + timedelta(days=n - 1)
-            times[n] = _best(lambda day=day: run_paper(root, day, day, COINS, CONFIG), args.repeats)
+            times[n] = best_seconds(lambda day=day: run_paper(root, day, day, COINS, CONFIG), args.repeats)
             print(f"one end-of-day run_paper, day {n:>5} ({day}): {times[n]:.3f} s "
                   f"= {times[n] / ref:.3f} x reference (best of {args.repeats})")
         print(f"day {args.days} / day {args.early}: {times[args.days] / times[args.early]:.2f}")
