@@ -137,7 +137,7 @@ def test_run_on_cdd_files_builds_everything_it_can_and_skips_the_rest_with_a_not
     assert main(["run", "--source", "cdd"]) == 0
     captured = capsys.readouterr()
     out = captured.out + captured.err
-    assert "CDD files cover 2021-03-24..2022-05-16; materializing 2021-03-24..2022-05-16" in out
+    assert "dvol lane: runs over 2021-03-24..2022-05-16 (raw_dvol covers 2021-03-24..2022-05-16)" in out
     folds = query(lake, "SELECT DISTINCT fold FROM oos_predictions ORDER BY fold")["fold"].to_list()
     assert folds == ["2022-04", "2022-05"]
     assert sorted(p.name for p in (lake / "reports" / "latest").glob("*.html")) == ["tearsheet_BTC.html",
@@ -145,9 +145,133 @@ def test_run_on_cdd_files_builds_everything_it_can_and_skips_the_rest_with_a_not
     signals = query(lake, "SELECT asset, direction FROM signals WHERE date = DATE '2022-05-16' ORDER BY asset")
     assert signals["asset"].to_list() == ["BTC", "ETH"] and signals["direction"].is_in([-1, 0, 1]).all()
     no_chain = query(lake, "SELECT count(*) AS n FROM lake_catalog WHERE view_name LIKE 'surface%' OR view_name = 'chain_greeks'")
-    assert no_chain["n"][0] == 0 and "no raw_option_chain" in out
+    assert no_chain["n"][0] == 0 and "no raw_option_chain" in _said(out)
     assert query(lake, "SELECT count(*) AS n FROM backtest_daily WHERE strategy LIKE 'option%'")["n"][0] == 0
     assert pl.read_parquet(lake / "backtest" / "strategy_metrics" / "part-0.parquet").height > 0
+
+
+def _said(out: str) -> str:
+    """The printed text with its line wrapping undone, to find a sentence the CLI wrapped."""
+    return " ".join(out.split())
+
+
+def _light_universe(monkeypatch) -> None:
+    """The universe lane's models cut to their quickest (no tuning, no LSTM, no SHAP, no MLflow)."""
+    from functools import partial
+
+    from dvol_pipeline import cli
+
+    monkeypatch.setattr(cli, "run_universe", partial(cli.run_universe, tune=False, lstm=False, explain=False, track=False))
+
+
+def _walk_prices(landing, coins, t0, n, seed=7):
+    from datetime import timedelta
+
+    import numpy as np
+
+    from dvol_pipeline_tests.cdd_files import price_rows, write_price_file
+
+    rng = np.random.default_rng(seed)
+    for k, coin in enumerate(coins):
+        walk = np.exp(np.cumsum(rng.normal(0, 0.04, n)))
+        rows = [{**r, **{c: r[c] * w for c in ("o", "h", "l", "c", "q")}}
+                for r, w in zip(price_rows(coin, t0, n, timedelta(days=1), base=50.0 * (k + 1)), walk, strict=True)]
+        write_price_file(landing / f"Binance_{coin}USDT_d.csv", rows, date_style="date")
+
+
+NINE = ("BTC", "ETH", "SOL", "ADA", "XRP", "DOGE", "LTC", "LINK", "DOT")
+
+
+@pytest.mark.slow  # two runs of the universe lane (its quickest models) and a daily run: ~1 min
+def test_run_on_price_files_alone_runs_the_universe_lane_and_each_lane_uses_its_own_days(lake, capsys, monkeypatch):
+    """A new user's landing folder: daily price files of nine coins, no DVOL. The dvol and options
+    lanes are skipped with a line naming what would enable them; the universe lane runs over the
+    price files' own days. With DVOL files added, the dvol lane runs over the DVOL files' days and
+    the universe lane still over the price files' days, from before the first daily partition."""
+    from datetime import UTC, datetime
+
+    from dvol_pipeline.lake.warehouse import query
+    from dvol_pipeline_tests.cdd_files import write_dvol_file
+
+    _light_universe(monkeypatch)
+    landing = lake / "landing"
+    landing.mkdir()
+    _walk_prices(landing, NINE, datetime(2019, 10, 1, tzinfo=UTC), 560)  # 2019-10-01..2021-04-12
+    assert main(["run", "--source", "cdd"]) == 0
+    said = _said(capsys.readouterr().out)
+    assert (f"dvol lane (DVOL features, forecasts, backtests, signals and the paper book): skipped, no raw_dvol in "
+            f"the inputs; CryptoDataDownload's daily DVOL files (BTC_DVOL_d.csv, ETH_DVOL_d.csv) in {landing} would "
+            "enable it") in said
+    assert "options lane (option surfaces, greeks and the IV-rank strategies): skipped, no raw_option_chain" in said
+    assert "universe lane: runs over 2019-10-01..2021-04-11" in said
+    views = set(query(lake, "SELECT view_name FROM lake_catalog")["view_name"])
+    assert {"raw_universe_daily", "universe_predictions", "universe_strategy_metrics"} <= views
+    assert not views & {"raw_dvol", "features_daily", "vol_regimes", "surface_params"}  # nothing of a skipped lane
+    universe = query(lake, "SELECT min(date) AS first, count(DISTINCT symbol) AS coins FROM raw_universe_daily")
+    assert universe.row(0) == (datetime(2019, 10, 1).date(), 9)
+
+    for coin in ("BTC", "ETH"):
+        write_dvol_file(landing / f"{coin}_DVOL_d.csv", coin, datetime(2021, 3, 24, tzinfo=UTC), 20)
+    assert main(["run", "--source", "cdd"]) == 0
+    said = _said(capsys.readouterr().out)
+    assert "dvol lane: runs over 2021-03-24..2021-04-11 (raw_dvol covers 2021-03-24..2021-04-11)" in said
+    assert "universe lane: runs over 2019-10-01..2021-04-11" in said
+    days = query(lake, "SELECT min(date) AS first, max(date) AS last FROM features_daily")
+    assert days.row(0) == (datetime(2021, 3, 24).date(), datetime(2021, 4, 11).date())
+    trained = query(lake, "SELECT min(date) AS first FROM universe_features")["first"][0]
+    assert trained < datetime(2020, 1, 1).date()  # the price files' history, not the DVOL files' first day
+
+
+@pytest.mark.slow  # one daily run and the warehouse: ~15 s
+def test_run_on_dvol_files_alone_skips_the_universe_and_options_lanes_with_what_would_enable_them(lake, capsys):
+    from dvol_pipeline.lake.warehouse import query
+    from dvol_pipeline_tests.cdd_files import T0, write_dvol_file
+
+    landing = lake / "landing"
+    landing.mkdir()
+    for coin in ("BTC", "ETH"):
+        write_dvol_file(landing / f"{coin}_DVOL_d.csv", coin, T0, 15)
+    assert main(["run", "--source", "cdd"]) == 0
+    said = _said(capsys.readouterr().out)
+    assert "dvol lane: runs over 2024-01-01..2024-01-14" in said
+    assert "options lane (option surfaces, greeks and the IV-rank strategies): skipped, no raw_option_chain" in said
+    assert (f"universe lane (realised-vol forecasts and regimes of every coin): skipped, no raw_universe_daily in the "
+            f"inputs; daily spot price files per coin (Binance_SOLUSDT_d.csv ...) in {landing} would enable it") in said
+    views = set(query(lake, "SELECT view_name FROM lake_catalog")["view_name"])
+    assert {"raw_dvol", "features_daily", "vol_regimes"} <= views
+    assert not views & {"raw_universe_daily", "surface_params", "chain_greeks"}
+
+
+@pytest.mark.slow  # one daily run and the warehouse: ~20 s
+def test_run_on_saved_option_chains_alone_runs_the_options_lane_only(lake, capsys):
+    """Deribit dumps hold option chains only: the options lane's surfaces and greeks run, the dvol
+    lane (and with it the IV-rank strategies, which read its tables) and the universe lane are skipped."""
+    import shutil
+    from pathlib import Path
+
+    from dvol_pipeline.lake.warehouse import query
+
+    dumps = Path(__file__).parent / "fixtures" / "deribit" / "dumps"
+    (lake / "landing" / "deribit").mkdir(parents=True)
+    for path in dumps.glob("ticker_*"):  # BTC and ETH tickers of 2023-12-28
+        shutil.copy(path, lake / "landing" / "deribit" / path.name)
+    assert main(["run", "--source", "deribit_dumps"]) == 0
+    said = _said(capsys.readouterr().out)
+    assert "dvol lane (DVOL features, forecasts, backtests, signals and the paper book): skipped, no raw_dvol" in said
+    assert ("options lane: runs over 2023-12-28..2023-12-28 (raw_option_chain covers 2023-12-28..2023-12-28); "
+            "without the dvol lane, the IV-rank strategies") in said
+    assert "universe lane (realised-vol forecasts and regimes of every coin): skipped, no raw_universe_daily" in said
+    views = set(query(lake, "SELECT view_name FROM lake_catalog")["view_name"])
+    assert {"raw_option_chain", "chain_greeks"} <= views and not views & {"features_daily", "vol_regimes", "raw_dvol"}
+    with dg.DagsterInstance.from_config(str(lake / ".dagster")) as instance:
+        assert [r.job_name for r in reversed(instance.get_runs())] == ["daily_job", "warehouse_job"]
+
+
+def test_every_lane_the_decision_names_has_its_definitions():
+    from dvol_pipeline.definitions import LANE_DEFS
+    from dvol_pipeline.quant.lanes import LANES
+
+    assert [lane.name for lane in LANES] == list(LANE_DEFS)
 
 
 def test_eod_runs_the_end_of_day_job_itself(lake, toy, capsys):
