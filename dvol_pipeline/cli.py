@@ -222,63 +222,128 @@ def run_summary(result) -> list[str]:
     return lines
 
 
-def _summary(root: Path) -> str:
-    from dvol_pipeline.lake.catalog import warehouse_file
+def _view(root: Path, sql: str):
+    """The frame `sql` returns on the warehouse, or None where a view it reads does not exist (a view
+    exists only once its asset ran) or there is no warehouse yet."""
     from dvol_pipeline.lake.warehouse import query
 
-    catalog = query(root, "SELECT view_name, row_count, partition_count FROM lake_catalog ORDER BY ALL")
-    lines = [f"Lake: {root}", str(catalog), f"Warehouse: {warehouse_file(root)} (open it read-only at any time)"]
-    if "raw_dvol" in catalog["view_name"]:  # the example reads the dvol lane's raw table
-        lines += ["Example query:", f'  python -m dvol_pipeline query "{EXAMPLE_SQL}"', str(query(root, EXAMPLE_SQL))]
-    lines.append("Next: `make ui` opens the Dagster UI on http://127.0.0.1:3000 (assets, partitions, checks).")
-    return "\n".join(lines)
-
-
-def _outputs(root: Path, last_day: date | None) -> str:
-    """Where the tear sheets are, and the signals of the last day (None: no dvol lane, no signals)."""
-    from dvol_pipeline.lake.catalog import report_file
-    from dvol_pipeline.lake.warehouse import query
-
-    lines = []
-    for sheet in sorted(report_file(root, "latest", "*").parent.glob(report_file(root, "latest", "*").name)):
-        lines.append(f"Tear sheet: {sheet}  (open it in any browser; it works offline)")
-    if last_day is None:
-        return "\n".join(lines)
     try:
-        sig = query(root, f"SELECT date, asset, round(yhat_1d, 2) AS yhat_1d, round(yhat_7d, 2) AS yhat_7d, "
-                          f"round(yhat_14d, 2) AS yhat_14d, direction, round(confidence, 2) AS confidence, model_version "
-                          f"FROM signals WHERE date = DATE '{last_day}' ORDER BY asset")
-        lines += [f"Signals for {last_day}:", str(sig)]
-    except Exception as err:  # the signals view exists only once the signals asset ran
-        lines.append(f"No signals for {last_day}: {err}")
-    book_sql = {
-        "Volatility regime": f"SELECT date, asset, regime, round(dvol_rank, 2) AS dvol_rank, round(rv_iv_ratio, 2) AS "
-                             f"rv_iv_ratio FROM vol_regimes WHERE date = DATE '{last_day}' ORDER BY asset",
-        "IV-rank strategies (out of sample, costs x1, both coins)":
-            "SELECT strategy, n_trades, round(hit_rate, 2) AS hit_rate, round(net_usd) AS net_usd, "
-            "round(sharpe, 2) AS sharpe, (SELECT round(avg(auc), 3) FROM ivrank_gate_folds) AS gate_auc_mean "
-            "FROM ivrank_strategy_metrics WHERE asset = 'ALL' AND regime = 'ALL' AND cost_mult = 1 ORDER BY strategy",
-        "Smile fits (median IV RMSE, vol points)":
-            "SELECT test, model, round(median(iv_rmse_vol), 2) AS iv_rmse, round(avg(inside_spread_share), 2) "
-            "AS inside_spread FROM surface_model_comparison GROUP BY ALL ORDER BY ALL",
-    }
-    for title, sql in book_sql.items():
-        try:
-            lines += [f"{title}:", str(query(root, sql))]
-        except Exception:  # a view exists only once its asset ran
-            continue
-    book_sql = {
-        "Paper book (DVOL futures)": "SELECT date, asset, contract_expiry, position, target_next, round(equity_usd, 2) "
-                                     "AS equity_usd, halted FROM paper_positions",
-        "Paper book (option sleeve)": "SELECT date, asset, structure, n_legs, round(hedge_coin, 3) AS hedge_coin, "
-                                      "round(equity_usd, 2) AS equity_usd, target_next, halted FROM paper_option_book",
-    }
-    for title, sql in book_sql.items():
-        try:
-            lines += [f"{title} after {last_day}:", str(query(root, f"{sql} WHERE date = DATE '{last_day}' ORDER BY asset"))]
-        except Exception:  # the view exists only once the paper book ran
-            continue
-    return "\n".join(lines)
+        return query(root, sql)
+    except (duckdb.Error, FileNotFoundError):
+        return None
+
+
+def _section(title: str, frame, headers: dict[str, str] | None = None) -> list[str]:
+    """A titled plain-text table (reports/text.py), or nothing for no frame or no rows."""
+    from dvol_pipeline.reports.text import text_table
+
+    if frame is None or frame.is_empty():
+        return []
+    return ["", *textwrap.wrap(title, WIDTH), text_table(frame, WIDTH, headers=headers)]
+
+
+def _side(units: float | None) -> str:
+    """A futures position in words: long 1, short 2, flat."""
+    if not units:
+        return "flat" if units is not None else "-"
+    return f"{'long' if units > 0 else 'short'} {abs(units):g}"
+
+
+def lake_summary(root: Path) -> list[str]:
+    """What the lake holds, table by table, and where the warehouse is, with a query to try."""
+    from dvol_pipeline.lake.catalog import warehouse_file
+
+    catalog = _view(root, "SELECT view_name, row_count, partition_count FROM lake_catalog ORDER BY ALL")
+    lines = [f"Lake: {root}", *_section(f"{0 if catalog is None else catalog.height} tables:", catalog,
+                                        {"view_name": "table", "row_count": "rows", "partition_count": "partitions"})]
+    lines += ["", "Warehouse (DuckDB, open it read-only at any time):", f"  {warehouse_file(root)}"]
+    if catalog is not None and "raw_dvol" in catalog["view_name"]:  # the example reads the dvol lane's raw table
+        sql = textwrap.wrap(EXAMPLE_SQL, WIDTH - 6)
+        lines += ["", "Try a query, e.g. the mean and the highest DVOL per coin and year:",
+                  "  python -m dvol_pipeline query \\", f'    "{sql[0]}', *(f"     {part}" for part in sql[1:])]
+        lines[-1] += '"'
+        example = _view(root, EXAMPLE_SQL)
+        lines += _section("which prints:", example if example is None else example.cast({"year": str}), {"asset": "coin"})
+    return lines
+
+
+def day_summary(root: Path, last_day: date) -> list[str]:
+    """The desk's view of `last_day`: the signals, the regimes, the strategies and the paper book, with
+    codes as the names they stand for; a section whose table does not exist yet is left out."""
+    import polars as pl
+
+    from dvol_pipeline.quant.dvol.signals import DIRECTION_NAMES
+    from dvol_pipeline.quant.execution.options.selection import STRUCTURE_NAMES
+
+    day = f"DATE '{last_day}'"
+    lines = []
+    sig = _view(root, "SELECT asset, round(yhat_1d, 2) AS d1, round(yhat_7d, 2) AS d7, round(yhat_14d, 2) AS d14, "
+                      f"direction, round(confidence, 2) AS confidence, model_version FROM signals WHERE date = {day} "
+                      "ORDER BY asset")
+    if sig is not None:
+        sig = sig.with_columns(pl.col("direction").replace_strict(DIRECTION_NAMES, default="?", return_dtype=pl.Utf8))
+        lines += _section(f"Signals for {last_day} (the forecast change of DVOL, in vol points, over 1, 7 and 14 days):",
+                          sig.drop("model_version"), {"asset": "coin", "d1": "1 day", "d7": "7 days", "d14": "14 days",
+                                                      "direction": "signal"})
+        models = sig.select("asset", "model_version").rows()
+        said = ([f"models: {models[0][1]}"] if len({m for _, m in models}) == 1 else
+                [f"{coin} models: {m}" for coin, m in models])  # the promoted model of each horizon
+        for line in said:
+            lines += textwrap.wrap(line, WIDTH, initial_indent="  ", subsequent_indent="    ")
+    lines += _section(f"Volatility regime on {last_day} (DVOL rank in its past year; realised over implied vol):",
+                      _view(root, "SELECT asset, regime, round(dvol_rank, 2) AS dvol_rank, round(rv_iv_ratio, 2) "
+                                  f"AS rv_iv FROM vol_regimes WHERE date = {day} ORDER BY asset"),
+                      {"asset": "coin", "dvol_rank": "DVOL rank", "rv_iv": "RV / IV"})
+    auc = _view(root, "SELECT round(avg(auc), 3) AS auc FROM ivrank_gate_folds")
+    gate = f"; the trade gate's mean AUC {auc['auc'][0]}" if auc is not None and auc.height else ""
+    lines += _section(f"IV-rank strategies (out of sample, both coins, costs x1{gate}):",
+                      _view(root, "SELECT strategy, n_trades, round(hit_rate, 2) AS hit_rate, round(net_usd) AS net_usd, "
+                                  "round(sharpe, 2) AS sharpe FROM ivrank_strategy_metrics WHERE asset = 'ALL' AND "
+                                  "regime = 'ALL' AND cost_mult = 1 ORDER BY strategy"),
+                      {"n_trades": "trades", "hit_rate": "hit rate", "net_usd": "net USD", "sharpe": "Sharpe"})
+    lines += _section("Smile fits (median IV error in vol points; the share of fits inside the bid-ask spread):",
+                      _view(root, "SELECT test, model, round(median(iv_rmse_vol), 2) AS iv_rmse, "
+                                  "round(avg(inside_spread_share), 2) AS inside FROM surface_model_comparison "
+                                  "GROUP BY ALL ORDER BY ALL"),
+                      {"test": "sample", "iv_rmse": "IV RMSE", "inside": "inside spread"})
+    futures = _view(root, "SELECT asset, contract_expiry, position, target_next, round(equity_usd, 2) AS equity_usd, "
+                          f"halted FROM paper_positions WHERE date = {day} ORDER BY asset")
+    if futures is not None:
+        futures = futures.with_columns(pl.Series(c, [_side(v) for v in futures[c]], dtype=pl.Utf8)
+                                       for c in ("position", "target_next"))
+    lines += _section(f"Paper book after {last_day}, DVOL futures:", futures,
+                      {"asset": "coin", "contract_expiry": "contract", "position": "holds", "target_next": "next",
+                       "equity_usd": "equity USD"})
+    sleeve = _view(root, "SELECT asset, structure, n_legs, round(hedge_coin, 3) AS hedge_coin, round(equity_usd, 2) "
+                         f"AS equity_usd, target_next, halted FROM paper_option_book WHERE date = {day} ORDER BY asset")
+    if sleeve is not None:
+        sleeve = sleeve.with_columns(pl.col(c).replace_strict(STRUCTURE_NAMES, default="?", return_dtype=pl.Utf8)
+                                     for c in ("structure", "target_next"))
+    lines += _section(f"Paper book after {last_day}, option sleeve (delta-hedged with the perpetual):", sleeve,
+                      {"asset": "coin", "structure": "holds", "n_legs": "legs", "hedge_coin": "hedge (coin)",
+                       "equity_usd": "equity USD", "target_next": "next"})
+    return lines
+
+
+def where_to_look(root: Path) -> list[str]:
+    """The last lines of a run: the Dagster UI, the tear sheets and reports, then the dashboard."""
+    from dvol_pipeline.lake.catalog import report_file, universe_report_file
+    from dvol_pipeline.settings import api_url, dagster_ui_url
+
+    sheet = report_file(root, "latest", "*")
+    sheets = [*sorted(p.name for p in sheet.parent.glob(sheet.name)),
+              *([universe_report_file(root, "latest").name] if universe_report_file(root, "latest").exists() else [])]
+    lines = ["", f"Dagster UI (runs, assets, partitions, checks): `make ui`, then {dagster_ui_url()}"]
+    if sheets:
+        lines += ["Tear sheets and reports (open them in any browser; they work offline), in", f"  {sheet.parent}/",
+                  *textwrap.wrap("  ".join(sheets), WIDTH, initial_indent="  ", subsequent_indent="  ")]
+    lines.append(f"Dashboard (signals, regimes, the paper book): `make serve`, then {api_url()}")
+    return lines
+
+
+def final_summary(root: Path, last_day: date | None) -> str:
+    """The screen a person reads after a run: the lake, the last day's results, where to look next."""
+    return "\n".join([*lake_summary(root), *(day_summary(root, last_day) if last_day else []), *where_to_look(root)])
 
 
 GraphRun = tuple[str, date | str | None, date | str | None, str | None]
@@ -363,9 +428,8 @@ def run_graph(market: MarketResource, plans: dict[str, LanePlan], universe: dict
                 echo(f"The run of {label} failed; the log above names the failing asset and check.", sys.stderr)
                 return 1
     print(phase_table(phases, time.perf_counter() - started) + "\n")
-    print(_summary(lake_root()))
     dvol = plans["dvol"].span
-    print(_outputs(lake_root(), dvol[1] if dvol else None))
+    print(final_summary(lake_root(), dvol[1] if dvol else None))
     return 0
 
 
@@ -472,7 +536,7 @@ def cmd_eod(args: argparse.Namespace) -> int:
         print(f"eod {day} FAILED: see the log above (failing asset, check and rows)", file=sys.stderr)
         return 1
     print(f"eod {day} done in {time.perf_counter() - started:.1f} s")
-    print(_outputs(lake_root(), day))
+    print("\n".join([*day_summary(lake_root(), day), *where_to_look(lake_root())]))
     return 0
 
 

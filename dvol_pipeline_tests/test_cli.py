@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import date
 
 import dagster as dg
 import pytest
 
-from dvol_pipeline.cli import main
+from dvol_pipeline.cli import EXAMPLE_SQL, main
 from dvol_pipeline.contracts.tables import RAW_TABLES
 
 
@@ -148,6 +149,16 @@ def test_run_on_cdd_files_builds_everything_it_can_and_skips_the_rest_with_a_not
     assert no_chain["n"][0] == 0 and "no raw_option_chain" in _said(out)
     assert query(lake, "SELECT count(*) AS n FROM backtest_daily WHERE strategy LIKE 'option%'")["n"][0] == 0
     assert pl.read_parquet(lake / "backtest" / "strategy_metrics" / "part-0.parquet").height > 0
+    # the screen it ends with: plain tables within 100 columns, the signal by name, the dashboard last
+    lines = captured.out.splitlines()
+    screen = lines[next(i for i, line in enumerate(lines) if line.startswith("Done in")):]
+    assert max(len(line) for line in screen) <= 100 and "shape:" not in captured.out
+    start = screen.index("Signals for 2022-05-16 (the forecast change of DVOL, in vol points, over 1, 7 and 14 days):")
+    named = dict(zip(signals["asset"], signals["direction"].replace_strict({1: "long DVOL", 0: "flat", -1: "short DVOL"}),
+                     strict=True))
+    assert [re.split(r"\s{2,}", line.strip())[4] for line in screen[start + 3:start + 5]] == [named["BTC"], named["ETH"]]
+    assert screen[-3:-1] == [f"  {lake / 'reports' / 'latest'}/", "  tearsheet_BTC.html  tearsheet_ETH.html"]
+    assert screen[-1] == "Dashboard (signals, regimes, the paper book): `make serve`, then http://127.0.0.1:8000"
 
 
 def _said(out: str) -> str:
@@ -272,6 +283,103 @@ def test_every_lane_the_decision_names_has_its_definitions():
     from dvol_pipeline.quant.lanes import LANES
 
     assert [lane.name for lane in LANES] == list(LANE_DEFS)
+
+
+DTYPES = {"i8", "i16", "i32", "i64", "u32", "f32", "f64", "str", "date", "bool", "datetime[μs, UTC]"}
+
+
+def _desk_warehouse(root, day):
+    """A warehouse.duckdb holding hand-made tables shaped as the views the last screen reads."""
+    from datetime import UTC, datetime
+
+    import duckdb
+    import polars as pl
+
+    from dvol_pipeline.lake.catalog import report_file, universe_report_file, warehouse_file
+
+    two = {"date": [day, day], "asset": ["BTC", "ETH"]}
+    tables = {
+        "lake_catalog": pl.DataFrame({"view_name": ["raw_dvol", "signals", "universe_predictions"],
+                                      "row_count": [2758, 2, 1_234_567], "partition_count": [2758, 2, 1]}),
+        "raw_dvol": pl.DataFrame({"asset": ["BTC", "ETH"], "ts": [datetime(2024, 12, 31, tzinfo=UTC)] * 2,
+                                  "close": [55.04, 70.12], "high": [61.5, 80.25]}),
+        "signals": pl.DataFrame({**two, "yhat_1d": [0.412, -0.05], "yhat_7d": [1.9, -2.31], "yhat_14d": [2.2, -3.0],
+                                 "direction": pl.Series([1, -1], dtype=pl.Int8), "confidence": [0.61, 0.574],
+                                 "model_version": ["gbm@2024-12/fold-2024-12/run 3f9a1c2e7b5d4a1f9e8d7c6b5a4f3e2d1c0b",
+                                                   "har@2024-12"]}),
+        "vol_regimes": pl.DataFrame({**two, "regime": ["high", None], "dvol_rank": [0.91, None],
+                                     "rv_iv_ratio": [1.12, 0.8]}),
+        "ivrank_gate_folds": pl.DataFrame({"auc": [0.55, 0.61]}),
+        "ivrank_strategy_metrics": pl.DataFrame({
+            "strategy": ["ivrank_gated", "ivrank_rule"], "asset": ["ALL", "ALL"], "regime": ["ALL", "ALL"],
+            "cost_mult": [1.0, 1.0], "n_trades": [41, 130], "hit_rate": [0.63, 0.58], "net_usd": [12_345.6, -987.0],
+            "sharpe": [1.21, -0.3]}),
+        "paper_positions": pl.DataFrame({**two, "contract_expiry": [date(2025, 1, 31)] * 2, "position": [1.0, 0.0],
+                                         "target_next": [-1.0, 0.0], "equity_usd": [100_512.25, 99_870.0],
+                                         "halted": [False, False]}),
+        "paper_option_book": pl.DataFrame({**two, "structure": pl.Series([1, -1], dtype=pl.Int8), "n_legs": [2, 4],
+                                           "hedge_coin": [0.0123, -0.4], "equity_usd": [50_010.5, 49_800.0],
+                                           "target_next": pl.Series([0, 1], dtype=pl.Int8), "halted": [False, True]}),
+    }
+    with duckdb.connect(str(warehouse_file(root))) as con:
+        for name, frame in tables.items():
+            con.register("frame", frame)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+            con.unregister("frame")
+    for sheet in (report_file(root, "latest", "BTC"), report_file(root, "latest", "ETH"), universe_report_file(root, "latest")):
+        sheet.parent.mkdir(parents=True, exist_ok=True)
+        sheet.write_text("<html></html>")
+
+
+def test_the_last_screen_is_for_a_person_names_not_codes_within_100_columns_links_last(tmp_path, monkeypatch):
+    """What `demo` and `run` print at the end: plain tables (no dtype rows, no frames' boxes), the
+    signal, position and structure codes as the names they stand for, no line over 100 columns, and
+    the tear sheets and the dashboard's address last."""
+    from dvol_pipeline.cli import final_summary
+
+    monkeypatch.delenv("DVOL_API_URL", raising=False)
+    monkeypatch.delenv("DVOL_DAGSTER_UI_URL", raising=False)
+    day = date(2024, 12, 31)
+    _desk_warehouse(tmp_path, day)
+    text = final_summary(tmp_path, day)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100, [line for line in lines if len(line) > 100]
+    assert not [line for line in lines if set(line.split()) & DTYPES or set(line) & set("│┆╞═┌└")]
+    assert "shape:" not in text
+
+    def rows(title: str) -> list[list[str]]:
+        """The rows of the table under the line starting with `title`, cells split on runs of 2+ spaces."""
+        start = next(i for i, line in enumerate(lines) if line.startswith(title))
+        body = []
+        for line in lines[start + 3:]:  # the title, the header, the rule
+            if not line.startswith("  ") or not line.strip():
+                break
+            body.append(re.split(r"\s{2,}", line.strip()))
+        return body
+
+    signals, models = rows("Signals for 2024-12-31")[:2], rows("Signals for 2024-12-31")[2:]
+    assert [(r[0], r[4]) for r in signals] == [("BTC", "long DVOL"), ("ETH", "short DVOL")]
+    assert signals[0][1:4] == ["0.41", "1.90", "2.2"] and signals[1][1:4] == ["-0.05", "-2.31", "-3.0"]
+    # each coin's promoted models under the table, whole (a long version is wrapped, not cut)
+    said = " ".join(" ".join(r) for r in models)
+    assert said == "BTC models: gbm@2024-12/fold-2024-12/run 3f9a1c2e7b5d4a1f9e8d7c6b5a4f3e2d1c0b ETH models: har@2024-12"
+    assert [r[2:4] for r in rows("Paper book after 2024-12-31, DVOL futures")] == [["long 1", "short 1"], ["flat", "flat"]]
+    sleeve = rows("Paper book after 2024-12-31, option sleeve")
+    assert [(r[1], r[5]) for r in sleeve] == [("long straddle", "flat"), ("short iron condor", "long straddle")]
+    assert rows("Volatility regime on 2024-12-31")[1][:2] == ["ETH", "-"]
+    assert ["ivrank_gated", "41", "0.63", "12,346", "1.21"] in rows("IV-rank strategies")
+    assert any("the trade gate's mean AUC 0.58" in line for line in lines)
+    assert ["universe_predictions", "1,234,567", "1"] in rows("3 tables")
+    # the example query is a command that runs as printed: its lines joined give the SQL back
+    start = lines.index("  python -m dvol_pipeline query \\")
+    command = " ".join(line.strip() for line in lines[start + 1:start + 3])
+    assert command == f'"{EXAMPLE_SQL}"'
+    assert rows("which prints")[0] == ["BTC", "2024", "55.0", "61.5"]
+    # where to look, last: the Dagster UI, the tear sheets, then the dashboard
+    assert lines[-1] == "Dashboard (signals, regimes, the paper book): `make serve`, then http://127.0.0.1:8000"
+    assert lines[-2] == "  tearsheet_BTC.html  tearsheet_ETH.html  universe.html"
+    assert lines[-3] == f"  {tmp_path / 'reports' / 'latest'}/"
+    assert "http://127.0.0.1:3000" in lines[-5]
 
 
 def test_eod_runs_the_end_of_day_job_itself(lake, toy, capsys):
