@@ -10,15 +10,19 @@ import argparse
 import os
 import shutil
 import sys
+import textwrap
 import time
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
 from dvol_pipeline.partitions import FIRST_FOLD
+from dvol_pipeline.quant.lanes import LanePlan, daily_span, first_fold, plan_lanes
 from dvol_pipeline.resources import MarketResource
 from dvol_pipeline.settings import DEFAULT_COINS, HISTORY_START, REPO_ROOT, dagster_home, lake_root
+from dvol_pipeline.sources.inputs import FILE_SOURCES, source_inputs
 
 DEMO_START = date.fromisoformat(HISTORY_START)
 DEMO_END = date(2024, 12, 31)
@@ -29,6 +33,8 @@ EXAMPLE_SQL = (
 
 
 EVENT_BATCH_SIZE = "500"
+WIDTH = 100
+"""What the CLI prints to a person fits this many columns (a path longer than that stays whole)."""
 
 
 def prepare_home(root: Path) -> Path:
@@ -111,22 +117,33 @@ def run_materialize(selection: str, start: date | str, end: date | str, market: 
         )
 
 
+def lane_keys(lanes: Iterable[str]) -> frozenset:
+    """The asset keys of the named lanes (their `assets/<lane>/definitions.py`)."""
+    from dvol_pipeline.definitions import LANE_DEFS
+
+    return frozenset(key for lane in lanes for a in LANE_DEFS[lane].assets or () for key in a.keys)
+
+
 def run_job(job_name: str, start: date | str | None, end: date | str | None, market: MarketResource, *,
-            without: str | None = None, run_config: dict | None = None):
+            without: str | None = None, run_config: dict | None = None, leave_out: frozenset = frozenset()):
     """Execute `job_name`, a job of jobs.py, for the partition range [start, end] (days, or "YYYY-MM"
     folds; nothing for an unpartitioned job) as ONE run on the persistent instance, recorded under the
     job's name as the schedules' runs are. `without` names another job whose assets an earlier run
-    built already: those are left out of this run (which still counts as `job_name`'s)."""
+    built already: those are left out of this run (which still counts as `job_name`'s), and so are
+    the asset keys in `leave_out` (the lanes that have no inputs)."""
     import dagster as dg
 
     from dvol_pipeline.definitions import defs
 
+    if market.source not in FILE_SOURCES:
+        market.open()  # fail fast on an unknown source name (the file sources' names are known)
     job = defs.resolve_job_def(job_name)
-    if job_name != UNIVERSE_JOB:  # the universe lane opens its own per-coin files (cmc included)
-        market.open()  # fail fast on an unknown source name
     keys = None
-    if without is not None:
-        keys = sorted(job.asset_layer.executable_asset_keys - defs.resolve_job_def(without).asset_layer.executable_asset_keys)
+    if without is not None or leave_out:
+        keys = job.asset_layer.executable_asset_keys - leave_out
+        if without is not None:
+            keys -= defs.resolve_job_def(without).asset_layer.executable_asset_keys
+        keys = sorted(keys)
     tags, partition_key = {"dvol/started_by": "cli"}, None
     if job.partitions_def is not None and start == end:
         partition_key = str(start)  # one day (or fold), as the schedules ask for it
@@ -205,87 +222,160 @@ def run_summary(result) -> list[str]:
     return lines
 
 
-def _summary(root: Path) -> str:
-    from dvol_pipeline.lake.catalog import warehouse_file
+def _view(root: Path, sql: str):
+    """The frame `sql` returns on the warehouse, or None where a view it reads does not exist (a view
+    exists only once its asset ran) or there is no warehouse yet."""
     from dvol_pipeline.lake.warehouse import query
 
-    catalog = query(root, "SELECT view_name, row_count, partition_count FROM lake_catalog ORDER BY ALL")
-    example = query(root, EXAMPLE_SQL)
-    return "\n".join(
-        [
-            f"Lake: {root}",
-            str(catalog),
-            f"Warehouse: {warehouse_file(root)} (open it read-only at any time)",
-            "Example query:",
-            f'  python -m dvol_pipeline query "{EXAMPLE_SQL}"',
-            str(example),
-            "Next: `make ui` opens the Dagster UI on http://127.0.0.1:3000 (assets, partitions, checks).",
-        ]
-    )
-
-
-def _outputs(root: Path, last_day: date) -> str:
-    """Where the tear sheets are, and the signals of the last day."""
-    from dvol_pipeline.lake.catalog import report_file
-    from dvol_pipeline.lake.warehouse import query
-
-    lines = []
-    for sheet in sorted(report_file(root, "latest", "*").parent.glob(report_file(root, "latest", "*").name)):
-        lines.append(f"Tear sheet: {sheet}  (open it in any browser; it works offline)")
     try:
-        sig = query(root, f"SELECT date, asset, round(yhat_1d, 2) AS yhat_1d, round(yhat_7d, 2) AS yhat_7d, "
-                          f"round(yhat_14d, 2) AS yhat_14d, direction, round(confidence, 2) AS confidence, model_version "
-                          f"FROM signals WHERE date = DATE '{last_day}' ORDER BY asset")
-        lines += [f"Signals for {last_day}:", str(sig)]
-    except Exception as err:  # the signals view exists only once the signals asset ran
-        lines.append(f"No signals for {last_day}: {err}")
-    book_sql = {
-        "Volatility regime": f"SELECT date, asset, regime, round(dvol_rank, 2) AS dvol_rank, round(rv_iv_ratio, 2) AS "
-                             f"rv_iv_ratio FROM vol_regimes WHERE date = DATE '{last_day}' ORDER BY asset",
-        "IV-rank strategies (out of sample, costs x1, both coins)":
-            "SELECT strategy, n_trades, round(hit_rate, 2) AS hit_rate, round(net_usd) AS net_usd, "
-            "round(sharpe, 2) AS sharpe, (SELECT round(avg(auc), 3) FROM ivrank_gate_folds) AS gate_auc_mean "
-            "FROM ivrank_strategy_metrics WHERE asset = 'ALL' AND regime = 'ALL' AND cost_mult = 1 ORDER BY strategy",
-        "Smile fits (median IV RMSE, vol points)":
-            "SELECT test, model, round(median(iv_rmse_vol), 2) AS iv_rmse, round(avg(inside_spread_share), 2) "
-            "AS inside_spread FROM surface_model_comparison GROUP BY ALL ORDER BY ALL",
-    }
-    for title, sql in book_sql.items():
-        try:
-            lines += [f"{title}:", str(query(root, sql))]
-        except Exception:  # a view exists only once its asset ran
-            continue
-    book_sql = {
-        "Paper book (DVOL futures)": "SELECT date, asset, contract_expiry, position, target_next, round(equity_usd, 2) "
-                                     "AS equity_usd, halted FROM paper_positions",
-        "Paper book (option sleeve)": "SELECT date, asset, structure, n_legs, round(hedge_coin, 3) AS hedge_coin, "
-                                      "round(equity_usd, 2) AS equity_usd, target_next, halted FROM paper_option_book",
-    }
-    for title, sql in book_sql.items():
-        try:
-            lines += [f"{title} after {last_day}:", str(query(root, f"{sql} WHERE date = DATE '{last_day}' ORDER BY asset"))]
-        except Exception:  # the view exists only once the paper book ran
-            continue
-    return "\n".join(lines)
+        return query(root, sql)
+    except (duckdb.Error, FileNotFoundError):
+        return None
+
+
+def _section(title: str, frame, headers: dict[str, str] | None = None) -> list[str]:
+    """A titled plain-text table (reports/text.py), or nothing for no frame or no rows."""
+    from dvol_pipeline.reports.text import text_table
+
+    if frame is None or frame.is_empty():
+        return []
+    return ["", *textwrap.wrap(title, WIDTH), text_table(frame, WIDTH, headers=headers)]
+
+
+def _side(units: float | None) -> str:
+    """A futures position in words: long 1, short 2, flat."""
+    if not units:
+        return "flat" if units is not None else "-"
+    return f"{'long' if units > 0 else 'short'} {abs(units):g}"
+
+
+def lake_summary(root: Path) -> list[str]:
+    """What the lake holds, table by table, and where the warehouse is, with a query to try."""
+    from dvol_pipeline.lake.catalog import warehouse_file
+
+    catalog = _view(root, "SELECT view_name, row_count, partition_count FROM lake_catalog ORDER BY ALL")
+    lines = [f"Lake: {root}", *_section(f"{0 if catalog is None else catalog.height} tables:", catalog,
+                                        {"view_name": "table", "row_count": "rows", "partition_count": "partitions"})]
+    lines += ["", "Warehouse (DuckDB, open it read-only at any time):", f"  {warehouse_file(root)}"]
+    if catalog is not None and "raw_dvol" in catalog["view_name"]:  # the example reads the dvol lane's raw table
+        sql = textwrap.wrap(EXAMPLE_SQL, WIDTH - 6)
+        lines += ["", "Try a query, e.g. the mean and the highest DVOL per coin and year:",
+                  "  python -m dvol_pipeline query \\", f'    "{sql[0]}', *(f"     {part}" for part in sql[1:])]
+        lines[-1] += '"'
+        example = _view(root, EXAMPLE_SQL)
+        lines += _section("which prints:", example if example is None else example.cast({"year": str}), {"asset": "coin"})
+    return lines
+
+
+def day_summary(root: Path, last_day: date) -> list[str]:
+    """The desk's view of `last_day`: the signals, the regimes, the strategies and the paper book, with
+    codes as the names they stand for; a section whose table does not exist yet is left out."""
+    import polars as pl
+
+    from dvol_pipeline.quant.dvol.signals import DIRECTION_NAMES
+    from dvol_pipeline.quant.execution.options.selection import STRUCTURE_NAMES
+
+    day = f"DATE '{last_day}'"
+    lines = []
+    sig = _view(root, "SELECT asset, round(yhat_1d, 2) AS d1, round(yhat_7d, 2) AS d7, round(yhat_14d, 2) AS d14, "
+                      f"direction, round(confidence, 2) AS confidence, model_version FROM signals WHERE date = {day} "
+                      "ORDER BY asset")
+    if sig is not None:
+        sig = sig.with_columns(pl.col("direction").replace_strict(DIRECTION_NAMES, default="?", return_dtype=pl.Utf8))
+        lines += _section(f"Signals for {last_day} (the forecast change of DVOL, in vol points, over 1, 7 and 14 days):",
+                          sig.drop("model_version"), {"asset": "coin", "d1": "1 day", "d7": "7 days", "d14": "14 days",
+                                                      "direction": "signal"})
+        models = sig.select("asset", "model_version").rows()
+        said = ([f"models: {models[0][1]}"] if len({m for _, m in models}) == 1 else
+                [f"{coin} models: {m}" for coin, m in models])  # the promoted model of each horizon
+        for line in said:
+            lines += textwrap.wrap(line, WIDTH, initial_indent="  ", subsequent_indent="    ")
+    lines += _section(f"Volatility regime on {last_day} (DVOL rank in its past year; realised over implied vol):",
+                      _view(root, "SELECT asset, regime, round(dvol_rank, 2) AS dvol_rank, round(rv_iv_ratio, 2) "
+                                  f"AS rv_iv FROM vol_regimes WHERE date = {day} ORDER BY asset"),
+                      {"asset": "coin", "dvol_rank": "DVOL rank", "rv_iv": "RV / IV"})
+    auc = _view(root, "SELECT round(avg(auc), 3) AS auc FROM ivrank_gate_folds")
+    gate = f"; the trade gate's mean AUC {auc['auc'][0]}" if auc is not None and auc.height else ""
+    lines += _section(f"IV-rank strategies (out of sample, both coins, costs x1{gate}):",
+                      _view(root, "SELECT strategy, n_trades, round(hit_rate, 2) AS hit_rate, round(net_usd) AS net_usd, "
+                                  "round(sharpe, 2) AS sharpe FROM ivrank_strategy_metrics WHERE asset = 'ALL' AND "
+                                  "regime = 'ALL' AND cost_mult = 1 ORDER BY strategy"),
+                      {"n_trades": "trades", "hit_rate": "hit rate", "net_usd": "net USD", "sharpe": "Sharpe"})
+    lines += _section("Smile fits (median IV error in vol points; the share of fits inside the bid-ask spread):",
+                      _view(root, "SELECT test, model, round(median(iv_rmse_vol), 2) AS iv_rmse, "
+                                  "round(avg(inside_spread_share), 2) AS inside FROM surface_model_comparison "
+                                  "GROUP BY ALL ORDER BY ALL"),
+                      {"test": "sample", "iv_rmse": "IV RMSE", "inside": "inside spread"})
+    futures = _view(root, "SELECT asset, contract_expiry, position, target_next, round(equity_usd, 2) AS equity_usd, "
+                          f"halted FROM paper_positions WHERE date = {day} ORDER BY asset")
+    if futures is not None:
+        futures = futures.with_columns(pl.Series(c, [_side(v) for v in futures[c]], dtype=pl.Utf8)
+                                       for c in ("position", "target_next"))
+    lines += _section(f"Paper book after {last_day}, DVOL futures:", futures,
+                      {"asset": "coin", "contract_expiry": "contract", "position": "holds", "target_next": "next",
+                       "equity_usd": "equity USD"})
+    sleeve = _view(root, "SELECT asset, structure, n_legs, round(hedge_coin, 3) AS hedge_coin, round(equity_usd, 2) "
+                         f"AS equity_usd, target_next, halted FROM paper_option_book WHERE date = {day} ORDER BY asset")
+    if sleeve is not None:
+        sleeve = sleeve.with_columns(pl.col(c).replace_strict(STRUCTURE_NAMES, default="?", return_dtype=pl.Utf8)
+                                     for c in ("structure", "target_next"))
+    lines += _section(f"Paper book after {last_day}, option sleeve (delta-hedged with the perpetual):", sleeve,
+                      {"asset": "coin", "structure": "holds", "n_legs": "legs", "hedge_coin": "hedge (coin)",
+                       "equity_usd": "equity USD", "target_next": "next"})
+    return lines
+
+
+def where_to_look(root: Path) -> list[str]:
+    """The last lines of a run: the Dagster UI, the tear sheets and reports, then the dashboard."""
+    from dvol_pipeline.lake.catalog import report_file, universe_report_file
+    from dvol_pipeline.settings import api_url, dagster_ui_url
+
+    sheet = report_file(root, "latest", "*")
+    sheets = [*sorted(p.name for p in sheet.parent.glob(sheet.name)),
+              *([universe_report_file(root, "latest").name] if universe_report_file(root, "latest").exists() else [])]
+    lines = ["", f"Dagster UI (runs, assets, partitions, checks): `make ui`, then {dagster_ui_url()}"]
+    if sheets:
+        lines += ["Tear sheets and reports (open them in any browser; they work offline), in", f"  {sheet.parent}/",
+                  *textwrap.wrap("  ".join(sheets), WIDTH, initial_indent="  ", subsequent_indent="  ")]
+    lines.append(f"Dashboard (signals, regimes, the paper book): `make serve`, then {api_url()}")
+    return lines
+
+
+def final_summary(root: Path, last_day: date | None) -> str:
+    """The screen a person reads after a run: the lake, the last day's results, where to look next."""
+    return "\n".join([*lake_summary(root), *(day_summary(root, last_day) if last_day else []), *where_to_look(root)])
 
 
 GraphRun = tuple[str, date | str | None, date | str | None, str | None]
 """(job, first partition, last partition, the job whose assets an earlier run built): `run_job`'s arguments."""
 
 
-def graph_runs(start: date, end: date) -> list[GraphRun]:
-    """The whole graph as consecutive runs of the jobs in jobs.py, one per kind of partition, in
-    dependency order: the days (daily_job), then the monthly folds (monthly_job: metrics, backtests,
-    tear sheets), then the rest of the end-of-day job for the last day (its signals and paper book,
-    as the end-of-day schedule computes them)."""
-    runs: list[GraphRun] = [("daily_job", start, end, None)]
-    if f"{end:%Y-%m}" >= FIRST_FOLD:
-        runs.append(("monthly_job", FIRST_FOLD, f"{end:%Y-%m}", None))
-        runs.append(("eod_job", end, end, "daily_job"))
-    else:
-        print(f"note: {start}..{end} ends before the first walk-forward fold {FIRST_FOLD} (a year of purged "
-              "history is needed): forecasts, backtests, tear sheets and signals are skipped")
+def graph_runs(plans: dict[str, LanePlan]) -> list[GraphRun]:
+    """The lanes that can run (`plans`) as consecutive runs of the jobs in jobs.py, one per kind of
+    partition, in dependency order: the days of the dvol and options lanes (daily_job), then the
+    monthly folds (monthly_job: metrics, backtests, tear sheets), the universe lane over its own days,
+    then the rest of the end-of-day job for the dvol lane's last day (its signals and paper book, as
+    the end-of-day schedule computes them), or a warehouse refresh. The universe run leaves the
+    warehouse to the last run; alone, it refreshes the warehouse itself."""
+    runs: list[GraphRun] = []
+    if (days := daily_span(plans)) is not None:
+        runs.append(("daily_job", *days, None))
+    dvol = plans["dvol"].span
+    fold = first_fold(dvol) if dvol is not None else None
+    if fold is not None:
+        runs.append(("monthly_job", max(fold, FIRST_FOLD), f"{dvol[1]:%Y-%m}", None))
+        runs.append(("eod_job", dvol[1], dvol[1], "daily_job"))
+    elif days is not None:
+        if dvol is not None:
+            print(textwrap.fill(f"note: {dvol[0]}..{dvol[1]} holds no month with a year of purged history before "
+                                "it, which the first walk-forward fold needs: forecasts, backtests, tear sheets "
+                                "and signals are skipped", WIDTH))
         runs.append(("warehouse_job", None, None, None))
+    if (universe := plans["universe"].span) is not None:
+        if runs:
+            runs.insert(len(runs) - 1, (UNIVERSE_JOB, *universe, "warehouse_job"))
+        else:
+            runs.append((UNIVERSE_JOB, *universe, None))
     return runs
 
 
@@ -307,16 +397,15 @@ def phase_table(phases: list[tuple[str, str, float]], total: float) -> str:
     return "\n".join(lines)
 
 
-def run_graph(market: MarketResource, start: date, end: date, universe: dict | None = None) -> int:
-    """Every kind of partition as consecutive runs; `universe` (run_universe's options) adds the
-    universe lane as one more run before the last one, whose warehouse refresh then shows it too."""
+def run_graph(market: MarketResource, plans: dict[str, LanePlan], universe: dict | None = None) -> int:
+    """The lanes that can run (`plans`) as consecutive runs (graph_runs); the assets of a lane that
+    cannot run are left out of every run. `universe`: run_universe's options."""
     from dvol_pipeline.progress import echo, progress
 
     started = time.perf_counter()
     phases = []
-    runs = graph_runs(start, end)
-    if universe is not None:
-        runs.insert(max(len(runs) - 1, 0), (UNIVERSE_JOB, start, end, "warehouse_job"))
+    runs = graph_runs(plans)
+    leave_out = lane_keys(name for name, plan in plans.items() if not plan.runs)
     # one line for the whole graph (which run, elapsed), the step's own progress after it
     with progress("graph", total=len(runs), unit="run") as bar:
         for job, first, last, without in runs:
@@ -325,42 +414,30 @@ def run_graph(market: MarketResource, start: date, end: date, universe: dict | N
             if job == UNIVERSE_JOB:
                 bar.step(label)
                 t0 = time.perf_counter()
-                if run_universe(market, first, last, without=without, **universe):
+                if run_universe(market, first, last, without=without, **(universe or {})):
                     return 1
                 phases.append((label, span, time.perf_counter() - t0))
                 continue
             echo(f"\n== {label}: {span} (one run) ==")
             bar.step(label)
             t0 = time.perf_counter()
-            result = run_job(job, first, last, market, without=without)
+            result = run_job(job, first, last, market, without=without, leave_out=leave_out)
             phases.append((label, span, time.perf_counter() - t0))
             echo(f"== {label}: done in {phase_time(phases[-1][2])} ==")
             if not result.success:
                 echo(f"The run of {label} failed; the log above names the failing asset and check.", sys.stderr)
                 return 1
     print(phase_table(phases, time.perf_counter() - started) + "\n")
-    print(_summary(lake_root()))
-    print(_outputs(lake_root(), end))
+    dvol = plans["dvol"].span
+    print(final_summary(lake_root(), dvol[1] if dvol else None))
     return 0
 
 
 UNIVERSE_JOB = "universe_job"  # inside the whole graph without the warehouse: the graph's last run refreshes it
-UNIVERSE_MIN_DAYS = 500
-"""A year of purged training history plus a few months to score: shorter ranges skip the universe lane."""
 DEMO_UNIVERSE = {"n_coins": 20, "n_trials": 2, "refit_months": 6, "lstm_refit_months": 12}
 """The demo's reduced universe (20 coins over the demo's ~4 years, 2 Optuna trials per year, LightGBM
 refit every 6 folds, the LSTM every 12) keeps the lane to about half a minute of the demo; `run` uses
 60 coins and the assets' defaults."""
-
-
-def universe_note(source: str, start: date | None, end: date | None) -> str | None:
-    """Why the universe lane cannot run here (None when it can)."""
-    if source not in ("simulated", "cdd", "cmc"):
-        return f"the universe lane is skipped: source {source} has no per-coin daily files (use simulated, cdd or cmc)"
-    if start and end and (end - start).days + 1 < UNIVERSE_MIN_DAYS:
-        return (f"the universe lane is skipped: {start}..{end} is under {UNIVERSE_MIN_DAYS} days (a year of purged "
-                "history is needed before the first fold)")
-    return None
 
 
 def run_universe(market: MarketResource, start: date | None, end: date | None, n_coins: int = 60,
@@ -384,15 +461,33 @@ def run_universe(market: MarketResource, start: date | None, end: date | None, n
     return 0
 
 
+def lane_plans(market: MarketResource, start: date | None, end: date | None) -> dict[str, LanePlan]:
+    """Which lanes can run on the source's inputs, over which days (quant/lanes.py decides), each
+    told in one line."""
+    from dvol_pipeline.sources.universe import universe_coverage
+
+    landing = Path(market.landing).expanduser() if market.landing else lake_root() / "landing"
+    inputs = source_inputs(market.source, landing=landing, coins=market.coins, start=start, end=end,
+                           funding_units=market.funding_units)
+    universe, enable = universe_coverage(market.source, landing, start, end)
+    covers = {**inputs.covers, **({"raw_universe_daily": universe} if universe else {})}
+    plans = plan_lanes(covers, {**inputs.enables, "raw_universe_daily": enable}, first=DEMO_START,
+                       last=datetime.now(UTC).date() - timedelta(days=1), start=start, end=end)
+    for plan in plans.values():
+        print(textwrap.fill(plan.line, WIDTH, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False))
+    if not any(plan.runs for plan in plans.values()):
+        raise ValueError(f"no lane has inputs in {landing if market.source in FILE_SOURCES else market.source}: "
+                         "add the files a line above names")
+    return plans
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Simulating BTC and ETH {args.start}..{args.end} and materializing every asset ...")
     market = MarketResource(source="simulated", **({"seed": args.seed} if args.seed is not None else {}))
-    note = universe_note("simulated", args.start, args.end)
-    if note:
-        print(f"note: {note}")
-    else:
+    plans = lane_plans(market, args.start, args.end)
+    if plans["universe"].runs:
         print(f"Universe lane: a reduced simulated universe of {DEMO_UNIVERSE['n_coins']} coins over the same days")
-    return run_graph(market, args.start, args.end, universe=None if note else DEMO_UNIVERSE)
+    return run_graph(market, plans, universe=DEMO_UNIVERSE)
 
 
 def _market(args: argparse.Namespace) -> MarketResource:
@@ -419,17 +514,12 @@ def _range(args: argparse.Namespace, market: MarketResource) -> tuple[date | str
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Every lane whose inputs the source has, each over the days they cover (or [--start, --end]);
+    a lane without inputs is skipped with a line that names what would enable it."""
     market = _market(args)
-    if args.source == "cmc":  # CoinMarketCap exports feed the universe lane only
-        print("note: --source cmc has no DVOL, option or funding data: the DVOL graph is skipped, the universe lane runs")
-        return run_universe(market, args.start, args.end, n_coins=args.universe_coins)
-    start, end = _range(args, market)
-    if isinstance(start, str) or isinstance(end, str):
-        raise ValueError("run takes days (2024-01-31), not folds: it runs the folds the days allow")
-    note = universe_note(args.source, start, end)
-    if note:
-        print(f"note: {note}")
-    return run_graph(market, start, end, universe=None if note else {"n_coins": args.universe_coins})
+    if market.source not in FILE_SOURCES:
+        market.open()  # fail fast on an unknown source name
+    return run_graph(market, lane_plans(market, args.start, args.end), universe={"n_coins": args.universe_coins})
 
 
 def cmd_eod(args: argparse.Namespace) -> int:
@@ -446,7 +536,7 @@ def cmd_eod(args: argparse.Namespace) -> int:
         print(f"eod {day} FAILED: see the log above (failing asset, check and rows)", file=sys.stderr)
         return 1
     print(f"eod {day} done in {time.perf_counter() - started:.1f} s")
-    print(_outputs(lake_root(), day))
+    print("\n".join([*day_summary(lake_root(), day), *where_to_look(lake_root())]))
     return 0
 
 

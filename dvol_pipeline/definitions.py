@@ -23,7 +23,10 @@ from dvol_pipeline.schedules import schedules
 from dvol_pipeline.sensors import landing_sensor
 from dvol_pipeline.settings import executor_name
 
-LANES = (dvol.defs, options.defs, universe.defs)
+LANE_DEFS = {"dvol": dvol.defs, "options": options.defs, "universe": universe.defs}
+"""Each lane's Definitions by the lane's name (quant/lanes.py names them too): `run` leaves out the
+assets of a lane whose inputs are absent."""
+LANES = tuple(LANE_DEFS.values())
 
 
 def executor_def() -> dg.ExecutorDefinition:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import date
 
 import dagster as dg
 import pytest
 
-from dvol_pipeline.cli import main
+from dvol_pipeline.cli import EXAMPLE_SQL, main
 from dvol_pipeline.contracts.tables import RAW_TABLES
 
 
@@ -138,7 +139,7 @@ def test_run_on_cdd_files_builds_everything_it_can_and_skips_the_rest_with_a_not
     assert main(["run", "--source", "cdd"]) == 0
     captured = capsys.readouterr()
     out = captured.out + captured.err
-    assert "CDD files cover 2021-03-24..2022-05-16; materializing 2021-03-24..2022-05-16" in out
+    assert "dvol lane: runs over 2021-03-24..2022-05-16 (raw_dvol covers 2021-03-24..2022-05-16)" in out
     folds = query(lake, "SELECT DISTINCT fold FROM oos_predictions ORDER BY fold")["fold"].to_list()
     assert folds == ["2022-04", "2022-05"]
     assert sorted(p.name for p in (lake / "reports" / "latest").glob("*.html")) == ["tearsheet_BTC.html",
@@ -146,9 +147,240 @@ def test_run_on_cdd_files_builds_everything_it_can_and_skips_the_rest_with_a_not
     signals = query(lake, "SELECT asset, direction FROM signals WHERE date = DATE '2022-05-16' ORDER BY asset")
     assert signals["asset"].to_list() == ["BTC", "ETH"] and signals["direction"].is_in([-1, 0, 1]).all()
     no_chain = query(lake, "SELECT count(*) AS n FROM lake_catalog WHERE view_name LIKE 'surface%' OR view_name = 'chain_greeks'")
-    assert no_chain["n"][0] == 0 and "no raw_option_chain" in out
+    assert no_chain["n"][0] == 0 and "no raw_option_chain" in _said(out)
     assert query(lake, "SELECT count(*) AS n FROM backtest_daily WHERE strategy LIKE 'option%'")["n"][0] == 0
     assert pl.read_parquet(lake / "backtest" / "strategy_metrics" / "part-0.parquet").height > 0
+    # the screen it ends with: plain tables within 100 columns, the signal by name, the dashboard last
+    lines = captured.out.splitlines()
+    screen = lines[next(i for i, line in enumerate(lines) if line.startswith("Done in")):]
+    assert max(len(line) for line in screen) <= 100 and "shape:" not in captured.out
+    start = screen.index("Signals for 2022-05-16 (the forecast change of DVOL, in vol points, over 1, 7 and 14 days):")
+    named = dict(zip(signals["asset"], signals["direction"].replace_strict({1: "long DVOL", 0: "flat", -1: "short DVOL"}),
+                     strict=True))
+    assert [re.split(r"\s{2,}", line.strip())[4] for line in screen[start + 3:start + 5]] == [named["BTC"], named["ETH"]]
+    assert screen[-3:-1] == [f"  {lake / 'reports' / 'latest'}/", "  tearsheet_BTC.html  tearsheet_ETH.html"]
+    assert screen[-1] == "Dashboard (signals, regimes, the paper book): `make serve`, then http://127.0.0.1:8000"
+
+
+def _said(out: str) -> str:
+    """The printed text with its line wrapping undone, to find a sentence the CLI wrapped."""
+    return " ".join(out.split())
+
+
+def _light_universe(monkeypatch) -> None:
+    """The universe lane's models cut to their quickest (no tuning, no LSTM, no SHAP, no MLflow)."""
+    from functools import partial
+
+    from dvol_pipeline import cli
+
+    monkeypatch.setattr(cli, "run_universe", partial(cli.run_universe, tune=False, lstm=False, explain=False, track=False))
+
+
+def _walk_prices(landing, coins, t0, n, seed=7):
+    from datetime import timedelta
+
+    import numpy as np
+
+    from dvol_pipeline_tests.cdd_files import price_rows, write_price_file
+
+    rng = np.random.default_rng(seed)
+    for k, coin in enumerate(coins):
+        walk = np.exp(np.cumsum(rng.normal(0, 0.04, n)))
+        rows = [{**r, **{c: r[c] * w for c in ("o", "h", "l", "c", "q")}}
+                for r, w in zip(price_rows(coin, t0, n, timedelta(days=1), base=50.0 * (k + 1)), walk, strict=True)]
+        write_price_file(landing / f"Binance_{coin}USDT_d.csv", rows, date_style="date")
+
+
+NINE = ("BTC", "ETH", "SOL", "ADA", "XRP", "DOGE", "LTC", "LINK", "DOT")
+
+
+@pytest.mark.slow  # two runs of the universe lane (its quickest models) and a daily run: ~1 min
+def test_run_on_price_files_alone_runs_the_universe_lane_and_each_lane_uses_its_own_days(lake, capsys, monkeypatch):
+    """A new user's landing folder: daily price files of nine coins, no DVOL. The dvol and options
+    lanes are skipped with a line naming what would enable them; the universe lane runs over the
+    price files' own days. With DVOL files added, the dvol lane runs over the DVOL files' days and
+    the universe lane still over the price files' days, from before the first daily partition."""
+    from datetime import UTC, datetime
+
+    from dvol_pipeline.lake.warehouse import query
+    from dvol_pipeline_tests.cdd_files import write_dvol_file
+
+    _light_universe(monkeypatch)
+    landing = lake / "landing"
+    landing.mkdir()
+    _walk_prices(landing, NINE, datetime(2019, 10, 1, tzinfo=UTC), 560)  # 2019-10-01..2021-04-12
+    assert main(["run", "--source", "cdd"]) == 0
+    said = _said(capsys.readouterr().out)
+    assert (f"dvol lane (DVOL features, forecasts, backtests, signals and the paper book): skipped, no raw_dvol in "
+            f"the inputs; CryptoDataDownload's daily DVOL files (BTC_DVOL_d.csv, ETH_DVOL_d.csv) in {landing} would "
+            "enable it") in said
+    assert "options lane (option surfaces, greeks and the IV-rank strategies): skipped, no raw_option_chain" in said
+    assert "universe lane: runs over 2019-10-01..2021-04-11" in said
+    views = set(query(lake, "SELECT view_name FROM lake_catalog")["view_name"])
+    assert {"raw_universe_daily", "universe_predictions", "universe_strategy_metrics"} <= views
+    assert not views & {"raw_dvol", "features_daily", "vol_regimes", "surface_params"}  # nothing of a skipped lane
+    universe = query(lake, "SELECT min(date) AS first, count(DISTINCT symbol) AS coins FROM raw_universe_daily")
+    assert universe.row(0) == (datetime(2019, 10, 1).date(), 9)
+
+    for coin in ("BTC", "ETH"):
+        write_dvol_file(landing / f"{coin}_DVOL_d.csv", coin, datetime(2021, 3, 24, tzinfo=UTC), 20)
+    assert main(["run", "--source", "cdd"]) == 0
+    said = _said(capsys.readouterr().out)
+    assert "dvol lane: runs over 2021-03-24..2021-04-11 (raw_dvol covers 2021-03-24..2021-04-11)" in said
+    assert "universe lane: runs over 2019-10-01..2021-04-11" in said
+    days = query(lake, "SELECT min(date) AS first, max(date) AS last FROM features_daily")
+    assert days.row(0) == (datetime(2021, 3, 24).date(), datetime(2021, 4, 11).date())
+    trained = query(lake, "SELECT min(date) AS first FROM universe_features")["first"][0]
+    assert trained < datetime(2020, 1, 1).date()  # the price files' history, not the DVOL files' first day
+
+
+@pytest.mark.slow  # one daily run and the warehouse: ~15 s
+def test_run_on_dvol_files_alone_skips_the_universe_and_options_lanes_with_what_would_enable_them(lake, capsys):
+    from dvol_pipeline.lake.warehouse import query
+    from dvol_pipeline_tests.cdd_files import T0, write_dvol_file
+
+    landing = lake / "landing"
+    landing.mkdir()
+    for coin in ("BTC", "ETH"):
+        write_dvol_file(landing / f"{coin}_DVOL_d.csv", coin, T0, 15)
+    assert main(["run", "--source", "cdd"]) == 0
+    said = _said(capsys.readouterr().out)
+    assert "dvol lane: runs over 2024-01-01..2024-01-14" in said
+    assert "options lane (option surfaces, greeks and the IV-rank strategies): skipped, no raw_option_chain" in said
+    assert (f"universe lane (realised-vol forecasts and regimes of every coin): skipped, no raw_universe_daily in the "
+            f"inputs; daily spot price files per coin (Binance_SOLUSDT_d.csv ...) in {landing} would enable it") in said
+    views = set(query(lake, "SELECT view_name FROM lake_catalog")["view_name"])
+    assert {"raw_dvol", "features_daily", "vol_regimes"} <= views
+    assert not views & {"raw_universe_daily", "surface_params", "chain_greeks"}
+
+
+@pytest.mark.slow  # one daily run and the warehouse: ~20 s
+def test_run_on_saved_option_chains_alone_runs_the_options_lane_only(lake, capsys):
+    """Deribit dumps hold option chains only: the options lane's surfaces and greeks run, the dvol
+    lane (and with it the IV-rank strategies, which read its tables) and the universe lane are skipped."""
+    import shutil
+    from pathlib import Path
+
+    from dvol_pipeline.lake.warehouse import query
+
+    dumps = Path(__file__).parent / "fixtures" / "deribit" / "dumps"
+    (lake / "landing" / "deribit").mkdir(parents=True)
+    for path in dumps.glob("ticker_*"):  # BTC and ETH tickers of 2023-12-28
+        shutil.copy(path, lake / "landing" / "deribit" / path.name)
+    assert main(["run", "--source", "deribit_dumps"]) == 0
+    said = _said(capsys.readouterr().out)
+    assert "dvol lane (DVOL features, forecasts, backtests, signals and the paper book): skipped, no raw_dvol" in said
+    assert ("options lane: runs over 2023-12-28..2023-12-28 (raw_option_chain covers 2023-12-28..2023-12-28); "
+            "without the dvol lane, the IV-rank strategies") in said
+    assert "universe lane (realised-vol forecasts and regimes of every coin): skipped, no raw_universe_daily" in said
+    views = set(query(lake, "SELECT view_name FROM lake_catalog")["view_name"])
+    assert {"raw_option_chain", "chain_greeks"} <= views and not views & {"features_daily", "vol_regimes", "raw_dvol"}
+    with dg.DagsterInstance.from_config(str(lake / ".dagster")) as instance:
+        assert [r.job_name for r in reversed(instance.get_runs())] == ["daily_job", "warehouse_job"]
+
+
+def test_every_lane_the_decision_names_has_its_definitions():
+    from dvol_pipeline.definitions import LANE_DEFS
+    from dvol_pipeline.quant.lanes import LANES
+
+    assert [lane.name for lane in LANES] == list(LANE_DEFS)
+
+
+DTYPES = {"i8", "i16", "i32", "i64", "u32", "f32", "f64", "str", "date", "bool", "datetime[μs, UTC]"}
+
+
+def _desk_warehouse(root, day):
+    """A warehouse.duckdb holding hand-made tables shaped as the views the last screen reads."""
+    from datetime import UTC, datetime
+
+    import duckdb
+    import polars as pl
+
+    from dvol_pipeline.lake.catalog import report_file, universe_report_file, warehouse_file
+
+    two = {"date": [day, day], "asset": ["BTC", "ETH"]}
+    tables = {
+        "lake_catalog": pl.DataFrame({"view_name": ["raw_dvol", "signals", "universe_predictions"],
+                                      "row_count": [2758, 2, 1_234_567], "partition_count": [2758, 2, 1]}),
+        "raw_dvol": pl.DataFrame({"asset": ["BTC", "ETH"], "ts": [datetime(2024, 12, 31, tzinfo=UTC)] * 2,
+                                  "close": [55.04, 70.12], "high": [61.5, 80.25]}),
+        "signals": pl.DataFrame({**two, "yhat_1d": [0.412, -0.05], "yhat_7d": [1.9, -2.31], "yhat_14d": [2.2, -3.0],
+                                 "direction": pl.Series([1, -1], dtype=pl.Int8), "confidence": [0.61, 0.574],
+                                 "model_version": ["gbm@2024-12/fold-2024-12/run 3f9a1c2e7b5d4a1f9e8d7c6b5a4f3e2d1c0b",
+                                                   "har@2024-12"]}),
+        "vol_regimes": pl.DataFrame({**two, "regime": ["high", None], "dvol_rank": [0.91, None],
+                                     "rv_iv_ratio": [1.12, 0.8]}),
+        "ivrank_gate_folds": pl.DataFrame({"auc": [0.55, 0.61]}),
+        "ivrank_strategy_metrics": pl.DataFrame({
+            "strategy": ["ivrank_gated", "ivrank_rule"], "asset": ["ALL", "ALL"], "regime": ["ALL", "ALL"],
+            "cost_mult": [1.0, 1.0], "n_trades": [41, 130], "hit_rate": [0.63, 0.58], "net_usd": [12_345.6, -987.0],
+            "sharpe": [1.21, -0.3]}),
+        "paper_positions": pl.DataFrame({**two, "contract_expiry": [date(2025, 1, 31)] * 2, "position": [1.0, 0.0],
+                                         "target_next": [-1.0, 0.0], "equity_usd": [100_512.25, 99_870.0],
+                                         "halted": [False, False]}),
+        "paper_option_book": pl.DataFrame({**two, "structure": pl.Series([1, -1], dtype=pl.Int8), "n_legs": [2, 4],
+                                           "hedge_coin": [0.0123, -0.4], "equity_usd": [50_010.5, 49_800.0],
+                                           "target_next": pl.Series([0, 1], dtype=pl.Int8), "halted": [False, True]}),
+    }
+    with duckdb.connect(str(warehouse_file(root))) as con:
+        for name, frame in tables.items():
+            con.register("frame", frame)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+            con.unregister("frame")
+    for sheet in (report_file(root, "latest", "BTC"), report_file(root, "latest", "ETH"), universe_report_file(root, "latest")):
+        sheet.parent.mkdir(parents=True, exist_ok=True)
+        sheet.write_text("<html></html>")
+
+
+def test_the_last_screen_is_for_a_person_names_not_codes_within_100_columns_links_last(tmp_path, monkeypatch):
+    """What `demo` and `run` print at the end: plain tables (no dtype rows, no frames' boxes), the
+    signal, position and structure codes as the names they stand for, no line over 100 columns, and
+    the tear sheets and the dashboard's address last."""
+    from dvol_pipeline.cli import final_summary
+
+    monkeypatch.delenv("DVOL_API_URL", raising=False)
+    monkeypatch.delenv("DVOL_DAGSTER_UI_URL", raising=False)
+    day = date(2024, 12, 31)
+    _desk_warehouse(tmp_path, day)
+    text = final_summary(tmp_path, day)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100, [line for line in lines if len(line) > 100]
+    assert not [line for line in lines if set(line.split()) & DTYPES or set(line) & set("│┆╞═┌└")]
+    assert "shape:" not in text
+
+    def rows(title: str) -> list[list[str]]:
+        """The rows of the table under the line starting with `title`, cells split on runs of 2+ spaces."""
+        start = next(i for i, line in enumerate(lines) if line.startswith(title))
+        body = []
+        for line in lines[start + 3:]:  # the title, the header, the rule
+            if not line.startswith("  ") or not line.strip():
+                break
+            body.append(re.split(r"\s{2,}", line.strip()))
+        return body
+
+    signals, models = rows("Signals for 2024-12-31")[:2], rows("Signals for 2024-12-31")[2:]
+    assert [(r[0], r[4]) for r in signals] == [("BTC", "long DVOL"), ("ETH", "short DVOL")]
+    assert signals[0][1:4] == ["0.41", "1.90", "2.2"] and signals[1][1:4] == ["-0.05", "-2.31", "-3.0"]
+    # each coin's promoted models under the table, whole (a long version is wrapped, not cut)
+    said = " ".join(" ".join(r) for r in models)
+    assert said == "BTC models: gbm@2024-12/fold-2024-12/run 3f9a1c2e7b5d4a1f9e8d7c6b5a4f3e2d1c0b ETH models: har@2024-12"
+    assert [r[2:4] for r in rows("Paper book after 2024-12-31, DVOL futures")] == [["long 1", "short 1"], ["flat", "flat"]]
+    sleeve = rows("Paper book after 2024-12-31, option sleeve")
+    assert [(r[1], r[5]) for r in sleeve] == [("long straddle", "flat"), ("short iron condor", "long straddle")]
+    assert rows("Volatility regime on 2024-12-31")[1][:2] == ["ETH", "-"]
+    assert ["ivrank_gated", "41", "0.63", "12,346", "1.21"] in rows("IV-rank strategies")
+    assert any("the trade gate's mean AUC 0.58" in line for line in lines)
+    assert ["universe_predictions", "1,234,567", "1"] in rows("3 tables")
+    # the example query is a command that runs as printed: its lines joined give the SQL back
+    start = lines.index("  python -m dvol_pipeline query \\")
+    command = " ".join(line.strip() for line in lines[start + 1:start + 3])
+    assert command == f'"{EXAMPLE_SQL}"'
+    assert rows("which prints")[0] == ["BTC", "2024", "55.0", "61.5"]
+    # where to look, last: the Dagster UI, the tear sheets, then the dashboard
+    assert lines[-1] == "Dashboard (signals, regimes, the paper book): `make serve`, then http://127.0.0.1:8000"
+    assert lines[-2] == "  tearsheet_BTC.html  tearsheet_ETH.html  universe.html"
+    assert lines[-3] == f"  {tmp_path / 'reports' / 'latest'}/"
+    assert "http://127.0.0.1:3000" in lines[-5]
 
 
 def test_eod_runs_the_end_of_day_job_itself(lake, toy, capsys):

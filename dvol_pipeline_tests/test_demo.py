@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date
 
 import dagster as dg
@@ -14,20 +15,17 @@ from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.lake.warehouse import query
 
 
-def _printed_tables(out: str) -> list[tuple[tuple[int, int], list[str], list[list[str]]]]:
-    """Each polars table printed in `out`: (shape, column names, rows as text, the elided `…` row left out)."""
-    tables, lines = [], out.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("shape: ("):
-            shape = tuple(int(x) for x in line.removeprefix("shape: (").removesuffix(")").split(", "))
-            cells = []
-            for row in lines[i + 1 :]:
-                if row.startswith("└"):
-                    break
-                if row.startswith("│"):
-                    cells.append([c.strip() for c in row.strip("│").split("┆")])
-            tables.append((shape, cells[0], [r for r in cells[3:] if set(r) != {"…"}]))
-    return tables
+def _text_table(lines: list[str], title: str) -> tuple[list[str], list[list[str]]]:
+    """(column names, rows) of the plain-text table printed under the line starting with `title`."""
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    header, rule, *rest = lines[start + 1:]
+    assert set(rule.strip()) <= {"-", " "}, rule
+    body = []
+    for line in rest:
+        if not line.startswith("  ") or not line.strip():
+            break
+        body.append(re.split(r"\s{2,}", line.strip()))
+    return re.split(r"\s{2,}", header.strip()), body
 
 
 def _fingerprints(lake):
@@ -54,14 +52,23 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     bad = query(lake, "SELECT bid, ask, reason FROM quarantine_raw_option_chain")
     assert set(bad["reason"]) == {"bid must be <= ask"}
     assert (bad["bid"].cast(pl.Float64) > bad["ask"].cast(pl.Float64)).all()
-    # the summary it prints is the lake's catalog (every view, the warehouse's counts) and the example's result
-    (shape, names, rows), (_, example_names, example_rows) = _printed_tables(out)[:2]
-    assert shape == (len(views) + 1, 3) and names == catalog.columns
-    assert rows and all(r in [[str(v) for v in c] for c in catalog.rows()] for r in rows)
-    assert f'  python -m dvol_pipeline query "{EXAMPLE_SQL}"' in out.splitlines()
+    # the summary it prints is the lake's catalog (every view, the warehouse's counts) and the example's
+    # result, as plain tables within 100 columns, and where to look next at the end
+    lines = out.splitlines()
+    last_screen = lines[next(i for i, line in enumerate(lines) if line.startswith("Done in")):]
+    assert max(len(line) for line in last_screen) <= 100
+    assert "shape:" not in out and not any(set(line) & set("│┆╞") for line in last_screen)
+    names, rows = _text_table(lines, f"{len(views) + 1} tables:")
+    assert names == ["table", "rows", "partitions"]
+    assert rows == [[name, f"{n:,}", f"{p:,}"] for name, n, p in catalog.rows()]
+    start = lines.index("  python -m dvol_pipeline query \\")
+    assert " ".join(line.strip() for line in lines[start + 1:start + 3]) == f'"{EXAMPLE_SQL}"'
     example = query(lake, EXAMPLE_SQL)
-    assert example_names == example.columns and example_rows == [[str(v) for v in r] for r in example.rows()]
+    example_names, example_rows = _text_table(lines, "which prints:")
+    assert example_names == ["coin", *example.columns[1:]]
+    assert [[r[0], int(r[1]), *map(float, r[2:])] for r in example_rows] == [list(r) for r in example.rows()]
     assert [r[:2] for r in example_rows] == [["BTC", "2021"], ["ETH", "2021"]]
+    assert lines[-1].endswith("`make serve`, then http://127.0.0.1:8000")
     first = _fingerprints(lake)
 
     # the whole range again, then one day alone: same bytes for every file

@@ -88,6 +88,22 @@ def _rejects(parts: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(parts) if parts else pl.DataFrame(schema=REJECT_SCHEMA)
 
 
+def universe_coverage(source: str, landing: Path, start: date | None = None,
+                      end: date | None = None) -> tuple[tuple[date, date] | None, str]:
+    """(the first and last day the universe's daily bars cover, None without any; what would
+    provide them): the files' own days for cdd and cmc, [start, end] for the simulated universe."""
+    if source == "simulated":
+        return ((start, end) if start and end else None), "a range (--start, --end) of the simulated universe"
+    if source not in ("cdd", "cmc"):
+        return None, f"per-coin daily price files with --source cdd or cmc (source {source} has none)"
+    enable = (f"daily spot price files per coin (Binance_SOLUSDT_d.csv ...) in {landing}" if source == "cdd" else
+              f"CoinMarketCap daily history exports (one CSV per coin) in {landing}")
+    if not Path(landing).is_dir():
+        return None, enable
+    frame = (cdd_universe(landing) if source == "cdd" else cmc_universe(landing)).frame
+    return ((frame["date"].min(), frame["date"].max()) if frame.height else None), enable
+
+
 def fetch_universe(source: str, start: date, end: date, *, landing: Path | None = None, seed: int = 20210324,
                    n_coins: int = 60) -> tuple[SourceBatch, list[tuple[str, date]]]:
     """(the batch for [start, end], the source's known > 500 % events)."""

@@ -45,6 +45,10 @@ class Promotion:
         return self.family.get(horizon, config.fallback_family)
 
 
+DIRECTION_NAMES = {1: "long DVOL", 0: "flat", -1: "short DVOL"}
+"""A signal's direction in words: +1 the forecast expects DVOL up (long DVOL futures), -1 down."""
+
+
 @dataclass(frozen=True)
 class Decision:
     direction: int

@@ -218,6 +218,21 @@ def coverage(source: CddSource, first: date) -> tuple[date, date] | None:
     return (start, end) if start <= end else None
 
 
+def table_coverage(source: CddSource, coins: Sequence[str]) -> dict[str, tuple[date, date]]:
+    """Per raw table, the first and last day its landing files have rows for `coins` (a table
+    without such files is absent); what `run` decides the lanes from."""
+    wanted = {c.upper() for c in coins}
+    days: dict[str, list[date]] = {}
+    for path in landing_files(source.landing):
+        parsed = source._parse(path)
+        if not isinstance(parsed, ParsedFile):
+            continue
+        ts = parsed.rows.filter(pl.col("asset").is_in(sorted(wanted)))["ts"]
+        if ts.len():
+            days.setdefault(parsed.table, []).extend([ts.min().date(), ts.max().date()])
+    return {table: (min(d), max(d)) for table, d in sorted(days.items())}
+
+
 @dataclass(frozen=True)
 class LandingPlan:
     """A new or changed landing file, and the partitions (days) it asks to (re)ingest."""

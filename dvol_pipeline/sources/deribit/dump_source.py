@@ -21,7 +21,7 @@ import polars as pl
 from dvol_pipeline.contracts.tables import RAW_OPTION_CHAIN, RAW_OPTIONS_SUMMARY
 from dvol_pipeline.settings import lake_root
 from dvol_pipeline.sources.base import SourceBatch, TableNotProvided, register_source, sha256_file
-from dvol_pipeline.sources.deribit.dumps import REJECT_SCHEMA, dump_files, read_dump
+from dvol_pipeline.sources.deribit.dumps import REJECT_SCHEMA, DumpFormatError, dump_files, read_dump
 from dvol_pipeline.sources.deribit.mapping import options_summary_frame
 
 PROVIDED = ("raw_option_chain", "raw_options_summary")
@@ -70,6 +70,21 @@ class DeribitDumpSource:
         frames = [options_summary_frame(chain.filter((pl.col("asset") == a) & (pl.col("ts") == ts)), day)
                   for a, day, ts in last.sort("asset", "day").iter_rows()]
         return pl.concat(frames).sort("asset", "date")
+
+
+def table_coverage(source: DeribitDumpSource, coins: Sequence[str]) -> dict[str, tuple[date, date]]:
+    """Per raw table, the first and last day the dumps hold snapshots of `coins` on (both tables
+    come from the same snapshots; none: no table); a file that cannot be read is left to the ingest,
+    which reports it."""
+    days = []
+    for path in dump_files(source.folder):
+        try:
+            ts = read_dump(path).chain.filter(pl.col("asset").is_in(list(coins)))["ts"]
+        except DumpFormatError:
+            continue
+        if ts.len():
+            days += [ts.min().date(), ts.max().date()]
+    return {table: (min(days), max(days)) for table in PROVIDED} if days else {}
 
 
 def deribit_dump_source(landing: str | None = None, **_: object) -> DeribitDumpSource:

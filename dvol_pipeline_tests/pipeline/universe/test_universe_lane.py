@@ -82,9 +82,19 @@ def test_ingest_writes_one_file_per_coin_quarantines_with_reasons_and_drops_coin
     assert pl.read_parquet(t.symbol_file(lake, "SOL"))["source"].unique().to_list() == ["cmc"]
 
 
-def test_run_skips_the_universe_with_a_note_where_it_cannot_build_it():
-    from dvol_pipeline.cli import universe_note
+def test_run_skips_the_universe_with_a_note_where_it_cannot_build_it(tmp_path):
+    from dvol_pipeline.quant.lanes import plan_lanes
+    from dvol_pipeline.sources.universe import universe_coverage
 
-    assert "deribit has no per-coin daily files" in universe_note("deribit", date(2021, 3, 24), date(2024, 12, 31))
-    assert "under 500 days" in universe_note("simulated", date(2021, 3, 24), date(2021, 4, 20))
-    assert universe_note("cdd", date(2021, 3, 24), date(2024, 12, 31)) is None
+    def plan(source: str, start: date | None = None, end: date | None = None):
+        covered, enable = universe_coverage(source, tmp_path, start, end)
+        covers = {"raw_universe_daily": covered} if covered else {}
+        return plan_lanes(covers, {"raw_universe_daily": enable}, first=date(2021, 3, 24), last=date(2025, 1, 1),
+                          start=start, end=end)["universe"]
+
+    assert "source deribit has none" in plan("deribit", date(2021, 3, 24), date(2024, 12, 31)).line
+    assert "under the 500 it needs" in plan("simulated", date(2021, 3, 24), date(2021, 4, 20)).line
+    assert plan("simulated", date(2021, 3, 24), date(2024, 12, 31)).span == (date(2021, 3, 24), date(2024, 12, 31))
+    assert f"daily spot price files per coin (Binance_SOLUSDT_d.csv ...) in {tmp_path}" in plan("cdd").line
+    write_cmc(tmp_path, "SOL", 560, 1.0, 5e10, seed=1, start=date(2019, 1, 1))  # before the first daily partition
+    assert plan("cmc").span == (date(2019, 1, 1), date(2019, 1, 1) + timedelta(days=559))

@@ -24,6 +24,8 @@ from .costs import half_spreads
 from .market import US_PER_DAY, DayChain
 
 STRADDLE, CONDOR = 1, -1
+STRUCTURE_NAMES = {STRADDLE: "long straddle", CONDOR: "short iron condor", 0: "flat"}
+"""What a structure code (the option book's `structure`, the sleeve's `target_next`) holds, in words."""
 
 
 @dataclass(frozen=True)
