@@ -8,7 +8,7 @@ peak RSS is its own), exactly what the assets run, without Dagster:
                greeks fitted (pipeline/surface) one year at a time (--chunk-days; one range
                holds ~330 MiB per coin-year of chains at its peak, so 10 coins x 8 years
                would not fit in memory), then features_daily in one range (pipeline/features)
-  walk-forward pipeline/forecasts.run_month over every monthly fold from 2022-04, oldest
+  walk-forward pipeline/dvol/forecasts.run_month over every monthly fold from 2022-04, oldest
                first, on that lake; families zero, mean_reversion, har, garch, lightgbm
                (the LSTM is left out: it is the fixed-cost part that bench_walkforward
                times; --all-families adds it), the ensemble of those families from the second
@@ -131,7 +131,7 @@ def run_walkforward(root: Path, n_coins: int, years: float, families: tuple[str,
     members = [f for f in families if f != "zero"]
     with mock.patch.dict(Ensemble.defaults, {"members": members}):
         for key in keys:
-            rows += run_month(root, features, key, START, config, explain=False).predictions.height
+            rows += run_month(root, features, key, START, config).predictions.height  # config.explain=False
     return {"seconds": time.perf_counter() - t0, "peak_mib": _rss_mib(), "base_mib": base,
             "folds": len(keys), "rows": rows}
 
