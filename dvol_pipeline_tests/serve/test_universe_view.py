@@ -1,7 +1,9 @@
-"""The universe endpoints read the universe lane's table through its spec, whatever its layout."""
+"""The universe endpoints read the universe lane's tables through their specs, whatever the layout; the desk
+view is one row per coin, its expected rows worked out by hand from a small lake."""
 
 from datetime import date
 
+import httpx
 import polars as pl
 import pytest
 
@@ -9,7 +11,9 @@ from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.parquet import write_single
 from dvol_pipeline.quant.universe import desk
 from dvol_pipeline.serve import views
+from dvol_pipeline.serve.app import create_app
 from dvol_pipeline.serve.snapshot import SnapshotReader
+from dvol_pipeline_tests.serve.live_server import live_server
 
 
 def test_the_universe_view_lists_symbols_and_serves_a_symbols_newest_rows(tmp_path):
@@ -93,3 +97,19 @@ def test_without_an_earlier_fold_the_overall_scope_chooses(tmp_path):
 def test_the_desk_endpoints_without_the_lane_say_what_to_run(tmp_path):
     with pytest.raises(views.NotFound, match="no rows yet"):
         views.universe_desk(SnapshotReader(tmp_path))
+
+
+def test_the_desk_endpoints_over_http(tmp_path):
+    _desk_lake(tmp_path)
+    with live_server(create_app(tmp_path)) as url, httpx.Client(base_url=url, timeout=10) as client:
+        _ask(client)
+
+
+def _ask(client) -> None:
+    body = client.get("/universe").json()
+    assert [r["symbol"] for r in body["rows"]] == ["ADA", "SOL"] and body["family"] == "har_pooled"
+    r = client.get("/universe", params={"horizon": 14})
+    assert r.status_code == 422 and "horizon 14" in r.text
+    assert client.get("/universe/SOL").json()["y_hat"] == [0.6]
+    r = client.get("/universe/XRP")
+    assert r.status_code == 404 and "ADA, SOL" in r.json()["detail"]

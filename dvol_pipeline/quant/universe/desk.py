@@ -23,7 +23,8 @@ def choose_family(metrics: pl.DataFrame, horizon: int, before_fold: str | None) 
                        & (pl.col("family") != CLASSIFIER) & pl.col("qlike").is_not_nan() & pl.col("qlike").is_not_null())
     past = m.filter((pl.col("scope") == "fold") & (pl.col("group") < before_fold)) if before_fold else m.head(0)
     if past.height:
-        basis = f"lowest n-weighted QLIKE over the {past['group'].n_unique()} folds before {before_fold}"
+        k = past["group"].n_unique()
+        basis = f"lowest n-weighted QLIKE over the {k} fold{'s' if k != 1 else ''} before {before_fold}"
         pool = past
     else:
         pool = m.filter(pl.col("scope") == "overall")
