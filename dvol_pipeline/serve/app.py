@@ -130,7 +130,8 @@ def create_app(lake_root: Path | str, max_age_days: int = FRESHNESS_MAX_AGE_DAYS
         return JSONResponse(views.equity(reader, asset, strategy, family))
 
     @app.get("/universe", tags=["universe"],
-             summary="One row per coin: the chosen family's newest forecast, the predicted regime, realised vs forecast")
+             summary="One row per coin: the chosen family's newest forecast, the predicted regime, realised vs "
+                     "forecast")
     def get_universe_desk(horizon: int | None = Query(None, description="7 or 14 (default: the shortest held)")):
         return JSONResponse(views.universe_desk(reader, horizon))
 

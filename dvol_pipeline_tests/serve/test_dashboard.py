@@ -152,7 +152,8 @@ def test_the_universe_page_is_one_sortable_row_per_coin_and_a_click_draws_its_ch
     _wait(browser, "return window.dvolDash.ready && window.dvolDash.ready.universe === true")
     cells = _universe_cells(browser)
     assert [r[0] for r in cells] == list(UNIVERSE_COINS)  # one row per coin, by symbol
-    heads = browser.execute_script("return [...document.querySelectorAll('#universe-table th')].map((th) => th.textContent)")
+    heads = browser.execute_script(
+        "return [...document.querySelectorAll('#universe-table th')].map((th) => th.textContent)")
     forecast = next(i for i, h in enumerate(heads) if h.startswith("forecast vol"))
     assert all(r[forecast].endswith("%") for r in cells)  # a vol in percent on every row, never a dash
     assert all(r[heads.index("regime")].split()[0] in ("low", "mid", "high") for r in cells)

@@ -20,7 +20,8 @@ CLASSIFIER = "lgbm_class"
 def choose_family(metrics: pl.DataFrame, horizon: int, before_fold: str | None) -> tuple[str | None, str]:
     """The family to show at `horizon` and how it was chosen (a sentence)."""
     m = metrics.filter((pl.col("split") == "all") & (pl.col("horizon") == horizon)
-                       & (pl.col("family") != CLASSIFIER) & pl.col("qlike").is_not_nan() & pl.col("qlike").is_not_null())
+                       & (pl.col("family") != CLASSIFIER) & pl.col("qlike").is_not_null()
+                       & pl.col("qlike").is_not_nan())
     past = m.filter((pl.col("scope") == "fold") & (pl.col("group") < before_fold)) if before_fold else m.head(0)
     if past.height:
         k = past["group"].n_unique()
