@@ -172,7 +172,24 @@ def test_the_universe_page_is_one_sortable_row_per_coin_and_a_click_draws_its_ch
     assert title.startswith("SOL:")
     assert browser.execute_script("return document.querySelector('#universe-table tr.picked').dataset.symbol") == "SOL"
     browser.save_screenshot(str(tmp_path / "universe_sol.png"))
+    # the horizon picker: the 14-day table, the picked coin's chart kept
+    browser.execute_script("const s = document.getElementById('universe-h'); s.value = '14';"
+                           "s.dispatchEvent(new Event('change'));")
+    _wait(browser, "return window.dvolDash.ready.universe === true"
+                   " && document.getElementById('universe-msg').textContent.includes('14-day')")
+    assert len(_universe_cells(browser)) == len(UNIVERSE_COINS)
+    assert browser.execute_script("return document.querySelector('#chart-universe .u-title').textContent") \
+        .startswith("SOL: 14-day")
+    _assert_readable(browser, "universe")
     assert browser.execute_script("return window.dvolDash.errors") == [] and _console_errors(browser) == []
+    # the readability check itself catches a row of dashes and a NaN
+    browser.execute_script("document.getElementById('universe-table').insertAdjacentHTML('beforeend',"
+                           " '<tr><td>–</td><td> </td></tr>')")
+    with pytest.raises(AssertionError, match="rows of dashes"):
+        _assert_readable(browser, "universe")
+    browser.execute_script("document.getElementById('universe-msg').textContent = 'vol NaN'")
+    with pytest.raises(AssertionError, match="NaN"):
+        _assert_readable(browser, "universe")
 
 
 def test_a_lake_without_the_universe_lane_says_what_to_run(browser, tmp_path):
