@@ -19,7 +19,7 @@ import polars as pl
 from dvol_pipeline.lake.catalog import TABLES, table
 from dvol_pipeline.quant.pricing.surface.constant_maturity import DELTA_LABELS
 from dvol_pipeline.quant.pricing.surface.svi import svi_vol
-from dvol_pipeline.quant.universe import desk
+from dvol_pipeline.quant.evaluate import desk
 from dvol_pipeline.serve.snapshot import SnapshotReader
 
 SIGNALS = "signals"
@@ -369,7 +369,7 @@ def _desk_horizon(preds: pl.DataFrame, horizon: int | None) -> int:
 
 def universe_desk(reader: SnapshotReader, horizon: int | None = None) -> dict:
     """One row per coin: the chosen family's newest forecast, the predicted regime with its probabilities, and
-    the newest realised vol next to the forecast made for it (the family choice is `quant.universe.desk`'s)."""
+    the newest realised vol next to the forecast made for it (the family choice is `quant.evaluate.desk`'s)."""
     preds = _universe_predictions(reader)
     h = _desk_horizon(preds, horizon)
     metrics = reader.latest(UNIVERSE_METRICS) if UNIVERSE_METRICS in TABLES else None
