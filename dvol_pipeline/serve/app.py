@@ -129,6 +129,18 @@ def create_app(lake_root: Path | str, max_age_days: int = FRESHNESS_MAX_AGE_DAYS
                    family: str | None = Query(None, max_length=80)):
         return JSONResponse(views.equity(reader, asset, strategy, family))
 
+    @app.get("/universe", tags=["universe"],
+             summary="One row per coin: the chosen family's newest forecast, the predicted regime, realised vs "
+                     "forecast")
+    def get_universe_desk(horizon: int | None = Query(None, description="7 or 14 (default: the shortest held)")):
+        return JSONResponse(views.universe_desk(reader, horizon))
+
+    @app.get("/universe/{symbol}", tags=["universe"],
+             summary="One coin's forecast (the desk's chosen family) and realised vol over time")
+    def get_universe_chart(symbol: str = PathParam(pattern=r"^[A-Za-z0-9._-]{1,32}$"),
+                           horizon: int | None = Query(None, description="7 or 14 (default: the shortest held)")):
+        return JSONResponse(views.universe_chart(reader, symbol, horizon))
+
     @app.get("/vol/{symbol}", tags=["universe"],
              summary="The coin-universe lane's newest forecast and regime probabilities (404 until it exists)")
     def get_vol(symbol: str = PathParam(pattern=r"^[A-Za-z0-9._-]{1,32}$")):

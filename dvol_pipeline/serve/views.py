@@ -19,11 +19,13 @@ import polars as pl
 from dvol_pipeline.lake.catalog import TABLES, table
 from dvol_pipeline.quant.pricing.surface.constant_maturity import DELTA_LABELS
 from dvol_pipeline.quant.pricing.surface.svi import svi_vol
+from dvol_pipeline.quant.evaluate import desk
 from dvol_pipeline.serve.snapshot import SnapshotReader
 
 SIGNALS = "signals"
 HORIZONS = (1, 7, 14)
 UNIVERSE_TABLE = "universe_predictions"
+UNIVERSE_METRICS = "universe_forecast_metrics"
 INSTRUMENT = re.compile(r"^(?P<asset>[A-Z0-9]{2,10})-(?P<day>\d{1,2})(?P<mon>[A-Z]{3})(?P<yy>\d{2})"
                         r"-(?P<strike>\d+(?:\.\d+)?)-(?P<type>[CP])$")
 INSTRUMENT_HELP = "Deribit style COIN-DMMMYY-STRIKE-C|P, e.g. BTC-27DEC24-60000-C"
@@ -340,3 +342,57 @@ def universe(reader: SnapshotReader, symbol: str) -> dict:
     if "date" in rows.columns:
         rows = rows.filter(pl.col("date") == rows["date"].max())
     return {"symbol": symbol, "rows": records(rows)}
+
+
+_DESK_COLUMNS = ["date", "symbol", "family", "horizon", "split", "fold", "y", "y_hat", "class_hat",
+                 "p_low", "p_mid", "p_high"]
+
+
+def _universe_predictions(reader: SnapshotReader) -> pl.DataFrame:
+    if UNIVERSE_TABLE not in TABLES:
+        raise NotFound(f"the coin-universe lane does not exist in this lake yet (no `{UNIVERSE_TABLE}` table in "
+                       "the catalog)")
+    frame = reader.latest(UNIVERSE_TABLE)
+    if frame is None or frame.is_empty():
+        raise NotFound(f"`{UNIVERSE_TABLE}` has no rows yet: run the universe lane (`python -m dvol_pipeline run`)")
+    return frame.select([c for c in _DESK_COLUMNS if c in frame.columns])
+
+
+def _desk_horizon(preds: pl.DataFrame, horizon: int | None) -> int:
+    held = sorted(int(h) for h in preds["horizon"].unique().to_list())
+    if horizon is None:
+        return held[0]
+    if horizon not in held:
+        raise BadParam("query", "horizon", f"horizon {horizon} is not one the universe lane forecasts: {held}")
+    return horizon
+
+
+def universe_desk(reader: SnapshotReader, horizon: int | None = None) -> dict:
+    """One row per coin: the chosen family's newest forecast, the predicted regime with its probabilities, and
+    the newest realised vol next to the forecast made for it (the family choice is `quant.evaluate.desk`'s)."""
+    preds = _universe_predictions(reader)
+    h = _desk_horizon(preds, horizon)
+    metrics = reader.latest(UNIVERSE_METRICS) if UNIVERSE_METRICS in TABLES else None
+    out = desk.desk_rows(preds, metrics, h)
+    out["horizons"] = sorted(int(x) for x in preds["horizon"].unique().to_list())
+    out["rows"] = [{k: _value(v) for k, v in r.items()} for r in out["rows"]]
+    return out
+
+
+def universe_chart(reader: SnapshotReader, symbol: str, horizon: int | None = None) -> dict:
+    """One coin's forecast (the desk's chosen family) and realised vol over time."""
+    preds = _universe_predictions(reader)
+    h = _desk_horizon(preds, horizon)
+    symbol = symbol.upper()
+    held = sorted(preds["symbol"].unique().to_list())
+    if symbol not in held:
+        raise NotFound(f"unknown symbol {symbol!r}: the universe holds {_list(held[:50])}"
+                       + (f" and {len(held) - 50} more" if len(held) > 50 else ""))
+    metrics = reader.latest(UNIVERSE_METRICS) if UNIVERSE_METRICS in TABLES else None
+    newest_fold = preds.filter(pl.col("horizon") == h)["fold"].max()
+    family, basis = desk.choose_family(metrics, h, newest_fold) if metrics is not None and metrics.height \
+        else (None, "universe_forecast_metrics has no rows")
+    series = desk.coin_series(preds, symbol, family, h) if family else pl.DataFrame(
+        schema={"date": pl.Date, "y": pl.Float64, "y_hat": pl.Float64})
+    return {"symbol": symbol, "horizon": h, "family": family, "basis": basis,
+            **columns(series, ["date", "y", "y_hat"])}

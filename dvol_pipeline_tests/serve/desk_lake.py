@@ -89,8 +89,39 @@ def surface_rows(days: list[date], coins=COINS, version: int = 0) -> dict[str, p
     return {name: pl.DataFrame(rows).cast(schema(name)) for name, rows in frames.items()}
 
 
-def build(root: Path) -> Path:
-    """Write the whole small lake under `root`."""
+UNIVERSE_COINS = ("ADA", "DOGE", "SOL", "XRP")
+UNIVERSE_DAYS = DAYS[-30:]
+
+
+def universe_rows() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The universe lane's predictions (horizons 7 and 14; har_pooled, lgbm and the classifier; the last
+    `h` days not yet realised) and forecast metrics (folds 2024-11, 2024-12 and overall)."""
+    rows = []
+    for n, coin in enumerate(UNIVERSE_COINS):
+        for h in (7, 14):
+            for i, d in enumerate(UNIVERSE_DAYS):
+                y = 0.5 + 0.1 * n + 0.05 * math.sin(i / 4) if i < len(UNIVERSE_DAYS) - h else None
+                base = {"date": d, "symbol": coin, "target": "rv", "horizon": h, "fold": f"{d:%Y-%m}",
+                        "split": "all", "y": y, "class": None if y is None else "mid"}
+                for fam, bias in (("har_pooled", 0.02), ("lgbm", -0.03)):
+                    rows.append({**base, "family": fam, "y_hat": 0.5 + 0.1 * n + bias + 0.04 * math.sin((i - 1) / 4),
+                                 "class_hat": "mid", "p_low": None, "p_mid": None, "p_high": None})
+                p_high = (n + 1) / 10 + i / 200
+                rows.append({**base, "family": "lgbm_class", "y_hat": None,
+                             "class_hat": "high" if p_high > 0.35 else "mid",
+                             "p_low": 0.3, "p_mid": 0.7 - p_high, "p_high": p_high})
+    preds = pl.DataFrame(rows).with_columns(pl.col("horizon").cast(pl.Int32))
+    metrics = pl.DataFrame([{"scope": scope, "group": group, "family": fam, "horizon": h, "split": "all", "n": 100,
+                             "qlike": q + (0.05 if fam == "lgbm" else 0.0), "rmse": q / 2}
+                            for scope, group, q in (("fold", "2024-11", 0.4), ("fold", "2024-12", 0.5),
+                                                    ("overall", "ALL", 0.45))
+                            for fam in ("har_pooled", "lgbm") for h in (7, 14)]).with_columns(
+        pl.col("horizon").cast(pl.Int32), pl.col("n").cast(pl.Int64))
+    return preds, metrics
+
+
+def build(root: Path, universe: bool = False) -> Path:
+    """Write the whole small lake under `root` (with the universe lane's tables when `universe`)."""
     root.mkdir(parents=True, exist_ok=True)
     write_partitions(root, "raw_dvol", toy_table("raw_dvol", START, END, COINS))
     feats = pl.DataFrame([{"date": d, "asset": c, "dvol": LEVEL[c] + math.sin(i / 5)}
@@ -113,4 +144,8 @@ def build(root: Path) -> Path:
                            "net_usd": 10.0, "equity_usd": 10.0 * (i + 1), "drawdown_usd": -float(i % 3)}
                           for c in COINS for s in ("dvol_futures_7d", "dvol_futures_1d") for i, d in enumerate(DAYS)])
     write_single(root, "backtest_daily", daily)
+    if universe:
+        preds, metrics = universe_rows()
+        write_single(root, "universe_predictions", preds)
+        write_single(root, "universe_forecast_metrics", metrics)
     return root

@@ -201,7 +201,7 @@ def test_health_reports_freshness_per_table_and_links(api, root, fresh):
 def test_the_openapi_page_documents_every_endpoint(api):
     paths = api.get("/openapi.json").json()["paths"]
     for p in ("/signal/{asset}", "/signals", "/history/{asset}", "/surface/{asset}", "/greeks/{instrument}",
-              "/vol/{symbol}", "/health"):
+              "/vol/{symbol}", "/universe", "/universe/{symbol}", "/health"):
         assert p in paths
     assert "yhat_7d" in str(api.get("/openapi.json").json()["components"]["schemas"]["Signal"])
 
@@ -209,7 +209,8 @@ def test_the_openapi_page_documents_every_endpoint(api):
 @pytest.mark.parametrize("path", [
     "/signal/0", "/signal/%20", "/signals?date=0001-01-01", "/history/BTC?start=9999-12-31", "/surface/ETH?date=1970-01-01",
     "/greeks/BTC-99XYZ99-1-C", "/greeks/BTC-1JAN25-0-C", "/exposures/XRP", "/equity/XRP", "/equity/BTC?family=zzz",
-    "/vol/..", "/dvol/XRP", "/history/BTC?end=2024-11-01", "/reports/%2e%2e/%2e%2e/etc/passwd", "/signal/BTC?date=",
+    "/vol/..", "/universe", "/universe/SOL", "/universe?horizon=week", "/universe/..",
+    "/dvol/XRP", "/history/BTC?end=2024-11-01", "/reports/%2e%2e/%2e%2e/etc/passwd", "/signal/BTC?date=",
 ])
 def test_odd_input_is_never_a_500(api, path):
     assert api.get(path).status_code in (200, 404, 422)

@@ -7,7 +7,7 @@ const dash = (window.dvolDash = { ready: {}, points: {}, errors: [] });
 const COLORS = ["#1f6fb2", "#d9480f", "#2b8a3e", "#862e9c", "#e8590c", "#0b7285", "#5c940d", "#a61e4d",
   "#364fc7", "#c2255c", "#087f5b", "#f08c00"];
 const charts = {};
-let state = { asset: null, meta: null, page: "signals" };
+let state = { asset: null, meta: null, page: "signals", universe: { sort: { key: "symbol", dir: 1 }, data: null, symbol: null } };
 
 const $ = (id) => document.getElementById(id);
 const fmt = (v, d = 2) => (v === null || v === undefined ? "–" : typeof v === "number" ? v.toFixed(d) : String(v));
@@ -143,15 +143,26 @@ const pages = {
     plot("chart-drawdown", "drawdown", x, [{ label: "drawdown (USD)", data: e.drawdown_usd, points: false, color: "#b42318" }],
       { ylabel: "USD", height: 200 });
   },
-  async universe() {
-    const u = await api("/vol");
-    $("universe-msg").textContent = u.available
-      ? `${u.message}: regime probabilities per symbol from /vol/{symbol}`
-      : `${u.message}. This table fills in once the universe lane writes its predictions.`;
-    const rows = [];
-    for (const sym of u.symbols.slice(0, 50)) rows.push(...(await api(`/vol/${encodeURIComponent(sym)}`)).rows);
-    const cols = rows.length ? Object.keys(rows[0]).map((k) => [k, k]) : [["symbol", "symbol"], ["regime", "regime"]];
-    table($("universe-table"), rows, cols);
+  async universe(arg) {
+    const u = state.universe;
+    if (arg && arg.symbol) { await universeChart(arg.symbol); return; }
+    if (arg && arg.sort) { u.sort = arg.sort; universeTable(); return; }
+    const st = await api("/vol");
+    if (!st.available) {
+      $("universe-msg").textContent = `${st.message}. This table fills in once the universe lane writes its predictions.`;
+      $("universe-table").innerHTML = "";
+      $("chart-universe").innerHTML = "";
+      return;
+    }
+    const h = arg && arg.horizon ? `?horizon=${arg.horizon}` : "";
+    const d = await api(`/universe${h}`);
+    u.data = d;
+    $("universe-h").innerHTML = d.horizons.map((x) => `<option value="${x}"${x === d.horizon ? " selected" : ""}>${x} d</option>`).join("");
+    $("universe-msg").textContent = `${d.rows.length} coins · ${d.horizon}-day realised vol · forecast by `
+      + `${d.family || "no family"} (${d.basis}) · regime from the LightGBM classifier · click a column to sort, a coin for its chart`;
+    universeTable();
+    const pick = d.rows.find((r) => r.symbol === u.symbol) || d.rows[0];
+    if (pick) await universeChart(pick.symbol);
   },
   async health() {
     const h = await api("/health");
@@ -174,6 +185,56 @@ const pages = {
     ]);
   },
 };
+
+// -- universe: one row per coin, sortable, a chart per coin ------------------------------------
+const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)}%`);
+const UNIVERSE_COLS = [
+  ["symbol", "coin", (v) => v], ["date", "as of", (v) => v ?? "–"], ["forecast", "forecast vol", pct],
+  ["regime", "regime", (v, r) => (v ? `<span class="regime-${v}">${v}</span> ${pct(r[`p_${v}`])}` : "–")],
+  ["p_low", "P(low)", pct], ["p_mid", "P(mid)", pct], ["p_high", "P(high)", pct],
+  ["realised", "latest realised vol", pct], ["forecast_then", "forecast for it", pct],
+  ["miss", "forecast − realised", (v) => (v === null ? "–" : `${v > 0 ? "+" : ""}${(100 * v).toFixed(1)} pts`)],
+  ["realised_date", "realised from", (v) => v ?? "–"],
+];
+
+function universeTable() {
+  const u = state.universe, { key, dir } = u.sort;
+  const rows = u.data.rows.map((r) => ({ ...r,
+    miss: r.realised !== null && r.forecast_then !== null ? r.forecast_then - r.realised : null }));
+  rows.sort((a, b) => {
+    const x = a[key], y = b[key];
+    if (x === y) return a.symbol < b.symbol ? -1 : 1;
+    if (x === null || x === undefined) return 1;  // empty cells last, whatever the direction
+    if (y === null || y === undefined) return -1;
+    return (x < y ? -1 : 1) * dir;
+  });
+  const head = "<tr>" + UNIVERSE_COLS.map((c) => `<th data-key="${c[0]}" class="sortable">${c[1]}`
+    + `${c[0] === key ? (dir > 0 ? " ▲" : " ▼") : ""}</th>`).join("") + "</tr>";
+  const body = rows.map((r) => `<tr data-symbol="${r.symbol}" class="pick${r.symbol === u.symbol ? " picked" : ""}">`
+    + UNIVERSE_COLS.map((c) => `<td>${c[2](r[c[0]], r)}</td>`).join("") + "</tr>").join("");
+  const el = $("universe-table");
+  el.innerHTML = head + body;
+  el.querySelectorAll("th").forEach((th) => { th.onclick = () => {
+    const k = th.dataset.key;
+    show("universe", { sort: { key: k, dir: k === key ? -dir : k === "symbol" ? 1 : -1 } });
+  }; });
+  el.querySelectorAll("tr[data-symbol]").forEach((tr) => { tr.onclick = () => show("universe", { symbol: tr.dataset.symbol }); });
+  dash.universeOrder = rows.map((r) => r.symbol);
+}
+
+async function universeChart(symbol) {
+  const u = state.universe;
+  const c = await api(`/universe/${encodeURIComponent(symbol)}?horizon=${u.data.horizon}`);
+  u.symbol = symbol;
+  document.querySelectorAll("#universe-table tr[data-symbol]").forEach((tr) => tr.classList.toggle("picked", tr.dataset.symbol === symbol));
+  const pctOf = (xs) => xs.map((v) => (v === null ? null : 100 * v));
+  plot("chart-universe", `${c.symbol}: ${c.horizon}-day realised vol vs ${c.family || "no"} forecast (at the day forecast from)`,
+    c.date.map(ts), [
+      { label: "realised", data: pctOf(c.y), points: false },
+      { label: `forecast (${c.family})`, data: pctOf(c.y_hat), points: false },
+    ], { ylabel: "annualised vol (%)" });
+  dash.universeSymbol = c.symbol;
+}
 
 function heatmap(grid) {
   const el = $("heatmap");
@@ -230,6 +291,7 @@ async function init() {
     const before = held.filter((d) => d < day).pop(), after = held.find((d) => d > day);
     message("surface-msg", `no surface on ${day}; nearest: ${[before, after].filter(Boolean).join(", ") || "none"}`, true);
   };
+  $("universe-h").onchange = (ev) => show("universe", { horizon: ev.target.value });
   $("strategy-pick").onchange = (ev) => {
     const [strategy, family] = ev.target.value.split("|");
     show("strategy", { strategy, family });
