@@ -197,11 +197,12 @@ def test_lake_imports_nothing_from_quant_sources_reports_or_assets():
 LANES = ("dvol", "options", "universe", "micro")
 LANE_LAYERS = ("quant", "pipeline", "assets", "reports", "lake", "contracts", "sources", "serve")
 # Modules that put every lane together, as `definitions.py` merges their Definitions: the jobs and
-# schedules over all groups, the CLI, the one warehouse over every table and the desk tear sheet that
-# shows every lane's results side by side. They may import lanes; no lane and no core module imports them.
+# schedules over all groups, the CLI, the one warehouse over every table, the desk tear sheet that
+# shows every lane's results side by side and the API's views over every lane. They may import lanes; no lane and no core module imports them.
 COMPOSERS = (
     "definitions", "jobs", "schedules", "sensors", "alerts", "cli", "__main__",
     "assets.warehouse", "pipeline.warehouse", "assets.tearsheet", "pipeline.tearsheet", "reports.tearsheet",
+    "serve.views",  # the API and dashboard answer for every lane (read-only, from the lake)
 )
 
 

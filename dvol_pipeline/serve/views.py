@@ -19,7 +19,7 @@ import polars as pl
 from dvol_pipeline.lake.catalog import TABLES, table
 from dvol_pipeline.quant.pricing.surface.constant_maturity import DELTA_LABELS
 from dvol_pipeline.quant.pricing.surface.svi import svi_vol
-from dvol_pipeline.quant.evaluate import desk
+from dvol_pipeline.quant.universe import desk
 from dvol_pipeline.serve.snapshot import SnapshotReader
 
 SIGNALS = "signals"

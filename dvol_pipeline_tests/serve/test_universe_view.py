@@ -9,7 +9,7 @@ import pytest
 
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.parquet import write_single
-from dvol_pipeline.quant.evaluate import desk
+from dvol_pipeline.quant.universe import desk
 from dvol_pipeline.serve import views
 from dvol_pipeline.serve.app import create_app
 from dvol_pipeline.serve.snapshot import SnapshotReader

@@ -1,7 +1,7 @@
 """The desk's one-row-per-coin view of the universe lane's tables: which family to show, and its rows.
 
-Core code (the service reads it; a core module may import no lane, so this reads the lane's
-columns by name, as the service reads every table, and imports nothing of `quant/universe/`).
+The universe lane's decision, read by the service (`serve/views.py`, which presents every lane
+from the lake). It reads the lane's tables by column name, as the service reads every table.
 
 The family shown at a horizon is the regression family with the lowest QLIKE pooled over the
 folds *before* the newest fold (n-weighted mean of the `fold` scope of
