@@ -432,15 +432,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_graph(market, start, end, universe=None if note else {"n_coins": args.universe_coins})
 
 
+def eod_start(root: Path, day: date, coins: list[str]) -> date:
+    """The first day the end of day closing `day` runs: the day after the paper book's newest
+    state when days were missed since (a catch-up, as a scheduler's would run them), else `day`."""
+    from dvol_pipeline.pipeline.dvol.paper import last_state_day
+    from dvol_pipeline.quant.dvol.paper import catch_up_start
+
+    return catch_up_start(last_state_day(root, "paper_positions", day, coins), day)
+
+
 def cmd_eod(args: argparse.Namespace) -> int:
-    """eod_job for one closed day, as eod_schedule runs it (a run of eod_job in the run history)."""
+    """eod_job for one closed day, as eod_schedule runs it (a run of eod_job in the run history);
+    days missed since the paper book last ran are run first, in the same run (`eod_start`)."""
     from datetime import UTC, datetime
 
     from dvol_pipeline.schedules import closed_day
 
     day = args.date or closed_day(datetime.now(UTC))
     started = time.perf_counter()
-    result = run_job("eod_job", day, day, _market(args))
+    market = _market(args)
+    start = eod_start(lake_root(), day, market.coins)
+    if start < day:
+        print(f"eod {day}: catching up {start}..{day - timedelta(days=1)} (the paper book last ran "
+              f"{start - timedelta(days=1)}): one run of eod_job over {start}..{day}")
+    result = run_job("eod_job", start, day, market)
     print("\n".join(run_summary(result)))
     if not result.success:
         print(f"eod {day} FAILED: see the log above (failing asset, check and rows)", file=sys.stderr)

@@ -9,6 +9,12 @@ range is its state. Every read is bounded by the range: the day before's state, 
 range's signals, marks and chains, and the backtest rows that earn the range's days; no
 run reads the book's history.
 
+A missed day (an end of day that never ran, e.g. a server down for a day) is never stepped
+over: when the day before the range has no state but an older day has, the run refuses before
+writing anything, naming the missed days and the command that catches them up
+(`python -m dvol_pipeline eod` runs them itself: quant/dvol/paper.py `catch_up_start`). Finding
+the older state lists partition folders only.
+
 The option sleeve (quant/execution/paper_options.py) trades the same signal in straddles / condors on
 each day's real chain snapshot (`raw_option_chain`, the perpetual from `raw_ohlcv` for the
 hedge) and writes `paper_option_fills`, `paper_option_positions` and `paper_option_book`;
@@ -34,7 +40,15 @@ from dvol_pipeline.lake.parquet import (
     write_partitions,
 )
 from dvol_pipeline.quant.dvol.backtest.listing import TERM_COLUMNS
-from dvol_pipeline.quant.dvol.paper import PaperConfig, frames, opening_books, reconcile, reconciliation, run_days
+from dvol_pipeline.quant.dvol.paper import (
+    PaperConfig,
+    frames,
+    missed_days,
+    opening_books,
+    reconcile,
+    reconciliation,
+    run_days,
+)
 from dvol_pipeline.quant.execution.options import OptionBacktestConfig, perp_closes
 from dvol_pipeline.quant.execution.paper_options import (
     opening_sleeves,
@@ -69,6 +83,46 @@ class PaperRun:
     options: OptionSleeveRun | None = None
 
 
+class MissedDays(RuntimeError):
+    """The book's state of the day before a range is missing while an older one exists."""
+
+    def __init__(self, name: str, last_state: date, missed: list[date], start: date, end: date):
+        self.last_state, self.missed = last_state, missed
+        days = ", ".join(str(d) for d in missed)
+        super().__init__(
+            f"{name} has no state for {days}: the book last ran {last_state}, so {start} cannot open from "
+            f"yesterday's book; nothing was written. Catch up the missed days first: "
+            f"`python -m dvol_pipeline eod --date {end}` runs {missed[0]}..{end} in one run")
+
+
+def last_state_day(root: Path, name: str, before: date, coins: list[str]) -> date | None:
+    """The newest day before `before` on which `name` (a paper state table) holds a partition of
+    any of `coins`; None when it holds none. Folder listings only, newest first."""
+    t = table(name)
+    if not t.base(root).is_dir():
+        return None
+    newest = None
+    for coin in coins:
+        for text in reversed(t.coin_days(root, coin)):
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                continue
+            if day < before and t.partition_file(root, coin, text).is_file():
+                newest = day if newest is None else max(newest, day)
+                break
+    return newest
+
+
+def check_no_missed_days(root: Path, start: date, end: date, coins: list[str]) -> None:
+    """Raise MissedDays when a paper state table misses days between its newest state and `start`."""
+    for name in ("paper_positions", "paper_option_book"):
+        last = last_state_day(root, name, start, coins)
+        missed = missed_days(last, start)
+        if missed:
+            raise MissedDays(name, last, missed, start, end)
+
+
 def _day_before(root: Path, name: str, start: date, coins: list[str]) -> pl.DataFrame | None:
     """`name`'s rows of the day before `start`: the book's state when the range opens."""
     prev = start - timedelta(days=1)
@@ -82,6 +136,7 @@ def _backtest(root: Path, start: date, end: date) -> pl.DataFrame | None:
 
 def run_paper(root: Path, start: date, end: date, coins: list[str], config: PaperConfig = PaperConfig()) -> PaperRun:
     """Step the paper book over [start, end] and write its tables (see the module doc)."""
+    check_no_missed_days(root, start, end, coins)
     features = read_table_or_none(root, "features_daily", start - timedelta(days=MARK_HISTORY_DAYS), end, coins)
     if features is None:
         raise FileNotFoundError(f"the paper book needs features_daily up to {end} under {root}; materialize it first")
