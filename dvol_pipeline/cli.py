@@ -315,6 +315,9 @@ def run_graph(market: MarketResource, start: date, end: date, universe: dict | N
     started = time.perf_counter()
     phases = []
     runs = graph_runs(start, end)
+    # a lake whose paper book ran before: the end of day also runs the days it missed since (within the range)
+    runs = [(job, max(start, eod_start(lake_root(), end, market.coins)), last, without) if job == "eod_job"
+            else (job, first, last, without) for job, first, last, without in runs]
     if universe is not None:
         runs.insert(max(len(runs) - 1, 0), (UNIVERSE_JOB, start, end, "warehouse_job"))
     # one line for the whole graph (which run, elapsed), the step's own progress after it
