@@ -18,7 +18,9 @@ the older state lists partition folders only.
 The option sleeve (quant/execution/paper_options.py) trades the same signal in straddles / condors on
 each day's real chain snapshot (`raw_option_chain`, the perpetual from `raw_ohlcv` for the
 hedge) and writes `paper_option_fills`, `paper_option_positions` and `paper_option_book`;
-where the lake has no option chain for the range it is skipped (and says so).
+where the lake has no option chain for the range it is skipped (and says so), and the next
+run with a chain steps the skipped days first, as the kill switch's data gap, from the
+sleeve's newest state.
 
 Reconciliation (`paper_reconciliation`, quant/dvol/paper.py): each day's paper P&L against
 the backtest row of the strategy the signal follows (the signal's `family` column).
@@ -115,12 +117,12 @@ def last_state_day(root: Path, name: str, before: date, coins: list[str]) -> dat
 
 
 def check_no_missed_days(root: Path, start: date, end: date, coins: list[str]) -> None:
-    """Raise MissedDays when a paper state table misses days between its newest state and `start`."""
-    for name in ("paper_positions", "paper_option_book"):
-        last = last_state_day(root, name, start, coins)
-        missed = missed_days(last, start)
-        if missed:
-            raise MissedDays(name, last, missed, start, end)
+    """Raise MissedDays when the futures book (written every day it runs) misses days between its
+    newest state and `start`."""
+    last = last_state_day(root, "paper_positions", start, coins)
+    missed = missed_days(last, start)
+    if missed:
+        raise MissedDays("paper_positions", last, missed, start, end)
 
 
 def _day_before(root: Path, name: str, start: date, coins: list[str]) -> pl.DataFrame | None:
@@ -171,10 +173,17 @@ def run_option_sleeve(root: Path, start: date, end: date, coins: list[str], sign
         return None
     perp = perp_closes(ohlcv) if ohlcv is not None else pl.DataFrame(schema={"date": pl.Date, "asset": pl.Utf8,
                                                                              "perp_price": pl.Float64})
-    opening_book = _day_before(root, "paper_option_book", start, coins)
-    opening_legs = _day_before(root, "paper_option_positions", start, coins)
+    # days the sleeve was skipped (no chain: it writes nothing) are stepped now as the data gap
+    # they were, from its newest state, so that it never reopens flat
+    last = last_state_day(root, "paper_option_book", start, coins)
+    begin = start if not missed_days(last, start) else last + timedelta(days=1)
+    if begin < start:
+        signals = read_table_or_none(root, "signals", begin, end, coins)
+        signals = pl.DataFrame(schema=table("signals").schema) if signals is None else signals
+    opening_book = _day_before(root, "paper_option_book", begin, coins)
+    opening_legs = _day_before(root, "paper_option_positions", begin, coins)
     fills, held, book, events = run_sleeves(
-        opening_sleeves(coins, opening_book, opening_legs), start, end, chain, perp, signals,
+        opening_sleeves(coins, opening_book, opening_legs), begin, end, chain, perp, signals,
         option_config.capital_usd, config.kill_drawdown_frac, config.max_data_gap_days, option_config)
     book = with_backtest(book, _backtest(root, start, end) if backtest is None else backtest)
     check = reconcile_sleeve(fills, held, book, opening_book, opening_legs)

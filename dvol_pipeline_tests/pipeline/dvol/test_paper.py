@@ -137,3 +137,32 @@ def test_a_missed_day_is_refused_then_caught_up_never_stepped_over(tmp_path):
     pos = read_table(gap, "paper_positions")
     assert sorted(pos["date"].unique().to_list()) == [day1, day2, day3]
     assert reconcile(read_table(gap, "paper_fills"), pos, PaperConfig())["ok"].all()
+
+
+def test_a_day_without_option_chain_is_a_data_gap_of_the_sleeve_never_a_flat_restart(tmp_path):
+    """Day 2 has no option chain, so its run skips the sleeve (writes none of it); day 3's run
+    steps day 2 as the sleeve's data gap from day 1's sleeve, and the sleeve reconciles over
+    days 1..3 from a flat start (not from a sleeve reopened flat on day 3)."""
+    import shutil
+
+    from dvol_pipeline.lake.catalog import table
+    from dvol_pipeline.quant.execution.paper_options import reconcile_sleeve
+
+    root = tmp_path / "lake"
+    _lake(root)
+    day1, day2, day3 = EOD[0], EOD[1], EOD[2]
+    for a in COINS:  # the chain of day 2 never landed
+        shutil.rmtree(table("raw_option_chain").partition_file(root, a, day2).parent)
+    assert _eod_day(root, day1).success
+    assert _eod_day(root, day2).success
+    assert read_table(root, "paper_option_book")["date"].max() == day1  # skipped: nothing written
+    third = _eod_day(root, day3)
+    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+              for e in third.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks == {"book_reconciles": True, "option_sleeve_reconciles": True}
+    book = read_table(root, "paper_option_book").sort("asset", "date")
+    assert sorted(book["date"].unique().to_list()) == [day1, day2, day3]
+    assert book.filter(pl.col("date") == day2)["last_data"].to_list() == [day1, day1]  # no chain that day
+    whole = reconcile_sleeve(read_table(root, "paper_option_fills"), read_table(root, "paper_option_positions"), book)
+    assert whole["ok"].all()
+    assert third.success
