@@ -406,6 +406,11 @@ def run_graph(market: MarketResource, plans: dict[str, LanePlan], universe: dict
     phases = []
     runs = graph_runs(plans)
     leave_out = lane_keys(name for name, plan in plans.items() if not plan.runs)
+    # a lake whose paper book ran before: the end of day also runs the days it missed since (within
+    # the dvol lane's days)
+    if (dvol := plans["dvol"].span) is not None:
+        runs = [(job, max(dvol[0], eod_start(lake_root(), last, market.coins)), last, without)
+                if job == "eod_job" else (job, first, last, without) for job, first, last, without in runs]
     # one line for the whole graph (which run, elapsed), the step's own progress after it
     with progress("graph", total=len(runs), unit="run") as bar:
         for job, first, last, without in runs:
@@ -522,15 +527,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_graph(market, lane_plans(market, args.start, args.end), universe={"n_coins": args.universe_coins})
 
 
+def eod_start(root: Path, day: date, coins: list[str]) -> date:
+    """The first day the end of day closing `day` runs: the day after the paper book's newest
+    state when days were missed since (a catch-up, as a scheduler's would run them), else `day`."""
+    from dvol_pipeline.pipeline.dvol.paper import last_state_day
+    from dvol_pipeline.quant.dvol.paper import catch_up_start
+
+    return catch_up_start(last_state_day(root, "paper_positions", day, coins), day)
+
+
 def cmd_eod(args: argparse.Namespace) -> int:
-    """eod_job for one closed day, as eod_schedule runs it (a run of eod_job in the run history)."""
+    """eod_job for one closed day, as eod_schedule runs it (a run of eod_job in the run history);
+    days missed since the paper book last ran are run first, in the same run (`eod_start`)."""
     from datetime import UTC, datetime
 
     from dvol_pipeline.schedules import closed_day
 
     day = args.date or closed_day(datetime.now(UTC))
     started = time.perf_counter()
-    result = run_job("eod_job", day, day, _market(args))
+    market = _market(args)
+    start = eod_start(lake_root(), day, market.coins)
+    if start < day:
+        print(f"eod {day}: catching up {start}..{day - timedelta(days=1)} (the paper book last ran "
+              f"{start - timedelta(days=1)}): one run of eod_job over {start}..{day}")
+    result = run_job("eod_job", start, day, market)
     print("\n".join(run_summary(result)))
     if not result.success:
         print(f"eod {day} FAILED: see the log above (failing asset, check and rows)", file=sys.stderr)

@@ -396,3 +396,32 @@ def test_eod_runs_the_end_of_day_job_itself(lake, toy, capsys):
         failed = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
         assert [e.step_key for e in failed] == ["signals"]
     assert (lake / "features" / "features_daily" / "asset=BTC" / "date=2024-03-02" / "part-0.parquet").exists()
+
+
+def test_eod_catches_up_the_days_missed_since_the_paper_book_last_ran(lake, monkeypatch, capsys):
+    """eod of 2025-01-04 on a lake whose paper book last ran 2025-01-02: one run of eod_job over
+    2025-01-03..04, and one line saying which days were caught up; with no day missed, the day alone."""
+    from datetime import date
+
+    from dvol_pipeline import cli
+    from dvol_pipeline.lake.catalog import table
+
+    for day in (date(2025, 1, 1), date(2025, 1, 2)):  # the book's state folders: only they are listed
+        path = table("paper_positions").partition_file(lake, "BTC", day)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"")
+    runs = []
+
+    class Done:
+        success = True
+
+    monkeypatch.setattr(cli, "run_job", lambda job, start, end, market: runs.append((job, start, end)) or Done())
+    monkeypatch.setattr(cli, "run_summary", lambda result: [])
+    monkeypatch.setattr(cli, "_outputs", lambda root, day: "")
+    assert main(["eod", "--date", "2025-01-04", "--source", "simulated"]) == 0
+    assert runs == [("eod_job", date(2025, 1, 3), date(2025, 1, 4))]
+    assert "eod 2025-01-04: catching up 2025-01-03..2025-01-03 (the paper book last ran 2025-01-02)" in capsys.readouterr().out
+    runs.clear()
+    assert main(["eod", "--date", "2025-01-03", "--source", "simulated"]) == 0
+    assert runs == [("eod_job", date(2025, 1, 3), date(2025, 1, 3))]
+    assert "catching up" not in capsys.readouterr().out

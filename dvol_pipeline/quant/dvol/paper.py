@@ -125,6 +125,23 @@ def opening_books(coins: list[str], opening: pl.DataFrame | None) -> dict[str, C
     return books
 
 
+def missed_days(last_state: date | None, start: date) -> list[date]:
+    """The days between the book's newest state before `start` (`last_state`; None: the book
+    never ran) and `start` that the book never ran. Opening `start` from a flat book, or from an
+    older state, would forget or misdate what the book held over them: they are run first (the
+    end-of-day catch-up), never stepped over."""
+    if last_state is None or last_state >= start - timedelta(days=1):
+        return []
+    return [last_state + timedelta(days=i) for i in range(1, (start - last_state).days)]
+
+
+def catch_up_start(last_state: date | None, day: date) -> date:
+    """The first day an end of day closing `day` must run so that the book runs every day since
+    its newest state: the first missed day, or `day` itself when none was missed."""
+    missed = missed_days(last_state, day)
+    return missed[0] if missed else day
+
+
 def day_marks(market: pl.DataFrame, day: date, config: PaperConfig) -> dict[str, dict]:
     """coin -> today's futures_marks row (held expiry, its price, tradable), from market rows
     (date, asset, dvol, ATM term vols) up to `day` only: the book never sees tomorrow."""

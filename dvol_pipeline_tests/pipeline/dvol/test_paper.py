@@ -94,3 +94,75 @@ def test_ten_consecutive_eod_runs_leave_a_consistent_book(tmp_path):
     covered = recon.filter(pl.col("date") <= date(2024, 3, 25))
     assert covered["backtest_net_usd"].null_count() == 0 and covered["strategy"].unique().to_list() == ["dvol_futures_7d"]
     assert recon.filter(pl.col("date") > date(2024, 3, 25))["backtest_net_usd"].null_count() == 8  # 03-26..29 x 2 coins
+
+
+def _eod_range(root, start: date, end: date) -> dg.ExecuteInProcessResult:
+    """The paper book over [start, end] as one run, as `eod` runs a catch-up."""
+    job = defs.resolve_job_def("eod_job")
+    keys = [k for k in job.asset_layer.executable_asset_keys if k.path[-1].startswith("paper_")]
+    with dg.DagsterInstance.ephemeral() as instance:
+        return job.execute_in_process(
+            instance=instance, asset_selection=keys, raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)},
+            run_config={"resources": {"lake": {"config": {"root": str(root)}}}})
+
+
+def test_a_missed_day_is_refused_then_caught_up_never_stepped_over(tmp_path):
+    """eod of day 1, day 2 never run, eod of day 3: the day-3 run refuses before writing (naming
+    the missed day and the command), and the catch-up over days 2..3 leaves the book one run over
+    days 1..3 leaves, reconciled."""
+    gap, once = tmp_path / "gap", tmp_path / "once"
+    for root in (gap, once):
+        _lake(root)
+    day1, day2, day3 = EOD[0], EOD[1], EOD[2]
+    assert _eod_day(gap, day1).success
+    refused = _eod_day(gap, day3)
+    assert not refused.success
+    (failure,) = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    text = str(failure.step_failure_data.error)
+    assert "2024-03-21" in text and "last ran 2024-03-20" in text and "eod --date 2024-03-22" in text
+    for name in ("paper_positions", "paper_option_book"):
+        assert read_table(gap, name)["date"].max() == day1, name  # nothing written for day 3
+    caught_up = _eod_range(gap, day2, day3)
+    assert caught_up.success, [e.message for e in caught_up.all_events if e.event_type_value == "STEP_FAILURE"]
+    checks = [e.asset_check_evaluation_data for e in caught_up.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert [c.passed for c in checks] == [True, True]
+    run_paper(once, day1, day3, COINS)
+    for name, extra in (("paper_positions", []), ("paper_fills", ["contract_expiry", "reason"]),
+                        ("paper_option_book", [])):
+        order = ["asset", "date", *extra]
+        a, b = read_table(gap, name).sort(order), read_table(once, name).sort(order)
+        assert a.equals(b.select(a.columns)), name
+    pos = read_table(gap, "paper_positions")
+    assert sorted(pos["date"].unique().to_list()) == [day1, day2, day3]
+    assert reconcile(read_table(gap, "paper_fills"), pos, PaperConfig())["ok"].all()
+
+
+def test_a_day_without_option_chain_is_a_data_gap_of_the_sleeve_never_a_flat_restart(tmp_path):
+    """Day 2 has no option chain, so its run skips the sleeve (writes none of it); day 3's run
+    steps day 2 as the sleeve's data gap from day 1's sleeve, and the sleeve reconciles over
+    days 1..3 from a flat start (not from a sleeve reopened flat on day 3)."""
+    import shutil
+
+    from dvol_pipeline.lake.catalog import table
+    from dvol_pipeline.quant.execution.paper_options import reconcile_sleeve
+
+    root = tmp_path / "lake"
+    _lake(root)
+    day1, day2, day3 = EOD[0], EOD[1], EOD[2]
+    for a in COINS:  # the chain of day 2 never landed
+        shutil.rmtree(table("raw_option_chain").partition_file(root, a, day2).parent)
+    assert _eod_day(root, day1).success
+    assert _eod_day(root, day2).success
+    assert read_table(root, "paper_option_book")["date"].max() == day1  # skipped: nothing written
+    third = _eod_day(root, day3)
+    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+              for e in third.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks == {"book_reconciles": True, "option_sleeve_reconciles": True}
+    book = read_table(root, "paper_option_book").sort("asset", "date")
+    assert sorted(book["date"].unique().to_list()) == [day1, day2, day3]
+    assert book.filter(pl.col("date") == day2)["last_data"].to_list() == [day1, day1]  # no chain that day
+    whole = reconcile_sleeve(read_table(root, "paper_option_fills"), read_table(root, "paper_option_positions"), book)
+    assert whole["ok"].all()
+    assert third.success

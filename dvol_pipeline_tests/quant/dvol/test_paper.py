@@ -11,7 +11,16 @@ import pytest
 
 from dvol_pipeline.quant.dvol.backtest import BacktestConfig, ListedFutures
 from dvol_pipeline.quant.dvol.backtest.listing import TERM_COLUMNS
-from dvol_pipeline.quant.dvol.paper import CoinBook, DayResult, PaperConfig, frames, reconcile, step_day
+from dvol_pipeline.quant.dvol.paper import (
+    CoinBook,
+    DayResult,
+    PaperConfig,
+    catch_up_start,
+    frames,
+    missed_days,
+    reconcile,
+    step_day,
+)
 
 START = date(2024, 3, 20)  # the March 2024 contract expires Friday 2024-03-29
 CFG = PaperConfig()
@@ -128,3 +137,14 @@ def test_the_check_of_a_later_range_counts_its_fills_from_the_day_before():
     assert not reconcile(fills.filter(later), pos.filter(later), CFG)["ok"].all()  # flat start: cash is off
     tampered = opening.with_columns(pl.col("cash_usd") + 1.0)
     assert not reconcile(fills.filter(later), pos.filter(later), CFG, tampered)["ok"].any()
+
+
+def test_missed_days_are_the_days_between_the_last_state_and_the_run():
+    jan = [date(2025, 1, d) for d in range(1, 6)]
+    assert missed_days(None, jan[3]) == []  # the book never ran: it starts flat
+    assert missed_days(jan[2], jan[3]) == []  # yesterday's state is there
+    assert missed_days(jan[3], jan[3]) == [] and missed_days(jan[4], jan[3]) == []  # a re-run of an old day
+    assert missed_days(jan[1], jan[3]) == [jan[2]]
+    assert missed_days(jan[0], jan[4]) == jan[1:4]
+    assert catch_up_start(jan[1], jan[3]) == jan[2] and catch_up_start(jan[2], jan[3]) == jan[3]
+    assert catch_up_start(None, jan[3]) == jan[3]
