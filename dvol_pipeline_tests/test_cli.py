@@ -417,7 +417,8 @@ def test_eod_catches_up_the_days_missed_since_the_paper_book_last_ran(lake, monk
 
     monkeypatch.setattr(cli, "run_job", lambda job, start, end, market: runs.append((job, start, end)) or Done())
     monkeypatch.setattr(cli, "run_summary", lambda result: [])
-    monkeypatch.setattr(cli, "_outputs", lambda root, day: "")
+    monkeypatch.setattr(cli, "day_summary", lambda root, day: [])
+    monkeypatch.setattr(cli, "where_to_look", lambda root: [])
     assert main(["eod", "--date", "2025-01-04", "--source", "simulated"]) == 0
     assert runs == [("eod_job", date(2025, 1, 3), date(2025, 1, 4))]
     assert "eod 2025-01-04: catching up 2025-01-03..2025-01-03 (the paper book last ran 2025-01-02)" in capsys.readouterr().out
