@@ -209,25 +209,24 @@ class CddSource:
 
 def coverage(source: CddSource, first: date) -> tuple[date, date] | None:
     """The days the landing files cover, from `first` (the first partition) to yesterday (UTC)."""
-    parsed = [r for p in landing_files(source.landing) if isinstance(r := source._parse(p), ParsedFile)]
-    days = [d for r in parsed if r.rows.height for d in (r.rows["ts"].min().date(), r.rows["ts"].max().date())]
-    if not days:
+    spans = table_coverage(source).values()
+    if not spans:
         return None
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    start, end = max(min(days), first), min(max(days), yesterday)
+    start, end = max(min(a for a, _ in spans), first), min(max(b for _, b in spans), yesterday)
     return (start, end) if start <= end else None
 
 
-def table_coverage(source: CddSource, coins: Sequence[str]) -> dict[str, tuple[date, date]]:
-    """Per raw table, the first and last day its landing files have rows for `coins` (a table
-    without such files is absent); what `run` decides the lanes from."""
-    wanted = {c.upper() for c in coins}
+def table_coverage(source: CddSource, coins: Sequence[str] | None = None) -> dict[str, tuple[date, date]]:
+    """Per raw table, the first and last day its landing files have rows for `coins` (every coin
+    when None; a table without such files is absent); what `run` decides the lanes from."""
     days: dict[str, list[date]] = {}
     for path in landing_files(source.landing):
         parsed = source._parse(path)
         if not isinstance(parsed, ParsedFile):
             continue
-        ts = parsed.rows.filter(pl.col("asset").is_in(sorted(wanted)))["ts"]
+        rows = parsed.rows if coins is None else parsed.rows.filter(pl.col("asset").is_in(sorted({c.upper() for c in coins})))
+        ts = rows["ts"]
         if ts.len():
             days.setdefault(parsed.table, []).extend([ts.min().date(), ts.max().date()])
     return {table: (min(d), max(d)) for table, d in sorted(days.items())}
