@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from dvol_pipeline.lake.catalog import table
-from dvol_pipeline.lake.parquet import read_single_or_none, read_table, read_table_or_none, write_partitions, write_single
+from dvol_pipeline.lake.parquet import read_single_or_none, read_table_or_none, write_partitions, write_single
 from dvol_pipeline.progress import phased, step
 from dvol_pipeline.quant.dvol.features import garch
 from dvol_pipeline.quant.dvol.features import (

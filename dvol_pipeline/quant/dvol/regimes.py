@@ -36,7 +36,6 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.contracts.derived import REGIME_LABELS
-from dvol_pipeline.quant.evaluate.regime_labels import decode  # noqa: F401  (callers label codes through this module)
 from dvol_pipeline.quant.stats import PERIODS_PER_YEAR
 
 LABELS: tuple[str, ...] = REGIME_LABELS

@@ -11,7 +11,8 @@ import pytest
 
 from dvol_pipeline.quant.evaluate.strategy import by_regime
 from dvol_pipeline.quant.evaluate.forecast import metrics_table
-from dvol_pipeline.quant.dvol.regimes import CODE, RegimeThresholds, decode, label, trailing_rank_pct, vol_regimes
+from dvol_pipeline.quant.dvol.regimes import CODE, RegimeThresholds, label, trailing_rank_pct, vol_regimes
+from dvol_pipeline.quant.evaluate.regime_labels import decode
 
 T = RegimeThresholds()
 
