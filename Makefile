@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make demo` and `make test` (both set themselves up).
 # `make test` is the full suite (what CI runs) and builds the docs; `make check` skips the tests marked
-# slow (under 2 min); `make docs` builds the documentation site into site/ (mkdocs build --strict).
+# slow (under 4 min); `make docs` builds the documentation site into site/ (mkdocs build --strict).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
