@@ -8,7 +8,7 @@ of the table through its layout (`layouts.py`); `lake/catalog.py` re-exports the
 
 from __future__ import annotations
 
-from dvol_pipeline.lake.tables import core, dvol, options, universe
+from dvol_pipeline.lake.tables import core, dvol, micro, options, universe
 from dvol_pipeline.lake.tables.spec import (
     BACKTEST,
     FEATURES,
@@ -23,16 +23,18 @@ from dvol_pipeline.lake.tables.spec import (
 
 LANES: dict[str, tuple[Table, ...]] = {
     core.LANE: core.TABLES, dvol.LANE: dvol.TABLES, options.LANE: options.TABLES, universe.LANE: universe.TABLES,
+    micro.LANE: micro.TABLES,
 }
 
 TABLES: dict[str, Table] = {
     t.name: t
     # the order /health lists them in: raw data first, then by zone as the lanes produce them
     for t in (*core.TABLES, *options._SURFACE, *dvol._FEATURES, *dvol._PREDICTIONS, *dvol._BACKTEST,
-              *options._IVRANK, *dvol._SIGNALS, *dvol._PAPER, *universe.TABLES)
+              *options._IVRANK, *dvol._SIGNALS, *dvol._PAPER, *universe.TABLES,
+              *micro.TABLES)
 }
 assert len(TABLES) == sum(map(len, LANES.values())), "a table is declared in two lanes, or in none"
-ZONE_ORDER = (RAW, FEATURES, SURFACE, PREDICTIONS, BACKTEST, SIGNALS, PAPER, UNIVERSE)
+ZONE_ORDER = (RAW, FEATURES, SURFACE, PREDICTIONS, BACKTEST, SIGNALS, PAPER, UNIVERSE, micro.MICRO)
 
 
 def table(name: str) -> Table:
