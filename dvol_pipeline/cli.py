@@ -19,10 +19,11 @@ from pathlib import Path
 import duckdb
 
 from dvol_pipeline.partitions import FIRST_FOLD
-from dvol_pipeline.quant.lanes import LanePlan, daily_span, first_fold, plan_lanes
+from dvol_pipeline.quant.lanes import TICKS, LanePlan, daily_span, first_fold, plan_lanes
 from dvol_pipeline.resources import MarketResource
 from dvol_pipeline.settings import DEFAULT_COINS, HISTORY_START, REPO_ROOT, dagster_home, lake_root
-from dvol_pipeline.sources.inputs import FILE_SOURCES, source_inputs
+from dvol_pipeline.sources.inputs import FILE_SOURCES, Inputs, source_inputs
+from dvol_pipeline.sources.micro.read import MICRO_FILE_SOURCES, tick_coverage
 
 DEMO_START = date.fromisoformat(HISTORY_START)
 DEMO_END = date(2024, 12, 31)
@@ -31,6 +32,14 @@ EXAMPLE_SQL = (
     "round(max(high), 1) AS max_dvol FROM raw_dvol GROUP BY ALL ORDER BY ALL"
 )
 
+
+ALL_FILE_SOURCES = (*FILE_SOURCES, *MICRO_FILE_SOURCES)
+"""Every source read from landing files (the micro lane's tick files included): no --start/--end needed."""
+MICRO_DAYS = 2
+"""Days of simulated ticks `demo` and `run --source simulated` give the micro lane (the last days of the
+range): a tick day of three coins on two venues is millions of rows, not one bar."""
+DEMO_MICRO = {"intensity": 0.25, "bars": ["1s", "1m", "5m"]}
+"""The demo's lighter order book (a quarter of the default event rates)."""
 
 EVENT_BATCH_SIZE = "500"
 WIDTH = 100
@@ -135,7 +144,7 @@ def run_job(job_name: str, start: date | str | None, end: date | str | None, mar
 
     from dvol_pipeline.definitions import defs
 
-    if market.source not in FILE_SOURCES:
+    if market.source not in ALL_FILE_SOURCES:
         market.open()  # fail fast on an unknown source name (the file sources' names are known)
     job = defs.resolve_job_def(job_name)
     keys = None
@@ -376,6 +385,11 @@ def graph_runs(plans: dict[str, LanePlan]) -> list[GraphRun]:
             runs.insert(len(runs) - 1, (UNIVERSE_JOB, *universe, "warehouse_job"))
         else:
             runs.append((UNIVERSE_JOB, *universe, None))
+    if (micro := plans["micro"].span) is not None:
+        if runs:
+            runs.insert(len(runs) - 1, (MICRO_JOB, *micro, "warehouse_job"))
+        else:
+            runs.append((MICRO_JOB, *micro, None))
     return runs
 
 
@@ -397,9 +411,10 @@ def phase_table(phases: list[tuple[str, str, float]], total: float) -> str:
     return "\n".join(lines)
 
 
-def run_graph(market: MarketResource, plans: dict[str, LanePlan], universe: dict | None = None) -> int:
+def run_graph(market: MarketResource, plans: dict[str, LanePlan], universe: dict | None = None,
+              micro: dict | None = None) -> int:
     """The lanes that can run (`plans`) as consecutive runs (graph_runs); the assets of a lane that
-    cannot run are left out of every run. `universe`: run_universe's options."""
+    cannot run are left out of every run. `universe`, `micro`: run_universe's and run_micro's options."""
     from dvol_pipeline.progress import echo, progress
 
     started = time.perf_counter()
@@ -420,6 +435,13 @@ def run_graph(market: MarketResource, plans: dict[str, LanePlan], universe: dict
                 bar.step(label)
                 t0 = time.perf_counter()
                 if run_universe(market, first, last, without=without, **(universe or {})):
+                    return 1
+                phases.append((label, span, time.perf_counter() - t0))
+                continue
+            if job == MICRO_JOB:
+                bar.step(label)
+                t0 = time.perf_counter()
+                if run_micro(market, first, last, without=without, **(micro or {})):
                     return 1
                 phases.append((label, span, time.perf_counter() - t0))
                 continue
@@ -466,22 +488,63 @@ def run_universe(market: MarketResource, start: date | None, end: date | None, n
     return 0
 
 
-def lane_plans(market: MarketResource, start: date | None, end: date | None) -> dict[str, LanePlan]:
+MICRO_JOB = "micro_job"
+
+
+def run_micro(market: MarketResource, start: date | None, end: date | None, without: str | None = None,
+              intensity: float = 1.0, bars: list[str] | None = None) -> int:
+    """micro_job (the micro lane and a warehouse refresh) as one unpartitioned run over [start, end]
+    (a file source: None reads every day of its files); `without` as in run_job."""
+    from dvol_pipeline.progress import echo
+
+    label = run_label(MICRO_JOB, without)
+    echo(f"\n== {label}: {start or 'files'}..{end or 'files'} ({market.source}, one run) ==")
+    t0 = time.perf_counter()
+    span = {"start": str(start or ""), "end": str(end or "")}
+    ops = {"raw_ticks": {"config": {**span, "coins": list(market.coins) + [c for c in ("SOL",) if c not in market.coins],
+                                    "intensity": intensity}},
+           "micro_books": {"config": span}, "micro_bars": {"config": {**span, **({"bars": bars} if bars else {})}},
+           "micro_features": {"config": span}}
+    result = run_job(MICRO_JOB, None, None, market, without=without, run_config={"ops": ops})
+    echo(f"== {label}: done in {phase_time(time.perf_counter() - t0)} ==")
+    if not result.success:
+        echo("The micro run failed; the log above names the failing asset.", sys.stderr)
+        return 1
+    return 0
+
+
+def micro_plan_span(source: str, landing: Path, start: date | None, end: date | None,
+                    micro_days: int = MICRO_DAYS) -> tuple[tuple[date, date] | None, str]:
+    """The days the micro lane's inputs cover: the files' own days, or the last `micro_days` days of
+    the range for the simulated order book."""
+    covered, enable = tick_coverage(source, landing, start, end)
+    if source == "simulated" and covered is not None:
+        covered = (max(covered[0], covered[1] - timedelta(days=micro_days - 1)), covered[1])
+    return covered, enable
+
+
+def lane_plans(market: MarketResource, start: date | None, end: date | None,
+               micro_days: int = MICRO_DAYS) -> dict[str, LanePlan]:
     """Which lanes can run on the source's inputs, over which days (quant/lanes.py decides), each
     told in one line."""
     from dvol_pipeline.sources.universe import universe_coverage
 
     landing = Path(market.landing).expanduser() if market.landing else lake_root() / "landing"
-    inputs = source_inputs(market.source, landing=landing, coins=market.coins, start=start, end=end,
-                           funding_units=market.funding_units)
+    if market.source in MICRO_FILE_SOURCES:  # tick files feed the micro lane only
+        inputs = Inputs({}, {"raw_dvol": "CryptoDataDownload's daily DVOL files with --source cdd",
+                             "raw_option_chain": "saved Deribit option chains with --source deribit_dumps"})
+    else:
+        inputs = source_inputs(market.source, landing=landing, coins=market.coins, start=start, end=end,
+                               funding_units=market.funding_units)
     universe, enable = universe_coverage(market.source, landing, start, end)
-    covers = {**inputs.covers, **({"raw_universe_daily": universe} if universe else {})}
-    plans = plan_lanes(covers, {**inputs.enables, "raw_universe_daily": enable}, first=DEMO_START,
+    ticks, tick_enable = micro_plan_span(market.source, landing, start, end, micro_days)
+    covers = {**inputs.covers, **({"raw_universe_daily": universe} if universe else {}), **({TICKS: ticks} if ticks else {})}
+    plans = plan_lanes(covers, {**inputs.enables, "raw_universe_daily": enable, TICKS: tick_enable}, first=DEMO_START,
                        last=datetime.now(UTC).date() - timedelta(days=1), start=start, end=end)
     for plan in plans.values():
         print(textwrap.fill(plan.line, WIDTH, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False))
     if not any(plan.runs for plan in plans.values()):
-        raise ValueError(f"no lane has inputs in {landing if market.source in FILE_SOURCES else market.source}: "
+        raise ValueError(f"no lane has inputs in {landing if market.source in ALL_FILE_SOURCES else market.source}: "
                          "add the files a line above names")
     return plans
 
@@ -492,7 +555,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     plans = lane_plans(market, args.start, args.end)
     if plans["universe"].runs:
         print(f"Universe lane: a reduced simulated universe of {DEMO_UNIVERSE['n_coins']} coins over the same days")
-    return run_graph(market, plans, universe=DEMO_UNIVERSE)
+    return run_graph(market, plans, universe=DEMO_UNIVERSE, micro=DEMO_MICRO)
 
 
 def _market(args: argparse.Namespace) -> MarketResource:
@@ -522,9 +585,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Every lane whose inputs the source has, each over the days they cover (or [--start, --end]);
     a lane without inputs is skipped with a line that names what would enable it."""
     market = _market(args)
-    if market.source not in FILE_SOURCES:
+    if market.source not in ALL_FILE_SOURCES:
         market.open()  # fail fast on an unknown source name
-    return run_graph(market, lane_plans(market, args.start, args.end), universe={"n_coins": args.universe_coins})
+    return run_graph(market, lane_plans(market, args.start, args.end, args.micro_days),
+                     universe={"n_coins": args.universe_coins})
 
 
 def eod_start(root: Path, day: date, coins: list[str]) -> date:
@@ -648,12 +712,16 @@ def parser() -> argparse.ArgumentParser:
     eod.add_argument("--date", type=_day, default=None, help="the UTC day to close (default: yesterday)")
     for cmd in (run, eod):
         cmd.add_argument("--source", default="simulated",
-                         help="simulated (default), cdd or deribit" + (", or cmc (universe lane only)" if cmd is run else ""))
+                         help="simulated (default), cdd or deribit" + (
+                             ", cmc (universe lane only), or a tick source (micro lane only): "
+                             + ", ".join(MICRO_FILE_SOURCES) if cmd is run else ""))
         cmd.add_argument("--landing", default=None, help="folder of CDD (or CMC) files (default <lake>/landing)")
         cmd.add_argument("--funding-units", default="auto", choices=["auto", "fraction", "percent"])
         cmd.add_argument("--coins", default=",".join(DEFAULT_COINS))
         cmd.add_argument("--seed", type=int, default=None, help="seed of the simulated market")
     run.add_argument("--universe-coins", type=int, default=60, help="simulated universe: coins (default 60)")
+    run.add_argument("--micro-days", type=int, default=MICRO_DAYS,
+                     help=f"simulated order book: the last N days of the range get ticks (default {MICRO_DAYS})")
     run.set_defaults(func=cmd_run)
     eod.set_defaults(func=cmd_eod)
 

@@ -57,3 +57,9 @@ universe_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("universe", "warehouse"),
     description="The coin universe: raw bars, features, walk-forward, metrics, strategy, report, then the warehouse.",
 )
+
+micro_job = dg.define_asset_job(
+    "micro_job",
+    selection=dg.AssetSelection.groups("micro", "warehouse"),
+    description="Order-book microstructure: ticks in, books rebuilt, quality, bars and features, then the warehouse.",
+)

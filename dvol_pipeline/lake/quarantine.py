@@ -60,3 +60,34 @@ def replace_quarantine(
         if (asset, str(day)) not in touched:
             where.partition_file(root, asset, day).unlink(missing_ok=True)
     return written
+
+
+def replace_tick_quarantine(root: Path, table: str, rejected: pl.DataFrame,
+                            covered: Iterable[tuple[str, str, date]]) -> list[Path]:
+    """Tick data's rejected rows (with their `__file`, `__line` and `reason`) per (venue, symbol,
+    day) partition of the local clock; the `covered` partitions' stale files are removed. Rows
+    whose venue, symbol or day cannot be read go under `unknown`, in a file named after their
+    content so no later run overwrites them."""
+    where = catalog_table(table).quarantine()
+    written: list[Path] = []
+    if rejected.height:
+        ts = pl.col("ts_local") if "ts_local" in rejected.columns else pl.lit(None, pl.Utf8)
+        day = ts.cast(pl.Utf8).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Utf8).fill_null(UNKNOWN)
+        keyed = rejected.with_columns(
+            *((pl.col(k).cast(pl.Utf8).fill_null(UNKNOWN) if k in rejected.columns else pl.lit(UNKNOWN)).alias(f"__{k}")
+              for k in ("venue", "symbol")), day.alias("__day"))
+        groups = keyed.partition_by(["__venue", "__symbol", "__day"], as_dict=True, maintain_order=True)
+        for (venue, symbol, day_text), rows in sorted(groups.items()):
+            rows = rows.drop("__venue", "__symbol", "__day")
+            part = "0"
+            if UNKNOWN in (venue, symbol, day_text):
+                part = hashlib.sha256(rows.write_csv().encode()).hexdigest()[:12]
+            target = where.path(root, part, venue=venue, symbol=symbol, date=day_text)
+            write_parquet_atomic(rows, target)
+            written.append(target)
+    touched = {str(p) for p in written}
+    for venue, symbol, day in covered:
+        stale = where.path(root, venue=venue, symbol=symbol, date=day)
+        if str(stale) not in touched:
+            stale.unlink(missing_ok=True)
+    return written

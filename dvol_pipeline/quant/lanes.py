@@ -1,7 +1,8 @@
 """Which lanes can run on the inputs at hand, and over which days.
 
 A lane cannot run without one raw table (the DVOL lane without `raw_dvol`, the options lane
-without `raw_option_chain`, the universe lane without `raw_universe_daily`); every other input
+without `raw_option_chain`, the universe lane without `raw_universe_daily`, the micro lane
+without tick data); every other input
 is optional and only adds features. So the decision is per lane, from what the inputs cover:
 
 - a lane whose table has no rows is skipped, with one line naming what would enable it;
@@ -24,6 +25,9 @@ from dvol_pipeline.quant.learn.folds import DEFAULT_MIN_HISTORY_DAYS, monthly_fo
 
 Span = tuple[date, date]
 """First and last day, inclusive."""
+
+TICKS = "tick data"
+"""What the micro lane needs: any raw tick table (trades, depth, top of book) or a source's own bars."""
 
 UNIVERSE_MIN_DAYS = 500
 """A year of purged training history plus a few months to score: shorter spans skip the universe lane."""
@@ -49,6 +53,7 @@ LANES = (
          leans_on=("dvol", "the IV-rank strategies (they read the dvol lane's vol_regimes and features_daily)")),
     Lane("universe", "raw_universe_daily", "realised-vol forecasts and regimes of every coin", partitioned=False,
          min_days=UNIVERSE_MIN_DAYS),
+    Lane("micro", TICKS, "rebuilt order books, their quality, intraday bars and features", partitioned=False),
 )
 
 

@@ -50,6 +50,9 @@ def test_definitions_load_with_every_raw_table_and_its_checks():
         # the universe lane (group universe)
         "raw_universe_daily", "universe_symbols", "universe_features", "universe_predictions",
         "universe_forecast_metrics", "universe_class_metrics", "universe_strategy_metrics", "universe_report",
+        # the micro lane (group micro)
+        "raw_trades", "raw_book_deltas", "raw_top_of_book", "raw_liquidations", "raw_derivative_ticker",
+        "book_top", "book_snapshots", "book_quality", "micro_gaps", "micro_bars", "micro_features", "micro_daily",
     }
     check_names = {(c.asset_key.path[-1], c.name) for c in repo.asset_graph.asset_check_keys}
     assert {(t, "contract") for t in RAW_TABLES} <= check_names

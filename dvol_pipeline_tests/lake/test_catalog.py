@@ -28,14 +28,19 @@ def test_every_raw_table_and_each_derived_one_has_an_entry():
 
 
 def test_each_table_is_declared_once_in_its_lane_and_says_so():
-    assert sorted(LANES) == ["core", "dvol", "options", "universe"]
+    assert sorted(LANES) == ["core", "dvol", "micro", "options", "universe"]
     assert sorted(t.name for lane in LANES.values() for t in lane) == sorted(TABLES)
     assert all(t.lane == lane for lane, tables in LANES.items() for t in tables)
     lanes = {name: table(name).lane for name in ("raw_dvol", "raw_option_chain", "features_daily", "signals",
-                                                  "surface_params", "ivrank_trades", "raw_universe_daily")}
+                                                  "surface_params", "ivrank_trades", "raw_universe_daily",
+                                                  "raw_book_deltas", "micro_bars")}
     assert lanes == {"raw_dvol": "core", "raw_option_chain": "core", "features_daily": "dvol", "signals": "dvol",
-                     "surface_params": "options", "ivrank_trades": "options", "raw_universe_daily": "universe"}
-    assert {t.time_unit for t in TABLES.values()} == {"us"}  # every existing table keeps microseconds
+                     "surface_params": "options", "ivrank_trades": "options", "raw_universe_daily": "universe",
+                     "raw_book_deltas": "micro", "micro_bars": "micro"}
+    # tick data is in nanoseconds (events a few ns apart stay apart); every other table keeps microseconds
+    assert {t.name for t in TABLES.values() if t.time_unit == "ns"} == {t.name for t in LANES["micro"] if t.dated
+                                                                         and t.layout == "venue_symbol_date"}
+    assert {t.time_unit for t in TABLES.values() if t.lane != "micro"} == {"us"}
 
 
 def test_paths_follow_the_layout(tmp_path):

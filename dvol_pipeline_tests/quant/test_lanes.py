@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from dvol_pipeline.quant.lanes import LANES, UNIVERSE_MIN_DAYS, daily_span, first_fold, plan_lanes
+from dvol_pipeline.quant.lanes import LANES, TICKS, UNIVERSE_MIN_DAYS, daily_span, first_fold, plan_lanes
 
 FIRST, LAST = date(2021, 3, 24), date(2025, 6, 30)
 ENABLES = {"raw_dvol": "DVOL files", "raw_option_chain": "saved chains", "raw_universe_daily": "daily price files"}
@@ -64,7 +64,16 @@ def test_the_options_lane_alone_says_what_waits_for_the_dvol_lane():
 
 def test_every_lane_is_named_once_and_needs_a_raw_table():
     names = [lane.name for lane in LANES]
-    assert len(set(names)) == len(names) and all(lane.needs.startswith("raw_") for lane in LANES)
+    # the micro lane needs any tick data (trades, depth or a top-of-book stream), not one table
+    assert len(set(names)) == len(names) and all(lane.needs.startswith("raw_") or lane.needs == TICKS for lane in LANES)
+
+
+def test_tick_data_alone_runs_the_micro_lane_over_its_own_days_and_skips_the_others():
+    plans = _plans({TICKS: (date(2024, 3, 1), date(2024, 3, 2))})
+    assert [name for name, p in plans.items() if p.runs] == ["micro"]
+    assert plans["micro"].span == (date(2024, 3, 1), date(2024, 3, 2))
+    assert daily_span(plans) is None  # the micro lane is not a daily-partitioned run
+    assert "skipped" in plans["dvol"].line and "skipped" in plans["universe"].line
 
 
 def test_the_first_fold_needs_a_year_of_purged_history_inside_the_lanes_days():

@@ -24,6 +24,7 @@ from dvol_pipeline.lake.tables.layouts import (
     PART_FILE,
     SINGLE,
     SYMBOL,
+    VENUE_SYMBOL_DATE,
     Layout,
     day_filter,
     layout,
@@ -221,8 +222,9 @@ class Table:
 
     def quarantine(self) -> Table:
         """Where this table's rejected rows go (same partitioning, a `reason` column)."""
-        return Table(self.name, QUARANTINE, ASSET_DATE, f"Rows of {self.name} rejected by its contract, with a reason.",
-                     (), strict=False, time_col=self.time_col, lane=self.lane)
+        keyed = self.layout if self.layout == VENUE_SYMBOL_DATE else ASSET_DATE  # tick data keeps its venue/symbol
+        return Table(self.name, QUARANTINE, keyed, f"Rows of {self.name} rejected by its contract, with a reason.",
+                     (), strict=False, time_col=self.time_col, lane=self.lane, time_unit=self.time_unit)
 
     def _expect(self, name: str) -> None:
         if self.layout != name:

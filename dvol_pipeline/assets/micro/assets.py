@@ -1,0 +1,157 @@
+"""The micro lane as Dagster assets (group `micro`): thin glue over pipeline/micro/run.py.
+
+Unpartitioned in Dagster: one run reads the source's ticks for a range of days and writes
+the lake's (venue, symbol, day) partitions whole; the lake, not Dagster, keys the partitions
+(a year of depth diffs for three symbols on two venues is ~2 000 partitions, and a backfill
+reads each landing file once, though a file holds parts of two days). Contract checks warn:
+a quarantined row is the contract working; a look-ahead in the features blocks.
+"""
+
+from datetime import date
+
+import dagster as dg
+from pydantic import Field
+
+from dvol_pipeline.assets.metadata import catalog_metadata, markdown
+from dvol_pipeline.contracts.micro import MICRO_RAW_TABLES
+from dvol_pipeline.pipeline.micro import run as lane
+from dvol_pipeline.resources import LakeResource, MarketResource
+from dvol_pipeline.sources.micro.read import read_ticks
+
+GROUP = "micro"
+RAW = tuple(MICRO_RAW_TABLES)
+
+
+class MicroRangeConfig(dg.Config):
+    start: str = Field(default="", description="first UTC day (YYYY-MM-DD); empty: the inputs' first day")
+    end: str = Field(default="", description="last UTC day, inclusive; empty: the inputs' last day")
+
+
+class MicroIngestConfig(MicroRangeConfig):
+    coins: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"], description="simulated source: coins")
+    intensity: float = Field(default=1.0, description="simulated source: event-rate multiplier (the demo runs lighter)")
+
+
+class MicroBookConfig(MicroRangeConfig):
+    gap_minutes: float = Field(default=lane.GAP_MINUTES, description="a hole longer than this is reported")
+
+
+class MicroBarsConfig(MicroRangeConfig):
+    bars: list[str] = Field(default_factory=lambda: ["1s", "1m", "5m"], description="time bars to build")
+    volume_bars: bool = Field(default=True, description="also volume bars (size from the stream's daily volume)")
+
+
+class MicroFeaturesConfig(MicroRangeConfig):
+    bars: list[str] = Field(default_factory=lambda: list(lane.FEATURE_BARS), description="bar kinds to featurise")
+
+
+def _day(text: str) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _span(config: MicroRangeConfig, lake: LakeResource) -> tuple[dict, date, date]:
+    """The streams with tick data (or a source's own bars) in the lake within the configured days
+    (every day when empty), and the first and last of those days."""
+    first, last = _day(config.start) or date.min, _day(config.end) or date.max
+    streams = lane.streams_in_lake(lake.path, first, last)
+    days = [d for ds in lane.streams_in_lake(lake.path, first, last, (*RAW, "micro_bars")).values() for d in ds]
+    if not days:
+        raise FileNotFoundError(f"no tick data in the lake under {lake.path} for {config.start or '...'}.."
+                                f"{config.end or '...'}: materialize the raw tick tables first")
+    return streams, min(days), max(days)
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(name, group_name=GROUP, kinds={"parquet"}, metadata=catalog_metadata(name),
+                        description=MICRO_RAW_TABLES[name].doc) for name in RAW],
+    check_specs=[dg.AssetCheckSpec("contract", asset="raw_book_deltas",
+                                   description="positive prices, known sides, clocks and update ids in order; "
+                                               "rejected rows quarantined with file, line and reason")],
+)
+def raw_ticks(config: MicroIngestConfig, lake: LakeResource, market: MarketResource):
+    landing = market.landing or str(lake.path / "landing")
+    batch = read_ticks(market.source, landing=landing, start=_day(config.start), end=_day(config.end),
+                       seed=market.seed, coins=config.coins, intensity=config.intensity)
+    ingest = lane.ingest_ticks(lake.path, batch)
+    for name in RAW:
+        yield dg.MaterializeResult(asset_key=name, metadata={
+            "dagster/row_count": ingest.rows_written.get(name, 0), "rows_from_source": ingest.rows_in.get(name, 0),
+            "rows_quarantined": ingest.quarantined.get(name, 0), "duplicates_removed": ingest.duplicates.get(name, 0),
+            "partitions": len(ingest.partitions.get(name, [])), "source": ingest.source})
+    quarantined = sum(ingest.quarantined.values()) + ingest.unparsed
+    yield dg.AssetCheckResult(
+        asset_key="raw_book_deltas", check_name="contract", passed=quarantined == 0 and not ingest.refused,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{quarantined} row(s) quarantined, {ingest.unparsed} line(s) unparsable, "
+                    f"{len(ingest.refused)} file(s) refused",
+        metadata={"reasons": dg.MetadataValue.json(ingest.reasons), "notes": dg.MetadataValue.json(ingest.notes),
+                  "refused": dg.MetadataValue.json([f"{p}: {why}" for p, why in ingest.refused]),
+                  "missing_features": dg.MetadataValue.json(ingest.missing_features)})
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(name, group_name=GROUP, kinds={"parquet", "numba"}, deps=list(RAW),
+                        metadata=catalog_metadata(name))
+           for name in ("book_top", "book_snapshots", "book_quality", "micro_gaps")],
+    check_specs=[dg.AssetCheckSpec("bbo_agreement", asset="book_quality",
+                                   description="the rebuilt best bid/ask equal the venue's own top-of-book stream on "
+                                               ">= 99 % of synced seconds"),
+                 dg.AssetCheckSpec("no_crossed_book", asset="book_quality",
+                                   description="no rebuilt state with best bid >= best ask")],
+)
+def micro_books(context: dg.AssetExecutionContext, config: MicroBookConfig, lake: LakeResource):
+    streams, _, _ = _span(config, lake)
+    built = lane.build_books(lake.path, streams, config.gap_minutes)
+    q = built.quality
+    agreement = q["bbo_agreement"].drop_nulls()
+    crossed = int(q["crossed_states"].sum()) if q.height else 0
+    for name in ("book_top", "book_snapshots"):
+        yield dg.MaterializeResult(asset_key=name, metadata={"streams": len(built.streams)})
+    yield dg.MaterializeResult(asset_key="book_quality", metadata={
+        "dagster/row_count": q.height, "quality": markdown(q.drop("date"), rows=30),
+        "no_depth_data": ", ".join(f"{v}/{s}" for v, s in built.no_depth)})
+    yield dg.MaterializeResult(asset_key="micro_gaps", metadata={"dagster/row_count": built.gaps.height,
+                                                                 "gaps": markdown(built.gaps, rows=20)})
+    worst = float(agreement.min()) if agreement.len() else None
+    yield dg.AssetCheckResult(asset_key="book_quality", check_name="bbo_agreement",
+                              passed=worst is None or worst >= 0.99, severity=dg.AssetCheckSeverity.WARN,
+                              description="no top-of-book stream to compare" if worst is None
+                              else f"lowest agreement {worst:.4f} over {agreement.len()} session(s)")
+    yield dg.AssetCheckResult(asset_key="book_quality", check_name="no_crossed_book", passed=crossed == 0,
+                              severity=dg.AssetCheckSeverity.WARN, description=f"{crossed} crossed state(s)")
+
+
+@dg.asset(group_name=GROUP, deps=["book_top", "book_snapshots"], kinds={"parquet", "polars"},
+          metadata=catalog_metadata("micro_bars"),
+          description="1 s / 1 min / 5 min and volume bars: mid OHLC, VWAP, spread, depth, flow, CKS order-flow imbalance.")
+def micro_bars(context: dg.AssetExecutionContext, config: MicroBarsConfig, lake: LakeResource) -> dg.MaterializeResult:
+    streams, _, _ = _span(config, lake)
+    counts = lane.build_bars(lake.path, streams, tuple(config.bars), config.volume_bars)
+    return dg.MaterializeResult(metadata={"dagster/row_count": int(counts["len"].sum()) if counts.height else 0,
+                                          "bars": markdown(counts.sort("venue", "symbol", "bar"), rows=60)})
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec("micro_features", group_name=GROUP, kinds={"parquet", "polars"}, deps=["micro_bars"],
+                        metadata=catalog_metadata("micro_features")),
+           dg.AssetSpec("micro_daily", group_name=GROUP, kinds={"parquet"}, deps=["micro_features"],
+                        metadata=catalog_metadata("micro_daily"))],
+    check_specs=[dg.AssetCheckSpec("no_lookahead", asset="micro_features", blocking=True,
+                                   description="sampled rows rebuilt from bars truncated at their close are equal")],
+)
+def micro_features(context: dg.AssetExecutionContext, config: MicroFeaturesConfig, lake: LakeResource):
+    _, first, last = _span(config, lake)
+    out = lane.build_features(lake.path, first, last, tuple(config.bars))
+    if not out.leak.passed:
+        context.log.error(str(out.leak.violations))
+    yield dg.MaterializeResult(asset_key="micro_features", metadata={
+        "dagster/row_count": out.features.height, "columns": len(out.features.columns),
+        "features_not_built": dg.MetadataValue.json({k: v for k, v in out.missing.items() if v})})
+    yield dg.MaterializeResult(asset_key="micro_daily", metadata={"dagster/row_count": out.daily.height})
+    yield dg.AssetCheckResult(asset_key="micro_features", check_name="no_lookahead", passed=bool(out.leak.passed),
+                              severity=dg.AssetCheckSeverity.ERROR,
+                              metadata={"values_compared": int(out.leak.n_compared),
+                                        "violations": markdown(out.leak.violations)})
+
+
+micro_assets = [raw_ticks, micro_books, micro_bars, micro_features]

@@ -1,0 +1,248 @@
+"""The micro lane's steps: ticks in, books rebuilt, bars and features out.
+
+Each step reads the lake, calls `quant/micro`, and writes whole partitions of
+(venue, symbol, UTC day of the local clock):
+
+1. `ingest_ticks`: a source's batch through the raw tick contract; valid rows written per
+   partition, rejected and unparsable rows quarantined with their file, line and reason.
+2. `build_books`: per (venue, symbol) stream, the book rebuilt from its deltas over the
+   days asked for (a session that spans midnight keeps its book), the 1-second snapshots,
+   the best bid/ask at every event, the stream's quality and its gaps.
+3. `build_bars`: 1 s, 1 min, 5 min and volume bars from the rebuilt top of book (the venue's
+   own top-of-book stream where no depth data exists) and the trades.
+4. `build_features`: the intraday features of every stream, with the previous day as warm-up,
+   the look-ahead check, and the daily roll-up the DVOL lane can join.
+
+Nothing here decides anything: the rules live in `contracts/micro.py` and `quant/micro/`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from dvol_pipeline.contracts.micro import MICRO_RAW_TABLES, validate_ticks
+from dvol_pipeline.lake.catalog import table
+from dvol_pipeline.lake.parquet import read_table_or_none, write_partitions
+from dvol_pipeline.lake.quarantine import replace_tick_quarantine
+from dvol_pipeline.sources.micro.batch import TickBatch
+
+Stream = tuple[str, str]
+"""(venue, symbol)."""
+GAP_MINUTES = 10.0
+"""A hole longer than this in a stream is reported in `micro_gaps` (real depth archives have them)."""
+UNPARSED = "raw_book_deltas"
+"""Where lines no reader could parse are quarantined (under venue=<source>/symbol=unknown)."""
+FEATURE_BARS = ("1m",)
+"""The bar kinds `micro_features` is built for by default (1 s features are an option: ~10x the rows)."""
+
+
+@dataclass
+class TickIngest:
+    source: str
+    rows_in: dict[str, int] = field(default_factory=dict)
+    rows_written: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, dict[str, int]] = field(default_factory=dict)
+    partitions: dict[str, list[tuple[str, str, date]]] = field(default_factory=dict)
+    """Raw table -> the (venue, symbol, day) partitions written."""
+    unparsed: int = 0
+    files: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    missing_features: dict[str, str] = field(default_factory=dict)
+    source_bars: int = 0
+
+    @property
+    def streams(self) -> dict[Stream, list[date]]:
+        """Every (venue, symbol) with tick rows written, and its days, sorted."""
+        days: dict[Stream, set[date]] = defaultdict(set)
+        for parts in self.partitions.values():
+            for venue, symbol, day in parts:
+                days[(venue, symbol)].add(day)
+        return {s: sorted(d) for s, d in sorted(days.items())}
+
+
+def ingest_ticks(root: Path, batch: TickBatch) -> TickIngest:
+    """Validate and write every raw tick table of `batch` (see the module docstring)."""
+    out = TickIngest(batch.source, files=len(batch.files), notes=list(batch.notes),
+                     refused=[(str(p), why) for p, why in batch.refused], missing_features=dict(batch.missing_features))
+    for name, spec in MICRO_RAW_TABLES.items():
+        frame = batch.tables.get(name)
+        if frame is None or frame.is_empty():
+            continue
+        report = validate_ticks(spec, frame)
+        out.rows_in[name] = frame.height
+        out.duplicates[name] = report.duplicates
+        out.quarantined[name] = report.rejected.height
+        out.reasons[name] = report.reason_counts()
+        written = write_partitions(root, table(name), report.valid) if report.valid.height else []
+        out.rows_written[name] = sum(w.rows for w in written)
+        parts = [(dict(w.key)["venue"], dict(w.key)["symbol"], dict(w.key)["date"]) for w in written]
+        out.partitions[name] = parts
+        replace_tick_quarantine(root, name, report.rejected, parts)
+    unparsed = batch.tables.get("__rejected")
+    if unparsed is not None and unparsed.height:
+        out.unparsed = unparsed.height
+        replace_tick_quarantine(root, UNPARSED, unparsed.with_columns(pl.lit(batch.source).alias("venue")), [])
+    if batch.bars is not None and batch.bars.height:
+        written = write_partitions(root, table("micro_bars"), batch.bars)
+        out.source_bars = sum(w.rows for w in written)
+        out.partitions["micro_bars"] = [(dict(w.key)["venue"], dict(w.key)["symbol"], dict(w.key)["date"])
+                                        for w in written]
+    return out
+
+
+def _read_stream(root: Path, name: str, stream: Stream, first: date, last: date) -> pl.DataFrame | None:
+    venue, symbol = stream
+    return read_table_or_none(root, name, first, last, where={"venue": [venue], "symbol": [symbol]})
+
+
+def streams_in_lake(root: Path, first: date, last: date, tables: tuple[str, ...] = tuple(MICRO_RAW_TABLES)
+                    ) -> dict[Stream, list[date]]:
+    """(venue, symbol) -> days with rows in any of `tables` within [first, last] (folder listings only)."""
+    days: dict[Stream, set[date]] = defaultdict(set)
+    for name in tables:
+        for keys, _ in table(name).partitions(root, first, last, with_file=True):
+            days[(keys["venue"], keys["symbol"])].add(date.fromisoformat(keys["date"]))
+    return {s: sorted(d) for s, d in sorted(days.items())}
+
+
+@dataclass
+class BookBuild:
+    quality: pl.DataFrame
+    gaps: pl.DataFrame
+    streams: list[Stream] = field(default_factory=list)
+    no_depth: list[Stream] = field(default_factory=list)
+    """Streams with trades or a top-of-book stream but no depth data: no book is rebuilt."""
+
+
+def build_books(root: Path, streams: dict[Stream, list[date]], gap_minutes: float = GAP_MINUTES) -> BookBuild:
+    """Rebuild each stream's book over its days (one pass, so a session that spans midnight keeps
+    its book) and write book_top, book_snapshots, book_quality and micro_gaps for those days."""
+    from dvol_pipeline.quant.micro.book import rebuild_book
+    from dvol_pipeline.quant.micro.quality import book_quality, find_gaps
+
+    qualities, gaps, built, no_depth = [], [], [], []
+    for stream, days in streams.items():
+        first, last = days[0], days[-1]
+        deltas = _read_stream(root, "raw_book_deltas", stream, first, last)
+        top_of_book = _read_stream(root, "raw_top_of_book", stream, first, last)
+        trades = _read_stream(root, "raw_trades", stream, first, last)
+        for name, frame in (("raw_book_deltas", deltas), ("raw_top_of_book", top_of_book), ("raw_trades", trades)):
+            if frame is not None and frame.height:
+                gaps.append(find_gaps(frame, name, timedelta(minutes=gap_minutes)))
+        if deltas is None or deltas.is_empty():
+            no_depth.append(stream)
+            continue
+        book = rebuild_book(deltas)
+        quality = book_quality(book, deltas, top_of_book, trades)
+        for name, frame in (("book_top", book.top), ("book_snapshots", book.snapshots), ("book_quality", quality)):
+            if frame.height:
+                write_partitions(root, table(name), frame)
+        qualities.append(quality)
+        built.append(stream)
+    gap_frame = pl.concat([g for g in gaps if g.height], how="diagonal_relaxed") if any(g.height for g in gaps) \
+        else table("micro_gaps").empty()
+    if gap_frame.height:
+        write_partitions(root, table("micro_gaps"), gap_frame)
+    quality = pl.concat(qualities, how="diagonal_relaxed") if qualities else table("book_quality").empty()
+    return BookBuild(quality, gap_frame, built, no_depth)
+
+
+def volume_bar_size(trades: pl.DataFrame, per_day: int = 1000) -> float | None:
+    """A volume bar's size in base units: the stream's median daily volume / `per_day`, to one
+    significant digit (a round number a researcher can name: vol10 is 10 coins), None without trades."""
+    if trades is None or trades.is_empty():
+        return None
+    daily = trades.group_by(pl.col("ts_local").dt.date()).agg(pl.col("size").sum())["size"].median()
+    if not daily or daily <= 0:
+        return None
+    raw = daily / per_day
+    magnitude = 10 ** int(f"{raw:e}".split("e")[1])
+    return float(round(raw / magnitude) * magnitude) or float(magnitude)
+
+
+def build_bars(root: Path, streams: dict[Stream, list[date]], bars: tuple[str, ...] = ("1s", "1m", "5m"),
+               volume_bars: bool = True) -> pl.DataFrame:
+    """Write micro_bars for each stream's days; returns a count per (venue, symbol, bar)."""
+    from dvol_pipeline.quant.micro.bars import time_bars
+    from dvol_pipeline.quant.micro.bars import volume_bars as make_volume_bars
+
+    counts = []
+    for stream, days in streams.items():
+        first, last = days[0], days[-1]
+        trades = _read_stream(root, "raw_trades", stream, first, last)
+        top = _read_stream(root, "book_top", stream, first, last)
+        snapshots = _read_stream(root, "book_snapshots", stream, first, last)
+        if top is None or top.is_empty():  # no depth data: the venue's own best bid/offer stream, where it has one
+            top = _read_stream(root, "raw_top_of_book", stream, first, last)
+        if (top is None or top.is_empty()) and (trades is None or trades.is_empty()):
+            continue
+        frames = [time_bars(top, trades, snapshots, bar) for bar in bars]
+        size = volume_bar_size(trades) if volume_bars else None
+        if size is not None:
+            frames.append(make_volume_bars(top, trades, size))
+        out = pl.concat([f for f in frames if f.height], how="diagonal_relaxed") if frames else None
+        if out is None or out.is_empty():
+            continue
+        write_partitions(root, table("micro_bars"), out)
+        counts.append(out.group_by("venue", "symbol", "bar").len())
+    return pl.concat(counts) if counts else pl.DataFrame(schema={"venue": pl.Utf8, "symbol": pl.Utf8,
+                                                                 "bar": pl.Utf8, "len": pl.UInt32})
+
+
+@dataclass
+class FeatureBuild:
+    features: pl.DataFrame
+    daily: pl.DataFrame
+    leak: object
+    missing: dict[str, list[str]]
+    """Stream 'venue/symbol' -> features its data could not support."""
+
+
+def build_features(root: Path, first: date, last: date, bars: tuple[str, ...] = FEATURE_BARS,
+                   warmup_days: int = 1) -> FeatureBuild:
+    """micro_features for bars closing in [first, last] (the days before as warm-up, not written),
+    the look-ahead check on sampled rows, and micro_daily."""
+    from dvol_pipeline.quant.micro.features import build_features as features_of
+    from dvol_pipeline.quant.micro.features import daily_rollup, lookahead_check, missing_features
+
+    warm = first - timedelta(days=warmup_days)
+    all_bars = read_table_or_none(root, "micro_bars", warm, last)
+    ticker = read_table_or_none(root, "raw_derivative_ticker", warm, last)
+    liquidations = read_table_or_none(root, "raw_liquidations", warm, last)
+    if all_bars is None or all_bars.is_empty():
+        raise FileNotFoundError(f"micro_bars has no rows for {warm}..{last} under {root}: build the bars first")
+    outs, leaks, missing = [], [], {}
+    for bar in bars:
+        of_bar = all_bars.filter(pl.col("bar") == bar)
+        if of_bar.is_empty():
+            continue
+        built = features_of(of_bar, ticker, liquidations, bar=bar)
+        day = pl.col("ts").dt.date()
+        built = built.filter((day >= first) & (day <= last))
+        outs.append(built)
+        leaks.append(lookahead_check(of_bar, ticker, liquidations, bar=bar))
+        for (venue, symbol), rows in of_bar.partition_by("venue", "symbol", as_dict=True).items():
+            missing[f"{venue}/{symbol}"] = missing_features(rows)
+    features = pl.concat(outs, how="diagonal_relaxed") if outs else table("micro_features").empty()
+    if features.height:
+        write_partitions(root, table("micro_features"), features)
+    daily = daily_rollup(features) if features.height else table("micro_daily").empty()
+    if daily.height:
+        write_partitions(root, table("micro_daily"), daily)
+    leak = leaks[0] if len(leaks) == 1 else _merge_leaks(leaks)
+    return FeatureBuild(features, daily, leak, missing)
+
+
+def _merge_leaks(leaks: list) -> object:
+    if not leaks:
+        return None
+    worst = [lk for lk in leaks if not lk.passed]
+    return worst[0] if worst else leaks[0]
