@@ -86,7 +86,17 @@ PORT ?= 8000
 serve: $(STAMP)
 	exec $(BIN)/python -m dvol_pipeline serve --host $(HOST) --port $(PORT) $(if $(LAKE),--lake $(LAKE))
 
-bench: $(TEST_STAMP) postgres-server
+# hftbacktest (the replay engine the micro lane's parse and rebuild rates are set against) needs numpy<2.3,
+# which the runtime's lock cannot have: `make bench` builds it its own environment, .venv-hft.
+HFT_STAMP := .venv-hft/.installed-$(shell cat requirements-hft.lock | cksum | cut -d' ' -f1)
+
+$(HFT_STAMP): requirements-hft.lock
+	@test -x .venv-hft/bin/python || $(PYTHON) -m venv .venv-hft
+	.venv-hft/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-hft.lock
+	@rm -f .venv-hft/.installed-*
+	@touch $@
+
+bench: $(TEST_STAMP) postgres-server $(HFT_STAMP)
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_demo
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_walkforward
