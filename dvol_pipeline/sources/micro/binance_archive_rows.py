@@ -21,7 +21,6 @@ from dvol_pipeline.sources.micro.binance_archive_columns import (
 )
 from dvol_pipeline.sources.micro.binance_archive_read import date_time, epoch_ns, flag, number, typed
 
-TS = pl.Datetime("ns", "UTC")
 HOUR_NS = 3_600_000_000_000
 
 
