@@ -17,8 +17,9 @@ from dvol_pipeline.sources.micro.binance_archive_read import epoch_ns, number, t
 from dvol_pipeline.sources.micro.binance_archive_rows import contract_usd
 
 MINUTE_NS = 60_000_000_000
-BOOK_COLUMNS = ("mid_open", "mid_high", "mid_low", "mid_close", "spread_bps", "ofi", "depth_5", "depth_10",
-                "depth_20", "bid_close", "ask_close")
+BOOK_COLUMNS = ("mid_open", "mid_high", "mid_low", "mid_close", "spread_bps", "ofi", "bid_price", "ask_price",
+                "bid_size", "ask_size", "bid_depth_5", "ask_depth_5", "bid_depth_10", "ask_depth_10", "bid_depth_20",
+                "ask_depth_20")
 """`micro_bars` columns a kline cannot give (they need a book): always null here."""
 BAR_COLUMNS = ("ts", "venue", "symbol", "bar", "trade_open", "trade_high", "trade_low", "trade_close", "volume",
                "notional", "buy_volume", "sell_volume", "trades", "vwap", *BOOK_COLUMNS)

@@ -211,7 +211,7 @@ def test_klines_make_bars_only_where_no_trades(tmp_path: Path) -> None:
     assert (row["volume"], row["notional"], row["buy_volume"], row["sell_volume"], row["trades"]) == (
         10, 620500, 6, 4, 42)  # sell = 10 - 6
     assert row["vwap"] == pytest.approx(62050.0)  # 620500 / 10
-    assert all(row[c] is None for c in ("mid_open", "mid_close", "spread_bps", "ofi", "depth_5"))
+    assert all(row[c] is None for c in ("mid_open", "mid_close", "spread_bps", "ofi", "bid_depth_5", "ask_price"))
     assert any("1 kline bar(s) skipped" in n for n in batch.notes)
     assert "tick_trades" in batch.missing_features
 
