@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dvol_pipeline.contracts.micro import MICRO_RAW_TABLES, validate_ticks
+from dvol_pipeline.contracts.micro import MICRO_RAW_TABLES, PROVENANCE, validate_ticks
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.parquet import read_table_or_none, write_partitions
 from dvol_pipeline.lake.quarantine import replace_tick_quarantine
@@ -91,7 +91,7 @@ def ingest_ticks(root: Path, batch: TickBatch) -> TickIngest:
         out.unparsed = unparsed.height
         replace_tick_quarantine(root, UNPARSED, unparsed.with_columns(pl.lit(batch.source).alias("venue")), [])
     if batch.bars is not None and batch.bars.height:
-        written = write_partitions(root, table("micro_bars"), batch.bars)
+        written = write_partitions(root, table("micro_bars"), batch.bars.drop(PROVENANCE, strict=False))
         out.source_bars = sum(w.rows for w in written)
         out.partitions["micro_bars"] = [(dict(w.key)["venue"], dict(w.key)["symbol"], dict(w.key)["date"])
                                         for w in written]
