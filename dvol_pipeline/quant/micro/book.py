@@ -21,6 +21,7 @@ is counted and otherwise ignored: it is older than the diffs already applied.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -60,6 +61,8 @@ class BookRebuild:
     log: pl.DataFrame
     """Every snapshot, sync, resync, break, crossed state and failed sync: ts_local, kind, session."""
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds of the stages (prepare, replay, frames): what the benchmark prints."""
 
     @property
     def synced(self) -> bool:
@@ -83,7 +86,7 @@ def infer_tick(prices: np.ndarray) -> tuple[np.ndarray, float, int, int]:
     differences: robust to `26809.900000000001` and to streams whose levels are all even ticks.
     """
     d = K.decimals_of(prices)
-    q = np.round(prices * 10.0 ** d).astype(np.int64)
+    q = K.to_integers(prices, d)
     g = K.gcd_of_offsets(q) if q.size else 0
     g = max(int(g), 1)
     return q, g / 10.0 ** d, d, g
@@ -102,29 +105,22 @@ def _index(q: np.ndarray, d: int, g: int) -> tuple[np.ndarray, np.ndarray]:
     return inv.astype(np.int64), uniq / 10.0 ** d
 
 
-def _ns(frame: pl.DataFrame, name: str) -> np.ndarray:
-    return frame[name].cast(pl.Int64).fill_null(K.NULL_ID).to_numpy()
-
-
 def session_ids(ts_ns: np.ndarray, gap: timedelta = SESSION_GAP) -> np.ndarray:
     """Session number (0-based) of each row: a new one after every silence over `gap`."""
-    if ts_ns.size == 0:
-        return np.zeros(0, np.int64)
-    jump = np.diff(ts_ns) > gap // timedelta(microseconds=1) * 1000
-    return np.concatenate([[0], np.cumsum(jump)]).astype(np.int64)
+    return K.run_ids(ts_ns, gap // timedelta(microseconds=1) * 1000)
 
 
-def _messages(deltas: pl.DataFrame, rule: int, uid: np.ndarray, ts: np.ndarray, snap: np.ndarray) -> np.ndarray:
+def _messages(rule: int, uid: np.ndarray, ts: np.ndarray, snap: np.ndarray) -> np.ndarray:
     """First row of every message, plus the end: rows sharing the snapshot flag and, by rule, ts_local (flag)
     or the update id (Binance)."""
-    n = ts.size
-    if n == 0:
-        return np.zeros(1, np.int64)
-    key = ts if rule == K.FLAG else uid
-    change = np.empty(n, bool)
-    change[0] = True
-    change[1:] = (key[1:] != key[:-1]) | (snap[1:] != snap[:-1])
-    return np.concatenate([np.flatnonzero(change), [n]]).astype(np.int64)
+    return K.message_starts(ts if rule == K.FLAG else uid, snap)
+
+
+def _nullable(values: np.ndarray) -> pl.Series:
+    """int64 with the NULL_ID sentinel -> a nullable Int64 series."""
+    series = pl.Series(values, dtype=pl.Int64)
+    null = values == K.NULL_ID
+    return series.scatter(np.flatnonzero(null), None) if null.any() else series
 
 
 def _ts(values: np.ndarray) -> pl.Series:
@@ -139,23 +135,24 @@ def rebuild_book(deltas: pl.DataFrame, levels: int = 20, venue: str | None = Non
     truncated at a bar's close); the book stays known after the last row until `end`, at most
     `SESSION_GAP`. Default: the last row (nothing is claimed after it).
     """
+    t0 = time.perf_counter()
     venue = venue if venue is not None else (deltas["venue"][0] if deltas.height else "")
     symbol = symbol if symbol is not None else (deltas["symbol"][0] if deltas.height else "")
     if deltas.height and deltas.select(pl.struct("venue", "symbol").n_unique()).item() > 1:
         raise ValueError("rebuild_book takes one (venue, symbol) stream; split the frame first")
     rule = sync_rule(deltas) if deltas.height else K.FLAG
-    ts = _ns(deltas, "ts_local")
-    tsx = _ns(deltas, "ts_exchange")
-    snap = deltas["is_snapshot"].to_numpy().astype(bool)
-    uid = _ns(deltas, "update_id")
-    fid = _ns(deltas, "first_update_id")
-    pid = _ns(deltas, "prev_update_id")
-    is_bid = (deltas["side"] == "bid").to_numpy()
-    prices = deltas["price"].to_numpy().astype(np.float64)
+    ids = ("ts_local", "ts_exchange", "update_id", "first_update_id", "prev_update_id")
+    cols = deltas.select(*(pl.col(c).cast(pl.Int64).fill_null(K.NULL_ID) for c in ids),  # one parallel pass
+                         pl.col("is_snapshot").fill_null(False), (pl.col("side") == "bid").alias("__bid"),
+                         pl.col("price", "size").cast(pl.Float64))
+    ts, tsx, uid, fid, pid = (cols[c].to_numpy() for c in ids)
+    snap = cols["is_snapshot"].to_numpy()
+    is_bid = cols["__bid"].to_numpy()
+    prices = cols["price"].to_numpy()
     q, tick, d, g = infer_tick(prices) if prices.size else (prices.astype(np.int64), float("nan"), 0, 1)
     idx, price = _index(q, d, g)
-    size = deltas["size"].to_numpy().astype(np.float64)
-    starts = _messages(deltas, rule, uid, ts, snap)
+    size = cols["size"].to_numpy()
+    starts = _messages(rule, uid, ts, snap)
     row_session = session_ids(ts)
     msg_session = row_session[starts[:-1]]
     msg_snap = snap[starts[:-1]]
@@ -163,26 +160,27 @@ def rebuild_book(deltas: pl.DataFrame, levels: int = 20, venue: str | None = Non
     gap_ns = SESSION_GAP // timedelta(microseconds=1) * 1000
     end_ns = int(pl.Series([end], dtype=UTC_TS_NS).cast(pl.Int64)[0]) if end is not None else K.NULL_ID
     n_bound += gap_ns // STEP_NS + 1 if end is not None else 0
+    t1 = time.perf_counter()
     out = K.replay(ts, tsx, is_bid, idx, size, uid, fid, pid, starts, msg_snap, msg_session, rule, price, levels,
                    STEP_NS, n_bound, gap_ns, end_ns)
+    t2 = time.perf_counter()
     (tops, top_ts, top_tsx, top_uid, top_seg, n_top, snap_ts, snaps, n_snap, log_ts, log_kind, log_session, n_log,
      kn_start, kn_end, kn_session, n_known) = out
     const = {"venue": pl.lit(venue, pl.Utf8), "symbol": pl.lit(symbol, pl.Utf8)}
     top = pl.DataFrame({
         "ts_local": _ts(top_ts[:n_top]),
-        "ts_exchange": pl.Series(top_tsx[:n_top], dtype=pl.Int64).replace(K.NULL_ID, None).cast(UTC_TS_NS),
+        "ts_exchange": _nullable(top_tsx[:n_top]).cast(UTC_TS_NS),
         "bid_price": tops[:n_top, 0], "bid_size": tops[:n_top, 1],
         "ask_price": tops[:n_top, 2], "ask_size": tops[:n_top, 3],
-        "update_id": pl.Series(top_uid[:n_top], dtype=pl.Int64).replace(K.NULL_ID, None),
+        "update_id": _nullable(top_uid[:n_top]),
         "segment": pl.Series(top_seg[:n_top], dtype=pl.Int64),
     }).with_columns(**const).select("ts_local", "ts_exchange", "venue", "symbol", "bid_price", "bid_size",
                                     "ask_price", "ask_size", "update_id", "segment")
     names = [f"{s}_{k}_{i}" for s in ("bid", "ask") for i in range(1, levels + 1) for k in ("price", "size")]
-    snapshots = pl.DataFrame({"ts": _ts(snap_ts[:n_snap])}).with_columns(**const).hstack(
-        pl.DataFrame(snaps[:n_snap], schema=names, orient="row").fill_nan(None))
-    order = ["ts", "venue", "symbol", *[f"{s}_{k}_{i}" for s in ("bid", "ask") for i in range(1, levels + 1)
-                                        for k in ("price", "size")]]
-    snapshots = snapshots.select(order)
+    block = snaps[:n_snap]
+    snapshots = pl.DataFrame({"ts": _ts(snap_ts[:n_snap]), **{name: pl.Series(name, block[:, j], nan_to_null=True)
+                                                             for j, name in enumerate(names)}})
+    snapshots = snapshots.with_columns(**const).select("ts", "venue", "symbol", *names)
     known = pl.DataFrame({"segment": np.arange(n_known, dtype=np.int64), "session": kn_session[:n_known],
                           "start": _ts(kn_start[:n_known]), "end": _ts(kn_end[:n_known])})
     log = pl.DataFrame({"ts_local": _ts(log_ts[:n_log]),
@@ -193,7 +191,8 @@ def rebuild_book(deltas: pl.DataFrame, levels: int = 20, venue: str | None = Non
     if n_known == 0:
         why = "no snapshot in the stream" if not snap.any() else "no snapshot ever validated by the diffs"
         notes.append(f"{venue} {symbol}: never synced ({why}): no book")
-    return BookRebuild(venue, symbol, RULES[rule], tick, top, snapshots, sessions, known, log, notes)
+    timings = {"prepare": t1 - t0, "replay": t2 - t1, "frames": time.perf_counter() - t2}
+    return BookRebuild(venue, symbol, RULES[rule], tick, top, snapshots, sessions, known, log, notes, timings)
 
 
 def known_seconds(known: pl.DataFrame) -> pl.Expr:
@@ -208,9 +207,10 @@ def _sessions(ts, row_session, starts, msg_snap, msg_session, known, log, snap_t
         return pl.DataFrame(schema={"session": pl.Int64, "start": UTC_TS_NS, "end": UTC_TS_NS, "events": pl.Int64,
                                     "snapshots": pl.Int64, "sync_ts": UTC_TS_NS, "sequence_breaks": pl.Int64,
                                     "resyncs": pl.Int64, "known_seconds": pl.Int64, "crossed_states": pl.Int64})
-    rows = pl.DataFrame({"session": row_session, "ts": _ts(ts)})
-    base = rows.group_by("session").agg(pl.col("ts").min().alias("start"), pl.col("ts").max().alias("end"),
-                                        pl.len().cast(pl.Int64).alias("events"))
+    first = np.flatnonzero(np.diff(row_session, prepend=-1) != 0)  # sessions are contiguous runs of rows
+    last = np.append(first[1:], ts.size) - 1
+    base = pl.DataFrame({"session": row_session[first], "start": _ts(ts[first]), "end": _ts(ts[last]),
+                         "events": (last - first + 1).astype(np.int64)})
     counts = log.group_by("session").agg(
         (pl.col("kind") == "snapshot").sum().cast(pl.Int64).alias("snapshots"),
         pl.col("ts_local").filter(pl.col("kind").is_in(["sync", "resync"])).min().alias("sync_ts"),

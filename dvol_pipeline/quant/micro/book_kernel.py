@@ -43,6 +43,42 @@ def decimals_of(prices: np.ndarray) -> int:
 
 
 @njit(cache=True)
+def to_integers(prices: np.ndarray, d: int) -> np.ndarray:
+    """round(price x 10^d) as int64 (one pass; numpy's round + astype makes two)."""
+    out = np.empty(prices.size, np.int64)
+    scale = 10.0 ** d
+    for i in range(prices.size):
+        out[i] = np.int64(np.floor(prices[i] * scale + 0.5))
+    return out
+
+
+@njit(cache=True)
+def run_ids(ts: np.ndarray, gap: int) -> np.ndarray:
+    """Session number of each row: a new one after every silence longer than `gap` ns."""
+    out = np.empty(ts.size, np.int64)
+    s = 0
+    for i in range(ts.size):
+        if i > 0 and ts[i] - ts[i - 1] > gap:
+            s += 1
+        out[i] = s
+    return out
+
+
+@njit(cache=True)
+def message_starts(key: np.ndarray, snap: np.ndarray) -> np.ndarray:
+    """First row of every message (a change of `key` or of the snapshot flag), plus the end."""
+    n = key.size
+    out = np.empty(n + 1, np.int64)
+    k = 0
+    for i in range(n):
+        if i == 0 or key[i] != key[i - 1] or snap[i] != snap[i - 1]:
+            out[k] = i
+            k += 1
+    out[k] = n
+    return out[:k + 1].copy()
+
+
+@njit(cache=True)
 def gcd_of_offsets(q: np.ndarray) -> int:
     """gcd of |q_i - q_0| (0 when all equal): the tick in integer price units."""
     g = 0
