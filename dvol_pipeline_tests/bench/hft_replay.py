@@ -59,8 +59,9 @@ def main() -> None:
     n = _run(hbt, *buf)
     elapse = time.perf_counter() - t1
     hbt.close()
-    json.dump({"events": int(events.size), "load_seconds": load, "elapse_seconds": elapse,
-               "ts": buf[0][:n].tolist(), "bid": buf[1][:n].tolist(), "ask": buf[2][:n].tolist()}, open(out, "w"))
+    with open(out, "w") as fh:
+        json.dump({"events": int(events.size), "load_seconds": load, "elapse_seconds": elapse,
+                   "ts": buf[0][:n].tolist(), "bid": buf[1][:n].tolist(), "ask": buf[2][:n].tolist()}, fh)
 
 
 if __name__ == "__main__":

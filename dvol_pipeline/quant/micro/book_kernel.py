@@ -128,8 +128,7 @@ def _apply(a: int, b: int, is_bid: np.ndarray, idx: np.ndarray, size: np.ndarray
                 if old == 0:
                     st[_NB] += 1
                 bid[i] = s
-                if i > st[_BB]:
-                    st[_BB] = i
+                st[_BB] = max(st[_BB], i)
             elif old > 0:
                 bid[i] = 0.0
                 st[_NB] -= 1
@@ -147,8 +146,7 @@ def _apply(a: int, b: int, is_bid: np.ndarray, idx: np.ndarray, size: np.ndarray
                 if old == 0:
                     st[_NA] += 1
                 ask[i] = s
-                if i < st[_BA]:
-                    st[_BA] = i
+                st[_BA] = min(st[_BA], i)
             elif old > 0:
                 ask[i] = 0.0
                 st[_NA] -= 1
