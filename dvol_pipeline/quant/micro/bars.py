@@ -31,7 +31,7 @@ import polars as pl
 
 from dvol_pipeline.contracts.tables import UTC_TS_NS
 from dvol_pipeline.quant.micro import bars_kernel as B
-from dvol_pipeline.quant.micro.ofi import ofi_events
+from dvol_pipeline.quant.micro.ofi import ofi_events, segments
 
 WIDTHS = {"1s": timedelta(seconds=1), "1m": timedelta(minutes=1), "5m": timedelta(minutes=5)}
 DEPTHS = (5, 10, 20)
@@ -118,20 +118,29 @@ def _trade_side(trades: pl.DataFrame, edges: np.ndarray) -> pl.DataFrame:
         pl.col("price").min().alias("trade_low"), pl.col("price").last().alias("trade_close"))
 
 
-def _depth(snapshots: pl.DataFrame, label: pl.DataFrame, tolerance_ns: int) -> pl.DataFrame:
+def _depth(snapshots: pl.DataFrame | None, label: pl.DataFrame, tolerance_ns: int) -> pl.DataFrame:
     """Depth at 5/10/20 levels from the last snapshot at or before each bar's label `ts`."""
-    cols = [(pl.sum_horizontal(*(pl.col(f"{s}_size_{i}") for i in range(1, n + 1) if f"{s}_size_{i}" in
-                                 snapshots.columns)).alias(f"{s}_depth_{n}")) for n in DEPTHS for s in ("bid", "ask")]
-    depth = snapshots.select(pl.col("ts").alias("__snap_ts"), *cols).sort("__snap_ts")
+    names = [f"{s}_depth_{n}" for n in DEPTHS for s in ("bid", "ask")]
+    if snapshots is None or "ts" not in snapshots.columns:  # no rebuilt book (a venue's top-of-book only)
+        return label.with_columns(pl.lit(None, pl.Float64).alias(c) for c in names)
+
+    def level_sum(side: str, n: int) -> pl.Expr:
+        sizes = [pl.col(f"{side}_size_{i}") for i in range(1, n + 1) if f"{side}_size_{i}" in snapshots.columns]
+        return (pl.sum_horizontal(*sizes) if sizes else pl.lit(None, pl.Float64)).alias(f"{side}_depth_{n}")
+
+    depth = snapshots.select(pl.col("ts").alias("__snap_ts"),
+                             *(level_sum(s, n) for n in DEPTHS for s in ("bid", "ask"))).sort("__snap_ts")
     joined = label.sort("ts").join_asof(depth, left_on="ts", right_on="__snap_ts", strategy="backward",
                                         tolerance=tolerance_ns if tolerance_ns else None)
-    if tolerance_ns == 0:
-        joined = joined.with_columns(pl.when(pl.col("__snap_ts") == pl.col("ts")).then(pl.col(c.meta.output_name()))
-                                     for c in cols)
+    if tolerance_ns == 0:  # time bars: the snapshot at the close itself, or nothing
+        joined = joined.with_columns(pl.when(pl.col("__snap_ts") == pl.col("ts")).then(pl.col(c)).alias(c)
+                                     for c in names)
     return joined.drop("__snap_ts")
 
 
 def _assemble(top, trades, snapshots, known, edges, labels, bar, venue, symbol, tolerance_ns) -> pl.DataFrame:
+    if "segment" not in top.columns:  # a venue's own top-of-book stream: runs cut at restart silences
+        top = top.with_columns(segments(top).cast(pl.Int64).alias("segment"))
     known = _known(top, known)
     book = _book_side(top, trades, known, edges)
     trade = _trade_side(trades, edges)
@@ -156,12 +165,13 @@ def _stream(top: pl.DataFrame, trades: pl.DataFrame) -> tuple[str, str]:
     return "", ""
 
 
-def time_bars(top: pl.DataFrame, trades: pl.DataFrame, snapshots: pl.DataFrame, bar: str,
+def time_bars(top: pl.DataFrame, trades: pl.DataFrame, snapshots: pl.DataFrame | None, bar: str,
               known: pl.DataFrame | None = None) -> pl.DataFrame:
     """`micro_bars` rows of one stream at `bar` (1s, 1m, 5m): left-closed [close - width, close), ts = close.
 
-    `top`: book_top rows (with `segment`) or a venue's top-of-book stream; `known`: the rebuild's known
-    intervals (`BookRebuild.known`; None: each segment's first to last update).
+    `top`: book_top rows (with `segment`) or a venue's top-of-book stream; `snapshots`: book_snapshots
+    rows (None: depth columns null); `known`: the rebuild's known intervals (`BookRebuild.known`; None:
+    each segment's first to last update).
     """
     width = WIDTHS[bar] // timedelta(microseconds=1) * 1000
     stamps = [_i64(f, "ts_local") for f in (top, trades) if f.height]
@@ -189,5 +199,4 @@ def volume_bars(top: pl.DataFrame, trades: pl.DataFrame, size: float, snapshots:
         return empty_bars()
     edges = np.concatenate([[ts[0]], closes + 1]).astype(np.int64)
     venue, symbol = _stream(top, trades)
-    snaps = snapshots if snapshots is not None else pl.DataFrame(schema={"ts": UTC_TS_NS})
-    return _assemble(top, trades, snaps, known, edges, closes, f"vol{size:g}", venue, symbol, 999_999_999)
+    return _assemble(top, trades, snapshots, known, edges, closes, f"vol{size:g}", venue, symbol, 999_999_999)

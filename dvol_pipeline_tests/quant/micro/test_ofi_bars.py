@@ -118,3 +118,12 @@ def test_no_look_ahead_bars_from_truncated_data_equal_full_data():
             want = all_bars.filter(pl.col("ts") == close)
             assert got.filter(pl.col("ts") == close).equals(want), (bar, close)
     assert full.synced and full.sessions["sequence_breaks"].to_list() == [0]
+
+
+def test_bars_of_a_never_synced_stream_keep_their_trades():
+    never = rebuild_book(deltas([(1.0, False, 1, 2, 0, [("bid", 100.0, 1)])]))  # no snapshot: no book
+    tr = trades([(0.4, 100.0, 0.5, "sell"), (0.9, 101.0, 1.0, "buy"), (100.5, 100.5, 2.0, "buy")])
+    bars = time_bars(never.top, tr, never.snapshots, "1m", known=never.known)
+    assert bars["ts"].to_list() == [at(60.0), at(120.0)] and bars["trades"].to_list() == [2, 1]
+    assert bars["mid_open"].to_list() == [None, None] and bars["ofi"].to_list() == [None, None]
+    assert bars["known_share"].to_list() == [0.0, 0.0] and bars["bid_depth_5"].to_list() == [None, None]
