@@ -1,1 +1,2 @@
-"""The micro lane's pure computation: intraday features from `micro_bars` (and, later, models)."""
+"""The micro lane's computation: rebuilt order books, order-flow imbalance, bars, their quality, and the
+intraday features computed from the bars."""
