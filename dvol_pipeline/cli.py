@@ -503,7 +503,7 @@ def run_micro(market: MarketResource, start: date | None, end: date | None, with
     span = {"start": str(start or ""), "end": str(end or "")}
     ops = {"raw_ticks": {"config": {**span, "coins": list(market.coins) + [c for c in ("SOL",) if c not in market.coins],
                                     "intensity": intensity}},
-           "micro_books": {"config": span}, "micro_bars": {"config": {**span, **({"bars": bars} if bars else {})}},
+           "micro_books": {"config": {**span, **({"bars": bars} if bars else {})}},
            "micro_features": {"config": span}}
     result = run_job(MICRO_JOB, None, None, market, without=without, run_config={"ops": ops})
     echo(f"== {label}: done in {phase_time(time.perf_counter() - t0)} ==")

@@ -34,9 +34,6 @@ class MicroIngestConfig(MicroRangeConfig):
 
 class MicroBookConfig(MicroRangeConfig):
     gap_minutes: float = Field(default=lane.GAP_MINUTES, description="a hole longer than this is reported")
-
-
-class MicroBarsConfig(MicroRangeConfig):
     bars: list[str] = Field(default_factory=lambda: ["1s", "1m", "5m"], description="time bars to build")
     volume_bars: bool = Field(default=True, description="also volume bars (size from the stream's daily volume)")
 
@@ -92,7 +89,7 @@ def raw_ticks(config: MicroIngestConfig, lake: LakeResource, market: MarketResou
 @dg.multi_asset(
     specs=[dg.AssetSpec(name, group_name=GROUP, kinds={"parquet", "numba"}, deps=list(RAW),
                         metadata=catalog_metadata(name))
-           for name in ("book_top", "book_snapshots", "book_quality", "micro_gaps")],
+           for name in ("book_top", "book_snapshots", "book_quality", "micro_gaps", "micro_bars")],
     check_specs=[dg.AssetCheckSpec("bbo_agreement", asset="book_quality",
                                    description="the rebuilt best bid/ask equal the venue's own top-of-book stream on "
                                                ">= 99 % of synced seconds"),
@@ -100,35 +97,32 @@ def raw_ticks(config: MicroIngestConfig, lake: LakeResource, market: MarketResou
                                    description="no rebuilt state with best bid >= best ask")],
 )
 def micro_books(context: dg.AssetExecutionContext, config: MicroBookConfig, lake: LakeResource):
+    """One pass per (venue, symbol): the book rebuilt, its quality and gaps, then the bars from it."""
     streams, _, _ = _span(config, lake)
-    built = lane.build_books(lake.path, streams, config.gap_minutes)
+    built = lane.build_books(lake.path, streams, tuple(config.bars), config.volume_bars, config.gap_minutes)
     q = built.quality
     agreement = q["bbo_agreement"].drop_nulls()
     crossed = int(q["crossed_states"].sum()) if q.height else 0
+    for line in built.notes:
+        context.log.info(line)
     for name in ("book_top", "book_snapshots"):
         yield dg.MaterializeResult(asset_key=name, metadata={"streams": len(built.streams)})
     yield dg.MaterializeResult(asset_key="book_quality", metadata={
-        "dagster/row_count": q.height, "quality": markdown(q.drop("date"), rows=30),
-        "no_depth_data": ", ".join(f"{v}/{s}" for v, s in built.no_depth)})
+        "dagster/row_count": q.height, "quality": markdown(q, rows=30),
+        "no_depth_data": ", ".join(f"{v}/{s}" for v, s in built.no_depth), "notes": dg.MetadataValue.json(built.notes)})
     yield dg.MaterializeResult(asset_key="micro_gaps", metadata={"dagster/row_count": built.gaps.height,
                                                                  "gaps": markdown(built.gaps, rows=20)})
+    counts = built.bar_counts
+    yield dg.MaterializeResult(asset_key="micro_bars", metadata={
+        "dagster/row_count": int(counts["len"].sum()) if counts.height else 0,
+        "bars": markdown(counts.sort("venue", "symbol", "bar"), rows=60)})
     worst = float(agreement.min()) if agreement.len() else None
     yield dg.AssetCheckResult(asset_key="book_quality", check_name="bbo_agreement",
                               passed=worst is None or worst >= 0.99, severity=dg.AssetCheckSeverity.WARN,
                               description="no top-of-book stream to compare" if worst is None
-                              else f"lowest agreement {worst:.4f} over {agreement.len()} session(s)")
+                              else f"lowest agreement {worst:.4f} over {agreement.len()} session-day(s)")
     yield dg.AssetCheckResult(asset_key="book_quality", check_name="no_crossed_book", passed=crossed == 0,
                               severity=dg.AssetCheckSeverity.WARN, description=f"{crossed} crossed state(s)")
-
-
-@dg.asset(group_name=GROUP, deps=["book_top", "book_snapshots"], kinds={"parquet", "polars"},
-          metadata=catalog_metadata("micro_bars"),
-          description="1 s / 1 min / 5 min and volume bars: mid OHLC, VWAP, spread, depth, flow, CKS order-flow imbalance.")
-def micro_bars(context: dg.AssetExecutionContext, config: MicroBarsConfig, lake: LakeResource) -> dg.MaterializeResult:
-    streams, _, _ = _span(config, lake)
-    counts = lane.build_bars(lake.path, streams, tuple(config.bars), config.volume_bars)
-    return dg.MaterializeResult(metadata={"dagster/row_count": int(counts["len"].sum()) if counts.height else 0,
-                                          "bars": markdown(counts.sort("venue", "symbol", "bar"), rows=60)})
 
 
 @dg.multi_asset(
@@ -154,4 +148,4 @@ def micro_features(context: dg.AssetExecutionContext, config: MicroFeaturesConfi
                                         "violations": markdown(out.leak.violations)})
 
 
-micro_assets = [raw_ticks, micro_books, micro_bars, micro_features]
+micro_assets = [raw_ticks, micro_books, micro_features]

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+import math
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -117,45 +118,16 @@ def streams_in_lake(root: Path, first: date, last: date, tables: tuple[str, ...]
 class BookBuild:
     quality: pl.DataFrame
     gaps: pl.DataFrame
+    bar_counts: pl.DataFrame
+    """Rows per (venue, symbol, bar) written to micro_bars."""
     streams: list[Stream] = field(default_factory=list)
     no_depth: list[Stream] = field(default_factory=list)
-    """Streams with trades or a top-of-book stream but no depth data: no book is rebuilt."""
+    """Streams with trades or a top-of-book stream but no depth data: no book is rebuilt, bars come from
+    the venue's own best bid/offer (where it has one) and the trades."""
+    notes: list[str] = field(default_factory=list)
 
 
-def build_books(root: Path, streams: dict[Stream, list[date]], gap_minutes: float = GAP_MINUTES) -> BookBuild:
-    """Rebuild each stream's book over its days (one pass, so a session that spans midnight keeps
-    its book) and write book_top, book_snapshots, book_quality and micro_gaps for those days."""
-    from dvol_pipeline.quant.micro.book import rebuild_book
-    from dvol_pipeline.quant.micro.quality import book_quality, find_gaps
-
-    qualities, gaps, built, no_depth = [], [], [], []
-    for stream, days in streams.items():
-        first, last = days[0], days[-1]
-        deltas = _read_stream(root, "raw_book_deltas", stream, first, last)
-        top_of_book = _read_stream(root, "raw_top_of_book", stream, first, last)
-        trades = _read_stream(root, "raw_trades", stream, first, last)
-        for name, frame in (("raw_book_deltas", deltas), ("raw_top_of_book", top_of_book), ("raw_trades", trades)):
-            if frame is not None and frame.height:
-                gaps.append(find_gaps(frame, name, timedelta(minutes=gap_minutes)))
-        if deltas is None or deltas.is_empty():
-            no_depth.append(stream)
-            continue
-        book = rebuild_book(deltas)
-        quality = book_quality(book, deltas, top_of_book, trades)
-        for name, frame in (("book_top", book.top), ("book_snapshots", book.snapshots), ("book_quality", quality)):
-            if frame.height:
-                write_partitions(root, table(name), frame)
-        qualities.append(quality)
-        built.append(stream)
-    gap_frame = pl.concat([g for g in gaps if g.height], how="diagonal_relaxed") if any(g.height for g in gaps) \
-        else table("micro_gaps").empty()
-    if gap_frame.height:
-        write_partitions(root, table("micro_gaps"), gap_frame)
-    quality = pl.concat(qualities, how="diagonal_relaxed") if qualities else table("book_quality").empty()
-    return BookBuild(quality, gap_frame, built, no_depth)
-
-
-def volume_bar_size(trades: pl.DataFrame, per_day: int = 1000) -> float | None:
+def volume_bar_size(trades: pl.DataFrame | None, per_day: int = 1000) -> float | None:
     """A volume bar's size in base units: the stream's median daily volume / `per_day`, to one
     significant digit (a round number a researcher can name: vol10 is 10 coins), None without trades."""
     if trades is None or trades.is_empty():
@@ -164,37 +136,71 @@ def volume_bar_size(trades: pl.DataFrame, per_day: int = 1000) -> float | None:
     if not daily or daily <= 0:
         return None
     raw = daily / per_day
-    magnitude = 10 ** int(f"{raw:e}".split("e")[1])
-    return float(round(raw / magnitude) * magnitude) or float(magnitude)
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return float(round(raw / magnitude) * magnitude)
 
 
-def build_bars(root: Path, streams: dict[Stream, list[date]], bars: tuple[str, ...] = ("1s", "1m", "5m"),
-               volume_bars: bool = True) -> pl.DataFrame:
-    """Write micro_bars for each stream's days; returns a count per (venue, symbol, bar)."""
+def _empty(name: str) -> pl.DataFrame:
+    return table(name).empty()
+
+
+def _concat(frames: list[pl.DataFrame], name: str) -> pl.DataFrame:
+    frames = [f for f in frames if f.height]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else _empty(name)
+
+
+def build_books(root: Path, streams: dict[Stream, list[date]], bars: tuple[str, ...] = ("1s", "1m", "5m"),
+                volume_bars: bool = True, gap_minutes: float = GAP_MINUTES) -> BookBuild:
+    """Per stream, over its days in one pass (a session that spans midnight keeps its book): the book
+    rebuilt from its deltas, its quality and gaps, and the bars from the rebuilt top of book (or the
+    venue's own top-of-book stream where there is no depth data) and the trades. Writes book_top,
+    book_snapshots, book_quality, micro_gaps and micro_bars for those days."""
     from dvol_pipeline.quant.micro.bars import time_bars
     from dvol_pipeline.quant.micro.bars import volume_bars as make_volume_bars
+    from dvol_pipeline.quant.micro.book import rebuild_book
+    from dvol_pipeline.quant.micro.quality import book_quality, find_gaps
 
-    counts = []
+    qualities, gaps, counts, built, no_depth, notes = [], [], [], [], [], []
     for stream, days in streams.items():
         first, last = days[0], days[-1]
+        deltas = _read_stream(root, "raw_book_deltas", stream, first, last)
+        top_of_book = _read_stream(root, "raw_top_of_book", stream, first, last)
         trades = _read_stream(root, "raw_trades", stream, first, last)
-        top = _read_stream(root, "book_top", stream, first, last)
-        snapshots = _read_stream(root, "book_snapshots", stream, first, last)
-        if top is None or top.is_empty():  # no depth data: the venue's own best bid/offer stream, where it has one
-            top = _read_stream(root, "raw_top_of_book", stream, first, last)
-        if (top is None or top.is_empty()) and (trades is None or trades.is_empty()):
+        for name, frame in (("raw_book_deltas", deltas), ("raw_top_of_book", top_of_book), ("raw_trades", trades)):
+            if frame is not None and frame.height:
+                gaps.append(find_gaps(frame, name, timedelta(minutes=gap_minutes)))
+        trades = trades if trades is not None else _empty("raw_trades")
+        if deltas is not None and deltas.height:
+            # the stream is complete to the end of its last day (the book stays known over a quiet spell)
+            book = rebuild_book(deltas, end=datetime.combine(last + timedelta(days=1), time.min, UTC))
+            quality = book_quality(book, deltas, top_of_book, trades)
+            for name, frame in (("book_top", book.top), ("book_snapshots", book.snapshots),
+                                ("book_quality", quality)):
+                if frame.height:
+                    write_partitions(root, table(name), frame)
+            qualities.append(quality)
+            notes += [f"{stream[0]}/{stream[1]}: {n}" for n in book.notes]
+            built.append(stream)
+            top, snapshots, known = book.top, book.snapshots, book.known
+        else:
+            no_depth.append(stream)
+            top, snapshots, known = (top_of_book if top_of_book is not None else _empty("raw_top_of_book")), None, None
+        if top.is_empty() and trades.is_empty():
             continue
-        frames = [time_bars(top, trades, snapshots, bar) for bar in bars]
+        frames = [time_bars(top, trades, snapshots, bar, known) for bar in bars]
         size = volume_bar_size(trades) if volume_bars else None
         if size is not None:
-            frames.append(make_volume_bars(top, trades, size))
-        out = pl.concat([f for f in frames if f.height], how="diagonal_relaxed") if frames else None
-        if out is None or out.is_empty():
-            continue
-        write_partitions(root, table("micro_bars"), out)
-        counts.append(out.group_by("venue", "symbol", "bar").len())
-    return pl.concat(counts) if counts else pl.DataFrame(schema={"venue": pl.Utf8, "symbol": pl.Utf8,
-                                                                 "bar": pl.Utf8, "len": pl.UInt32})
+            frames.append(make_volume_bars(top, trades, size, snapshots, known))
+        out = _concat(frames, "micro_bars")
+        if out.height:
+            write_partitions(root, table("micro_bars"), out)
+            counts.append(out.group_by("venue", "symbol", "bar").len())
+    gap_frame = _concat(gaps, "micro_gaps")
+    if gap_frame.height:
+        write_partitions(root, table("micro_gaps"), gap_frame)
+    count_frame = pl.concat(counts) if counts else pl.DataFrame(
+        schema={"venue": pl.Utf8, "symbol": pl.Utf8, "bar": pl.Utf8, "len": pl.UInt32})
+    return BookBuild(_concat(qualities, "book_quality"), gap_frame, count_frame, built, no_depth, notes)
 
 
 @dataclass
