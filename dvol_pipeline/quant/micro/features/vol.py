@@ -25,10 +25,10 @@ def bns_jump(r: np.ndarray, n: int) -> dict[str, np.ndarray]:
     & Shephard 2006; the max(1, TQ/BV^2) form of Huang & Tauchen 2005)."""
     a = np.abs(r)
     rv = rolling_sum(r * r, n)
-    prod = np.concatenate([[np.nan], a[1:] * a[:-1]])
+    prod = np.concatenate([[np.nan], a[1:] * a[:-1]])[: a.size]  # a series of one bar has no pair
     bv = MU1**-2 * n / (n - 1) * rolling_sum(prod, n - 1)
     a43 = a ** (4.0 / 3.0)
-    trip = np.concatenate([[np.nan, np.nan], a43[2:] * a43[1:-1] * a43[:-2]])
+    trip = np.concatenate([[np.nan, np.nan], a43[2:] * a43[1:-1] * a43[:-2]])[: a.size]
     tq = n * MU43**-3 * n / (n - 2) * rolling_sum(trip, n - 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.where(rv > 0, (rv - bv) / rv, np.nan)
