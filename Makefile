@@ -108,6 +108,10 @@ bench: $(TEST_STAMP) postgres-server $(HFT_STAMP)
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_universe
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_serve
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_paper
+	HFT_PYTHON=.venv-hft/bin/python $(BIN)/python -m dvol_pipeline_tests.bench.bench_micro_parse
+	HFT_PYTHON=.venv-hft/bin/python $(BIN)/python -m dvol_pipeline_tests.bench.bench_micro_book
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_micro_features
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_micro
 
 clean-lake:
 	find data_lake -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} +
