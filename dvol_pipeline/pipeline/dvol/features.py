@@ -56,6 +56,8 @@ def read_inputs(root: Path, first: date, last: date, coins: list[str]) -> dict[s
             )
     # the surface group: SVI fits of each day's chain (the option_surface asset)
     tables["surface_features"] = read_table_or_none(root, "surface_features", first, last, coins)
+    # the micro group: the micro lane's daily roll-up, on the days its tick data covers
+    tables["micro_daily"] = read_table_or_none(root, "micro_daily", first, last, coins)
     if tables["raw_options_summary"] is None:
         chain = read_table_or_none(root, "raw_option_chain", first, last, coins)
         if chain is not None:

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.dvol.features import FEATURES, HORIZONS, LABELS
+from dvol_pipeline.quant.dvol.features.registry import OPT_IN_GROUPS
 from dvol_pipeline.quant.learn.base import Forecaster
 from dvol_pipeline.quant.learn.ensemble import Ensemble
 from dvol_pipeline.quant.learn.names import ENSEMBLE_MEMBERS
@@ -47,9 +48,12 @@ class FoldResult:
     train_rows: int = 0
 
 
-def feature_columns(frame: pl.DataFrame, drop_groups: Sequence[str] = ()) -> list[str]:
-    """Registry features present in `frame`, minus any dropped groups (for ablations)."""
-    return [f.name for f in FEATURES if f.name in frame.columns and f.group not in drop_groups]
+def feature_columns(frame: pl.DataFrame, drop_groups: Sequence[str] = (), include_groups: Sequence[str] = ()
+                    ) -> list[str]:
+    """Registry features present in `frame`, minus any dropped groups (for ablations) and the opt-in
+    groups not asked for (`OPT_IN_GROUPS`: the micro lane's roll-up)."""
+    return [f.name for f in FEATURES if f.name in frame.columns and f.group not in drop_groups
+            and (f.group not in OPT_IN_GROUPS or f.group in include_groups)]
 
 
 def _rows(test: pl.DataFrame, fold: Fold, family: str, y_hat: np.ndarray, target: str) -> pl.DataFrame:
@@ -72,6 +76,7 @@ def run_fold(
     drop_groups: Sequence[str] = (),
     executor: Executor | None = None,
     configs: Mapping[str, Mapping[str, Any]] | None = None,
+    include_groups: Sequence[str] = (),
 ) -> FoldResult:
     """Fit and predict one fold for one horizon; `past_oos` feeds the ensemble's weights.
 
@@ -92,10 +97,10 @@ def run_fold(
     # keeps its models: the end-of-day signals score each new day with them
     groups = balanced_groups(families, executor_workers(executor)) if executor is not None else [list(families)]
     if len(groups) > 1:
-        fitted = [f.result() for f in [executor.submit(fit_families, frame, fold, g, seed, drop_groups, configs)
-                                 for g in groups]]
+        fitted = [f.result() for f in [executor.submit(fit_families, frame, fold, g, seed, drop_groups, configs,
+                                                       include_groups) for g in groups]]
     else:
-        fitted = [fit_families(frame, fold, families, seed, drop_groups, configs)]
+        fitted = [fit_families(frame, fold, families, seed, drop_groups, configs, include_groups)]
     preds: dict[str, np.ndarray] = {}
     for family in families:  # the serial order, whatever the grouping
         part = next(p for p in fitted if family in p[0])
@@ -133,12 +138,12 @@ def _test_context(frame: pl.DataFrame, fold: Fold, test: pl.DataFrame) -> tuple[
 
 def fit_families(
     frame: pl.DataFrame, fold: Fold, families: Sequence[str], seed: int = 0, drop_groups: Sequence[str] = (),
-    configs: Mapping[str, Mapping[str, Any]] | None = None,
+    configs: Mapping[str, Mapping[str, Any]] | None = None, include_groups: Sequence[str] = (),
 ) -> tuple[dict[str, Forecaster], dict[str, np.ndarray], dict[str, float]]:
     """(models, test-month predictions, fit+predict seconds) of `families` on the fold's
     purged training window; a module-level function, so a process pool can run it."""
     target = LABELS[fold.horizon]
-    features = feature_columns(frame, drop_groups)
+    features = feature_columns(frame, drop_groups, include_groups)
     train, test = split(frame, fold, target)
     context, _, keep = _test_context(frame, fold, test)
     models, preds, seconds = {}, {}, {}

@@ -125,6 +125,13 @@ def build_features(
         frame = _join(frame, flows.onchain_features(onchain), [f.name for f in FEATURES if f.group == "onchain"])
         groups.add("onchain")
 
+    micro = _table(tables, "micro_daily")
+    if micro is not None:  # the micro lane's roll-up, where its tick data covers the days (null elsewhere)
+        have = [f.name for f in FEATURES if f.group == "micro" and f.name in micro.columns]
+        frame = _join(frame, micro.unique(KEY, keep="last"), have)
+        groups.add("micro")
+        est["micro"] = "micro_daily: the micro lane's daily roll-up of its intraday features"
+
     ordered = [f.name for f in FEATURES if f.name in frame.columns]
     frame = frame.select(*KEY, *ordered).sort(KEY)
     if extra_features is not None:

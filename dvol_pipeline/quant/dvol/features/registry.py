@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GROUPS: list[str] = ["iv", "rv", "jump", "vrp", "garch", "funding", "flow", "surface", "regime", "onchain", "calendar"]
+GROUPS: list[str] = ["iv", "rv", "jump", "vrp", "garch", "funding", "flow", "surface", "regime", "onchain", "micro",
+                     "calendar"]
+OPT_IN_GROUPS: tuple[str, ...] = ("micro",)
+"""Groups in features_daily that the models use only when asked (`run_fold(include_groups=...)`): tick
+data covers days to months, not the years of history a walk-forward trains on, so a group that is null
+on almost every training row would only add noise; a researcher opts in to test whether it helps."""
 """Named feature groups, in display order; a group is the unit of ablation."""
 
 HORIZONS: tuple[int, ...] = (1, 7, 14)
@@ -45,6 +50,7 @@ class FeatureSpec:
 
 _DV, _OH, _FU, _OS, _OC = "raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain"
 _SF = "surface_features"
+_MD = "micro_daily"
 _PX = "daily close-to-close log return of the chosen price series"
 
 
@@ -126,6 +132,15 @@ FEATURES: list[FeatureSpec] = [
     _f("onchain_fees", "onchain", "fees paid on D-1 (coin)", _OC, 1),
     _f("onchain_tx_chg5", "onchain", "ln(tx_count(D-1) / tx_count(D-6))", _OC, 1),
     _f("onchain_fees_chg5", "onchain", "ln(fees(D-1) / fees(D-6))", _OC, 1),
+    # --- micro: the micro lane's daily roll-up of its intraday features (bars closing on D) ---
+    _f("micro_spread_bps", "micro", "mean time-weighted bid-ask spread of D's bars, bps (micro_daily)", _MD),
+    _f("micro_rv", "micro", "realised volatility of D's intraday mid returns, annualised vol points", _MD),
+    _f("micro_vpin", "micro", "mean VPIN (exact aggressor side) over D's bars", _MD),
+    _f("micro_kyle_lambda", "micro", "mean rolling Kyle's lambda over D's bars (price impact per unit flow)", _MD),
+    _f("micro_ofi_z_abs", "micro", "mean |z-score of order-flow imbalance| over D's bars", _MD),
+    _f("micro_depth_imbalance_5", "micro", "mean depth imbalance over the first 5 levels, D's bars", _MD),
+    _f("micro_trade_imbalance", "micro", "mean trade-sign imbalance of D's bars", _MD),
+    _f("micro_basis_bps", "micro", "mean spot-perpetual basis over D's bars, bps", _MD),
     # --- calendar ------------------------------------------------------------------------
     _f("weekday", "calendar", "ISO weekday of D (1 = Monday ... 7 = Sunday)", _DV),
     _f("is_weekend", "calendar", "1 on Saturday and Sunday, else 0", _DV),

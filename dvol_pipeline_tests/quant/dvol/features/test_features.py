@@ -26,7 +26,7 @@ CLOSE = {"check_exact": False, "rel_tol": 1e-12, "abs_tol": 1e-12}
 START, END = date(2021, 3, 24), date(2022, 6, 30)
 TABLES = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
 GROUP_TABLE = {"funding": "raw_funding", "flow": "raw_options_summary", "onchain": "raw_onchain",
-               "surface": "surface_features"}
+               "surface": "surface_features", "micro": "micro_daily"}
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,10 @@ def tables(market) -> dict[str, pl.DataFrame]:
     out = {name: market.table(name, START, END) for name in TABLES}
     # the surface group reads the option_surface asset's table, built from the chains
     out["surface_features"] = build_surfaces(market.table("raw_option_chain", START, END)).features
+    # the micro group: the micro lane's roll-up, on the last days only (tick data covers few days)
+    days = [END - timedelta(days=k) for k in (2, 1, 0)]
+    out["micro_daily"] = pl.DataFrame({"date": days * 2, "asset": ["BTC"] * 3 + ["ETH"] * 3, **{
+        f.name: [0.1 * (k + 1) for k in range(6)] for f in FEATURES if f.group == "micro"}})
     return out
 
 
@@ -74,7 +78,7 @@ def test_registry_describes_every_column_of_a_full_build(full):
     for f in FEATURES:
         assert f.name and f.definition and "\n" not in f.definition
         assert f.group in GROUPS and f.lag_days >= 0
-        assert all(t in RAW_TABLES or t == "surface_features" for t in f.tables), f
+        assert all(t in RAW_TABLES or t in ("surface_features", "micro_daily") for t in f.tables), f
     md = features_markdown()
     assert all(f"`{n}`" in md for n in names)
     assert len(md.strip().splitlines()) == 2 + len(FEATURES) + len(LABELS)
@@ -154,7 +158,8 @@ def test_only_dvol_gives_iv_and_calendar(tables):
     }
 
 
-@pytest.mark.parametrize("missing", ["raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain", "surface_features"])
+@pytest.mark.parametrize("missing", ["raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain", "surface_features",
+                                     "micro_daily"])
 def test_a_missing_table_removes_its_groups_and_nothing_else(tables, full, missing):
     fs = build_features({k: v for k, v in tables.items() if k != missing})
     lost = {g for g, t in GROUP_TABLE.items() if t == missing}
@@ -315,3 +320,18 @@ def test_the_docs_list_exactly_the_feature_registry():
     page = (root / "docs" / "dvol" / "features.md").read_text()
     listed = page.split("<!-- features:start -->\n", 1)[1].split("\n<!-- features:end -->", 1)[0]
     assert listed.strip() == features_markdown().strip(), "regenerate docs/dvol/features.md's table from features_markdown()"
+
+
+def test_the_micro_lanes_daily_roll_up_joins_on_its_days_and_the_models_use_it_only_when_asked(tables):
+    from dvol_pipeline.quant.dvol.forecast import feature_columns
+
+    days = [END - timedelta(days=1), END]
+    micro = pl.DataFrame({"date": days * 2, "asset": ["BTC", "BTC", "ETH", "ETH"],
+                          "micro_spread_bps": [1.5, 2.0, 3.0, 4.0], "micro_vpin": [0.2, 0.3, 0.4, 0.5]})
+    built = build_features({**{k: v for k, v in tables.items() if k != "micro_daily"}, "micro_daily": micro})
+    assert "micro" in built.groups_used
+    got = built.frame.filter(pl.col("date") >= days[0]).sort("asset", "date")
+    assert got["micro_spread_bps"].to_list() == [1.5, 2.0, 3.0, 4.0]  # the values given, on their own (day, coin)
+    assert built.frame.filter(pl.col("date") < days[0])["micro_vpin"].null_count() == built.frame.height - 4
+    assert "micro_vpin" not in feature_columns(built.frame)  # opt-in: tick data covers too few training days
+    assert "micro_vpin" in feature_columns(built.frame, include_groups=("micro",))
