@@ -148,7 +148,14 @@ def basis_funding(spot_tob: pl.DataFrame, perp_tob: pl.DataFrame, ticker: pl.Dat
         mean_p = basis[(sec >= end - 28_800) & (sec < end)].mean()
         f = mean_p + np.clip(1e-4 - mean_p, -5e-4, 5e-4)
         errs.append(abs(f - row["funding_rate"]))
-    return {"mean_basis_bps": float(basis.mean() * 1e4), "max_funding_err": float(max(errs)) if errs else 0.0}
+    # the venue's own premium index (mark / index - 1), per minute, against the measured basis
+    tk = ticker.with_columns((pl.col("ts_exchange").dt.epoch("s") // 60).alias("m")).group_by("m").agg(
+        (pl.col("mark_price") / pl.col("index_price") - 1).mean().alias("prem")).sort("m")
+    bm = pl.DataFrame({"m": j["sec"] // 60, "b": basis}).group_by("m").agg(pl.col("b").mean()).sort("m")
+    jj = tk.join(bm, on="m")
+    corr = float(np.corrcoef(jj["prem"].to_numpy(), jj["b"].to_numpy())[0, 1])
+    return {"mean_basis_bps": float(basis.mean() * 1e4), "mean_premium_bps": float(jj["prem"].mean() * 1e4),
+            "corr_basis_premium": corr, "max_funding_err": float(max(errs)) if errs else 0.0}
 
 
 def _mid_at(tob: pl.DataFrame, t_ns: np.ndarray) -> np.ndarray:
@@ -181,3 +188,42 @@ def metaorder_impact(meta: pl.DataFrame, tob: pl.DataFrame, other_tob: pl.DataFr
     xs, ys = np.array(xs), np.array(ys)
     slope, _ = r2(np.log(xs), np.log(np.maximum(ys, 1e-3)))
     return slope, list(zip(xs.round(1).tolist(), ys.round(3).tolist(), strict=True))
+
+
+def _table() -> None:
+    """Print the docs' fact table for seeds 0, 1, 2 (BTC, 2024-03-05): `python -m dvol_pipeline_tests.sources.micro.facts_oracle`."""
+    import time
+    from datetime import UTC, date, datetime
+
+    from dvol_pipeline.sources.micro.simulated import simulate_day
+    from dvol_pipeline.sources.micro.simulated.facts import metaorder_table
+
+    day = date(2024, 3, 5)
+    d0 = int(datetime(2024, 3, 5, tzinfo=UTC).timestamp()) * NS
+    for seed in (0, 1, 2):
+        t = time.perf_counter()
+        perp, prun = simulate_day("BTC", "sim_usdm", day, seed=seed)
+        t_perp = time.perf_counter() - t
+        spot, _ = simulate_day("BTC", "sim_spot", day, seed=seed)
+        tob, stob = perp["raw_top_of_book"], spot["raw_top_of_book"]
+        o, so = ofi_facts(tob), ofi_facts(stob)
+        d = intraday(tob, perp["raw_trades"])
+        busy, quiet = [13, 14, 15, 16], [2, 3, 4, 5]
+        acf = sign_acf(perp["raw_trades"])
+        slope, _ = metaorder_impact(metaorder_table(prun), tob, stob, d0)
+        liq = liquidation_clustering(perp["raw_liquidations"], tob)
+        snaps = perp["raw_book_deltas"].filter(pl.col("is_snapshot")).group_by("update_id", "side").len()
+        print(f"seed {seed}: perp day {t_perp:.1f} s, rows deltas {perp['raw_book_deltas'].height} / "
+              f"{spot['raw_book_deltas'].height} (perp/spot), trades {perp['raw_trades'].height}, "
+              f"bookTicker {tob.height}, snapshot levels min {snaps['len'].min()} median {snaps['len'].median()}")
+        print(f"  spread 1 tick {spread_one_tick(tob):.3f}/{spread_one_tick(stob):.3f}; R2 ofi {o['r2_ofi']:.3f}/"
+              f"{so['r2_ofi']:.3f}; next {o['r2_next']:.3f}/{so['r2_next']:.3f}; slope hi/lo depth "
+              f"{o['slope_high_depth'] / o['slope_low_depth']:.2f}/{so['slope_high_depth'] / so['slope_low_depth']:.2f}")
+        print(f"  acf 1/10/100/1000 {acf[1]:.3f} {acf[10]:.3f} {acf[100]:.4f} {acf[1000]:.4f}; impact slope "
+              f"{slope:.2f}; kurtosis {kurtosis_1m(tob):.2f}; volume busy/quiet "
+              f"{d['volume'][busy].mean() / d['volume'][quiet].mean():.2f}, vol {d['vol'][busy].mean() / d['vol'][quiet].mean():.2f}, "
+              f"spread quiet/busy {d['spread'][quiet].mean() / d['spread'][busy].mean():.3f}; liq {liq}")
+
+
+if __name__ == "__main__":
+    _table()

@@ -210,3 +210,19 @@ def test_rejects_bad_arguments():
         simulate_ticks(DAY, DAY, venues=("binance_spot",))
     with pytest.raises(ValueError, match="before start"):
         simulate_ticks(DAY, date(2024, 3, 4))
+
+
+def test_perp_basis_and_funding_follow_binances_rule():
+    """On a day whose premium is far outside the +-0.05 % clamp (2024-06-10 in the default daily market),
+    each settled funding equals Binance's F = P + clamp(0.01 % - P, -0.05 %, 0.05 %) of the interval's mean
+    perp-minus-spot basis P measured from the two venues' bookTickers (within 0.015 %)."""
+    from dvol_pipeline_tests.sources.micro.facts_oracle import basis_funding
+
+    day = date(2024, 6, 10)
+    b = simulate_ticks(day, day, seed=0, coins=("BTC",), config=LIGHT)
+    tob = b.table("raw_top_of_book")
+    out = basis_funding(tob.filter(pl.col("venue") == "sim_spot"), tob.filter(pl.col("venue") == "sim_usdm"),
+                        b.table("raw_derivative_ticker"))
+    assert out["mean_basis_bps"] > 10  # outside the clamp: funding is not the flat 0.01 %
+    assert out["max_funding_err"] < 1.5e-4
+    assert abs(out["mean_basis_bps"] - out["mean_premium_bps"]) < 1.0

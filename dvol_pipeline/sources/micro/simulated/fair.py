@@ -35,6 +35,8 @@ HOUR_S = 3_600
 BLOCK_DAYS = 256
 FUNDING_CAP = 0.0075
 """Binance caps the USDⓈ-M funding rate (0.75 % for the large perpetuals at 8 h)."""
+COMMON_ID = 0
+"""Coin id of the market-wide stream."""
 FALLBACK_VOL = 0.6
 """Annualised vol of an unanchored day (before the daily market's first day)."""
 
@@ -79,13 +81,19 @@ def _ou(rng: np.random.Generator, n: int, halflife: float) -> np.ndarray:
     return lfilter([1.0], [1.0, -phi], e)
 
 
-def _bridge_day(rng: np.random.Generator, sig_h: np.ndarray, hour_ret: np.ndarray | None, cfg: SimConfig) -> np.ndarray:
-    """1-second log returns (86 400) with hourly sd `sig_h`, each hour summing to `hour_ret` if given."""
-    vol_log = cfg.intraday_volvol * np.repeat(_ou(rng, DAY_S // 60, cfg.intraday_vol_halflife_s / 60.0), 60)
+def _bridge_day(rng: np.random.Generator, common: np.random.Generator, sig_h: np.ndarray,
+                hour_ret: np.ndarray | None, cfg: SimConfig, corr: float) -> np.ndarray:
+    """1-second log returns (86 400) with hourly sd `sig_h`, each hour summing to `hour_ret` if given.
+
+    The intra-hour vol bursts, the jump instants and a share `corr` of the 1-second shocks come from
+    the market-wide stream `common` (BTC and ETH move together inside the hour, as their hourly
+    anchors do); the rest from the coin's own `rng`."""
+    vol_log = cfg.intraday_volvol * np.repeat(_ou(common, DAY_S // 60, cfg.intraday_vol_halflife_s / 60.0), 60)
+    z_common = common.standard_normal((24, HOUR_S))
+    jump_at = common.integers(0, HOUR_S, 24)
     m2 = np.exp(2.0 * vol_log).reshape(24, HOUR_S)
     w = m2 / m2.sum(axis=1, keepdims=True)
-    z = rng.standard_normal((24, HOUR_S))
-    jump_at = rng.integers(0, HOUR_S, 24)
+    z = corr * z_common + np.sqrt(1.0 - corr * corr) * rng.standard_normal((24, HOUR_S))
     x = sig_h[:, None] * np.sqrt(w) * z
     phi = cfg.momentum
     x = lfilter([1.0], [1.0, -phi], x.ravel()).reshape(24, HOUR_S) * np.sqrt(1.0 - phi * phi)
@@ -100,14 +108,15 @@ def _bridge_day(rng: np.random.Generator, sig_h: np.ndarray, hour_ret: np.ndarra
 def _day_fair_base(coin: str, seed: int, day: date, cfg: SimConfig) -> DayFair:
     spec = cfg.coins[coin]
     rng = stream_rng(seed, STREAM_FAIR, spec.coin_id, day)
+    common = stream_rng(seed, STREAM_FAIR, COMMON_ID, day)
     anchor = _anchor(coin, day, cfg)
     if anchor is None:
-        sig_h = np.full(24, FALLBACK_VOL / np.sqrt(8760.0)) * np.sqrt(np.repeat(1.0, 24))
-        x = _bridge_day(rng, sig_h, None, cfg)
+        sig_h = np.full(24, FALLBACK_VOL / np.sqrt(8760.0))
+        x = _bridge_day(rng, common, sig_h, None, cfg, cfg.coin_corr)
         log0, prem_h, anchored = np.log(spec.fallback_price), np.full(33, 1e-4), False
     else:
         log_b, sig_h, prem_h = anchor
-        x = _bridge_day(rng, sig_h, np.diff(log_b), cfg)
+        x = _bridge_day(rng, common, sig_h, np.diff(log_b), cfg, cfg.coin_corr)
         log0, anchored = log_b[0], True
     log_fair = log0 + np.concatenate([[0.0], np.cumsum(x)])
     sig_s = np.repeat(sig_h / np.sqrt(HOUR_S), HOUR_S)
@@ -121,7 +130,7 @@ def day_fair(coin: str, seed: int, day: date, cfg: SimConfig) -> DayFair:
         spec = cfg.coins[coin]
         rng = stream_rng(seed, STREAM_FAIR, spec.coin_id, day)
         own_sig = spec.own_vol_ratio * spec.beta_btc * btc.sig_s.reshape(24, HOUR_S)[:, 0] * np.sqrt(HOUR_S)
-        own = _bridge_day(rng, own_sig, np.zeros(24), cfg)
+        own = _bridge_day(rng, stream_rng(seed, STREAM_FAIR, COMMON_ID + 100, day), own_sig, np.zeros(24), cfg, 0.0)
         btc0 = np.log(COIN_SPECS["BTC"].fallback_price)
         log_fair = (np.log(spec.fallback_price) + spec.beta_btc * (btc.log_fair - btc0)
                     + np.concatenate([[0.0], np.cumsum(own)]))

@@ -67,6 +67,9 @@ class SimConfig:
     """Levels a side where limit orders arrive (snapshots carry every level, up to `max_depth`)."""
     max_depth: int = 120
     """Levels beyond this many ticks from the best are pulled (a venue's depth stream keeps ~100s)."""
+    mm_activity_power: float = 2.0
+    """Limit and cancel rates follow activity^power (normalised): market makers crowd into the busy
+    hours, so quiet hours refill the best quotes more slowly (wider spreads at night)."""
     limit_rate: float = 14.0
     cancel_rate: float = 9.5
     noise_mo_rate: float = 0.5
@@ -99,17 +102,19 @@ class SimConfig:
     meta_impact_bps: float = 0.1
     """Impact of a metaorder after n children: meta_impact_bps * sqrt(n) (square-root law)."""
     impact_halflife_s: float = 300.0
-    intraday_volvol: float = 0.4
+    coin_corr: float = 0.9
+    """Loading of BTC's and ETH's 1-second shocks on the market-wide shock (the daily market's RET_CORR is 0.91)."""
+    intraday_volvol: float = 0.5
     """sd of the minute-level log-vol OU inside each hour (fat-tailed 1-minute returns)."""
     intraday_vol_halflife_s: float = 900.0
     momentum: float = 0.08
     """AR(1) of the fair price's 1-second increments: the small, short-lived predictability."""
     basis_noise_bps: float = 0.6
     basis_halflife_s: float = 120.0
-    liq_base_per_hour: float = 3.0
+    liq_base_per_hour: float = 1.0
     liq_max_rate: float = 1.0
     """Cap of the liquidation intensity (per second)."""
-    liq_sensitivity: float = 1.5
+    liq_sensitivity: float = 2.5
     """Liquidation intensity x exp(liq_sensitivity * excess |1-min move| in sds)."""
     liq_branching: float = 0.6
     liq_halflife_s: float = 20.0

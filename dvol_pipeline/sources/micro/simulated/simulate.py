@@ -86,8 +86,10 @@ def run_instrument_day(coin: str, venue: str, day: date, seed: int, fair: DayFai
     depth = np.exp(0.3 * _ar1(e, phi) - 0.045)
     k = cfg.intensity
     rates = np.empty((DAY_S, 4))
-    rates[:, 0] = cfg.limit_rate * k * act * depth
-    rates[:, 1] = cfg.cancel_rate * k * act
+    mm = act**cfg.mm_activity_power
+    mm /= mm.mean()
+    rates[:, 0] = cfg.limit_rate * k * mm * depth
+    rates[:, 1] = cfg.cancel_rate * k * mm
     rates[:, 2] = cfg.noise_mo_rate * k * act
     rates[:, 3] = cfg.informed_rate * k * act
     init = np.maximum(1, np.round(4.0 * mean_lots * rng.lognormal(0.0, 0.3, (2, cfg.levels)))).astype(np.int64)
