@@ -4,10 +4,14 @@ Model (a zero-intelligence book in the Santa Fe / Cont-Stoikov-Talreja family, m
 dependent by a latent fair price F, in ticks): with fair quote b0 = floor(F) (bid) and
 b0 + 1 (ask),
 - limit orders arrive on either side k ticks behind the fair quote, weight (k+1)^-add_decay
-  over `levels` levels; one priced through the opposite best executes (a marketable limit);
-- cancels hit a level drawn the same way relative to the side's own best, taking a random
-  fraction of it; a share `stale_cancel` of them first pulls a stale best quote (an ask at
-  or below F's floor, a bid above it): market makers re-quoting after F moves;
+  (plus a share `deep_share` uniform over `levels`, the patient deep book); one priced
+  through the opposite best executes (a marketable limit); an order aimed at a non-empty
+  fair quote joins it with probability 1 / (1 + q / join_ref), else steps one tick behind
+  (queue-reactive arrivals, Huang-Lehalle-Rosenbaum);
+- cancels hit a level drawn with the flatter weight (k+1)^-cancel_decay behind the side's own
+  best, taking a random fraction of it; a share `stale_cancel` of them first pulls a stale
+  best quote (an ask at or below F's floor, a bid above it): market makers re-quoting after F
+  moves;
 - noise market orders of either sign; informed market orders whose rate grows with the
   lag |F - mid| (capped), in its direction; and external market orders (metaorder children,
   liquidations) with their own impact on this venue's F, decaying with `impact_halflife`.

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
+from scipy.signal import lfilter
 
 from .engine import run_day
 from .fair import DAY_S, HOUR_S, DayFair
@@ -124,6 +125,4 @@ def run_instrument_day(coin: str, venue: str, day: date, seed: int, fair: DayFai
 
 
 def _ar1(e: np.ndarray, phi: float) -> np.ndarray:
-    from scipy.signal import lfilter
-
     return lfilter([1.0], [1.0, -phi], e)
