@@ -48,6 +48,10 @@ def metaorders(rng: np.random.Generator, activity_s: np.ndarray, mean_lots: floa
     n = np.minimum(np.floor(u ** (-1.0 / cfg.meta_alpha)), cfg.meta_max_children).astype(np.int64)
     sign = np.where(rng.random(m) < 0.5, 1, -1)
     total = int(n.sum())
+    if total == 0:
+        empty = np.zeros(0, np.int64)
+        return (empty, empty, empty, np.zeros(0), empty,
+                Metaorders(empty, empty, empty, empty, np.zeros(0)))
     owner = np.repeat(np.arange(m), n)
     gaps = rng.exponential(cfg.child_gap_s, total)
     first = np.concatenate([[0], np.cumsum(n)[:-1]])
