@@ -4,11 +4,12 @@ Why per day and session: the lake is partitioned by day, a session (a collector 
 days' files, and each day's row must stand on its own: its first known instant, the breaks and
 resyncs stamped in it, the seconds of its grid with a known book.
 
-`bbo_agreement` compares the venue's own best bid/offer stream with the rebuilt book: each venue
-message is matched to the rebuilt best bid/ask as of that message (by update id where both carry
-one, the last rebuilt state with an id at or below the venue's; else the last rebuilt state at or
-before its `ts_local`), only where the rebuilt book is known; a second agrees when every matched
-message in it has the same best bid and ask prices; the column is the share of such seconds.
+`bbo_agreement` compares the venue's own best bid/offer stream with the rebuilt book: where both
+carry update ids, the last venue message inside each depth diff's id range (the state a batched
+diff stream exposes) is matched with the rebuilt best bid/ask after that diff; else each venue
+message is matched with the last rebuilt state at or before its `ts_local`; only where the rebuilt
+book is known. A second agrees when every matched message in it has the same best bid and ask
+prices; the column is the share of such seconds.
 """
 
 from __future__ import annotations
@@ -43,7 +44,22 @@ def _skew(frames: list[pl.DataFrame], sessions: pl.DataFrame) -> pl.DataFrame:
                                                pl.col("__skew").quantile(0.99, "linear").alias("skew_p99_ms"))
 
 
-def _agreement(rebuild: BookRebuild, tob: pl.DataFrame | None) -> pl.DataFrame:
+def _last_ticker_of_each_diff(v: pl.DataFrame, deltas: pl.DataFrame) -> pl.DataFrame:
+    """The venue messages whose state a diff stream exposes: a depth diff batches every update in
+    [U, u] (Binance's depth@100ms), so the book is observable only after each diff, not at an id
+    inside it; the last top-of-book message with an id in (previous u, u] shows the best bid/ask
+    after diff u (a later change inside the batch would have sent a later message). Each such
+    message is matched with the rebuilt state after its diff (`__vid` becomes that diff's u)."""
+    bounds = (deltas.filter(~pl.col("is_snapshot") & pl.col("update_id").is_not_null())
+              .select(pl.col("update_id").alias("__du")).unique().sort("__du"))
+    if bounds.height == 0:
+        return v
+    v = v.sort("__vid").join_asof(bounds, left_on="__vid", right_on="__du", strategy="forward").drop_nulls("__du")
+    return (v.group_by("__du").agg(pl.all().sort_by("__vid").last()).drop("__vid")
+            .rename({"__du": "__vid"}).sort("ts_local"))
+
+
+def _agreement(rebuild: BookRebuild, tob: pl.DataFrame | None, deltas: pl.DataFrame | None = None) -> pl.DataFrame:
     schema = {"date": pl.Date, "session": pl.Int64, "bbo_agreement": pl.Float64}
     if tob is None or tob.height == 0 or rebuild.top.height == 0:
         return pl.DataFrame(schema=schema)
@@ -55,6 +71,8 @@ def _agreement(rebuild: BookRebuild, tob: pl.DataFrame | None) -> pl.DataFrame:
         pl.col("ts_local") <= pl.col("__ke"))
     top = rebuild.top.select("ts_local", "update_id", "bid_price", "ask_price", pl.col("segment").alias("__tseg"))
     by_id = v["__vid"].null_count() == 0 and top["update_id"].null_count() == 0 and v.height > 0
+    if by_id and deltas is not None:
+        v = _last_ticker_of_each_diff(v, deltas)
     if by_id:
         matched = v.sort("__vid").join_asof(top.drop("ts_local").sort("update_id"), left_on="__vid",
                                             right_on="update_id", strategy="backward")
@@ -108,7 +126,7 @@ def book_quality(rebuild: BookRebuild, deltas: pl.DataFrame, top_of_book: pl.Dat
     out = (base.join(log, on=["date", "session"], how="left")
            .join(_known_seconds_by_day(rebuild), on=["date", "session"], how="left")
            .join(_skew([deltas, top_of_book, trades], sessions), on=["date", "session"], how="left")
-           .join(_agreement(rebuild, top_of_book), on=["date", "session"], how="left")
+           .join(_agreement(rebuild, top_of_book, deltas), on=["date", "session"], how="left")
            .with_columns(pl.col("snapshots", "sequence_breaks", "resyncs", "crossed_states", "known_seconds")
                          .fill_null(0)))
     out = out.sort("date", "session").with_columns(

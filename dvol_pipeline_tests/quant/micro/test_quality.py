@@ -47,3 +47,19 @@ def test_find_gaps_reports_holes_over_the_threshold():
     gaps = find_gaps(deltas(spec, venue="tardis_x"), "raw_book_deltas")
     assert gaps.select("stream", "gap_start", "gap_end").rows() == [("raw_book_deltas", at(100.0), at(800.0))]
     assert gaps["minutes"].to_list() == [pytest.approx(700 / 60)] and gaps["date"].to_list() == [date(2024, 1, 1)]
+
+
+def test_bbo_agreement_compares_the_state_a_batched_diff_exposes_not_an_id_inside_it():
+    # Binance's depth@100ms batches every update in [U, u]; bookTicker reports each top change with its
+    # own id. Inside diff 11..13 the best bid went to 100.1 (ticker id 11) and back (ticker id 13): the
+    # diff shows only the net change (100.1 deleted), so the book after it is 100.0 / 100.2, which the
+    # last ticker of the batch (id 13) shows. Id 11's state is not observable from diffs: not compared.
+    d = deltas([(1.0, True, None, 10, None, [("bid", 100.0, 1), ("ask", 100.2, 1)]),
+                (1.05, False, 9, 10, 8, [("ask", 100.2, 1)]),
+                (1.5, False, 11, 13, 10, [("bid", 100.1, 0)])])
+    r = rebuild_book(d)
+    venue = tops([(1.4, 100.1, 2, 100.2, 1, 11),   # intermediate state inside the batch
+                  (1.45, 100.0, 1, 100.2, 1, 13)])  # the batch's last: what the rebuilt book must equal
+    assert book_quality(r, d, venue, None)["bbo_agreement"][0] == pytest.approx(1.0)
+    wrong = tops([(1.4, 100.1, 2, 100.2, 1, 11), (1.45, 100.1, 1, 100.2, 1, 13)])  # a venue that disagrees
+    assert book_quality(r, d, wrong, None)["bbo_agreement"][0] == pytest.approx(0.0)
