@@ -81,11 +81,11 @@ def _name_day(path: Path) -> tuple[date, date] | None:
 def tick_coverage(source: str, landing: Path, start: date | None = None,
                   end: date | None = None) -> tuple[tuple[date, date] | None, str]:
     """(first and last day the source's inputs cover, None without any; what would provide them)."""
+    if source not in MICRO_SOURCES:
+        return None, f"tick files with --source {', '.join(MICRO_FILE_SOURCES)} (source {source} has none)"
     enable = what_enables(source, landing)
     if source == "simulated":
         return ((start, end) if start and end else None), enable
-    if source not in MICRO_FILE_SOURCES:
-        return None, f"tick files with --source {' / '.join(MICRO_FILE_SOURCES)} (source {source} has none)"
     spans = []
     for path in tick_files(source, landing):
         span = _name_day(path)
