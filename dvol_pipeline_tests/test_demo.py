@@ -50,7 +50,9 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     assert set(ticks["symbol"]) == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
     books = query(lake, "SELECT min(bbo_agreement) AS agree, sum(crossed_states) AS crossed, "
                         "sum(sequence_breaks) AS breaks FROM book_quality")
-    assert books.row(0) == (1.0, 0, 0)  # the rebuilt best bid/ask equal the venue's own stream on every second
+    agree, crossed, breaks = books.row(0)
+    assert agree >= 0.999 and crossed == 0  # the rebuilt best bid/ask equal the venue's own stream (issue: >= 99 %)
+    assert breaks == 6  # each simulated day is its own session: one break (and resync) per stream at midnight
     assert micro - {"micro_gaps", "raw_liquidations"} <= set(catalog["view_name"])  # no gap, maybe no liquidation
     catalog_all = catalog
     catalog = catalog.filter(~pl.col("view_name").is_in(list(micro)))

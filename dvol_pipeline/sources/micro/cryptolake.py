@@ -102,9 +102,9 @@ def read_cryptolake(landing: Path, start: date | None = None, end: date | None =
         raw = _canonical(raw)
         missing = [c for c in _NEEDED[table] if c not in raw.columns]
         if "exchange" not in raw.columns and "exchange" not in hive:
-            missing.append("exchange (column or exchange= folder)")
+            missing.append("exchange (a column, or a folder naming it)")
         if "symbol" not in raw.columns and "symbol" not in hive:
-            missing.append("symbol (column or symbol= folder)")
+            missing.append("symbol (a column, or a folder naming it)")
         if missing:
             batch.refused.append((path, f"Crypto Lake {table} file without {missing}"))
             continue
