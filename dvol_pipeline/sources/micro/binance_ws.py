@@ -33,7 +33,7 @@ import polars as pl
 from dvol_pipeline.contracts.micro import FILE, LINE, MICRO_RAW_TABLES
 from dvol_pipeline.sources.micro.batch import TickBatch
 from dvol_pipeline.sources.micro.binance_venues import content_venue, folder_venue, to_coins
-from dvol_pipeline.sources.micro.binance_ws_fast import parse_bytes, parse_text, read_bytes
+from dvol_pipeline.sources.micro.binance_ws_fast import merge_by_line, parse_bytes, parse_text, read_bytes
 from dvol_pipeline.sources.micro.binance_ws_lines import csv_lines, read_text
 from dvol_pipeline.sources.micro.binance_ws_parse import KINDS, Parsed
 
@@ -195,7 +195,7 @@ def _tables(parsed: dict[str, Parsed], venue: str, rel: str, snap_symbol: str | 
                   .select(*(pl.col(c.name).cast(c.dtype) for c in spec.columns), FILE, LINE) for f in frames]
         rows = frames[0]
         for other in frames[1:]:  # a diff and a snapshot, a trade and an aggTrade: merged back to arrival order
-            rows = rows.merge_sorted(other, key=LINE)
+            rows = merge_by_line(rows, other)
         if snap_symbol:
             rows = rows.with_columns(symbol=pl.col("symbol").fill_null(snap_symbol))
         if venue == "binance_cm":

@@ -31,9 +31,11 @@ from dvol_pipeline.sources.micro.binance_ws_lines import (
     stamps,
 )
 from dvol_pipeline.sources.micro.binance_ws_parse import KINDS, Parsed, parse_decoded, parse_kind
-from dvol_pipeline.sources.micro.binance_ws_scan import KIND_CODES, gather_lines, scan
+from dvol_pipeline.sources.micro.binance_ws_scan import KIND_CODES, count_lines, gather_lines, scan
 
 UTC_NS = pl.Datetime("ns", "UTC")
+MAX_RUNS = 512
+"""`merge_by_line` concatenates slices up to this many runs, else merges row by row."""
 
 
 @dataclass
@@ -81,7 +83,7 @@ def parse_bytes(data: bytes) -> FileParse | None:
     if not data:
         return None
     buf = np.frombuffer(data, dtype=np.uint8)
-    n_lines = data.count(b"\n") + (data[-1:] != b"\n")
+    n_lines = count_lines(buf)
     starts, ends, ts, ts_ok, status, out_i, out_f, bits, sym, syms, lv_line, lv_ask, lv_px, lv_qty = scan(
         buf, n_lines)
     # The unit comes from every line's timestamp; polars reads those the scan could not (`+5`, no space ...).
@@ -119,7 +121,7 @@ def parse_bytes(data: bytes) -> FileParse | None:
                 cols = _columns(kind, rows, ts[rows] * mult, out_i[rows], out_f[rows], bits[rows], names[sym[rows]])
                 levels = None
                 if kind == "depth":
-                    cols["__nlev"] = np.bincount(np.searchsorted(rows, lv_line), minlength=len(rows))
+                    cols["__nlev"] = np.bincount(lv_line, minlength=n_lines)[rows]
                     levels = pl.DataFrame({LINE: lv_line + 1, "__ask": lv_ask, "price": lv_px, "size": lv_qty})
                 fast = parse_decoded(kind, pl.DataFrame(cols), levels)
         merged = _merge(fast, slow)
@@ -182,13 +184,37 @@ def _columns(kind: str, rows: np.ndarray, ts_ns: np.ndarray, ints: np.ndarray, f
     return cols
 
 
+def merge_by_line(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    """Two frames in `__line` order (no line in both) as one, in line order.
+
+    Where one frame's rows fall into the other in a few runs (the snapshots among the diffs, the polars
+    path's few lines among the fast path's), the result is slices of both, concatenated: no row is copied.
+    Otherwise (trades and aggTrades interleaved) polars' `merge_sorted`.
+    """
+    if not a.height or not b.height:
+        return a if b.height == 0 else b
+    if b.height > a.height:
+        a, b = b, a
+    pos = np.searchsorted(a[LINE].to_numpy(), b[LINE].to_numpy())
+    cuts = np.flatnonzero(np.diff(pos)) + 1
+    if len(cuts) >= MAX_RUNS:
+        return a.merge_sorted(b, key=LINE)
+    pieces, done = [], 0
+    for start, end in zip([0, *cuts.tolist()], [*cuts.tolist(), b.height], strict=True):
+        at = int(pos[start])
+        pieces += [a.slice(done, at - done), b.slice(start, end - start)]
+        done = at
+    pieces.append(a.slice(done))
+    return pl.concat([p for p in pieces if p.height], rechunk=False)
+
+
 def _merge(fast: Parsed | None, slow: Parsed | None) -> Parsed | None:
     """One kind's rows from both paths, back in line order."""
     if fast is None or slow is None:
         return fast or slow
     rows = fast.rows
     if slow.rows.height:
-        rows = rows.select(pl.col(c).cast(t) for c, t in slow.rows.schema.items()).merge_sorted(slow.rows, key=LINE)
+        rows = merge_by_line(rows.select(pl.col(c).cast(t) for c, t in slow.rows.schema.items()), slow.rows)
     evidence = {k: fast.evidence.get(k, 0) + slow.evidence.get(k, 0) for k in dict.fromkeys([*fast.evidence,
                                                                                               *slow.evidence])}
     dropped = {k: fast.dropped.get(k, 0) + slow.dropped.get(k, 0) for k in dict.fromkeys([*fast.dropped,

@@ -559,3 +559,13 @@ def gather_lines(buf, starts, ends, rows):  # noqa: ANN001, ANN201 (numba)
         out[o + m] = 10
         o += m + 1
     return out
+
+
+@njit(cache=True)
+def count_lines(buf):  # noqa: ANN001, ANN201 (numba)
+    """Lines in `buf` as polars' CSV reader counts them: newlines, plus a last line without one."""
+    c = 0
+    for x in buf:
+        if x == 10:
+            c += 1
+    return c + (1 if len(buf) and buf[len(buf) - 1] != 10 else 0)
