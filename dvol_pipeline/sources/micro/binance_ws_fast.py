@@ -93,20 +93,22 @@ def parse_bytes(data: bytes) -> FileParse | None:
         return None
     odd_ts = stamps(odd_text).cast(pl.Int64) if len(odd) else pl.Series([], dtype=pl.Int64)
     unit = decide_unit(pl.concat([pl.Series(ts[ts_ok], dtype=pl.Int64), odd_ts]))
+    read = status > 0
     if unit is None:
-        status[:] = 0
+        reset = read
     else:
         lo, hi = UNIT_RANGES[unit]
-        status[(status > 0) & ~((ts >= lo) & (ts <= hi))] = 0  # another unit: the polars path rejects them
+        reset = read & ~((ts >= lo) & (ts <= hi))  # another unit: the polars path rejects them
+    if reset.any():
+        status[reset] = 0
+        keep = status[lv_line] > 0
+        lv_line, lv_ask, lv_px, lv_qty = lv_line[keep], lv_ask[keep], lv_px[keep], lv_qty[keep]
     slow_rows = np.flatnonzero(status == 0)
     slow_text = _lines_text(buf, starts, ends, slow_rows)
     if slow_text is None:
         return None
     lines = file_lines(slow_text, slow_rows + 1, unit)
     valid = lines.frame.filter(pl.col("bad").is_null())
-    if len(lv_line) and len(slow_rows):
-        keep = status[lv_line] > 0
-        lv_line, lv_ask, lv_px, lv_qty = lv_line[keep], lv_ask[keep], lv_px[keep], lv_qty[keep]
     names = pl.Series([bytes(buf[s:s + m]).decode() for s, m in syms[:, :2]], dtype=pl.Utf8)
     mult = NS_PER[unit] if unit else 1
     parsed = {}
@@ -176,7 +178,8 @@ def _columns(kind: str, rows: np.ndarray, ts_ns: np.ndarray, ints: np.ndarray, f
         m_slot = 8 if kind == "trade" else 7
         cols["M"] = _opt(flag(m_slot), has(m_slot), pl.Boolean)
         if kind == "trade":  # X: only MARKET or not matters to the rules
-            cols["X"] = _opt(np.where(flag(7), "MARKET", "OTHER"), has(7), pl.Utf8)
+            market = pl.select(pl.when(pl.Series(flag(7))).then(pl.lit("MARKET")).otherwise(pl.lit("OTHER")))
+            cols["X"] = _opt(market.to_series(), has(7), pl.Utf8)
     elif kind == "bookTicker":
         cols.update(u=ints[:, 3], b=floats[:, 1], B=floats[:, 2], a=floats[:, 3], A=floats[:, 4])
     else:  # markPrice

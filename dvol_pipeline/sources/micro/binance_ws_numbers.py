@@ -21,41 +21,70 @@ INT_GUARD = 922_337_203_685_477_579
 
 
 @njit(cache=True, inline="always")
-def parse_decimal(buf, i, j):  # noqa: ANN001, ANN201 (numba)
-    """(ok, value) of buf[i:j] read as `-?digits(.digits)?`; ok False when the text is not that shape or
-    its value could not be computed exactly (mantissa > 2^53 or more than 22 fraction digits)."""
-    if i >= j:
-        return False, 0.0
-    neg = buf[i] == 45  # '-'
+def scan_decimal(buf, i, n):  # noqa: ANN001, ANN201 (numba)
+    """(ok, value, end): the decimal `-?digits(.digits)?` at buf[i:], read up to the first byte that is not
+    part of it (end); ok False when it is not that shape or its value could not be computed exactly
+    (mantissa > 2^53 or more than 22 fraction digits)."""
+    neg = i < n and buf[i] == 45  # '-'
     if neg:
         i += 1
-    if i >= j or buf[i] < 48 or buf[i] > 57:
-        return False, 0.0
+    if i >= n or buf[i] < 48 or buf[i] > 57:
+        return False, 0.0, i
     m = 0
     frac = -1
-    for k in range(i, j):
-        c = buf[k]
+    while i < n:
+        c = buf[i]
         if 48 <= c <= 57:
             m = m * 10 + (c - 48)
             if m > MAX_EXACT:
-                return False, 0.0
+                return False, 0.0, i
             if frac >= 0:
                 frac += 1
         elif c == 46 and frac < 0:  # '.'
             frac = 0
         else:
-            return False, 0.0
+            break
+        i += 1
     if frac == 0 or frac > 22:  # "5." or too many fraction digits
-        return False, 0.0
+        return False, 0.0, i
     v = float(m)
     if frac > 0:
         v = v / POW10[frac]
-    return True, -v if neg else v
+    return True, -v if neg else v, i
+
+
+@njit(cache=True, inline="always")
+def parse_decimal(buf, i, j):  # noqa: ANN001, ANN201 (numba)
+    """(ok, value) of the whole of buf[i:j] read by `scan_decimal`."""
+    ok, v, end = scan_decimal(buf, i, j)
+    return ok and end == j, v
+
+
+@njit(cache=True, inline="always")
+def scan_int(buf, i, n):  # noqa: ANN001, ANN201 (numba)
+    """(ok, value, end): the integer `-?digits` at buf[i:] in JSON's form (no leading zero), up to the first
+    byte that is not a digit (end); ok False near the int64 limit."""
+    neg = i < n and buf[i] == 45
+    if neg:
+        i += 1
+    if i >= n or buf[i] < 48 or buf[i] > 57 or (buf[i] == 48 and i + 1 < n and 48 <= buf[i + 1] <= 57):
+        return False, 0, i
+    m = 0
+    while i < n:
+        c = buf[i]
+        if c < 48 or c > 57:
+            break
+        if m > INT_GUARD:
+            return False, 0, i
+        m = m * 10 + (c - 48)
+        i += 1
+    return True, -m if neg else m, i
 
 
 @njit(cache=True, inline="always")
 def parse_int(buf, i, j):  # noqa: ANN001, ANN201 (numba)
-    """(ok, value) of buf[i:j] read as `-?digits` into an int64 (refused near the int64 limit)."""
+    """(ok, value) of buf[i:j] read as `-?digits` into an int64 (refused near the int64 limit; leading zeros
+    are read, as a timestamp prefix may have them)."""
     if i >= j:
         return False, 0
     neg = buf[i] == 45
