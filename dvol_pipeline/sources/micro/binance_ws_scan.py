@@ -268,50 +268,50 @@ def _parse_line(buf, p, n, line, out_i, out_f, out_bits, out_sym, syms, nsym,  #
 
     Returns (status, end, nlev, nsym): status the kind code (0: not read here, NEED_ROOM: grow the level
     arrays), end where the line's parse stopped (the newline when read)."""
+    start = nlev
     if p + len(HEAD) > n:
-        return 0, p, nlev, nsym
+        return 0, p, start, nsym
     for k in range(len(HEAD)):
         if buf[p + k] != HEAD[k]:
-            return 0, p, nlev, nsym
+            return 0, p, start, nsym
     s0 = p + len(HEAD)
     s1 = _str_end(buf, s0, n)
     if s1 < 0 or s1 + len(DATA) > n:
-        return 0, p, nlev, nsym
+        return 0, p, start, nsym
     for k in range(len(DATA)):
         if buf[s1 + k] != DATA[k]:
-            return 0, p, nlev, nsym
+            return 0, p, start, nsym
     # The stream kind: between the name's first `@` and the next `@` (or the name's end).
     at = s0
     while at < s1 and buf[at] != 64:
         at += 1
     if at == s1:
-        return 0, p, nlev, nsym
+        return 0, p, start, nsym
     k1 = at + 1
     while k1 < s1 and buf[k1] != 64:
         k1 += 1
     kind = _kind_of(buf, at + 1, k1)
     if kind == 0:
-        return 0, p, nlev, nsym
+        return 0, p, start, nsym
     p = s1 + len(DATA)
     if p >= n or buf[p] != 123:
-        return 0, p, nlev, nsym
+        return 0, p, start, nsym
     p += 1
     seen = 0
     bits = 0
     sym = -1
-    bids = -1
     asks = -1
     # The data object's keys, any order.
     while True:
         if p >= n or buf[p] != 34:
-            return 0, p, nlev, nsym
+            return 0, p, start, nsym
         ke = _str_end(buf, p + 1, n)
         if ke < 0 or ke + 1 >= n or buf[ke + 1] != 58:
-            return 0, p, nlev, nsym
+            return 0, p, start, nsym
         slot = _slot(kind, _code_of(buf, p + 1, ke))
         p = ke + 2
         if p >= n:
-            return 0, p, nlev, nsym
+            return 0, p, start, nsym
         c = buf[p]
         if slot < 0:  # a key the rules do not read: its value is checked and skipped
             if c == 34:
@@ -324,43 +324,43 @@ def _parse_line(buf, p, n, line, out_i, out_f, out_bits, out_sym, syms, nsym,  #
             elif c == 102:
                 e = _literal(buf, p, n, FALSE)
             else:
-                return 0, p, nlev, nsym  # null, a nested value, or not JSON
+                return 0, p, start, nsym  # null, a nested value, or not JSON
             if e < 0:
-                return 0, p, nlev, nsym
+                return 0, p, start, nsym
             p = e
         else:
             if (seen >> slot) & 1:
-                return 0, p, nlev, nsym  # a duplicate key
+                return 0, p, start, nsym  # a duplicate key
             seen |= 1 << slot
             want = _expect(kind, slot)
             if want == V_NUM:
                 ok, iv, e = scan_int(buf, p, n)
                 if not ok or e >= n or not (buf[e] == 44 or buf[e] == 125):
-                    return 0, p, nlev, nsym
+                    return 0, p, start, nsym
                 out_i[line, slot] = iv
                 p = e
             elif want == V_STR:
                 if c != 34:
-                    return 0, p, nlev, nsym
+                    return 0, p, start, nsym
                 if slot == 2:  # the symbol
                     e = _str_end(buf, p + 1, n)
                     if e < 0:
-                        return 0, p, nlev, nsym
+                        return 0, p, start, nsym
                     sym, nsym = _symbol(buf, p + 1, e, syms, nsym)
                     if sym < 0:
-                        return 0, p, nlev, nsym
+                        return 0, p, start, nsym
                     p = e + 1
                 elif kind == TRADE and slot == 7:  # X: MARKET or not, all the trade rule asks of it
                     e = _str_end(buf, p + 1, n)
                     if e < 0:
-                        return 0, p, nlev, nsym
+                        return 0, p, start, nsym
                     if _code_of(buf, p + 1, e) == K_MARKET:
                         bits |= 1 << (slot + 16)
                     p = e + 1
                 else:  # a decimal in quotes
                     ok, fv, e = scan_decimal(buf, p + 1, n)
                     if not ok or e >= n or buf[e] != 34:
-                        return 0, p, nlev, nsym
+                        return 0, p, start, nsym
                     out_f[line, slot - 3] = fv
                     p = e + 1
             elif want == BOOL:
@@ -370,43 +370,42 @@ def _parse_line(buf, p, n, line, out_i, out_f, out_bits, out_sym, syms, nsym,  #
                 elif c == 102:
                     e = _literal(buf, p, n, FALSE)
                 else:
-                    return 0, p, nlev, nsym
+                    return 0, p, start, nsym
                 if e < 0:
-                    return 0, p, nlev, nsym
+                    return 0, p, start, nsym
                 p = e
-            else:  # depth levels: read after the walk (bids before asks); skip them now
+            else:  # depth levels, bids first: read now, but asks met before the bids (read after the walk)
                 if c != 91:
-                    return 0, p, nlev, nsym
-                if slot == 6:
-                    bids = p
+                    return 0, p, start, nsym
+                if slot == 6 or (seen >> 6) & 1:
+                    e, nlev = _levels(buf, p, n, line, slot == 7, lv_line, lv_ask, lv_px, lv_qty, nlev)
+                    if e < 0:
+                        return (NEED_ROOM if e == NEED_ROOM else 0), p, start, nsym
                 else:
                     asks = p
-                e = _skip_levels(buf, p, n)
-                if e < 0:
-                    return 0, p, nlev, nsym
+                    e = _skip_levels(buf, p, n)
+                    if e < 0:
+                        return 0, p, start, nsym
                 p = e
         if p >= n:
-            return 0, p, nlev, nsym
+            return 0, p, start, nsym
         if buf[p] == 44:
             p += 1
             continue
         if buf[p] == 125:
             p += 1
             break
-        return 0, p, nlev, nsym
+        return 0, p, start, nsym
     # The envelope's closing brace, then the line's end.
     if p >= n or buf[p] != 125:
-        return 0, p, nlev, nsym
+        return 0, p, start, nsym
     p += 1
     if p < n and buf[p] != 10:
-        return 0, p, nlev, nsym
+        return 0, p, start, nsym
     if seen & _required(kind) != _required(kind):
-        return 0, p, nlev, nsym
-    if kind == DEPTH:
-        start = nlev
-        e, nlev = _levels(buf, bids, n, line, False, lv_line, lv_ask, lv_px, lv_qty, nlev)
-        if e >= 0:
-            e, nlev = _levels(buf, asks, n, line, True, lv_line, lv_ask, lv_px, lv_qty, nlev)
+        return 0, p, start, nsym
+    if asks >= 0:
+        e, nlev = _levels(buf, asks, n, line, True, lv_line, lv_ask, lv_px, lv_qty, nlev)
         if e < 0:
             return (NEED_ROOM if e == NEED_ROOM else 0), p, start, nsym
     out_sym[line] = sym
