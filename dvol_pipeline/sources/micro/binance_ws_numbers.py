@@ -21,7 +21,7 @@ INT_GUARD = 922_337_203_685_477_579
 
 
 @njit(cache=True, inline="always")
-def scan_decimal(buf, i, n):  # noqa: ANN001, ANN201 (numba)
+def scan_decimal(buf, i, n):
     """(ok, value, end): the decimal `-?digits(.digits)?` at buf[i:], read up to the first byte that is not
     part of it (end); ok False when it is not that shape or its value could not be computed exactly
     (mantissa > 2^53 or more than 22 fraction digits)."""
@@ -54,14 +54,14 @@ def scan_decimal(buf, i, n):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True, inline="always")
-def parse_decimal(buf, i, j):  # noqa: ANN001, ANN201 (numba)
+def parse_decimal(buf, i, j):
     """(ok, value) of the whole of buf[i:j] read by `scan_decimal`."""
     ok, v, end = scan_decimal(buf, i, j)
     return ok and end == j, v
 
 
 @njit(cache=True, inline="always")
-def scan_int(buf, i, n):  # noqa: ANN001, ANN201 (numba)
+def scan_int(buf, i, n):
     """(ok, value, end): the integer `-?digits` at buf[i:] in JSON's form (no leading zero), up to the first
     byte that is not a digit (end); ok False near the int64 limit."""
     neg = i < n and buf[i] == 45
@@ -82,7 +82,7 @@ def scan_int(buf, i, n):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True, inline="always")
-def parse_int(buf, i, j):  # noqa: ANN001, ANN201 (numba)
+def parse_int(buf, i, j):
     """(ok, value) of buf[i:j] read as `-?digits` into an int64 (refused near the int64 limit; leading zeros
     are read, as a timestamp prefix may have them)."""
     if i >= j:

@@ -28,7 +28,7 @@ NEED_ROOM = -2
 MAX_SYMBOLS = 64
 
 # Value types of the walk; BOOL accepts either literal.
-V_STR, V_NUM, V_TRUE, V_FALSE, V_ARR, BOOL = 1, 2, 3, 4, 6, 9
+V_STR, V_NUM, V_ARR, BOOL = 1, 2, 6, 9
 
 
 def _code(key: str) -> int:
@@ -57,7 +57,7 @@ R_DEPTH, R_TRADE, R_AGG, R_BOOK, R_MARK = (REQUIRED[k] for k in (DEPTH, TRADE, A
 
 
 @njit(cache=True, _nrt=False)
-def _expect(kind, slot):  # noqa: ANN001, ANN201 (numba)
+def _expect(kind, slot):
     """The value type slot `slot` of `kind` wants (0: none)."""
     if kind == DEPTH:
         w = X_DEPTH
@@ -73,7 +73,7 @@ def _expect(kind, slot):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True, _nrt=False)
-def _required(kind):  # noqa: ANN001, ANN201 (numba)
+def _required(kind):
     if kind == DEPTH:
         return R_DEPTH
     if kind == TRADE:
@@ -86,7 +86,7 @@ def _required(kind):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True, _nrt=False)
-def _slot(kind, code):  # noqa: ANN001, ANN201 (numba)
+def _slot(kind, code):
     if code == K_E:
         return 0
     if code == K_T:
@@ -139,7 +139,7 @@ def _slot(kind, code):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True, _nrt=False)
-def _code_of(buf, i, j):  # noqa: ANN001, ANN201 (numba)
+def _code_of(buf, i, j):
     """A key of up to 7 bytes packed into an int (exact: key bytes are never 0); -1 for longer keys."""
     if j - i > 7:
         return -1
@@ -150,7 +150,7 @@ def _code_of(buf, i, j):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True, _nrt=False)
-def _str_end(buf, p, n):  # noqa: ANN001, ANN201 (numba)
+def _str_end(buf, p, n):
     """Index of the closing quote of a string starting after its opening quote at p; -1 for escapes,
     control or non-ASCII bytes (left to the JSON decoder) or a string cut by the line's end."""
     while p < n:
@@ -164,14 +164,14 @@ def _str_end(buf, p, n):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True, _nrt=False)
-def _digits(buf, p, n):  # noqa: ANN001, ANN201 (numba)
+def _digits(buf, p, n):
     while p < n and 48 <= buf[p] <= 57:
         p += 1
     return p
 
 
 @njit(cache=True, _nrt=False)
-def _num_end(buf, p, n):  # noqa: ANN001, ANN201 (numba)
+def _num_end(buf, p, n):
     """End of a JSON number at p (RFC 8259 grammar: no leading zeros, no `+`, no bare `.`); -1 if none."""
     if p < n and buf[p] == 45:
         p += 1
@@ -200,7 +200,7 @@ def _num_end(buf, p, n):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True, _nrt=False)
-def _literal(buf, p, n, word):  # noqa: ANN001, ANN201 (numba)
+def _literal(buf, p, n, word):
     """p + len(word) when buf[p:] starts with `word` (true/false), else -1."""
     if p + len(word) > n:
         return -1
@@ -217,7 +217,7 @@ DATA = np.frombuffer(b'","data":', dtype=np.uint8).copy()
 
 
 @njit(cache=True, _nrt=False)
-def _levels(buf, p, n, line, is_ask, lv_line, lv_ask, lv_px, lv_qty, nlev):  # noqa: ANN001, ANN201 (numba)
+def _levels(buf, p, n, line, is_ask, lv_line, lv_ask, lv_px, lv_qty, nlev):
     """Parse `[["price","qty"],...]` at p into the level arrays from nlev on.
 
     Returns (end, nlev): end -1 when the text is not that shape or a number is not exact, NEED_ROOM
@@ -261,7 +261,7 @@ def _levels(buf, p, n, line, is_ask, lv_line, lv_ask, lv_px, lv_qty, nlev):  # n
 
 
 @njit(cache=True, _nrt=False)
-def _parse_line(buf, p, n, line, out_i, out_f, out_bits, out_sym, syms, nsym,  # noqa: ANN001, ANN201, C901, PLR0911, PLR0912, PLR0915
+def _parse_line(buf, p, n, line, out_i, out_f, out_bits, out_sym, syms, nsym,
                 lv_line, lv_ask, lv_px, lv_qty, nlev):
     """Read one line's message from p (just after the timestamp's space); values are read as the keys are
     walked (one pass over the bytes), straight into the output rows.
@@ -414,7 +414,7 @@ def _parse_line(buf, p, n, line, out_i, out_f, out_bits, out_sym, syms, nsym,  #
 
 
 @njit(cache=True, _nrt=False)
-def _skip_levels(buf, p, n):  # noqa: ANN001, ANN201 (numba)
+def _skip_levels(buf, p, n):
     """End of an array of arrays of plain strings at p (the shape of depth levels), -1 otherwise."""
     depth = 0
     while p < n:
@@ -444,7 +444,7 @@ W_DEPTH, W_TRADE, W_AGG, W_BOOK, W_MARK = NAMES
 
 
 @njit(cache=True, _nrt=False)
-def _kind_of(buf, i, j):  # noqa: ANN001, ANN201 (numba)
+def _kind_of(buf, i, j):
     """The stream kind code of the name part buf[i:j] (depth, trade, aggTrade, bookTicker, markPrice), else 0."""
     if _literal(buf, i, j, W_DEPTH) == j:
         return DEPTH
@@ -460,7 +460,7 @@ def _kind_of(buf, i, j):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True, _nrt=False)
-def _symbol(buf, i, j, syms, nsym):  # noqa: ANN001, ANN201 (numba)
+def _symbol(buf, i, j, syms, nsym):
     """The id of the symbol buf[i:j] in the file's table (rows: first byte offset, length, two packed words);
     -1 when it is empty, longer than 16 bytes or the table is full."""
     m = j - i
@@ -486,14 +486,14 @@ def _symbol(buf, i, j, syms, nsym):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True)
-def _grow(a, size):  # noqa: ANN001, ANN201 (numba)
+def _grow(a, size):
     b = np.empty(size, dtype=a.dtype)
     b[: len(a)] = a
     return b
 
 
 @njit(cache=True)
-def scan(buf, n_lines):  # noqa: ANN001, ANN201 (numba)
+def scan(buf, n_lines):
     """Every line of `buf` (`n_lines` of them, cut at `\\n`).
 
     Returns per line: start, end (the newline's offset), the timestamp and whether it is plain digits
@@ -550,7 +550,7 @@ def scan(buf, n_lines):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True)
-def gather_lines(buf, starts, ends, rows):  # noqa: ANN001, ANN201 (numba)
+def gather_lines(buf, starts, ends, rows):
     """The bytes of lines `rows`, each followed by a newline (the text the polars path reads)."""
     total = 0
     for r in rows:
@@ -566,7 +566,7 @@ def gather_lines(buf, starts, ends, rows):  # noqa: ANN001, ANN201 (numba)
 
 
 @njit(cache=True)
-def count_lines(buf):  # noqa: ANN001, ANN201 (numba)
+def count_lines(buf):
     """Lines in `buf` as polars' CSV reader counts them: newlines, plus a last line without one."""
     c = 0
     for x in buf:
