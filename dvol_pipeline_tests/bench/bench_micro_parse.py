@@ -4,7 +4,10 @@
 recording (BTCUSDT, nanosecond local clock, the stream mix of a real BTC futures session:
 bookTicker, trade, aggTrade, depth@100ms diffs, markPrice@1s, a few liquidations, REST snapshots
 of 1000 levels a side), gzip and plain, and times:
-- `read_binance_ws` on each (one polars thread: the rate per core; then polars' default threads);
+- `read_binance_ws` on each, its fast path (the numba tokenizer, polars' JSON decoder for the lines it
+  leaves) and its polars path alone (`fast=False`), with one polars thread (the rate per core; numba runs
+  on one core) and the fast path with polars' default threads too; gzip's inflate time (Python's zlib, one
+  core) is timed apart and the gzip rate also printed without it;
 - hftbacktest's `hftbacktest.data.utils.binancefutures.convert` on the gzip file, in its own venv
   (it needs numpy < 2.3): the python at `$HFT_PYTHON`, default `.venv-hft/bin/python`; skipped with
   a printed line where absent. Its time is the call of `convert` only (not its import), best of 1:
@@ -27,9 +30,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from dvol_pipeline_tests.bench.reference import reference_line, reference_seconds
+from dvol_pipeline_tests.bench.reference import best_seconds, reference_line, reference_seconds
 
 T0_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+OURS_SCRIPT = r"""
+import sys, time
+from pathlib import Path
+from dvol_pipeline.sources.micro.binance_ws import read_binance_ws
+path, fast = Path(sys.argv[1]), sys.argv[2] == "1"
+read_binance_ws(path, fast=fast)
+wall, cpu = [], []
+for _ in range(3):
+    t0, c0 = time.perf_counter(), time.process_time()
+    read_binance_ws(path, fast=fast)
+    wall.append(time.perf_counter() - t0)
+    cpu.append(time.process_time() - c0)
+print("OURS", min(wall), min(cpu))
+"""
 HFT_SCRIPT = r"""
 import sys, time
 from hftbacktest.data.utils import binancefutures
@@ -99,22 +116,24 @@ def _hft_python() -> Path:
     return Path(os.environ.get("HFT_PYTHON", ".venv-hft/bin/python"))
 
 
-def _ours(path: Path, threads: int | None) -> float:
-    """Best wall seconds of `read_binance_ws` on `path` in a fresh process (POLARS_MAX_THREADS=threads)."""
+def _ours(path: Path, threads: int | None, fast: bool = True) -> tuple[float, float]:
+    """Best wall and best CPU seconds of `read_binance_ws(path, fast=fast)` in a fresh process
+    (POLARS_MAX_THREADS=threads), after one untimed call (numba's compiled code is cached on disk; the first
+    call loads it). CPU seconds of a one-thread run are the rate per core also on a shared, loaded machine."""
     env = dict(os.environ)
     if threads:
         env["POLARS_MAX_THREADS"] = str(threads)
-    code = ("import sys,time; from pathlib import Path; "
-            "from dvol_pipeline.sources.micro.binance_ws import read_binance_ws; "
-            "from dvol_pipeline_tests.bench.reference import best_seconds; "
-            "print('OURS', best_seconds(lambda: read_binance_ws(Path(sys.argv[1])), 3))")
-    res = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, check=True)
-    return float(res.stdout.split("OURS")[-1])
+    code = OURS_SCRIPT
+    res = subprocess.run([sys.executable, "-c", code, str(path), "1" if fast else "0"], env=env,
+                         capture_output=True, text=True, check=True)
+    wall, cpu = res.stdout.split("OURS")[-1].split()
+    return float(wall), float(cpu)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2_000_000)
+    parser.add_argument("--fast-only", action="store_true", help="skip the polars path and hftbacktest")
     args = parser.parse_args()
     ref = reference_seconds()
     print(reference_line(ref))
@@ -131,12 +150,24 @@ def main() -> None:
         gz.write_bytes(gzip.compress(text, compresslevel=6))
         print(f"synthetic recording: {args.lines:,} lines, {len(text) / 2**20:.0f} MiB plain, "
               f"{gz.stat().st_size / 2**20:.0f} MiB gzip (written in {time.perf_counter() - t0:.1f} s)")
-        for label, folder in (("plain", plain_dir.parent), ("gzip", gz_dir.parent)):
-            for threads in (1, None):
-                sec = _ours(folder, threads)
-                print(f"read_binance_ws {label:5s} threads={threads or 'default'}: {sec:.2f} s "
-                      f"({sec / ref:.2f}x reference), {args.lines / sec / 1e6:.2f} M lines/s")
-        _bench_hft(gz, args.lines, n_levels, ref)
+        gz_bytes = gz.read_bytes()
+        inflate = best_seconds(lambda: gzip.decompress(gz_bytes), 3)
+        print(f"gzip inflate alone (Python zlib, one core): {inflate:.2f} s ({inflate / ref:.2f}x reference)")
+        runs = (("plain", plain_dir.parent, 1, True), ("plain", plain_dir.parent, None, True),
+                ("gzip", gz_dir.parent, 1, True), ("plain", plain_dir.parent, 1, False),
+                ("gzip", gz_dir.parent, 1, False))
+        for label, folder, threads, fast in runs:
+            if args.fast_only and not fast:
+                continue
+            sec, cpu = _ours(folder, threads, fast)
+            extra = ""
+            if label == "gzip" and fast:
+                extra = f"; without the inflate {args.lines / (sec - inflate) / 1e6:.2f} M lines/s"
+            print(f"read_binance_ws {'fast' if fast else 'polars'} path {label:5s} threads={threads or 'default'}: "
+                  f"{sec:.2f} s ({sec / ref:.2f}x reference), {args.lines / sec / 1e6:.2f} M lines/s{extra}; "
+                  f"CPU {cpu:.2f} s, {args.lines / cpu / 1e6:.2f} M lines per CPU second")
+        if not args.fast_only:
+            _bench_hft(gz, args.lines, n_levels, ref)
     sys.stdout.flush()
 
 

@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 UNIT_RANGES = {"ns": (9.4e17, 4.2e18), "us": (9.4e14, 4.2e15), "ms": (9.4e11, 4.2e12)}
@@ -49,18 +50,19 @@ def read_text(path: Path) -> tuple[pl.Series, str | None]:
     raw = path.read_bytes()
     note = None
     try:
-        text = _csv_lines(raw)
+        text = csv_lines(raw)
     except pl.exceptions.PolarsError:
         if raw[:2] != b"\x1f\x8b":
             raise
         # A collector killed mid-write leaves a gzip stream without its end: keep what inflates.
         inflated = zlib.decompressobj(31).decompress(raw)
         note = f"gzip stream truncated: {len(inflated)} bytes inflated before the tear; its last line is likely cut"
-        text = _csv_lines(inflated)
+        text = csv_lines(inflated)
     return text, note
 
 
-def _csv_lines(raw: bytes) -> pl.Series:
+def csv_lines(raw: bytes) -> pl.Series:
+    """Bytes -> one string a line (see `read_text`)."""
     if not raw:
         return pl.Series("text", [], pl.Utf8)
     frame = pl.read_csv(raw, has_header=False, separator="\x1f", quote_char=None, schema={"text": pl.Utf8},
@@ -79,24 +81,44 @@ def decide_unit(ts: pl.Series) -> str | None:
     return None
 
 
-def file_lines(text: pl.Series) -> FileLines:
+def _stamp_parts(text: pl.Series) -> tuple[pl.Expr, pl.Expr]:
+    """(timestamp text, JSON text) of each line: either side of its first space."""
+    sp = text.str.find(" ", literal=True)
+    if sp.null_count() == 0 and len(text) and sp.min() == sp.max():
+        width = int(sp[0])  # one timestamp width in the whole file (the usual case): constant slices are cheaper
+        return pl.col("text").str.slice(0, width), pl.col("text").str.slice(width + 1)
+    return pl.col("text").str.slice(0, pl.lit(sp)), pl.col("text").str.slice(pl.lit(sp) + 1)
+
+
+def stamps(text: pl.Series) -> pl.Series:
+    """Each line's integer timestamp prefix as `file_lines` reads it (null where there is none)."""
+    ts_text, _ = _stamp_parts(text)
+    return pl.DataFrame({"text": text}).select(ts_text.str.to_integer(strict=False))["text"]
+
+
+KEEP = object()
+"""`file_lines(unit=KEEP)`: decide the unit from these lines' own timestamps."""
+
+
+def file_lines(text: pl.Series, line_numbers: np.ndarray | None = None, unit: object = KEEP) -> FileLines:
     """Read each line's timestamp prefix, find each message's kind and its data object's text.
 
     The combined-stream envelope is cut with substring searches, not a regex and not a JSON walk:
     `{"stream":"<symbol>@<kind>[@speed]","data":<object>}` is how Binance writes it, and the data
     object is the rest of the line but its last brace. Lines of any other shape (other key order,
     whitespace, REST snapshots, unwrapped events) take `_classify_rest`.
+
+    `line_numbers` and `unit` are given when these lines are a part of a file (the lines the fast path
+    left): their numbers in the file, and the unit decided from all of its lines.
     """
     n = len(text)
-    df = pl.DataFrame({"__line": pl.int_range(1, n + 1, eager=True, dtype=pl.Int64), "text": text})
-    sp = df.select(pl.col("text").str.find(" ", literal=True))["text"]
-    if sp.null_count() == 0 and n and sp.min() == sp.max():
-        width = int(sp[0])  # one timestamp width in the whole file (the usual case): constant slices are cheaper
-        ts_text, json = pl.col("text").str.slice(0, width), pl.col("text").str.slice(width + 1)
-    else:
-        ts_text, json = pl.col("text").str.slice(0, pl.lit(sp)), pl.col("text").str.slice(pl.lit(sp) + 1)
+    numbers = (pl.int_range(1, n + 1, eager=True, dtype=pl.Int64) if line_numbers is None
+               else pl.Series(np.asarray(line_numbers, dtype=np.int64)))
+    df = pl.DataFrame({"__line": numbers, "text": text})
+    ts_text, json = _stamp_parts(text)
     df = df.with_columns(ts_raw=ts_text.str.to_integer(strict=False), json=json.str.strip_chars_end())
-    unit = decide_unit(df["ts_raw"])
+    if unit is KEEP:
+        unit = decide_unit(df["ts_raw"])
     lo, hi = UNIT_RANGES[unit] if unit else (0.0, 0.0)
     mult = NS_PER[unit] if unit else 1
     in_unit = pl.col("ts_raw").is_between(lo, hi)

@@ -118,18 +118,52 @@ def parse_kind(kind: str, msgs: pl.DataFrame) -> Parsed:
     return parsed
 
 
-def _depth(df: pl.DataFrame) -> Parsed:
+def parse_decoded(kind: str, df: pl.DataFrame, levels: pl.DataFrame | None = None) -> Parsed:
+    """Rows of `kind` from messages decoded elsewhere (the fast path): `__line`, `ts_local` and the fields of
+    `DTYPES[kind]` (prices may already be Float64), by the same rules as `parse_kind`.
+
+    Depth messages come without `b`/`a` then, with `__nlev` (their level count) and `levels`: `__line`,
+    `__ask`, `price`, `size`, one row per level in message order, bids first.
+    """
+    if kind == "depth":
+        return _depth(df, levels)
+    return _PARSERS[kind](df)
+
+
+def _depth(df: pl.DataFrame, levels: pl.DataFrame | None = None) -> Parsed:
     evidence = {"futures: depth diffs carry pu": int(df["pu"].is_not_null().sum()),
                 "spot: depth diffs without pu": int(df["pu"].is_null().sum())}
     df, rejected = _split_bad(df, {"s": "depth diff without symbol s", "u": "depth diff without final id u",
                                    "U": "depth diff without first id U", "E": "depth diff without event time E"})
-    empty = int((df["b"].list.len().fill_null(0) + df["a"].list.len().fill_null(0) == 0).sum())
+    n_levels = (df["b"].list.len().fill_null(0) + df["a"].list.len().fill_null(0)) if levels is None else df["__nlev"]
+    counts = n_levels.to_numpy()
+    empty = int((n_levels == 0).sum())
     # Futures: T is the transaction (matching engine) time; spot diffs carry only the event time E.
     df = df.select("__line", "ts_local", ts_exchange=_ms(pl.coalesce("T", "E")), symbol="s",
-                   first_update_id="U", update_id="u", prev_update_id="pu", b="b", a="a")
-    rows = _levels(df, "b", "a", is_snapshot=False)
+                   first_update_id="U", update_id="u", prev_update_id="pu",
+                   *(("b", "a") if levels is None else ()))
+    rows = _levels(df, "b", "a", is_snapshot=False) if levels is None else _given_levels(df, levels, counts)
     dropped = {"depth diffs with no levels (their ids are lost with them)": empty} if empty else {}
     return Parsed("raw_book_deltas", rows, rejected, evidence, dropped)
+
+
+def _given_levels(msgs: pl.DataFrame, levels: pl.DataFrame, counts: np.ndarray) -> pl.DataFrame:
+    """`_levels`' rows from levels already one a row: each level takes its message's columns."""
+    if counts.sum() == levels.height:  # every message kept: its levels are the next counts[i] rows
+        at = np.repeat(np.arange(msgs.height), counts)
+        return _with_levels(msgs, at, levels)
+    lines = msgs["__line"].to_numpy()
+    at = np.searchsorted(lines, levels["__line"].to_numpy())
+    found = lines[np.minimum(at, len(lines) - 1)] == levels["__line"].to_numpy() if len(lines) else at < 0
+    if not found.all():  # levels of a message the required columns dropped
+        at, levels = at[found], levels.filter(pl.Series(found))
+    return _with_levels(msgs, at, levels)
+
+
+def _with_levels(msgs: pl.DataFrame, at: np.ndarray, levels: pl.DataFrame) -> pl.DataFrame:
+    return msgs[at].with_columns(
+        side=pl.when(levels["__ask"]).then(pl.lit("ask")).otherwise(pl.lit("bid")),
+        price=levels["price"], size=levels["size"], is_snapshot=pl.lit(False))
 
 
 def _levels(df: pl.DataFrame, bids: str, asks: str, is_snapshot: bool) -> pl.DataFrame:
