@@ -92,7 +92,11 @@ def ingest_ticks(root: Path, batch: TickBatch) -> TickIngest:
         out.unparsed = unparsed.height
         replace_tick_quarantine(root, UNPARSED, unparsed.with_columns(pl.lit(batch.source).alias("venue")), [])
     if batch.bars is not None and batch.bars.height:
-        written = write_partitions(root, table("micro_bars"), batch.bars.drop(PROVENANCE, strict=False))
+        from dvol_pipeline.quant.micro.bars import COLUMNS, empty_bars
+
+        # every micro_bars file has the same columns, whoever built it (a kline has no book: nulls)
+        bars = pl.concat([empty_bars(), batch.bars.drop(PROVENANCE, strict=False)], how="diagonal_relaxed")
+        written = write_partitions(root, table("micro_bars"), bars.select(COLUMNS))
         out.source_bars = sum(w.rows for w in written)
         out.partitions["micro_bars"] = [(dict(w.key)["venue"], dict(w.key)["symbol"], dict(w.key)["date"])
                                         for w in written]

@@ -127,3 +127,36 @@ def test_run_on_a_recording_builds_every_table_and_the_warehouse_views(tmp_path,
     one_second = query(tmp_path / "lake", "SELECT count(*) AS n FROM micro_bars WHERE bar = '1s' AND venue = "
                                           "'binance_usdm' AND symbol = 'BTCUSDT' AND date = DATE '2024-03-01'")
     assert one_second["n"][0] >= 290  # five minutes of 1-second bars (the first seconds precede the sync)
+
+
+def test_archive_files_without_depth_give_bars_from_trades_or_klines_and_say_what_is_missing(tmp_path):
+    from dvol_pipeline.quant.micro.features import build_features, missing_features
+
+    landing = tmp_path / "landing"
+    t0 = 1709251200000  # 2024-03-01 00:00 UTC, ms
+    # BTCUSDT: aggTrades (the archive README's columns), a buy then a sell each second for 10 minutes
+    rows = ["agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"]
+    rows += [f"{i},{60000 + (i % 7)},0.5,{i},{i},{t0 + 500 * i},{'true' if i % 2 else 'false'}" for i in range(1200)]
+    (landing / "um" / "aggTrades" / "BTCUSDT").mkdir(parents=True)
+    (landing / "um" / "aggTrades" / "BTCUSDT" / "BTCUSDT-aggTrades-2024-03-01.csv").write_text("\n".join(rows) + "\n")
+    # ETHUSDT: 1-minute klines only (open time, OHLC, volume, close time, quote volume, count, taker buys)
+    klines = ["open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+              "taker_buy_quote_volume,ignore"]
+    klines += [f"{t0 + 60_000 * m},3000,3001,2999,3000.5,10,{t0 + 60_000 * m + 59_999},30000,40,6,18000,0"
+               for m in range(10)]
+    (landing / "um" / "klines" / "ETHUSDT" / "1m").mkdir(parents=True)
+    (landing / "um" / "klines" / "ETHUSDT" / "1m" / "ETHUSDT-1m-2024-03-01.csv").write_text("\n".join(klines) + "\n")
+    root, ingest, books = _run(tmp_path, "binance_archive", landing)
+    # no L2 data: no book for either stream (ETH's bars are the klines' own, written at ingest)
+    assert books.quality.is_empty() and books.no_depth == [("binance_usdm", "BTCUSDT"), ("binance_usdm", "ETHUSDT")]
+    bars = read_table(root, "micro_bars", DAY, DAY)
+    btc = bars.filter((pl.col("symbol") == "BTCUSDT") & (pl.col("bar") == "1m")).sort("ts")
+    # each whole minute holds 120 trades, 60 buyer-initiated (is_buyer_maker false) of 0.5 BTC each
+    assert btc["trades"].to_list()[:9] == [120] * 9 and btc["buy_volume"].to_list()[:9] == [30.0] * 9
+    assert btc["mid_close"].null_count() == btc.height  # no book, no mid
+    eth = bars.filter(pl.col("symbol") == "ETHUSDT")
+    assert set(eth["bar"]) == {"1m"} and eth["trades"].to_list() == [40] * 10  # the klines' own bars
+    assert eth["sell_volume"].to_list() == [4.0] * 10 and eth["vwap"].to_list() == [3000.0] * 10
+    features = build_features(bars.filter(pl.col("bar") == "1m"), bar="1m")
+    assert features.height == btc.height + eth.height
+    assert {"ofi_z", "depth_imb_5", "microprice_dev_bps"} <= set(missing_features(bars.filter(pl.col("bar") == "1m")))
