@@ -17,7 +17,7 @@ Rules (buy order at price p; a sell mirrors them):
   prob: chg = prev - new - (trades at p since the last change); a decrease is split between ahead and behind
   with the probability f(back) / (f(back) + f(front)) that it came from behind, f(x) = x^n.
 - A sell-aggressor trade at p reduces the queue ahead by its size; once the queue ahead is below zero the order
-  fills min(overshoot, trade size, remaining) (partial fills). A sell trade below p, or a best ask at or below
+  fills min(overshoot, trade size, remaining) (partial fills) and the queue ahead restarts at zero. A sell trade below p, or a best ask at or below
   p, fills the rest ("trade-through", "cross").
 - Events at one time are taken in the order given: trades before the book row of the same instant (a trade's
   depletion is printed by the book after it). The book's local receive time is the clock; `latency_ns` is the
@@ -82,7 +82,7 @@ def _depth(front, cum, prev, new, prob, n):
 
 @njit(cache=True)
 def _fill_kernel(ts, kind, bid_px, bid_qty, ask_px, ask_qty, tr_px, tr_qty, tr_buy,
-                 o_arr, o_end, o_side, o_px, o_qty, prob, n, lot, tick):
+                 o_arr, o_end, o_side, o_px, o_qty, prob, n, lot, tick, cap):
     m = o_arr.size
     ahead0 = np.full(m, np.nan)
     filled = np.zeros(m)
@@ -151,9 +151,11 @@ def _fill_kernel(ts, kind, bid_px, bid_qty, ask_px, ask_qty, tr_px, tr_qty, tr_b
                 if at:
                     front -= tr_qty[k]
                     cum += tr_qty[k]
-                    if front / lot <= -0.5:  # Rust's round(x) < 0, half away from zero
-                        can = np.floor(-front / lot) * lot
-                        ex = min(can, tr_qty[k], leaves)
+                    over = -front / lot
+                    if over >= 0.5:  # hftbacktest 2.4's is_filled: round(-front / lot) lots, then front = 0
+                        can = np.floor(over + 0.5) * lot  # Rust's round: half away from zero
+                        front = 0.0
+                        ex = min(can, tr_qty[k], leaves) if cap else min(can, leaves)
                         if first_ts[i] < 0:
                             first_ts[i] = ts[k]
                         filled[i] += ex
@@ -168,13 +170,16 @@ def _fill_kernel(ts, kind, bid_px, bid_qty, ask_px, ask_qty, tr_px, tr_qty, tr_b
 
 def simulate_passive_fills(orders: pl.DataFrame, book_top: pl.DataFrame, trades: pl.DataFrame, latency_ns: int,
                            queue_model: str = "prob", *, horizon_ns: int = 60 * 10**9, power: float = 3.0,
-                           lot: float = 0.001, tick: float = 0.01) -> pl.DataFrame:
+                           lot: float = 0.001, tick: float = 0.01, cap_at_trade: bool = True) -> pl.DataFrame:
     """Per order: queue ahead on arrival, quantity filled, first and complete fill times, status and reason.
 
     `orders`: `ts` (decision time, local clock), `side` (+1/-1), `price`, `qty`; optional `order_id` and
     `horizon_ns` (per order, else the argument). `book_top`: `ts_local`, bid/ask price and size (one symbol);
     `trades`: `ts_local`, `price`, `size`, `side` (aggressor "buy"/"sell"). `tick` only sets the price
     tolerance (half a tick) of "same price"; `lot` rounds fill quantities as the venue's lot does.
+    `cap_at_trade`: a queue fill is at most the trade's size (default: no more can trade than did). hftbacktest
+    2.4.4 does not cap it: with the prob model a depth drop can push the queue ahead below zero and the next
+    trade, however small, then fills that whole overshoot; `cap_at_trade=False` reproduces it (the benchmark).
     """
     if queue_model not in QUEUE_MODELS:
         raise ValueError(f"queue_model must be one of {QUEUE_MODELS}, got {queue_model!r}")
@@ -187,7 +192,7 @@ def simulate_passive_fills(orders: pl.DataFrame, book_top: pl.DataFrame, trades:
     out = _fill_kernel(ev["ts"], ev["kind"], ev["bid_px"], ev["bid_qty"], ev["ask_px"], ev["ask_qty"], ev["tr_px"],
                        ev["tr_qty"], ev["tr_buy"], arrival, end, orders["side"].cast(pl.Int64).to_numpy(),
                        orders["price"].cast(pl.Float64).to_numpy(), orders["qty"].cast(pl.Float64).to_numpy(),
-                       queue_model == "prob", float(power), float(lot), float(tick))
+                       queue_model == "prob", float(power), float(lot), float(tick), bool(cap_at_trade))
     ahead, filled, first_ts, full_ts, status, reason = out
     ids = orders["order_id"] if "order_id" in orders.columns else pl.Series("order_id", np.arange(orders.height))
     ts_type = pl.Datetime("ns", "UTC")

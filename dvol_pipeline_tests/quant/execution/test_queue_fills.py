@@ -52,7 +52,8 @@ def test_behind_five_trades_three_then_four_fills_two_at_the_second(model):
 
 
 def test_a_further_trade_at_the_front_fills_the_rest():
-    # after the 4-trade 1 of 3 is left, ahead -2; a sell trade of 5: ahead -7, fills min(7, 5, 1) = 1
+    # after the 4-trade 1 of 3 is left and the queue ahead restarts at 0 (hftbacktest 2.4); a sell trade of 5:
+    # ahead -5, fills min(5, 5, 1) = 1
     t = trades([(1, 100.0, 3, "sell"), (2, 100.0, 4, "sell"), (3, 100.0, 5, "sell")])
     f = run(orders([(0.5, 1, 100.0, 3)]), BOOK, t)
     assert f["filled_qty"] == pytest.approx(3.0) and f["status"] == "filled"
