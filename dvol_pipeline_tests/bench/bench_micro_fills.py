@@ -8,8 +8,8 @@ runs them for both queue models; hftbacktest (`HFT_PYTHON`, default `.venv-hft/b
 orders on the same events (written as its `event_dtype`, top-of-book rows as depth events, a level the best
 price left behind cleared as our model clears it) through PartialFillExchange with RiskAdverseQueueModel and
 ProbQueueModel(PowerProbQueueFunc(3)); ours runs with `cap_at_trade=False` for the comparison, as hftbacktest
-does not cap a queue fill at the trade's size (the default capped figures are printed beside). Prints fill rates, per-order agreement of filled quantity and complete
-fill time, and the speed of both. Asserts nothing.
+does not cap a queue fill at the trade's size (the default capped figures are printed beside). Prints fill
+rates, per-order agreement of filled quantity and complete fill time, and the speed of both. Asserts nothing.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ Rules (buy order at price p; a sell mirrors them):
   prob: chg = prev - new - (trades at p since the last change); a decrease is split between ahead and behind
   with the probability f(back) / (f(back) + f(front)) that it came from behind, f(x) = x^n.
 - A sell-aggressor trade at p reduces the queue ahead by its size; once the queue ahead is below zero the order
-  fills min(overshoot, trade size, remaining) (partial fills) and the queue ahead restarts at zero. A sell trade below p, or a best ask at or below
-  p, fills the rest ("trade-through", "cross").
+  fills round(overshoot / lot) lots, at most the trade's size and the rest (partial fills), and the queue ahead
+  restarts at zero. A sell trade below p, or a best ask at or below p, fills the rest ("trade-through", "cross").
 - Events at one time are taken in the order given: trades before the book row of the same instant (a trade's
   depletion is printed by the book after it). The book's local receive time is the clock; `latency_ns` is the
   order's one-way latency on top of it.
