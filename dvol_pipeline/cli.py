@@ -38,8 +38,10 @@ ALL_FILE_SOURCES = (*FILE_SOURCES, *MICRO_FILE_SOURCES)
 MICRO_DAYS = 2
 """Days of simulated ticks `demo` and `run --source simulated` give the micro lane (the last days of the
 range): a tick day of three coins on two venues is millions of rows, not one bar."""
-DEMO_MICRO = {"intensity": 0.25, "bars": ["1s", "1m", "5m"]}
-"""The demo's lighter order book (a quarter of the default event rates)."""
+DEMO_MICRO = {"intensity": 0.25, "bars": ["1s", "1m", "5m"],
+              "research": {"min_train_hours": 24, "test_hours": 4, "step_hours": 4, "embargo_hours": 0.25, "n_trials": 0}}
+"""The demo's lighter order book (a quarter of the default event rates) and its research scaled to two days:
+train on the first day, test 4-hour windows of the second (the plan's 90/30/30 days need months of ticks)."""
 
 EVENT_BATCH_SIZE = "500"
 WIDTH = 100
@@ -513,7 +515,7 @@ MICRO_JOB = "micro_job"
 
 
 def run_micro(market: MarketResource, start: date | None, end: date | None, without: str | None = None,
-              intensity: float = 1.0, bars: list[str] | None = None) -> int:
+              intensity: float = 1.0, bars: list[str] | None = None, research: dict | None = None) -> int:
     """micro_job (the micro lane and a warehouse refresh) as one unpartitioned run over [start, end]
     (a file source: None reads every day of its files); `without` as in run_job."""
     from dvol_pipeline.progress import echo
@@ -525,7 +527,7 @@ def run_micro(market: MarketResource, start: date | None, end: date | None, with
     ops = {"raw_ticks": {"config": {**span, "coins": list(market.coins) + [c for c in ("SOL",) if c not in market.coins],
                                     "intensity": intensity}},
            "micro_books": {"config": {**span, **({"bars": bars} if bars else {})}},
-           "micro_features": {"config": span}}
+           "micro_features": {"config": span}, "micro_research": {"config": {**span, **(research or {})}}}
     result = run_job(MICRO_JOB, None, None, market, without=without, run_config={"ops": ops})
     echo(f"== {label}: done in {phase_time(time.perf_counter() - t0)} ==")
     if not result.success:

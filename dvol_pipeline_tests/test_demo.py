@@ -43,7 +43,9 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
         assert [r.job_name for r in reversed(instance.get_runs())] == ["daily_job", "micro_job", "warehouse_job"]
     catalog = query(lake, "SELECT view_name, row_count, partition_count FROM lake_catalog ORDER BY ALL")
     micro = {"raw_trades", "raw_book_deltas", "raw_top_of_book", "raw_liquidations", "raw_derivative_ticker",
-             "book_top", "book_snapshots", "book_quality", "micro_gaps", "micro_bars", "micro_features", "micro_daily"}
+             "book_top", "book_snapshots", "book_quality", "micro_gaps", "micro_bars", "micro_features", "micro_daily",
+             "micro_predictions", "micro_fold_metrics", "micro_cross_symbol", "micro_ic", "micro_trades",
+             "micro_strategy_metrics", "micro_gates"}
     # the micro lane: three coins on two venues over 2021-04-19..20 (a few events arrive after midnight)
     ticks = query(lake, "SELECT DISTINCT venue, symbol, date FROM raw_book_deltas WHERE date <= DATE '2021-04-20'")
     assert ticks.height == 12 and set(ticks["venue"]) == {"sim_spot", "sim_usdm"}
@@ -54,6 +56,11 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     assert agree >= 0.999 and crossed == 0  # the rebuilt best bid/ask equal the venue's own stream (issue: >= 99 %)
     assert breaks == 6  # each simulated day is its own session: one break (and resync) per stream at midnight
     assert micro - {"micro_gaps", "raw_liquidations"} <= set(catalog["view_name"])  # no gap, maybe no liquidation
+    # the research on the demo's two days: out-of-sample folds on the second day, and a decision per strategy
+    folds = query(lake, "SELECT count(DISTINCT fold) AS n FROM micro_fold_metrics")["n"][0]
+    assert folds >= 4
+    decisions = query(lake, "SELECT strategy, symbol, decision FROM micro_gates WHERE gate = 'decision'")
+    assert set(decisions["decision"]) <= {"GO", "NO-GO"} and decisions.height == 9  # 3 strategies x 3 coins
     catalog_all = catalog
     catalog = catalog.filter(~pl.col("view_name").is_in(list(micro)))
     surface = ["surface_params", "surface_grid", "surface_features", "chain_greeks", "chain_exposures"]

@@ -19,7 +19,7 @@ from dvol_pipeline.resources import LakeResource
                                     "chain_greeks", "vol_regimes",
                                     "backtest", "model_promotion", "signals", "paper_positions",
                                     "universe_predictions", "universe_strategy_metrics",
-                                    "book_quality", "micro_bars", "micro_daily")),
+                                    "book_quality", "micro_bars", "micro_daily", "micro_gates")),
     ],
     kinds={"duckdb"},
     description="warehouse.duckdb: a view per lake table (and its quarantine) for analysts.",

@@ -149,3 +149,48 @@ def micro_features(context: dg.AssetExecutionContext, config: MicroFeaturesConfi
 
 
 micro_assets = [raw_ticks, micro_books, micro_features]
+
+
+class MicroResearchConfig(MicroRangeConfig):
+    bar: str = Field(default="1m", description="bar kind the models and strategies read")
+    horizon: str = Field(default="5m", description="label horizon (1m, 5m, 15m on 1-minute bars)")
+    min_train_hours: float = Field(default=90 * 24, description="walk-forward: minimum training window (the plan: 90 days)")
+    test_hours: float = Field(default=30 * 24, description="walk-forward: test window (the plan: 30 days)")
+    step_hours: float = Field(default=30 * 24, description="walk-forward: step (the plan: 30 days)")
+    embargo_hours: float = Field(default=24, description="walk-forward: embargo after training (the plan: 1 day)")
+    n_trials: int = Field(default=3, description="Optuna trials per fold, scored on purged k-fold inside the window")
+
+
+RESEARCH_TABLES = ("micro_predictions", "micro_fold_metrics", "micro_cross_symbol", "micro_ic", "micro_trades",
+                   "micro_strategy_metrics", "micro_gates")
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(name, group_name=GROUP, kinds={"parquet", "lightgbm"}, deps=["micro_features"],
+                        metadata=catalog_metadata(name)) for name in RESEARCH_TABLES],
+)
+def micro_research(context: dg.AssetExecutionContext, config: MicroResearchConfig, lake: LakeResource):
+    """Labels, walk-forward models, IC, the three strategies at 0.5-3x costs, and the plan's gates."""
+    from datetime import timedelta
+
+    from dvol_pipeline.pipeline.micro.research import ResearchConfig, build_research, write_research
+
+    _, first, last = _span(config, lake)
+    cfg = ResearchConfig(bar=config.bar, horizon=config.horizon, min_train=timedelta(hours=config.min_train_hours),
+                         test=timedelta(hours=config.test_hours), step=timedelta(hours=config.step_hours),
+                         embargo=timedelta(hours=config.embargo_hours), n_trials=config.n_trials)
+    out = build_research(lake.path, first, last, cfg)
+    write_research(lake.path, out)
+    for line in out.notes:
+        context.log.info(line)
+    counts = {"micro_predictions": out.predictions, "micro_fold_metrics": out.fold_metrics,
+              "micro_cross_symbol": out.cross_symbol, "micro_ic": out.ic, "micro_trades": out.trades,
+              "micro_strategy_metrics": out.metrics, "micro_gates": out.gates}
+    for name, frame in counts.items():
+        meta = {"dagster/row_count": frame.height}
+        if name == "micro_gates":
+            meta["decisions"] = markdown(out.decisions, rows=30)
+        yield dg.MaterializeResult(asset_key=name, metadata=meta)
+
+
+micro_assets = [*micro_assets, micro_research]

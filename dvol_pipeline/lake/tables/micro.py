@@ -14,7 +14,7 @@ import polars as pl
 from dvol_pipeline.contracts.micro import MICRO_RAW_TABLES
 from dvol_pipeline.contracts.tables import UTC_TS_NS, Col
 from dvol_pipeline.lake.tables.layouts import VENUE_SYMBOL_DATE
-from dvol_pipeline.lake.tables.spec import RAW, Table, col, raw_table
+from dvol_pipeline.lake.tables.spec import RAW, SINGLE, Table, col, raw_table
 
 LANE = "micro"
 MICRO = "micro"
@@ -116,5 +116,47 @@ _BARS = (
           ("asset", "date"), strict=False, lane=LANE),
 )
 
-TABLES: tuple[Table, ...] = (*_RAW, *_BOOK, *_BARS)
+def _research(name: str, doc: str, columns: tuple[Col, ...], key: tuple[str, ...]) -> Table:
+    return Table(name, MICRO, SINGLE, doc, columns, key, key, time_col="ts", strict=False, lane=LANE, time_unit="ns")
+
+
+_S = _c("symbol", pl.Utf8, "the venue's symbol")
+_STRATEGY = _c("strategy", pl.Utf8, "mean_reversion, funding_basis or microstructure")
+_RESEARCH = (
+    _derived("micro_predictions",
+             "Out-of-sample predictions of the forward mid return per bar: walk-forward fold, model family "
+             "(lgbm_reg, lgbm_clf), the label y (bps), y_hat, and P(up) for the classifier.",
+             (TS, VENUE, SYMBOL, BAR, _c("horizon", pl.Utf8, "label horizon, e.g. 5m"),
+              _c("family", pl.Utf8, "lgbm_reg or lgbm_clf"), _c("fold", pl.Int32, "walk-forward fold number"),
+              _c("y", pl.Float64, "forward mid log return, bps", nullable=True),
+              _c("y_hat", pl.Float64, "prediction (the classifier's 2 p_up - 1)", nullable=True)),
+             key=("venue", "symbol", "bar", "horizon", "family", "ts")),
+    _research("micro_fold_metrics", "Per walk-forward fold, venue, symbol, horizon and family: rows, IC (Spearman), "
+              "R2, AUC, hit rate, features kept by the in-window selection.",
+              (_c("fold", pl.Int32, "fold"), VENUE, _S, _c("horizon", pl.Utf8, "horizon"),
+               _c("family", pl.Utf8, "family")), ("fold", "venue", "symbol", "horizon", "family")),
+    _research("micro_cross_symbol", "The model trained on BTC predicting ETH and SOL (never trained on them): IC, "
+              "R2, AUC per venue, horizon and family.",
+              (_c("train_symbol", pl.Utf8, "coin trained on"), _c("test_symbol", pl.Utf8, "coin predicted"), VENUE),
+              ("train_symbol", "test_symbol", "venue", "horizon", "family")),
+    _research("micro_ic", "Information coefficient (Spearman) of every feature with the forward return, by venue, "
+              "symbol, horizon and regime (volatility percentile x ADX trend; `all` pools them).",
+              (_c("feature", pl.Utf8, "feature"), VENUE, _S, _c("horizon", pl.Utf8, "horizon"),
+               _c("regime", pl.Utf8, "regime or all")), ("feature", "venue", "symbol", "horizon", "regime")),
+    _research("micro_trades", "Every trade of the three strategies, aggressive and passive: entry and exit, side, "
+              "gross, funding, cost and net bps, holding time, exit reason (mean, time, stop, end, missed).",
+              (_STRATEGY, _c("execution", pl.Utf8, "aggressive or passive"), VENUE, _S),
+              ("strategy", "execution", "venue", "symbol", "entry_ts")),
+    _research("micro_strategy_metrics", "Per strategy, execution, venue, symbol, regime and cost multiplier (0.5, 1, "
+              "1.5, 2, 3): Sharpe, Sortino, net and annual return, max drawdown, turnover, hit rate, holding time.",
+              (_STRATEGY, _c("execution", pl.Utf8, "aggressive or passive"), VENUE, _S,
+               _c("regime", pl.Utf8, "regime or all"), _c("cost_mult", pl.Float64, "cost multiplier")),
+              ("strategy", "execution", "venue", "symbol", "regime", "cost_mult")),
+    _research("micro_gates", "The research plan's gates per strategy and symbol, out of sample: Gate 0 and Gate 1, "
+              "each criterion with its value, threshold and PASS/FAIL, and the GO / NO-GO line.",
+              (_STRATEGY, _S, _c("gate", pl.Utf8, "gate0, gate1 or decision"),
+               _c("criterion", pl.Utf8, "what is tested")), ("strategy", "symbol", "gate", "criterion")),
+)
+
+TABLES: tuple[Table, ...] = (*_RAW, *_BOOK, *_BARS, *_RESEARCH)
 assert all(t.zone == RAW for t in _RAW)

@@ -123,7 +123,7 @@ def test_run_on_a_recording_builds_every_table_and_the_warehouse_views(tmp_path,
     assert cli.main(["run", "--source", "binance_ws", "--landing", str(tmp_path / "landing")]) == 0
     views = set(query(tmp_path / "lake", "SELECT view_name FROM lake_catalog")["view_name"])
     assert {"raw_book_deltas", "raw_trades", "raw_top_of_book", "book_top", "book_snapshots", "book_quality",
-            "micro_bars", "micro_features", "micro_daily"} <= views
+            "micro_bars", "micro_features", "micro_daily", "micro_gates", "micro_strategy_metrics"} <= views
     one_second = query(tmp_path / "lake", "SELECT count(*) AS n FROM micro_bars WHERE bar = '1s' AND venue = "
                                           "'binance_usdm' AND symbol = 'BTCUSDT' AND date = DATE '2024-03-01'")
     assert one_second["n"][0] >= 290  # five minutes of 1-second bars (the first seconds precede the sync)

@@ -1,0 +1,1 @@
+"""The micro lane's pipeline steps: ticks in, books, bars, features, research."""
