@@ -15,6 +15,7 @@ from dvol_pipeline.lake.tables.files import (
     REPORTS,
     WAREHOUSE_FILE,
     family_models_dir,
+    micro_report_file,
     mlflow_dir,
     model_dir,
     report_file,
@@ -53,5 +54,6 @@ __all__ = [
     "LAYOUTS", "Layout", "MLFLOW", "MODELS", "PAPER", "PART_FILE", "PREDICTIONS", "QUARANTINE", "RAW", "REPORTS",
     "SIGNALS", "SINGLE", "STRATEGY", "SURFACE", "SYMBOL", "SYMBOL_COL", "TABLES", "Table", "UNIVERSE",
     "VENUE_SYMBOL_DATE", "WAREHOUSE_FILE", "ZONE_ORDER", "family_models_dir", "in_lane", "in_zone", "mlflow_dir",
-    "model_dir", "partition_date_expr", "report_file", "table", "universe_report_file", "warehouse_file",
+    "micro_report_file", "model_dir", "partition_date_expr", "report_file", "table", "universe_report_file",
+    "warehouse_file",
 ]

@@ -54,7 +54,7 @@ def test_definitions_load_with_every_raw_table_and_its_checks():
         "raw_trades", "raw_book_deltas", "raw_top_of_book", "raw_liquidations", "raw_derivative_ticker",
         "book_top", "book_snapshots", "book_quality", "micro_gaps", "micro_bars", "micro_features", "micro_daily",
         "micro_predictions", "micro_fold_metrics", "micro_cross_symbol", "micro_ic", "micro_trades",
-        "micro_strategy_metrics", "micro_gates",
+        "micro_strategy_metrics", "micro_gates", "micro_report",
     }
     check_names = {(c.asset_key.path[-1], c.name) for c in repo.asset_graph.asset_check_keys}
     assert {(t, "contract") for t in RAW_TABLES} <= check_names

@@ -194,3 +194,17 @@ def micro_research(context: dg.AssetExecutionContext, config: MicroResearchConfi
 
 
 micro_assets = [*micro_assets, micro_research]
+
+
+@dg.asset(group_name=GROUP, deps=["micro_gates", "micro_strategy_metrics", "micro_ic", "book_quality"], kinds={"html"},
+          description="The micro tear sheet (self-contained HTML): the gates first, then books, IC, models, costs.")
+def micro_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    from dvol_pipeline.lake.catalog import micro_report_file
+    from dvol_pipeline.pipeline.micro.research import build_report
+
+    path = build_report(lake.path, context.run.run_id[:8])
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
+                                          "latest": dg.MetadataValue.path(str(micro_report_file(lake.path, "latest")))})
+
+
+micro_assets = [*micro_assets, micro_report]

@@ -27,6 +27,11 @@ def universe_report_file(root: Path, run_id: str) -> Path:
     return Path(root) / REPORTS / run_id / "universe.html"
 
 
+def micro_report_file(root: Path, run_id: str) -> Path:
+    """The micro lane's tear sheet: `reports/<run id>/micro.html` (`latest` is the newest run's copy)."""
+    return Path(root) / REPORTS / run_id / "micro.html"
+
+
 def mlflow_dir(root: Path) -> Path:
     return Path(root) / MLFLOW
 

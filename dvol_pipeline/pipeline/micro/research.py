@@ -136,3 +136,25 @@ def write_research(root, build: ResearchBuild) -> None:
         # a range with nothing to show (no fold, no trade) still replaces the last run's file, typed
         frame = frame.with_columns(pl.col(c).cast(pl.Utf8) for c, t in frame.schema.items() if t == pl.Null)
         write_single(root, name, frame)
+
+
+def build_report(root, run_id: str):
+    """Write `reports/<run id>/micro.html` and its `latest` copy from the lake's micro tables."""
+    import shutil
+
+    from dvol_pipeline.lake.catalog import micro_report_file
+    from dvol_pipeline.lake.parquet import read_single_or_none
+    from dvol_pipeline.reports.html import write_html
+    from dvol_pipeline.reports.micro.tearsheet import MicroReportData, render_micro_report
+
+    quality = read_table_or_none(root, "book_quality")
+    data = MicroReportData(run_id, read_single_or_none(root, "micro_gates"), quality,
+                           read_single_or_none(root, "micro_ic"), read_single_or_none(root, "micro_fold_metrics"),
+                           read_single_or_none(root, "micro_cross_symbol"),
+                           read_single_or_none(root, "micro_strategy_metrics"))
+    path = write_html(render_micro_report(data), micro_report_file(root, run_id))
+    latest = micro_report_file(root, "latest")
+    if latest != path:
+        latest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, latest)
+    return path
