@@ -61,6 +61,13 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     assert folds >= 4
     decisions = query(lake, "SELECT strategy, symbol, decision FROM micro_gates WHERE gate = 'decision'")
     assert set(decisions["decision"]) <= {"GO", "NO-GO"} and decisions.height == 9  # 3 strategies x 3 coins
+    import mlflow
+
+    from dvol_pipeline.lake.tracking import tracking_uri
+
+    client = mlflow.MlflowClient(tracking_uri(lake))  # every fitted model of every fold is an MLflow run
+    experiment = client.get_experiment_by_name("micro_walkforward")
+    assert experiment is not None and len(client.search_runs([experiment.experiment_id])) == 2 * 6 * folds
     catalog_all = catalog
     catalog = catalog.filter(~pl.col("view_name").is_in(list(micro)))
     surface = ["surface_params", "surface_grid", "surface_features", "chain_greeks", "chain_exposures"]

@@ -159,6 +159,7 @@ class MicroResearchConfig(MicroRangeConfig):
     step_hours: float = Field(default=30 * 24, description="walk-forward: step (the plan: 30 days)")
     embargo_hours: float = Field(default=24, description="walk-forward: embargo after training (the plan: 1 day)")
     n_trials: int = Field(default=3, description="Optuna trials per fold, scored on purged k-fold inside the window")
+    track: bool = Field(default=True, description="log every fitted model (fold, venue, symbol, family) to MLflow")
 
 
 RESEARCH_TABLES = ("micro_predictions", "micro_fold_metrics", "micro_cross_symbol", "micro_ic", "micro_trades",
@@ -173,7 +174,7 @@ def micro_research(context: dg.AssetExecutionContext, config: MicroResearchConfi
     """Labels, walk-forward models, IC, the three strategies at 0.5-3x costs, and the plan's gates."""
     from datetime import timedelta
 
-    from dvol_pipeline.pipeline.micro.research import ResearchConfig, build_research, write_research
+    from dvol_pipeline.pipeline.micro.research import ResearchConfig, build_research, track_research, write_research
 
     _, first, last = _span(config, lake)
     cfg = ResearchConfig(bar=config.bar, horizon=config.horizon, min_train=timedelta(hours=config.min_train_hours),
@@ -181,6 +182,8 @@ def micro_research(context: dg.AssetExecutionContext, config: MicroResearchConfi
                          embargo=timedelta(hours=config.embargo_hours), n_trials=config.n_trials)
     out = build_research(lake.path, first, last, cfg)
     write_research(lake.path, out)
+    runs = track_research(lake.path, out) if config.track else 0
+    context.log.info(f"{runs} model run(s) logged to MLflow (experiment micro_walkforward)")
     for line in out.notes:
         context.log.info(line)
     counts = {"micro_predictions": out.predictions, "micro_fold_metrics": out.fold_metrics,

@@ -59,6 +59,8 @@ class ResearchBuild:
     metrics: pl.DataFrame
     gates: pl.DataFrame
     notes: list[str] = field(default_factory=list)
+    mlflow: list[dict] = field(default_factory=list)
+    """One record per fitted model (`models.walkforward.mlflow_records`): what `track_research` logs."""
 
     @property
     def decisions(self) -> pl.DataFrame:
@@ -85,7 +87,7 @@ def build_research(root, first: date, last: date, config: ResearchConfig = Resea
     from dvol_pipeline.quant.micro.models.ic import feature_ic
     from dvol_pipeline.quant.micro.models.labels import HORIZONS, KEY, feature_columns, label_names, make_labels
     from dvol_pipeline.quant.micro.models.validate import FoldConfig, regime_labels
-    from dvol_pipeline.quant.micro.models.walkforward import WalkForwardConfig, run_walkforward
+    from dvol_pipeline.quant.micro.models.walkforward import WalkForwardConfig, mlflow_records, run_walkforward
     from dvol_pipeline.quant.micro.strategies import metrics as strategy_metrics
     from dvol_pipeline.quant.micro.strategies.common import simple_cost_fn, strategy_frame
 
@@ -121,7 +123,23 @@ def build_research(root, first: date, last: date, config: ResearchConfig = Resea
     gate_rows = (pl.col("execution") == GATE_EXECUTION) & pl.col("venue").str.ends_with(config.gate_venue_suffix)
     gates = gates_table(metrics.filter(gate_rows), baseline.filter(gate_rows))
     trades = pl.concat([r.trades for r in runs], how="diagonal_relaxed")
-    return ResearchBuild(wf.predictions, wf.fold_metrics, wf.cross_symbol, ic, trades, metrics, gates, notes)
+    return ResearchBuild(wf.predictions, wf.fold_metrics, wf.cross_symbol, ic, trades, metrics, gates, notes,
+                         mlflow_records(wf))
+
+
+MICRO_EXPERIMENT = "micro_walkforward"
+
+
+def track_research(root, build: ResearchBuild) -> int:
+    """Every fitted model of the walk-forward as an MLflow run (tuned parameters, kept and dropped
+    features, fold dates, out-of-sample scores, mean |SHAP| per feature); returns the runs logged."""
+    from dvol_pipeline.lake.tracking import log_model_run
+
+    for record in build.mlflow:
+        params = {k: str(v) for k, v in record["params"].items()}
+        log_model_run(root, record["run_name"], record["tags"], params, record["metrics"], None, {},
+                      experiment=MICRO_EXPERIMENT)
+    return len(build.mlflow)
 
 
 def write_research(root, build: ResearchBuild) -> None:
