@@ -10,7 +10,8 @@ Reads `micro_features` and `micro_bars` of one bar kind over a range, then (all 
 3. the information coefficient of every feature by symbol, horizon and regime;
 4. the three strategies (`strategies/`), aggressive and passive, the classifier's `p_up` joined as
    the microstructure strategy's optional filter, and the same runs without the microstructure
-   filters (the Gate 0 baseline);
+   filters (the Gate 0 baseline); every trade priced by the shared dynamic cost model
+   (`strategies/costs.py` over quant/execution/costs_dynamic.py);
 5. `micro_strategy_metrics` at 0.5-3x costs and `micro_gates` on the perpetual venue's aggressive runs.
 
 The tables are single files rebuilt from the range (research outputs, not partitions of data).
@@ -89,7 +90,8 @@ def build_research(root, first: date, last: date, config: ResearchConfig = Resea
     from dvol_pipeline.quant.micro.models.validate import FoldConfig, regime_labels
     from dvol_pipeline.quant.micro.models.walkforward import WalkForwardConfig, mlflow_records, run_walkforward
     from dvol_pipeline.quant.micro.strategies import metrics as strategy_metrics
-    from dvol_pipeline.quant.micro.strategies.common import simple_cost_fn, strategy_frame
+    from dvol_pipeline.quant.micro.strategies.common import strategy_frame
+    from dvol_pipeline.quant.micro.strategies.costs import dynamic_cost_fn, market_state
 
     features = read_table_or_none(root, "micro_features", first, last)
     bars = read_table_or_none(root, "micro_bars", first, last)
@@ -114,7 +116,8 @@ def build_research(root, first: date, last: date, config: ResearchConfig = Resea
     p_up = (wf.predictions.filter(pl.col("family") == "lgbm_clf").select("ts", "venue", "symbol", "p_up")
             if wf.predictions.height else None)
     with_p = frame.join(p_up, on=["ts", "venue", "symbol"], how="left") if p_up is not None else frame
-    cost_fn = simple_cost_fn()
+    # every trade's legs priced by the shared dynamic cost model (fees, spread, impact, adverse selection)
+    cost_fn = dynamic_cost_fn(market_state(features, bars), width.total_seconds())
     sf = strategy_frame(with_p, bars)
     runs = _runs(sf, cost_fn, with_micro=True)
     baseline_runs = _runs(sf, cost_fn, with_micro=False)

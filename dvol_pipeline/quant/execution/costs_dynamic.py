@@ -88,7 +88,8 @@ def _join_market(orders: pl.DataFrame, market: pl.DataFrame) -> pl.DataFrame:
     by = "symbol" if "symbol" in orders.columns and "symbol" in market.columns else None
     keep = [c for c in market.columns if c not in orders.columns or c in ("ts", "symbol")]
     return orders.with_row_index("__row").sort("ts").join_asof(
-        market.select(keep).sort("ts"), on="ts", by=by, strategy="backward").sort("__row").drop("__row")
+        market.select(keep).sort("ts"), on="ts", by=by, strategy="backward",
+        check_sortedness=by is None).sort("__row").drop("__row")  # sorted by ts above; polars cannot check per group
 
 
 def order_costs(orders: pl.DataFrame, market: pl.DataFrame, config: CostConfig = CostConfig()) -> pl.DataFrame:
