@@ -39,7 +39,8 @@ MICRO_DAYS = 2
 """Days of simulated ticks `demo` and `run --source simulated` give the micro lane (the last days of the
 range): a tick day of three coins on two venues is millions of rows, not one bar."""
 DEMO_MICRO = {"intensity": 0.25, "bars": ["1s", "1m", "5m"],
-              "research": {"min_train_hours": 24, "test_hours": 4, "step_hours": 4, "embargo_hours": 0.25, "n_trials": 0}}
+              "research": {"min_train_hours": 24, "test_hours": 4, "step_hours": 4, "embargo_hours": 0.25,
+                           "n_trials": 0}}
 """The demo's lighter order book (a quarter of the default event rates) and its research scaled to two days:
 train on the first day, test 4-hour windows of the second (the plan's 90/30/30 days need months of ticks)."""
 
@@ -524,10 +525,11 @@ def run_micro(market: MarketResource, start: date | None, end: date | None, with
     echo(f"\n== {label}: {start or 'files'}..{end or 'files'} ({market.source}, one run) ==")
     t0 = time.perf_counter()
     span = {"start": str(start or ""), "end": str(end or "")}
-    ops = {"raw_ticks": {"config": {**span, "coins": list(market.coins) + [c for c in ("SOL",) if c not in market.coins],
-                                    "intensity": intensity}},
+    coins = list(market.coins) + [c for c in ("SOL",) if c not in market.coins]  # the order book's third coin
+    ops = {"raw_ticks": {"config": {**span, "coins": coins, "intensity": intensity}},
            "micro_books": {"config": {**span, **({"bars": bars} if bars else {})}},
-           "micro_features": {"config": span}, "micro_research": {"config": {**span, **(research or {})}}}
+           "micro_features": {"config": span}, "micro_research": {"config": {**span, **(research or {})}},
+           "micro_eod": {"config": span}}
     result = run_job(MICRO_JOB, None, None, market, without=without, run_config={"ops": ops})
     echo(f"== {label}: done in {phase_time(time.perf_counter() - t0)} ==")
     if not result.success:
@@ -561,7 +563,8 @@ def lane_plans(market: MarketResource, start: date | None, end: date | None,
                                funding_units=market.funding_units)
     universe, enable = universe_coverage(market.source, landing, start, end)
     ticks, tick_enable = micro_plan_span(market.source, landing, start, end, micro_days)
-    covers = {**inputs.covers, **({"raw_universe_daily": universe} if universe else {}), **({TICKS: ticks} if ticks else {})}
+    covers = {**inputs.covers, **({"raw_universe_daily": universe} if universe else {}),
+              **({TICKS: ticks} if ticks else {})}
     plans = plan_lanes(covers, {**inputs.enables, "raw_universe_daily": enable, TICKS: tick_enable}, first=DEMO_START,
                        last=datetime.now(UTC).date() - timedelta(days=1), start=start, end=end)
     for plan in plans.values():

@@ -45,7 +45,8 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     micro = {"raw_trades", "raw_book_deltas", "raw_top_of_book", "raw_liquidations", "raw_derivative_ticker",
              "book_top", "book_snapshots", "book_quality", "micro_gaps", "micro_bars", "micro_features", "micro_daily",
              "micro_predictions", "micro_fold_metrics", "micro_cross_symbol", "micro_ic", "micro_trades",
-             "micro_strategy_metrics", "micro_gates"}
+             "micro_strategy_metrics", "micro_gates", "micro_drift", "micro_paper_fills", "micro_paper_pnl",
+             "micro_fill_quality", "micro_health"}
     # the micro lane: three coins on two venues over 2021-04-19..20 (a few events arrive after midnight)
     ticks = query(lake, "SELECT DISTINCT venue, symbol, date FROM raw_book_deltas WHERE date <= DATE '2021-04-20'")
     assert ticks.height == 12 and set(ticks["venue"]) == {"sim_spot", "sim_usdm"}
@@ -68,6 +69,12 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     client = mlflow.MlflowClient(tracking_uri(lake))  # every fitted model of every fold is an MLflow run
     experiment = client.get_experiment_by_name("micro_walkforward")
     assert experiment is not None and len(client.search_runs([experiment.experiment_id])) == 2 * 6 * folds
+    # the end of day on the last day: the paper book replayed with queue-aware fills, no stream killed
+    health = query(lake, "SELECT count(*) AS n, sum(killed::INT) AS killed FROM micro_health "
+                         "WHERE date = DATE '2021-04-20'")
+    assert health.row(0) == (24, 0)  # 6 streams x 2 strategies x 2 executions; no depth gap in the simulation
+    fills = query(lake, "SELECT DISTINCT status FROM micro_paper_fills")
+    assert set(fills["status"]) <= {"filled", "partial", "unfilled", "killed", "rejected"} and fills.height
     catalog_all = catalog
     catalog = catalog.filter(~pl.col("view_name").is_in(list(micro)))
     surface = ["surface_params", "surface_grid", "surface_features", "chain_greeks", "chain_exposures"]

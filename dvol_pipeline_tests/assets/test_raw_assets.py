@@ -55,6 +55,7 @@ def test_definitions_load_with_every_raw_table_and_its_checks():
         "book_top", "book_snapshots", "book_quality", "micro_gaps", "micro_bars", "micro_features", "micro_daily",
         "micro_predictions", "micro_fold_metrics", "micro_cross_symbol", "micro_ic", "micro_trades",
         "micro_strategy_metrics", "micro_gates", "micro_report",
+        "micro_drift", "micro_paper_fills", "micro_paper_pnl", "micro_fill_quality", "micro_health",
     }
     check_names = {(c.asset_key.path[-1], c.name) for c in repo.asset_graph.asset_check_keys}
     assert {(t, "contract") for t in RAW_TABLES} <= check_names

@@ -10,6 +10,7 @@ a quarantined row is the contract working; a look-ahead in the features blocks.
 from datetime import date
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
 from dvol_pipeline.assets.metadata import catalog_metadata, markdown
@@ -154,7 +155,8 @@ micro_assets = [raw_ticks, micro_books, micro_features]
 class MicroResearchConfig(MicroRangeConfig):
     bar: str = Field(default="1m", description="bar kind the models and strategies read")
     horizon: str = Field(default="5m", description="label horizon (1m, 5m, 15m on 1-minute bars)")
-    min_train_hours: float = Field(default=90 * 24, description="walk-forward: minimum training window (the plan: 90 days)")
+    min_train_hours: float = Field(default=90 * 24,
+                                   description="walk-forward: minimum training window (the plan: 90 days)")
     test_hours: float = Field(default=30 * 24, description="walk-forward: test window (the plan: 30 days)")
     step_hours: float = Field(default=30 * 24, description="walk-forward: step (the plan: 30 days)")
     embargo_hours: float = Field(default=24, description="walk-forward: embargo after training (the plan: 1 day)")
@@ -199,7 +201,8 @@ def micro_research(context: dg.AssetExecutionContext, config: MicroResearchConfi
 micro_assets = [*micro_assets, micro_research]
 
 
-@dg.asset(group_name=GROUP, deps=["micro_gates", "micro_strategy_metrics", "micro_ic", "book_quality"], kinds={"html"},
+@dg.asset(group_name=GROUP, kinds={"html"},
+          deps=["micro_gates", "micro_strategy_metrics", "micro_ic", "book_quality", "micro_fill_quality"],
           description="The micro tear sheet (self-contained HTML): the gates first, then books, IC, models, costs.")
 def micro_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     from dvol_pipeline.lake.catalog import micro_report_file
@@ -211,3 +214,44 @@ def micro_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
 
 
 micro_assets = [*micro_assets, micro_report]
+
+
+EOD_TABLES = ("micro_drift", "micro_paper_fills", "micro_paper_pnl", "micro_fill_quality", "micro_health")
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(name, group_name=GROUP, kinds={"parquet"}, deps=["micro_gates"],
+                        metadata=catalog_metadata(name)) for name in EOD_TABLES],
+    check_specs=[dg.AssetCheckSpec("kill_switch", asset="micro_health",
+                                   description="no depth gap over 10 minutes on the day (else the paper book is flat)"),
+                 dg.AssetCheckSpec("no_retrain_flag", asset="micro_health",
+                                   description="every strategy's rolling 7-day Sharpe is at least 0.5"),
+                 dg.AssetCheckSpec("no_feature_drift", asset="micro_drift",
+                                   description="no feature with PSI > 0.25 or over 1 % of rows beyond 3 sigma")],
+)
+def micro_eod(context: dg.AssetExecutionContext, config: MicroRangeConfig, lake: LakeResource):
+    """The last day of the range: paper replay with queue-aware fills, drift, degradation, the kill switch."""
+    from dvol_pipeline.pipeline.micro.eod import build_eod, write_eod
+
+    _, _, last = _span(config, lake)
+    out = build_eod(lake.path, last)
+    rows = write_eod(lake.path, out)
+    for name in EOD_TABLES:
+        yield dg.MaterializeResult(asset_key=name, metadata={"dagster/row_count": rows[name], "date": str(last)})
+    h = out.health
+    killed = h.filter(pl.col("killed")).select("venue", "symbol").unique() if h.height else h
+    retrain = h.filter(pl.col("retrain").fill_null(False)) if "retrain" in h.columns else h.clear()
+    drifting = out.drift.filter(pl.col("drift")) if out.drift.height else out.drift
+    yield dg.AssetCheckResult(asset_key="micro_health", check_name="kill_switch", passed=killed.height == 0,
+                              severity=dg.AssetCheckSeverity.WARN, description=f"{killed.height} stream(s) flattened")
+    yield dg.AssetCheckResult(asset_key="micro_health", check_name="no_retrain_flag", passed=retrain.height == 0,
+                              severity=dg.AssetCheckSeverity.WARN,
+                              description=f"{retrain.height} strategy run(s) below a 7-day Sharpe of 0.5 (needs a "
+                                          "full week of days)")
+    yield dg.AssetCheckResult(asset_key="micro_drift", check_name="no_feature_drift", passed=drifting.height == 0,
+                              severity=dg.AssetCheckSeverity.WARN,
+                              description=f"{drifting.height} (stream, feature) pair(s) drifting against the days "
+                                          "before")
+
+
+micro_assets = [*micro_assets, micro_eod]

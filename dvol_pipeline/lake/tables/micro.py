@@ -158,5 +158,28 @@ _RESEARCH = (
                _c("criterion", pl.Utf8, "what is tested")), ("strategy", "symbol", "gate", "criterion")),
 )
 
-TABLES: tuple[Table, ...] = (*_RAW, *_BOOK, *_BARS, *_RESEARCH)
+_D = _c("date", pl.Date, "the UTC day the end-of-day run closed")
+_EOD = (
+    _derived("micro_drift", "Feature drift of the day against the seven days before it: PSI over the training "
+             "window's deciles and the share of rows beyond 3 sigma of its mean, with the flags.",
+             (_D, VENUE, SYMBOL, _c("feature", pl.Utf8, "feature")), key=("venue", "symbol", "date", "feature"),
+             time_col="date"),
+    _derived("micro_paper_fills", "The paper replay's orders of the day: queue ahead on arrival, filled quantity, fill "
+             "times and price, status (filled, partial, unfilled, killed).",
+             (_D, VENUE, SYMBOL, _c("order_id", pl.Int64, "order"), _c("leg", pl.Utf8, "entry or exit")),
+             key=("venue", "symbol", "date", "order_id", "leg"), time_col="date"),
+    _derived("micro_paper_pnl", "The paper book's day per strategy and execution beside the backtest's: orders, "
+             "positions, net bps and USD, and whether the kill switch fired.",
+             (_D, VENUE, SYMBOL, _c("strategy", pl.Utf8, "strategy"), _c("execution", pl.Utf8, "execution")),
+             key=("venue", "symbol", "date", "strategy", "execution"), time_col="date"),
+    _derived("micro_fill_quality", "Realised fill rate and slippage of the paper fills against the backtest's "
+             "assumptions, per strategy, execution and leg.",
+             (_D, VENUE, SYMBOL), key=("venue", "symbol", "date", "strategy", "execution", "leg"), time_col="date"),
+    _derived("micro_health", "The end of day's flags per stream and strategy: the kill switch (a depth gap over 10 "
+             "minutes flattens the paper book), the 7-day Sharpe and the retrain flag (below 0.5), drifting features.",
+             (_D, VENUE, SYMBOL, _c("killed", pl.Boolean, "the data-quality kill switch fired")),
+             key=("venue", "symbol", "date", "strategy", "execution"), time_col="date"),
+)
+
+TABLES: tuple[Table, ...] = (*_RAW, *_BOOK, *_BARS, *_RESEARCH, *_EOD)
 assert all(t.zone == RAW for t in _RAW)

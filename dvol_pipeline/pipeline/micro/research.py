@@ -172,7 +172,8 @@ def build_report(root, run_id: str):
     data = MicroReportData(run_id, read_single_or_none(root, "micro_gates"), quality,
                            read_single_or_none(root, "micro_ic"), read_single_or_none(root, "micro_fold_metrics"),
                            read_single_or_none(root, "micro_cross_symbol"),
-                           read_single_or_none(root, "micro_strategy_metrics"))
+                           read_single_or_none(root, "micro_strategy_metrics"),
+                           read_table_or_none(root, "micro_fill_quality"))
     path = write_html(render_micro_report(data), micro_report_file(root, run_id))
     latest = micro_report_file(root, "latest")
     if latest != path:

@@ -21,8 +21,8 @@ def _gates() -> pl.DataFrame:
 def test_the_page_opens_with_the_gates_and_counts_the_decisions():
     html = render_micro_report(MicroReportData("r1", _gates(), None, None, None, None, None))
     titles = re.findall(r"<h2>(.*?)</h2>", html)
-    assert titles[0].startswith("The plan") and len(titles) == 7
+    assert titles[0].startswith("The plan") and len(titles) == 8
     gates = html.split("<h2>", 2)[1]
     assert "NO-GO" in gates and ">1<" in gates.replace(" ", "")  # one GO and one NO-GO card
     # the other sections say what is missing instead of failing
-    assert html.count('class="na"') == 6  # books, IC, models, cost curve, regimes, symbols: each says why
+    assert html.count('class="na"') == 7  # books, IC, models, cost curve, regimes, symbols, fills: each says why
