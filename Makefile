@@ -113,6 +113,7 @@ bench: $(TEST_STAMP) postgres-server $(HFT_STAMP)
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_micro_features
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_micro
 	HFT_PYTHON=.venv-hft/bin/python $(BIN)/python -m dvol_pipeline_tests.bench.bench_micro_fills
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_micro_fold --days 30
 
 clean-lake:
 	find data_lake -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} +
