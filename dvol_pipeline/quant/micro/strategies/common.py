@@ -38,6 +38,18 @@ CostFn = Callable[[pl.DataFrame], pl.Series]
 
 
 @dataclass(frozen=True)
+class ExecutionConfig:
+    """What every strategy shares: how it trades (passive at the touch or aggressive, how long a passive
+    order rests, its size, the price it marks at), not what it trades on."""
+
+    passive: bool = False
+    fill_bars: int = 5
+    notional_usd: float = 100_000.0
+    price_col: str = "mid_close"
+    perp_suffix: str = "_usdm"
+
+
+@dataclass(frozen=True)
 class StrategyRun:
     """One strategy's trades (`micro_trades`) and per-bar P&L, every series of the input."""
 

@@ -21,13 +21,25 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from .common import CostFn, Signals, StrategyRun, bar_minutes, f64, finish, minutes_to_bars, prices, run_series, series
+from .common import (
+    CostFn,
+    ExecutionConfig,
+    Signals,
+    StrategyRun,
+    bar_minutes,
+    f64,
+    finish,
+    minutes_to_bars,
+    prices,
+    run_series,
+    series,
+)
 
 NAME = "funding_basis"
 
 
 @dataclass(frozen=True)
-class FundingBasisConfig:
+class FundingBasisConfig(ExecutionConfig):
     signal: str = "funding"
     entry_z: float = 2.0
     exit_z: float = 0.5
@@ -36,11 +48,6 @@ class FundingBasisConfig:
     pre_funding_minutes: float | None = None
     max_hold_minutes: float = 24 * 60.0
     stop_bps: float | None = None
-    passive: bool = False
-    fill_bars: int = 5
-    notional_usd: float = 100_000.0
-    price_col: str = "mid_close"
-    perp_suffix: str = "_usdm"
     name: str = NAME
 
 

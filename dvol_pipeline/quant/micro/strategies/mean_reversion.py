@@ -20,13 +20,25 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from .common import CostFn, Signals, StrategyRun, bar_minutes, f64, finish, minutes_to_bars, prices, run_series, series
+from .common import (
+    CostFn,
+    ExecutionConfig,
+    Signals,
+    StrategyRun,
+    bar_minutes,
+    f64,
+    finish,
+    minutes_to_bars,
+    prices,
+    run_series,
+    series,
+)
 
 NAME = "stat_mr"
 
 
 @dataclass(frozen=True)
-class MeanReversionConfig:
+class MeanReversionConfig(ExecutionConfig):
     fair: str = "rolling"
     window: int = 60
     z_window: int = 60
@@ -38,11 +50,6 @@ class MeanReversionConfig:
     adx_max: float = 25.0
     vol_window: int = 1440
     vol_quantile: float = 0.9
-    passive: bool = False
-    fill_bars: int = 5
-    notional_usd: float = 100_000.0
-    price_col: str = "mid_close"
-    perp_suffix: str = "_usdm"
     name: str = NAME
 
 

@@ -15,13 +15,25 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from .common import CostFn, Signals, StrategyRun, bar_minutes, f64, finish, minutes_to_bars, prices, run_series, series
+from .common import (
+    CostFn,
+    ExecutionConfig,
+    Signals,
+    StrategyRun,
+    bar_minutes,
+    f64,
+    finish,
+    minutes_to_bars,
+    prices,
+    run_series,
+    series,
+)
 
 NAME = "micro_mr"
 
 
 @dataclass(frozen=True)
-class MicroConfig:
+class MicroConfig(ExecutionConfig):
     signal_col: str = "ofi_z"
     entry_k: float = 2.5
     exit_k: float = 0.5
@@ -31,11 +43,6 @@ class MicroConfig:
     p_min: float = 0.55
     hold_minutes: float = 5.0
     stop_bps: float | None = None
-    passive: bool = False
-    fill_bars: int = 5
-    notional_usd: float = 100_000.0
-    price_col: str = "mid_close"
-    perp_suffix: str = "_usdm"
     name: str = NAME
 
 
