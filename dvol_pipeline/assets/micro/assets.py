@@ -17,7 +17,6 @@ from dvol_pipeline.assets.metadata import catalog_metadata, markdown
 from dvol_pipeline.contracts.micro import MICRO_RAW_TABLES
 from dvol_pipeline.pipeline.micro import run as lane
 from dvol_pipeline.resources import LakeResource, MarketResource
-from dvol_pipeline.sources.micro.read import read_ticks
 
 GROUP = "micro"
 RAW = tuple(MICRO_RAW_TABLES)
@@ -68,9 +67,9 @@ def _span(config: MicroRangeConfig, lake: LakeResource) -> tuple[dict, date, dat
 )
 def raw_ticks(config: MicroIngestConfig, lake: LakeResource, market: MarketResource):
     landing = market.landing or str(lake.path / "landing")
-    batch = read_ticks(market.source, landing=landing, start=_day(config.start), end=_day(config.end),
-                       seed=market.seed, coins=config.coins, intensity=config.intensity)
-    ingest = lane.ingest_ticks(lake.path, batch)
+    ingest = lane.ingest_range(lake.path, market.source, landing=landing, start=_day(config.start),
+                               end=_day(config.end), seed=market.seed, coins=tuple(config.coins),
+                               intensity=config.intensity)
     for name in RAW:
         yield dg.MaterializeResult(asset_key=name, metadata={
             "dagster/row_count": ingest.rows_written.get(name, 0), "rows_from_source": ingest.rows_in.get(name, 0),
