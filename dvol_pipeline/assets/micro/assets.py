@@ -10,7 +10,6 @@ a quarantined row is the contract working; a look-ahead in the features blocks.
 from datetime import date
 
 import dagster as dg
-import polars as pl
 from pydantic import Field
 
 from dvol_pipeline.assets.metadata import catalog_metadata, markdown
@@ -237,10 +236,7 @@ def micro_eod(context: dg.AssetExecutionContext, config: MicroRangeConfig, lake:
     rows = write_eod(lake.path, out)
     for name in EOD_TABLES:
         yield dg.MaterializeResult(asset_key=name, metadata={"dagster/row_count": rows[name], "date": str(last)})
-    h = out.health
-    killed = h.filter(pl.col("killed")).select("venue", "symbol").unique() if h.height else h
-    retrain = h.filter(pl.col("retrain").fill_null(False)) if "retrain" in h.columns else h.clear()
-    drifting = out.drift.filter(pl.col("drift")) if out.drift.height else out.drift
+    killed, retrain, drifting = out.killed, out.retrain, out.drifting
     yield dg.AssetCheckResult(asset_key="micro_health", check_name="kill_switch", passed=killed.height == 0,
                               severity=dg.AssetCheckSeverity.WARN, description=f"{killed.height} stream(s) flattened")
     yield dg.AssetCheckResult(asset_key="micro_health", check_name="no_retrain_flag", passed=retrain.height == 0,

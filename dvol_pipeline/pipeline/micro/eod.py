@@ -40,6 +40,23 @@ class EodBuild:
     health: pl.DataFrame
     """Per venue, symbol, strategy and execution: killed, retrain, the 7-day Sharpe, drifting features."""
 
+    @property
+    def killed(self) -> pl.DataFrame:
+        """The streams the kill switch flattened on the day."""
+        h = self.health
+        return h.filter(pl.col("killed")).select("venue", "symbol").unique() if h.height else h
+
+    @property
+    def retrain(self) -> pl.DataFrame:
+        """The strategy runs whose full week's Sharpe is below the threshold."""
+        h = self.health
+        return h.filter(pl.col("retrain").fill_null(False)) if "retrain" in h.columns else h.clear()
+
+    @property
+    def drifting(self) -> pl.DataFrame:
+        """The (stream, feature) pairs that drift against the days before."""
+        return self.drift.filter(pl.col("drift")) if self.drift.height else self.drift
+
 
 def _dated(frame: pl.DataFrame, day: date) -> pl.DataFrame:
     return frame.with_columns(pl.lit(day).alias("date"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-import math
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -180,19 +179,6 @@ class BookBuild:
     notes: list[str] = field(default_factory=list)
 
 
-def volume_bar_size(trades: pl.DataFrame | None, per_day: int = 1000) -> float | None:
-    """A volume bar's size in base units: the stream's median daily volume / `per_day`, to one
-    significant digit (a round number a researcher can name: vol10 is 10 coins), None without trades."""
-    if trades is None or trades.is_empty():
-        return None
-    daily = trades.group_by(pl.col("ts_local").dt.date()).agg(pl.col("size").sum())["size"].median()
-    if not daily or daily <= 0:
-        return None
-    raw = daily / per_day
-    magnitude = 10.0 ** math.floor(math.log10(raw))
-    return float(round(raw / magnitude) * magnitude)
-
-
 def _empty(name: str) -> pl.DataFrame:
     return table(name).empty()
 
@@ -208,7 +194,7 @@ def build_books(root: Path, streams: dict[Stream, list[date]], bars: tuple[str, 
     rebuilt from its deltas, its quality and gaps, and the bars from the rebuilt top of book (or the
     venue's own top-of-book stream where there is no depth data) and the trades. Writes book_top,
     book_snapshots, book_quality, micro_gaps and micro_bars for those days."""
-    from dvol_pipeline.quant.micro.bars import time_bars
+    from dvol_pipeline.quant.micro.bars import time_bars, volume_bar_size
     from dvol_pipeline.quant.micro.bars import volume_bars as make_volume_bars
     from dvol_pipeline.quant.micro.book import rebuild_book
     from dvol_pipeline.quant.micro.quality import book_quality, find_gaps
@@ -296,12 +282,5 @@ def build_features(root: Path, first: date, last: date, bars: tuple[str, ...] = 
     daily = daily_rollup(features) if features.height else table("micro_daily").empty()
     if daily.height:
         write_partitions(root, table("micro_daily"), daily)
-    leak = leaks[0] if len(leaks) == 1 else _merge_leaks(leaks)
+    leak = next((lk for lk in leaks if not lk.passed), leaks[0] if leaks else None)
     return FeatureBuild(features, daily, leak, missing)
-
-
-def _merge_leaks(leaks: list) -> object:
-    if not leaks:
-        return None
-    worst = [lk for lk in leaks if not lk.passed]
-    return worst[0] if worst else leaks[0]

@@ -24,6 +24,7 @@ Conventions (the docs page repeats them):
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import numpy as np
@@ -200,3 +201,16 @@ def volume_bars(top: pl.DataFrame, trades: pl.DataFrame, size: float, snapshots:
     edges = np.concatenate([[ts[0]], closes + 1]).astype(np.int64)
     venue, symbol = _stream(top, trades)
     return _assemble(top, trades, snapshots, known, edges, closes, f"vol{size:g}", venue, symbol, 999_999_999)
+
+
+def volume_bar_size(trades: pl.DataFrame | None, per_day: int = 1000) -> float | None:
+    """A volume bar's size in base units: the stream's median daily volume / `per_day`, to one
+    significant digit (a round number a researcher can name: vol10 is 10 coins), None without trades."""
+    if trades is None or trades.is_empty():
+        return None
+    daily = trades.group_by(pl.col("ts_local").dt.date()).agg(pl.col("size").sum())["size"].median()
+    if not daily or daily <= 0:
+        return None
+    raw = daily / per_day
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return float(round(raw / magnitude) * magnitude)
