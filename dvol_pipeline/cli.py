@@ -397,7 +397,7 @@ def graph_runs(plans: dict[str, LanePlan]) -> list[GraphRun]:
     fold = first_fold(dvol) if dvol is not None else None
     if fold is not None:
         runs.append(("monthly_job", max(fold, FIRST_FOLD), f"{dvol[1]:%Y-%m}", None))
-        runs.append(("eod_job", dvol[1], dvol[1], "daily_job"))
+        runs.append(("eod_job", max(dvol[0], date.fromisoformat(f"{max(fold, FIRST_FOLD)}-01")), dvol[1], "daily_job"))
     elif days is not None:
         if dvol is not None:
             print(textwrap.fill(f"note: {dvol[0]}..{dvol[1]} holds no month with a year of purged history before "
@@ -445,10 +445,12 @@ def run_graph(market: MarketResource, plans: dict[str, LanePlan], universe: dict
     phases = []
     runs = graph_runs(plans)
     leave_out = lane_keys(name for name, plan in plans.items() if not plan.runs)
-    # a lake whose paper book ran before: the end of day also runs the days it missed since (within
-    # the dvol lane's days)
+    from dvol_pipeline.quant.dvol.paper import HISTORY_DAYS
+
+    # the end of day over the last HISTORY_DAYS days for a new paper book (the history the schedule
+    # would have written); a lake whose book ran before: the days it missed since (a catch-up)
     if (dvol := plans["dvol"].span) is not None:
-        runs = [(job, max(dvol[0], eod_start(lake_root(), last, market.coins)), last, without)
+        runs = [(job, eod_start(lake_root(), last, market.coins, HISTORY_DAYS, first), last, without)
                 if job == "eod_job" else (job, first, last, without) for job, first, last, without in runs]
     # one line for the whole graph (which run, elapsed), the step's own progress after it
     with progress("graph", total=len(runs), unit="run") as bar:
@@ -617,13 +619,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                      universe={"n_coins": args.universe_coins})
 
 
-def eod_start(root: Path, day: date, coins: list[str]) -> date:
+def eod_start(root: Path, day: date, coins: list[str], history_days: int = 1, earliest: date | None = None) -> date:
     """The first day the end of day closing `day` runs: the day after the paper book's newest
-    state when days were missed since (a catch-up, as a scheduler's would run them), else `day`."""
+    state when days were missed since (a catch-up, as a scheduler's would run them), else `day`;
+    a book that never ran starts `history_days` before `day` (quant/dvol/paper.py: first_eod_day)."""
     from dvol_pipeline.pipeline.dvol.paper import last_state_day
-    from dvol_pipeline.quant.dvol.paper import catch_up_start
+    from dvol_pipeline.quant.dvol.paper import first_eod_day
 
-    return catch_up_start(last_state_day(root, "paper_positions", day, coins), day)
+    return first_eod_day(last_state_day(root, "paper_positions", day, coins), day, history_days, earliest)
 
 
 def cmd_eod(args: argparse.Namespace) -> int:

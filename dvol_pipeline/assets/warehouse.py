@@ -2,12 +2,18 @@
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from dvol_pipeline.assets.metadata import markdown
 from dvol_pipeline.assets.raw import raw_assets
 from dvol_pipeline.lake.warehouse import warehouse_path
 from dvol_pipeline.pipeline.warehouse import refresh_warehouse
 from dvol_pipeline.resources import LakeResource
+
+
+class WarehouseConfig(dg.Config):
+    full: bool = Field(default=False, description="walk the whole lake and read every footer, instead of applying "
+                                                  "the runs' writes since the last refresh (lake/journal.py)")
 
 
 @dg.asset(
@@ -23,10 +29,11 @@ from dvol_pipeline.resources import LakeResource
                                     "micro_health")),
     ],
     kinds={"duckdb"},
-    description="warehouse.duckdb: a view per lake table (and its quarantine) for analysts.",
+    description="warehouse.duckdb: a view per lake table (and its quarantine) for analysts; a refresh applies "
+    "the writes since the last one (constant work per day), `full` walks the whole lake.",
 )
-def warehouse(lake: LakeResource) -> dg.MaterializeResult:
-    views = refresh_warehouse(lake.path)
+def warehouse(config: WarehouseConfig, lake: LakeResource) -> dg.MaterializeResult:
+    views = refresh_warehouse(lake.path, full=config.full)
     table = pl.DataFrame(
         {"view": [v.name for v in views], "rows": [v.rows for v in views], "partitions": [v.partitions for v in views]}
     )

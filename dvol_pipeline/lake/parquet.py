@@ -24,6 +24,7 @@ import pandera.polars as pa
 import polars as pl
 
 from dvol_pipeline.contracts.derived import check_derived, derived_schema
+from dvol_pipeline.lake import journal
 from dvol_pipeline.lake.tables import TABLES, table
 from dvol_pipeline.lake.tables.layouts import DATE_KEY
 from dvol_pipeline.lake.tables.layouts import partition_date_expr as partition_date_expr  # the ingest's day
@@ -145,6 +146,7 @@ def write_partitions(root: Path, t: Table | str, frame: pl.DataFrame) -> list[Wr
     written = [WrittenPartition.of(t, values, t.path(root, **dict(zip(t.keys, values, strict=True))), p.height)
                for values, p in parts.items()]
     write_many_atomic([(p, w.path) for p, w in zip(parts.values(), written, strict=True)])
+    journal.record(root, t, [(w.path, w.rows) for w in written])
     return written
 
 
@@ -162,6 +164,7 @@ def write_fold(root: Path, t: Table | str, fold: str, frame: pl.DataFrame) -> Pa
     check_contract(t, frame)
     path = t.fold_file(root, fold)
     write_parquet_atomic(frame.sort(list(t.sort_by), maintain_order=True) if t.sort_by else frame, path)
+    journal.record(root, t, [(path, frame.height)])
     return path
 
 
@@ -172,6 +175,7 @@ def write_single(root: Path, t: Table | str, frame: pl.DataFrame, nan_as_null: b
     check_contract(t, frame)
     path = t.file(root)
     write_parquet_atomic(frame.with_columns(pl.col(pl.Float64).fill_nan(None)) if nan_as_null else frame, path)
+    journal.record(root, t, [(path, frame.height)])
     return path
 
 
@@ -232,7 +236,7 @@ def read_table(
         out = pl.read_parquet(files)
         day = pl.col(t.time_col)
         return out.filter((day >= start) if start else pl.lit(True)).filter((day <= end) if end else pl.lit(True))
-    return pl.read_parquet(_partition_files(root, t, start, end, coins, where))  # one multi-threaded scan, not a read per file
+    return _read_files(t, _partition_files(root, t, start, end, coins, where))
 
 
 def scan_table(
@@ -241,7 +245,33 @@ def scan_table(
 ) -> pl.LazyFrame:
     """`read_table` as a lazy scan: a reader that needs a few columns of a big table (the option
     book, 8 of the chain's 13) reads only those, and never holds the rest in memory."""
-    return pl.scan_parquet(_partition_files(root, _name(t), start, end, coins, where))
+    t = _name(t)
+    files = _partition_files(root, t, start, end, coins, where)
+    if t.strict:  # every partition holds exactly the spec's columns
+        return pl.scan_parquet(files)
+    return pl.scan_parquet(files, schema=_union_schema(files), missing_columns="insert")
+
+
+def _union_schema(files: list[Path]) -> dict[str, pl.DataType]:
+    """Every column of `files` in order of first appearance (each file's footer only)."""
+    schema: dict[str, pl.DataType] = {}
+    for f in files:
+        for name, dtype in pl.read_parquet_schema(f).items():
+            schema.setdefault(name, dtype)
+    return schema
+
+
+def _read_files(t: Table, files: list[Path]) -> pl.DataFrame:
+    """One multi-threaded read of the partitions, not a read per file. A table that is not strict
+    (features_daily gains the opt-in micro group once the micro lane has run, in the partitions
+    rebuilt after it) may hold a column in some partitions only: it reads as null in the others,
+    as DuckDB's `union_by_name` views show it. The footers are read only when the fast read fails."""
+    try:
+        return pl.read_parquet(files)
+    except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError):
+        if t.strict:
+            raise
+        return pl.read_parquet(files, schema=_union_schema(files), missing_columns="insert")
 
 
 def _where(t: Table, coins: list[str] | None, where: Where | None) -> Where | None:

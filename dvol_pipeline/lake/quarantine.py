@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from dvol_pipeline.lake import journal
 from dvol_pipeline.lake.catalog import table as catalog_table
 from dvol_pipeline.lake.parquet import write_parquet_atomic
 
@@ -43,6 +44,7 @@ def replace_quarantine(
 ) -> list[Path]:
     """Write this batch's rejected rows per partition; clear stale files of `covered` ones."""
     written: list[Path] = []
+    counts: list[int] = []
     where = catalog_table(table).quarantine()
     keyed = _partition_keys(rejected.with_columns(pl.lit(source).alias("source")), time_col)
     groups = keyed.partition_by(["__asset", "__day"], as_dict=True, maintain_order=True) if keyed.height else {}
@@ -55,11 +57,20 @@ def replace_quarantine(
             target = where.partition_file(root, asset, day)
         write_parquet_atomic(rows, target)
         written.append(target)
+        counts.append(rows.height)
     touched = {(a, d) for a, d in groups}
-    for asset, day in covered:
-        if (asset, str(day)) not in touched:
-            where.partition_file(root, asset, day).unlink(missing_ok=True)
+    removed = [where.partition_file(root, asset, day) for asset, day in covered if (asset, str(day)) not in touched]
+    _remove(root, where, removed)
+    journal.record(root, where, [(p, n) for p, n in zip(written, counts, strict=True)])
     return written
+
+
+def _remove(root: Path, where, stale: list[Path]) -> None:
+    """Delete the stale quarantine files that exist, and say so in the lake's journal."""
+    gone = [p for p in stale if p.exists()]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    journal.record(root, where, removed=gone)
 
 
 def replace_tick_quarantine(root: Path, table: str, rejected: pl.DataFrame,
@@ -70,6 +81,7 @@ def replace_tick_quarantine(root: Path, table: str, rejected: pl.DataFrame,
     content so no later run overwrites them."""
     where = catalog_table(table).quarantine()
     written: list[Path] = []
+    counts: list[int] = []
     if rejected.height:
         ts = pl.col("ts_local") if "ts_local" in rejected.columns else pl.lit(None, pl.Utf8)
         day = ts.cast(pl.Utf8).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Utf8).fill_null(UNKNOWN)
@@ -85,9 +97,9 @@ def replace_tick_quarantine(root: Path, table: str, rejected: pl.DataFrame,
             target = where.path(root, part, venue=venue, symbol=symbol, date=day_text)
             write_parquet_atomic(rows, target)
             written.append(target)
+            counts.append(rows.height)
     touched = {str(p) for p in written}
-    for venue, symbol, day in covered:
-        stale = where.path(root, venue=venue, symbol=symbol, date=day)
-        if str(stale) not in touched:
-            stale.unlink(missing_ok=True)
+    stale = (where.path(root, venue=venue, symbol=symbol, date=day) for venue, symbol, day in covered)
+    _remove(root, where, [p for p in stale if str(p) not in touched])
+    journal.record(root, where, [(p, n) for p, n in zip(written, counts, strict=True)])
     return written

@@ -16,5 +16,6 @@ def feature_column_docs() -> dict[str, dict[str, str]]:
     return {"features_daily": cols, "surface_features": surface}
 
 
-def refresh_warehouse(root: Path) -> list[WarehouseView]:
-    return build_warehouse(root, feature_column_docs())
+def refresh_warehouse(root: Path, full: bool = False) -> list[WarehouseView]:
+    """The runs' writes since the last refresh applied (`full`: the whole lake walked); lake/warehouse.py."""
+    return build_warehouse(root, feature_column_docs(), full=full)

@@ -132,3 +132,24 @@ def test_a_table_the_source_does_not_have_writes_nothing_and_says_why(tmp_path):
     report = ingest_table(spec("raw_onchain"), NoChain(), tmp_path, START, END, ["BTC"])
     assert report.not_provided == "toy has no on-chain data"
     assert report.written == [] and report.contract.passed and len(report.missing) == 4
+
+
+@pytest.mark.parametrize("extra_on", [date(2024, 1, 2), date(2024, 1, 1)], ids=["added later", "dropped later"])
+def test_a_column_only_some_partitions_hold_reads_as_null_in_the_others(tmp_path, extra_on):
+    """features_daily gains the opt-in micro group once the micro lane has run: the end of day
+    rewrites its last 14 days with the new columns, older days keep the old set. A read (or scan)
+    across both must give every column, null where a partition predates it (DuckDB's
+    union_by_name does the same for the views); before, polars refused the extra column. Fourteen
+    days later the rebuilt window no longer reaches a tick day and the column is gone again."""
+    from dvol_pipeline.lake.parquet import scan_table
+
+    for day, dvol in ((date(2024, 1, 1), 50.0), (date(2024, 1, 2), 51.0)):
+        extra = {"micro_rv": [0.4]} if day == extra_on else {}
+        write_partitions(tmp_path, "features_daily", pl.DataFrame({"date": [day], "asset": ["BTC"], "dvol": [dvol],
+                                                                   **extra}))
+    want = [0.4, None] if extra_on == date(2024, 1, 1) else [None, 0.4]
+    for got in (read_table(tmp_path, "features_daily", date(2024, 1, 1), date(2024, 1, 2)),
+                scan_table(tmp_path, "features_daily", date(2024, 1, 1), date(2024, 1, 2)).collect()):
+        got = got.sort("date")
+        assert got["dvol"].to_list() == [50.0, 51.0]
+        assert got["micro_rv"].to_list() == want

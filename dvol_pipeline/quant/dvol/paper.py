@@ -142,6 +142,22 @@ def catch_up_start(last_state: date | None, day: date) -> date:
     return missed[0] if missed else day
 
 
+HISTORY_DAYS = 90
+"""Days a book that never ran is started before the day a whole-graph run (`demo`, `run`) ends on:
+the end of day run over them as the schedule would have, so the signal history and the paper books
+have a quarter to show rather than one day."""
+
+
+def first_eod_day(last_state: date | None, day: date, history_days: int = 1, earliest: date | None = None) -> date:
+    """The first day of an end-of-day run closing `day`: the catch-up's (`catch_up_start`) for a book
+    that ran before; for a new book, `history_days` before `day` inclusive, never before `earliest`
+    (the first day whose month has trained models)."""
+    if last_state is not None:
+        return catch_up_start(last_state, day)
+    first = day - timedelta(days=history_days - 1)
+    return max(first, earliest) if earliest is not None else first
+
+
 def day_marks(market: pl.DataFrame, day: date, config: PaperConfig) -> dict[str, dict]:
     """coin -> today's futures_marks row (held expiry, its price, tradable), from market rows
     (date, asset, dvol, ATM term vols) up to `day` only: the book never sees tomorrow."""

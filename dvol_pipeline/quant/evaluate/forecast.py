@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats
-import statsmodels.api as sm
 
 from dvol_pipeline.quant.evaluate.regime_labels import decode as decode_regime
 from dvol_pipeline.quant.learn.names import BENCHMARK
@@ -47,6 +45,8 @@ def forecast_metrics(y: np.ndarray, y_hat: np.ndarray) -> ForecastMetrics:
     n = len(y)
     if n == 0:
         return ForecastMetrics(0, *(float("nan"),) * 5)
+    from scipy import stats  # imported here: the end of day scores without it (import time)
+
     spearman = float(stats.spearmanr(y, y_hat).statistic) if n > 2 and np.std(y_hat) > 0 else float("nan")
     hits = hit_counts(y_hat, y)
     return ForecastMetrics(
@@ -72,6 +72,8 @@ def diebold_mariano(y: np.ndarray, y_hat: np.ndarray, y_bench: np.ndarray, horiz
     d = (y[keep] - y_hat[keep]) ** 2 - (y[keep] - y_bench[keep]) ** 2
     if len(d) < 10 or np.allclose(d, d[0]):
         return float("nan"), float("nan")
+    import statsmodels.api as sm  # imported here: the end of day scores without it (import time)
+
     fit = sm.OLS(d, np.ones(len(d))).fit(cov_type="HAC", cov_kwds={"maxlags": max(horizon - 1, 0)})
     return float(fit.tvalues[0]), float(fit.pvalues[0])
 

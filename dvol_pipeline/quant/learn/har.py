@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 
 from dvol_pipeline.quant.learn.base import Forecaster, numeric
 from dvol_pipeline.quant.learn.preprocess import Preprocessor, resolve
@@ -70,6 +69,8 @@ class LinearForecaster(Forecaster):
         x = np.column_stack([asset_dummies(rows, self.state["assets"]), *(numeric(rows, t) for t in terms)])
         y = numeric(rows, target)
         names = [f"const_{a}" for a in self.state["assets"]] + terms
+        import statsmodels.api as sm  # here: scoring a saved HAR needs only its coefficients (import time)
+
         model = sm.OLS(y, x) if weights is None else sm.WLS(y, x, weights=weights)
         result = model.fit(cov_type="HAC", cov_kwds={"maxlags": self.horizon})
         self.state["names"] = names

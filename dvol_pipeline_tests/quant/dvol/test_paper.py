@@ -16,6 +16,7 @@ from dvol_pipeline.quant.dvol.paper import (
     DayResult,
     PaperConfig,
     catch_up_start,
+    first_eod_day,
     frames,
     missed_days,
     reconcile,
@@ -148,3 +149,15 @@ def test_missed_days_are_the_days_between_the_last_state_and_the_run():
     assert missed_days(jan[0], jan[4]) == jan[1:4]
     assert catch_up_start(jan[1], jan[3]) == jan[2] and catch_up_start(jan[2], jan[3]) == jan[3]
     assert catch_up_start(None, jan[3]) == jan[3]
+
+
+def test_a_new_book_starts_a_quarter_back_and_an_old_one_catches_up():
+    """The demo and a fresh `run` start the end of day 90 days back (dates counted by hand:
+    2024-10-03..2024-12-31 is 90 days), never before the first month with models; a book that
+    ran before only catches up the days it missed."""
+    end = date(2024, 12, 31)
+    assert first_eod_day(None, end, 90) == date(2024, 10, 3)
+    assert first_eod_day(None, end, 90, earliest=date(2024, 11, 1)) == date(2024, 11, 1)
+    assert first_eod_day(None, end) == end  # `eod --date` on a lake without a book: that day only
+    assert first_eod_day(date(2024, 12, 28), end, 90) == date(2024, 12, 29)
+    assert first_eod_day(date(2024, 12, 30), end, 90) == end
