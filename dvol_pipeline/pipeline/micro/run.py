@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -151,11 +151,6 @@ def ingest_range(root: Path, source: str, *, landing: Path | None, start: date |
     return out
 
 
-def _read_stream(root: Path, name: str, stream: Stream, first: date, last: date) -> pl.DataFrame | None:
-    venue, symbol = stream
-    return read_table_or_none(root, name, first, last, where={"venue": [venue], "symbol": [symbol]})
-
-
 def streams_in_lake(root: Path, first: date, last: date, tables: tuple[str, ...] = tuple(MICRO_RAW_TABLES)
                     ) -> dict[Stream, list[date]]:
     """(venue, symbol) -> days with rows in any of `tables` within [first, last] (folder listings only)."""
@@ -190,71 +185,71 @@ def _concat(frames: list[pl.DataFrame], name: str) -> pl.DataFrame:
 
 def build_books(root: Path, streams: dict[Stream, list[date]], bars: tuple[str, ...] = ("1s", "1m", "5m"),
                 volume_bars: bool = True, gap_minutes: float = GAP_MINUTES) -> BookBuild:
-    """Per stream, over its days in one pass (a session that spans midnight keeps its book): the book
-    rebuilt from its deltas, its quality and gaps, and the bars from the rebuilt top of book (or the
-    venue's own top-of-book stream where there is no depth data) and the trades. Writes book_top,
-    book_snapshots, book_quality, micro_gaps and micro_bars for those days."""
-    from dvol_pipeline.quant.micro.bars import time_bars, volume_bar_size
-    from dvol_pipeline.quant.micro.bars import volume_bars as make_volume_bars
-    from dvol_pipeline.quant.micro.book import rebuild_book
-    from dvol_pipeline.quant.micro.quality import book_quality, find_gaps
+    """Every (venue, symbol, day) of `streams` as its own unit (`units.build_book_day`: the book replayed
+    from the state at the day's start, its quality and gaps, the bars), one after the other: the same
+    partitions a Dagster run writes with one step per unit, on any workers."""
+    from dvol_pipeline.pipeline.micro.units import build_book_day
 
-    qualities, gaps, counts, built, no_depth, notes = [], [], [], [], [], []
-    for stream, days in streams.items():
-        first, last = days[0], days[-1]
-        deltas = _read_stream(root, "raw_book_deltas", stream, first, last)
-        top_of_book = _read_stream(root, "raw_top_of_book", stream, first, last)
-        trades = _read_stream(root, "raw_trades", stream, first, last)
-        for name, frame in (("raw_book_deltas", deltas), ("raw_top_of_book", top_of_book), ("raw_trades", trades)):
-            if frame is not None and frame.height:
-                gaps.append(find_gaps(frame, name, timedelta(minutes=gap_minutes)))
-        trades = trades if trades is not None else _empty("raw_trades")
-        if deltas is not None and deltas.height:
-            # the stream is complete to the end of its last day (the book stays known over a quiet spell)
-            book = rebuild_book(deltas, end=datetime.combine(last + timedelta(days=1), time.min, UTC))
-            quality = book_quality(book, deltas, top_of_book, trades)
-            for name, frame in (("book_top", book.top), ("book_snapshots", book.snapshots),
-                                ("book_quality", quality)):
-                if frame.height:
-                    write_partitions(root, table(name), frame)
-            qualities.append(quality)
-            notes += [f"{stream[0]}/{stream[1]}: {n}" for n in book.notes]
-            built.append(stream)
-            top, snapshots, known = book.top, book.snapshots, book.known
-        else:
-            no_depth.append(stream)
-            top, snapshots, known = (top_of_book if top_of_book is not None else _empty("raw_top_of_book")), None, None
-        if top.is_empty() and trades.is_empty():
-            continue
-        frames = [time_bars(top, trades, snapshots, bar, known) for bar in bars]
-        size = volume_bar_size(trades) if volume_bars else None
-        if size is not None:
-            frames.append(make_volume_bars(top, trades, size, snapshots, known))
-        out = _concat(frames, "micro_bars")
-        if out.height:
-            write_partitions(root, table("micro_bars"), out)
-            counts.append(out.group_by("venue", "symbol", "bar").len())
-    gap_frame = _concat(gaps, "micro_gaps")
-    if gap_frame.height:
-        write_partitions(root, table("micro_gaps"), gap_frame)
-    count_frame = pl.concat(counts) if counts else pl.DataFrame(
-        schema={"venue": pl.Utf8, "symbol": pl.Utf8, "bar": pl.Utf8, "len": pl.UInt32})
-    return BookBuild(_concat(qualities, "book_quality"), gap_frame, count_frame, built, no_depth, notes)
+    return collect_books([build_book_day(root, venue, symbol, day, bars, volume_bars, gap_minutes)
+                          for (venue, symbol), days in streams.items() for day in days])
+
+
+def collect_books(days: list) -> BookBuild:
+    """The units' summaries (`units.BookDay`) as one BookBuild, in (venue, symbol, day) order."""
+    days = sorted(days, key=lambda b: (b.venue, b.symbol, b.day))
+    with_depth = {(b.venue, b.symbol) for b in days if b.depth}
+    streams = sorted({(b.venue, b.symbol) for b in days})
+    counts = pl.DataFrame([(b.venue, b.symbol, bar, n) for b in days for bar, n in b.bar_counts.items()],
+                          schema={"venue": pl.Utf8, "symbol": pl.Utf8, "bar": pl.Utf8, "len": pl.UInt32}, orient="row")
+    counts = counts.group_by("venue", "symbol", "bar").agg(pl.col("len").sum()).sort("venue", "symbol", "bar")
+    return BookBuild(_concat([b.quality for b in days], "book_quality"), _concat([b.gaps for b in days], "micro_gaps"),
+                     counts, [s for s in streams if s in with_depth], [s for s in streams if s not in with_depth],
+                     [n for b in days for n in b.notes])
 
 
 @dataclass
 class FeatureBuild:
-    features: pl.DataFrame
-    daily: pl.DataFrame
+    rows: int
+    """micro_features rows written."""
+    daily_rows: int
+    columns: int
     leak: object
+    """A LeakReport over every day's sampled rows."""
     missing: dict[str, list[str]]
     """Stream 'venue/symbol' -> features its data could not support."""
 
 
-def build_features(root: Path, first: date, last: date, bars: tuple[str, ...] = FEATURE_BARS,
-                   warmup_days: int = 1) -> FeatureBuild:
+def build_features(root: Path, first: date, last: date, bars: tuple[str, ...] = FEATURE_BARS) -> FeatureBuild:
+    """micro_features and micro_daily for every day with bars in [first, last], each day built as its own
+    unit (`units.build_features_day`: its bars with the previous day's as warm-up), so a day's rows are
+    the same whatever range a run covers; the look-ahead check of every day."""
+    from dvol_pipeline.pipeline.micro.units import build_features_day, feature_days
+
+    days = feature_days(root, first, last)
+    if not days:
+        raise FileNotFoundError(f"micro_bars has no rows for {first}..{last} under {root}: build the bars first")
+    return collect_features([build_features_day(root, day, bars) for day in days])
+
+
+def collect_features(days: list) -> FeatureBuild:
+    """The day units' summaries (`units.FeatureDay`) as one FeatureBuild (row counts, not rows)."""
+    from dvol_pipeline.quant.micro.features.lookahead import LeakReport
+
+    missing: dict[str, list[str]] = {}
+    for d in days:
+        for stream, gone in d.missing.items():
+            missing[stream] = sorted(set(missing.get(stream, [])) | set(gone))
+    failed = [d.violations for d in days if not d.leak_passed and d.violations is not None]
+    leak = LeakReport(not failed, sum(d.leak_compared for d in days),
+                      pl.concat(failed, how="diagonal_relaxed") if failed else pl.DataFrame())
+    return FeatureBuild(sum(d.rows for d in days), sum(d.daily_rows for d in days),
+                        max((d.columns for d in days), default=0), leak, missing)
+
+
+def features_of_days(root: Path, first: date, last: date, bars: tuple[str, ...] = FEATURE_BARS,
+                     warmup_days: int = 1) -> tuple[pl.DataFrame, pl.DataFrame, object, dict[str, list[str]]]:
     """micro_features for bars closing in [first, last] (the days before as warm-up, not written),
-    the look-ahead check on sampled rows, and micro_daily."""
+    the look-ahead check on sampled rows, and micro_daily: (features, daily, leak, missing)."""
     from dvol_pipeline.quant.micro.features import build_features as features_of
     from dvol_pipeline.quant.micro.features import daily_rollup, lookahead_check, missing_features
 
@@ -280,7 +275,10 @@ def build_features(root: Path, first: date, last: date, bars: tuple[str, ...] = 
     if features.height:
         write_partitions(root, table("micro_features"), features)
     daily = daily_rollup(features) if features.height else table("micro_daily").empty()
+    # the roll-up dates a bar by its interval ((ts - 1 ns)'s day): the bar closing at the range's first midnight
+    # rolls into the day before, which another unit owns; leave it out so a unit writes its own days only
+    daily = daily.filter((pl.col("date") >= first) & (pl.col("date") <= last))
     if daily.height:
         write_partitions(root, table("micro_daily"), daily)
     leak = next((lk for lk in leaks if not lk.passed), leaks[0] if leaks else None)
-    return FeatureBuild(features, daily, leak, missing)
+    return features, daily, leak, missing
