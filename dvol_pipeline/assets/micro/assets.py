@@ -151,9 +151,10 @@ def books_collected(context: dg.OpExecutionContext, days: list):
 
 
 @dg.graph_multi_asset(
-    outs={name: dg.AssetOut(group_name=GROUP, kinds={"parquet", "numba"}, metadata=catalog_metadata(name),
+    outs={name: dg.AssetOut(kinds={"parquet", "numba"}, metadata=catalog_metadata(name),
                             dagster_type=dg.Nothing) for name in BOOK_TABLES},
     ins={name: dg.AssetIn(name, dagster_type=dg.Nothing) for name in RAW},
+    group_name=GROUP,
     check_specs=[dg.AssetCheckSpec("bbo_agreement", asset="book_quality",
                                    description="the rebuilt best bid/ask equal the venue's own top-of-book stream on "
                                                ">= 99 % of synced seconds"),
@@ -209,11 +210,12 @@ def features_collected(context: dg.OpExecutionContext, days: list):
 
 
 @dg.graph_multi_asset(
-    outs={"micro_features": dg.AssetOut(group_name=GROUP, kinds={"parquet", "polars"}, dagster_type=dg.Nothing,
+    outs={"micro_features": dg.AssetOut(kinds={"parquet", "polars"}, dagster_type=dg.Nothing,
                                         metadata=catalog_metadata("micro_features")),
-          "micro_daily": dg.AssetOut(group_name=GROUP, kinds={"parquet"}, dagster_type=dg.Nothing,
+          "micro_daily": dg.AssetOut(kinds={"parquet"}, dagster_type=dg.Nothing,
                                      metadata=catalog_metadata("micro_daily"))},
     ins={"micro_bars": dg.AssetIn("micro_bars", dagster_type=dg.Nothing)},
+    group_name=GROUP,
     check_specs=[dg.AssetCheckSpec("no_lookahead", asset="micro_features", blocking=True,
                                    description="sampled rows rebuilt from bars truncated at their close are equal")],
     config=_units_config("feature_units", MicroFeaturesConfig),

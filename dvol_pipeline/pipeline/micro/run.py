@@ -27,8 +27,10 @@ import polars as pl
 
 from dvol_pipeline.contracts.micro import MICRO_RAW_TABLES, PROVENANCE, validate_ticks
 from dvol_pipeline.lake.catalog import table
-from dvol_pipeline.lake.parquet import read_table_or_none, write_partitions
+from dvol_pipeline.lake.parquet import write_partitions
 from dvol_pipeline.lake.quarantine import replace_tick_quarantine
+from dvol_pipeline.pipeline.micro.units import build_book_day, build_features_day, feature_days
+from dvol_pipeline.pipeline.micro import units
 from dvol_pipeline.sources.micro.batch import TickBatch
 
 Stream = tuple[str, str]
@@ -39,6 +41,8 @@ UNPARSED = "raw_book_deltas"
 """Where lines no reader could parse are quarantined (under venue=<source>/symbol=unknown)."""
 FEATURE_BARS = ("1m",)
 """The bar kinds `micro_features` is built for by default (1 s features are an option: ~10x the rows)."""
+streams_in_lake = units.streams_in_lake
+"""(venue, symbol) -> days with rows in the lake (units.py lists, the lane's callers look here)."""
 
 
 @dataclass
@@ -151,16 +155,6 @@ def ingest_range(root: Path, source: str, *, landing: Path | None, start: date |
     return out
 
 
-def streams_in_lake(root: Path, first: date, last: date, tables: tuple[str, ...] = tuple(MICRO_RAW_TABLES)
-                    ) -> dict[Stream, list[date]]:
-    """(venue, symbol) -> days with rows in any of `tables` within [first, last] (folder listings only)."""
-    days: dict[Stream, set[date]] = defaultdict(set)
-    for name in tables:
-        for keys, _ in table(name).partitions(root, first, last, with_file=True):
-            days[(keys["venue"], keys["symbol"])].add(date.fromisoformat(keys["date"]))
-    return {s: sorted(d) for s, d in sorted(days.items())}
-
-
 @dataclass
 class BookBuild:
     quality: pl.DataFrame
@@ -188,8 +182,6 @@ def build_books(root: Path, streams: dict[Stream, list[date]], bars: tuple[str, 
     """Every (venue, symbol, day) of `streams` as its own unit (`units.build_book_day`: the book replayed
     from the state at the day's start, its quality and gaps, the bars), one after the other: the same
     partitions a Dagster run writes with one step per unit, on any workers."""
-    from dvol_pipeline.pipeline.micro.units import build_book_day
-
     return collect_books([build_book_day(root, venue, symbol, day, bars, volume_bars, gap_minutes)
                           for (venue, symbol), days in streams.items() for day in days])
 
@@ -223,8 +215,6 @@ def build_features(root: Path, first: date, last: date, bars: tuple[str, ...] = 
     """micro_features and micro_daily for every day with bars in [first, last], each day built as its own
     unit (`units.build_features_day`: its bars with the previous day's as warm-up), so a day's rows are
     the same whatever range a run covers; the look-ahead check of every day."""
-    from dvol_pipeline.pipeline.micro.units import build_features_day, feature_days
-
     days = feature_days(root, first, last)
     if not days:
         raise FileNotFoundError(f"micro_bars has no rows for {first}..{last} under {root}: build the bars first")
@@ -244,41 +234,3 @@ def collect_features(days: list) -> FeatureBuild:
                       pl.concat(failed, how="diagonal_relaxed") if failed else pl.DataFrame())
     return FeatureBuild(sum(d.rows for d in days), sum(d.daily_rows for d in days),
                         max((d.columns for d in days), default=0), leak, missing)
-
-
-def features_of_days(root: Path, first: date, last: date, bars: tuple[str, ...] = FEATURE_BARS,
-                     warmup_days: int = 1) -> tuple[pl.DataFrame, pl.DataFrame, object, dict[str, list[str]]]:
-    """micro_features for bars closing in [first, last] (the days before as warm-up, not written),
-    the look-ahead check on sampled rows, and micro_daily: (features, daily, leak, missing)."""
-    from dvol_pipeline.quant.micro.features import build_features as features_of
-    from dvol_pipeline.quant.micro.features import daily_rollup, lookahead_check, missing_features
-
-    warm = first - timedelta(days=warmup_days)
-    all_bars = read_table_or_none(root, "micro_bars", warm, last)
-    ticker = read_table_or_none(root, "raw_derivative_ticker", warm, last)
-    liquidations = read_table_or_none(root, "raw_liquidations", warm, last)
-    if all_bars is None or all_bars.is_empty():
-        raise FileNotFoundError(f"micro_bars has no rows for {warm}..{last} under {root}: build the bars first")
-    outs, leaks, missing = [], [], {}
-    for bar in bars:
-        of_bar = all_bars.filter(pl.col("bar") == bar)
-        if of_bar.is_empty():
-            continue
-        built = features_of(of_bar, ticker, liquidations, bar=bar)
-        day = pl.col("ts").dt.date()
-        built = built.filter((day >= first) & (day <= last))
-        outs.append(built)
-        leaks.append(lookahead_check(of_bar, ticker, liquidations, bar=bar))
-        for (venue, symbol), rows in of_bar.partition_by("venue", "symbol", as_dict=True).items():
-            missing[f"{venue}/{symbol}"] = missing_features(rows)
-    features = pl.concat(outs, how="diagonal_relaxed") if outs else table("micro_features").empty()
-    if features.height:
-        write_partitions(root, table("micro_features"), features)
-    daily = daily_rollup(features) if features.height else table("micro_daily").empty()
-    # the roll-up dates a bar by its interval ((ts - 1 ns)'s day): the bar closing at the range's first midnight
-    # rolls into the day before, which another unit owns; leave it out so a unit writes its own days only
-    daily = daily.filter((pl.col("date") >= first) & (pl.col("date") <= last))
-    if daily.height:
-        write_partitions(root, table("micro_daily"), daily)
-    leak = next((lk for lk in leaks if not lk.passed), leaks[0] if leaks else None)
-    return features, daily, leak, missing

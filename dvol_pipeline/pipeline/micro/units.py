@@ -25,6 +25,7 @@ or inside a pass over a range:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -35,6 +36,8 @@ import polars as pl
 from dvol_pipeline.contracts.micro import MICRO_RAW_TABLES
 from dvol_pipeline.lake.catalog import table
 from dvol_pipeline.lake.parquet import read_table_or_none, write_partitions
+
+Stream = tuple[str, str]
 
 Unit = tuple[str, str, date]
 """(venue, symbol, day): the book step's unit."""
@@ -66,8 +69,6 @@ def _midnight(day: date) -> datetime:
 
 def _days(root: Path, stream: tuple[str, str], before: date) -> list[date]:
     """The stream's days with raw rows before `before`, latest first (folder listings only)."""
-    from dvol_pipeline.pipeline.micro.run import streams_in_lake
-
     return sorted(streams_in_lake(root, date.min, before - timedelta(days=1)).get(stream, []), reverse=True)
 
 
@@ -198,8 +199,6 @@ def build_book_day(root: Path, venue: str, symbol: str, day: date, bars: tuple[s
 
 def book_units(root: Path, first: date, last: date) -> list[Unit]:
     """Every (venue, symbol, day) with raw tick rows in [first, last] (folder listings only)."""
-    from dvol_pipeline.pipeline.micro.run import streams_in_lake
-
     return [(v, s, d) for (v, s), days in streams_in_lake(root, first, last).items() for d in days]
 
 
@@ -225,16 +224,60 @@ class FeatureDay:
 
 def feature_days(root: Path, first: date, last: date) -> list[date]:
     """The days with micro_bars in [first, last] (folder listings only)."""
-    from dvol_pipeline.pipeline.micro.run import streams_in_lake
-
     return sorted({d for days in streams_in_lake(root, first, last, ("micro_bars",)).values() for d in days})
 
 
 def build_features_day(root: Path, day: date, bars: tuple[str, ...] = ("1m",)) -> FeatureDay:
     """micro_features and micro_daily of `day` (every stream), with the previous day's bars as warm-up."""
-    from dvol_pipeline.pipeline.micro.run import features_of_days
-
     features, daily, leak, missing = features_of_days(root, day, day, bars, warmup_days=1)
     return FeatureDay(day, features.height, daily.height, len(features.columns),
                       bool(leak.passed) if leak is not None else True, int(leak.n_compared) if leak is not None else 0,
                       leak.violations if leak is not None and not leak.passed else None, missing)
+
+
+def streams_in_lake(root: Path, first: date, last: date, tables: tuple[str, ...] = tuple(MICRO_RAW_TABLES)
+                    ) -> dict[Stream, list[date]]:
+    """(venue, symbol) -> days with rows in any of `tables` within [first, last] (folder listings only)."""
+    days: dict[Stream, set[date]] = defaultdict(set)
+    for name in tables:
+        for keys, _ in table(name).partitions(root, first, last, with_file=True):
+            days[(keys["venue"], keys["symbol"])].add(date.fromisoformat(keys["date"]))
+    return {s: sorted(d) for s, d in sorted(days.items())}
+
+
+def features_of_days(root: Path, first: date, last: date, bars: tuple[str, ...] = ("1m",),
+                     warmup_days: int = 1) -> tuple[pl.DataFrame, pl.DataFrame, object, dict[str, list[str]]]:
+    """micro_features for bars closing in [first, last] (the days before as warm-up, not written),
+    the look-ahead check on sampled rows, and micro_daily: (features, daily, leak, missing)."""
+    from dvol_pipeline.quant.micro.features import build_features as features_of
+    from dvol_pipeline.quant.micro.features import daily_rollup, lookahead_check, missing_features
+
+    warm = first - timedelta(days=warmup_days)
+    all_bars = read_table_or_none(root, "micro_bars", warm, last)
+    ticker = read_table_or_none(root, "raw_derivative_ticker", warm, last)
+    liquidations = read_table_or_none(root, "raw_liquidations", warm, last)
+    if all_bars is None or all_bars.is_empty():
+        raise FileNotFoundError(f"micro_bars has no rows for {warm}..{last} under {root}: build the bars first")
+    outs, leaks, missing = [], [], {}
+    for bar in bars:
+        of_bar = all_bars.filter(pl.col("bar") == bar)
+        if of_bar.is_empty():
+            continue
+        built = features_of(of_bar, ticker, liquidations, bar=bar)
+        day = pl.col("ts").dt.date()
+        built = built.filter((day >= first) & (day <= last))
+        outs.append(built)
+        leaks.append(lookahead_check(of_bar, ticker, liquidations, bar=bar))
+        for (venue, symbol), rows in of_bar.partition_by("venue", "symbol", as_dict=True).items():
+            missing[f"{venue}/{symbol}"] = missing_features(rows)
+    features = pl.concat(outs, how="diagonal_relaxed") if outs else table("micro_features").empty()
+    if features.height:
+        write_partitions(root, table("micro_features"), features)
+    daily = daily_rollup(features) if features.height else table("micro_daily").empty()
+    # the roll-up dates a bar by its interval ((ts - 1 ns)'s day): the bar closing at the range's first midnight
+    # rolls into the day before, which another unit owns; leave it out so a unit writes its own days only
+    daily = daily.filter((pl.col("date") >= first) & (pl.col("date") <= last))
+    if daily.height:
+        write_partitions(root, table("micro_daily"), daily)
+    leak = next((lk for lk in leaks if not lk.passed), leaks[0] if leaks else None)
+    return features, daily, leak, missing
