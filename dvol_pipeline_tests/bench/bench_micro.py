@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         feats = lane.build_features(root, start, END)
         line("features, 1-minute bars, every stream", time.perf_counter() - t0,
-             f"{feats.features.height:,} rows x {len(feats.features.columns)} cols; look-ahead "
+             f"{feats.rows:,} rows x {feats.columns} cols; look-ahead "
              f"{'passed' if feats.leak.passed else 'FAILED'}")
         from dvol_pipeline.lake.parquet import read_table
 

@@ -85,34 +85,60 @@ def raw_ticks(config: MicroIngestConfig, lake: LakeResource, market: MarketResou
                   "missing_features": dg.MetadataValue.json(ingest.missing_features)})
 
 
-@dg.multi_asset(
-    specs=[dg.AssetSpec(name, group_name=GROUP, kinds={"parquet", "numba"}, deps=list(RAW),
-                        metadata=catalog_metadata(name))
-           for name in ("book_top", "book_snapshots", "book_quality", "micro_gaps", "micro_bars")],
-    check_specs=[dg.AssetCheckSpec("bbo_agreement", asset="book_quality",
-                                   description="the rebuilt best bid/ask equal the venue's own top-of-book stream on "
-                                               ">= 99 % of synced seconds"),
-                 dg.AssetCheckSpec("no_crossed_book", asset="book_quality",
-                                   description="no rebuilt state with best bid >= best ask")],
-)
-def micro_books(context: dg.AssetExecutionContext, config: MicroBookConfig, lake: LakeResource):
-    """One pass per (venue, symbol): the book rebuilt, its quality and gaps, then the bars from it."""
-    streams, _, _ = _span(config, lake)
-    built = lane.build_books(lake.path, streams, tuple(config.bars), config.volume_bars, config.gap_minutes)
+BOOK_TABLES = ("book_top", "book_snapshots", "book_quality", "micro_gaps", "micro_bars")
+
+
+def _units_config(op: str, config_class: type[dg.Config]) -> dg.ConfigMapping:
+    """The graph's config is its first op's: run config stays `ops: {<asset>: {config: ...}}`."""
+
+    @dg.config_mapping
+    def mapping(config: config_class) -> dict:  # type: ignore[valid-type]
+        return {op: {"config": config.model_dump()}}
+
+    return mapping
+
+
+@dg.op(ins={name: dg.In(dg.Nothing) for name in RAW}, out=dg.DynamicOut(dict))
+def book_units(config: MicroBookConfig, lake: LakeResource):
+    """One step per (venue, symbol, day) with ticks in the range: the executor may place each on any worker."""
+    from dvol_pipeline.pipeline.micro.units import book_units as units_of
+    from dvol_pipeline.pipeline.micro.units import unit_key
+
+    _, first, last = _span(config, lake)
+    for venue, symbol, day in units_of(lake.path, first, last):
+        yield dg.DynamicOutput({"venue": venue, "symbol": symbol, "day": day.isoformat(), "bars": list(config.bars),
+                                "volume_bars": config.volume_bars, "gap_minutes": config.gap_minutes},
+                               mapping_key=unit_key((venue, symbol, day)))
+
+
+@dg.op
+def book_day(lake: LakeResource, unit: dict):
+    """One unit: reads the lake, writes its day's partitions atomically, returns a small summary."""
+    from dvol_pipeline.pipeline.micro.units import build_book_day
+
+    return build_book_day(lake.path, unit["venue"], unit["symbol"], date.fromisoformat(unit["day"]),
+                          tuple(unit["bars"]), unit["volume_bars"], unit["gap_minutes"])
+
+
+@dg.op(out={**{name: dg.Out(dg.Nothing) for name in BOOK_TABLES},
+            "bbo_agreement": dg.Out(dg.Nothing), "no_crossed_book": dg.Out(dg.Nothing)})
+def books_collected(context: dg.OpExecutionContext, days: list):
+    """The units' summaries as the five tables' metadata and the two book checks."""
+    built = lane.collect_books(days)
     q = built.quality
     agreement = q["bbo_agreement"].drop_nulls()
     crossed = int(q["crossed_states"].sum()) if q.height else 0
     for line in built.notes:
         context.log.info(line)
     for name in ("book_top", "book_snapshots"):
-        yield dg.MaterializeResult(asset_key=name, metadata={"streams": len(built.streams)})
-    yield dg.MaterializeResult(asset_key="book_quality", metadata={
+        yield dg.Output(None, name, metadata={"streams": len(built.streams), "units": len(days)})
+    yield dg.Output(None, "book_quality", metadata={
         "dagster/row_count": q.height, "quality": markdown(q, rows=30),
         "no_depth_data": ", ".join(f"{v}/{s}" for v, s in built.no_depth), "notes": dg.MetadataValue.json(built.notes)})
-    yield dg.MaterializeResult(asset_key="micro_gaps", metadata={"dagster/row_count": built.gaps.height,
-                                                                 "gaps": markdown(built.gaps, rows=20)})
+    yield dg.Output(None, "micro_gaps", metadata={"dagster/row_count": built.gaps.height,
+                                                  "gaps": markdown(built.gaps, rows=20)})
     counts = built.bar_counts
-    yield dg.MaterializeResult(asset_key="micro_bars", metadata={
+    yield dg.Output(None, "micro_bars", metadata={
         "dagster/row_count": int(counts["len"].sum()) if counts.height else 0,
         "bars": markdown(counts.sort("venue", "symbol", "bar"), rows=60)})
     worst = float(agreement.min()) if agreement.len() else None
@@ -124,27 +150,80 @@ def micro_books(context: dg.AssetExecutionContext, config: MicroBookConfig, lake
                               severity=dg.AssetCheckSeverity.WARN, description=f"{crossed} crossed state(s)")
 
 
-@dg.multi_asset(
-    specs=[dg.AssetSpec("micro_features", group_name=GROUP, kinds={"parquet", "polars"}, deps=["micro_bars"],
-                        metadata=catalog_metadata("micro_features")),
-           dg.AssetSpec("micro_daily", group_name=GROUP, kinds={"parquet"}, deps=["micro_features"],
-                        metadata=catalog_metadata("micro_daily"))],
-    check_specs=[dg.AssetCheckSpec("no_lookahead", asset="micro_features", blocking=True,
-                                   description="sampled rows rebuilt from bars truncated at their close are equal")],
+@dg.graph_multi_asset(
+    outs={name: dg.AssetOut(kinds={"parquet", "numba"}, metadata=catalog_metadata(name),
+                            dagster_type=dg.Nothing) for name in BOOK_TABLES},
+    ins={name: dg.AssetIn(name, dagster_type=dg.Nothing) for name in RAW},
+    group_name=GROUP,
+    check_specs=[dg.AssetCheckSpec("bbo_agreement", asset="book_quality",
+                                   description="the rebuilt best bid/ask equal the venue's own top-of-book stream on "
+                                               ">= 99 % of synced seconds"),
+                 dg.AssetCheckSpec("no_crossed_book", asset="book_quality",
+                                   description="no rebuilt state with best bid >= best ask")],
+    config=_units_config("book_units", MicroBookConfig),
 )
-def micro_features(context: dg.AssetExecutionContext, config: MicroFeaturesConfig, lake: LakeResource):
+def micro_books(raw_book_deltas, raw_trades, raw_top_of_book, raw_derivative_ticker, raw_liquidations):
+    """One step per (venue, symbol, day) (`pipeline/micro/units.py`: the book replayed from the state at the
+    day's start, its quality, gaps and bars), then one step that reports them."""
+    units = book_units(raw_book_deltas=raw_book_deltas, raw_trades=raw_trades, raw_top_of_book=raw_top_of_book,
+                       raw_derivative_ticker=raw_derivative_ticker, raw_liquidations=raw_liquidations)
+    outs = books_collected(units.map(book_day).collect())
+    return {**{name: outs[k] for k, name in enumerate(BOOK_TABLES)},
+            "book_quality_bbo_agreement": outs[5], "book_quality_no_crossed_book": outs[6]}
+
+
+@dg.op(ins={"micro_bars": dg.In(dg.Nothing)}, out=dg.DynamicOut(dict))
+def feature_units(config: MicroFeaturesConfig, lake: LakeResource):
+    """One step per day with bars in the range (a day's features read every stream of it: BTC against the
+    alts, the spot-perp basis)."""
+    from dvol_pipeline.pipeline.micro.units import feature_days
+
     _, first, last = _span(config, lake)
-    out = lane.build_features(lake.path, first, last, tuple(config.bars))
+    for day in feature_days(lake.path, first, last):
+        yield dg.DynamicOutput({"day": day.isoformat(), "bars": list(config.bars)},
+                               mapping_key=day.strftime("d%Y%m%d"))
+
+
+@dg.op
+def features_day(lake: LakeResource, unit: dict):
+    from dvol_pipeline.pipeline.micro.units import build_features_day
+
+    return build_features_day(lake.path, date.fromisoformat(unit["day"]), tuple(unit["bars"]))
+
+
+@dg.op(out={"micro_features": dg.Out(dg.Nothing), "micro_daily": dg.Out(dg.Nothing),
+            "no_lookahead": dg.Out(dg.Nothing)})
+def features_collected(context: dg.OpExecutionContext, days: list):
+    if not days:
+        raise FileNotFoundError("no micro_bars in the range: build the bars first")
+    out = lane.collect_features(days)
     if not out.leak.passed:
         context.log.error(str(out.leak.violations))
-    yield dg.MaterializeResult(asset_key="micro_features", metadata={
-        "dagster/row_count": out.features.height, "columns": len(out.features.columns),
+    yield dg.Output(None, "micro_features", metadata={
+        "dagster/row_count": out.rows, "columns": out.columns, "days": len(days),
         "features_not_built": dg.MetadataValue.json({k: v for k, v in out.missing.items() if v})})
-    yield dg.MaterializeResult(asset_key="micro_daily", metadata={"dagster/row_count": out.daily.height})
+    yield dg.Output(None, "micro_daily", metadata={"dagster/row_count": out.daily_rows})
     yield dg.AssetCheckResult(asset_key="micro_features", check_name="no_lookahead", passed=bool(out.leak.passed),
                               severity=dg.AssetCheckSeverity.ERROR,
                               metadata={"values_compared": int(out.leak.n_compared),
                                         "violations": markdown(out.leak.violations)})
+
+
+@dg.graph_multi_asset(
+    outs={"micro_features": dg.AssetOut(kinds={"parquet", "polars"}, dagster_type=dg.Nothing,
+                                        metadata=catalog_metadata("micro_features")),
+          "micro_daily": dg.AssetOut(kinds={"parquet"}, dagster_type=dg.Nothing,
+                                     metadata=catalog_metadata("micro_daily"))},
+    ins={"micro_bars": dg.AssetIn("micro_bars", dagster_type=dg.Nothing)},
+    group_name=GROUP,
+    check_specs=[dg.AssetCheckSpec("no_lookahead", asset="micro_features", blocking=True,
+                                   description="sampled rows rebuilt from bars truncated at their close are equal")],
+    config=_units_config("feature_units", MicroFeaturesConfig),
+)
+def micro_features(micro_bars):
+    """One step per day (`units.build_features_day`), then one step that reports them and the look-ahead check."""
+    outs = features_collected(feature_units(micro_bars=micro_bars).map(features_day).collect())
+    return {"micro_features": outs[0], "micro_daily": outs[1], "micro_features_no_lookahead": outs[2]}
 
 
 micro_assets = [raw_ticks, micro_books, micro_features]

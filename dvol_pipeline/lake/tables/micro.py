@@ -81,7 +81,7 @@ _BOOK = (
              key=("venue", "symbol", "date", "session"), time_col="date"),
     _derived("micro_gaps",
              "Holes in a stream longer than the threshold (10 minutes by default): reported, never filled.",
-             (_c("date", pl.Date, "UTC day the gap starts"), VENUE, SYMBOL,
+             (_c("date", pl.Date, "UTC day the gap ends (the first row after it)"), VENUE, SYMBOL,
               _c("stream", pl.Utf8, "raw table whose stream has the hole"),
               _c("gap_start", UTC_TS_NS, "last row before the hole"), _c("gap_end", UTC_TS_NS, "first row after it"),
               _c("minutes", pl.Float64, "length of the hole")),

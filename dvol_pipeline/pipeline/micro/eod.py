@@ -83,7 +83,7 @@ def build_eod(root, day: date, bar: str = "1m") -> EodBuild:
     drift = feature_drift(train, live, feature_columns(features)) if train.height and live.height else pl.DataFrame()
 
     series = live.select("venue", "symbol").unique().sort("venue", "symbol")
-    gaps = read_table_or_none(root, "micro_gaps", day - timedelta(days=1), day)
+    gaps = read_table_or_none(root, "micro_gaps", day - timedelta(days=1), day + timedelta(days=1))
     no_gaps = pl.DataFrame(schema={"venue": pl.Utf8, "symbol": pl.Utf8, "stream": pl.Utf8,
                                    "gap_start": pl.Datetime("ns", "UTC"), "gap_end": pl.Datetime("ns", "UTC"),
                                    "minutes": pl.Float64})

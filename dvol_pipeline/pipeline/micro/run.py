@@ -20,15 +20,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from dvol_pipeline.contracts.micro import MICRO_RAW_TABLES, PROVENANCE, validate_ticks
 from dvol_pipeline.lake.catalog import table
-from dvol_pipeline.lake.parquet import read_table_or_none, write_partitions
+from dvol_pipeline.lake.parquet import write_partitions
 from dvol_pipeline.lake.quarantine import replace_tick_quarantine
+from dvol_pipeline.pipeline.micro.units import build_book_day, build_features_day, feature_days
+from dvol_pipeline.pipeline.micro import units
 from dvol_pipeline.sources.micro.batch import TickBatch
 
 Stream = tuple[str, str]
@@ -39,6 +41,8 @@ UNPARSED = "raw_book_deltas"
 """Where lines no reader could parse are quarantined (under venue=<source>/symbol=unknown)."""
 FEATURE_BARS = ("1m",)
 """The bar kinds `micro_features` is built for by default (1 s features are an option: ~10x the rows)."""
+streams_in_lake = units.streams_in_lake
+"""(venue, symbol) -> days with rows in the lake (units.py lists, the lane's callers look here)."""
 
 
 @dataclass
@@ -151,21 +155,6 @@ def ingest_range(root: Path, source: str, *, landing: Path | None, start: date |
     return out
 
 
-def _read_stream(root: Path, name: str, stream: Stream, first: date, last: date) -> pl.DataFrame | None:
-    venue, symbol = stream
-    return read_table_or_none(root, name, first, last, where={"venue": [venue], "symbol": [symbol]})
-
-
-def streams_in_lake(root: Path, first: date, last: date, tables: tuple[str, ...] = tuple(MICRO_RAW_TABLES)
-                    ) -> dict[Stream, list[date]]:
-    """(venue, symbol) -> days with rows in any of `tables` within [first, last] (folder listings only)."""
-    days: dict[Stream, set[date]] = defaultdict(set)
-    for name in tables:
-        for keys, _ in table(name).partitions(root, first, last, with_file=True):
-            days[(keys["venue"], keys["symbol"])].add(date.fromisoformat(keys["date"]))
-    return {s: sorted(d) for s, d in sorted(days.items())}
-
-
 @dataclass
 class BookBuild:
     quality: pl.DataFrame
@@ -190,97 +179,58 @@ def _concat(frames: list[pl.DataFrame], name: str) -> pl.DataFrame:
 
 def build_books(root: Path, streams: dict[Stream, list[date]], bars: tuple[str, ...] = ("1s", "1m", "5m"),
                 volume_bars: bool = True, gap_minutes: float = GAP_MINUTES) -> BookBuild:
-    """Per stream, over its days in one pass (a session that spans midnight keeps its book): the book
-    rebuilt from its deltas, its quality and gaps, and the bars from the rebuilt top of book (or the
-    venue's own top-of-book stream where there is no depth data) and the trades. Writes book_top,
-    book_snapshots, book_quality, micro_gaps and micro_bars for those days."""
-    from dvol_pipeline.quant.micro.bars import time_bars, volume_bar_size
-    from dvol_pipeline.quant.micro.bars import volume_bars as make_volume_bars
-    from dvol_pipeline.quant.micro.book import rebuild_book
-    from dvol_pipeline.quant.micro.quality import book_quality, find_gaps
+    """Every (venue, symbol, day) of `streams` as its own unit (`units.build_book_day`: the book replayed
+    from the state at the day's start, its quality and gaps, the bars), one after the other: the same
+    partitions a Dagster run writes with one step per unit, on any workers."""
+    return collect_books([build_book_day(root, venue, symbol, day, bars, volume_bars, gap_minutes)
+                          for (venue, symbol), days in streams.items() for day in days])
 
-    qualities, gaps, counts, built, no_depth, notes = [], [], [], [], [], []
-    for stream, days in streams.items():
-        first, last = days[0], days[-1]
-        deltas = _read_stream(root, "raw_book_deltas", stream, first, last)
-        top_of_book = _read_stream(root, "raw_top_of_book", stream, first, last)
-        trades = _read_stream(root, "raw_trades", stream, first, last)
-        for name, frame in (("raw_book_deltas", deltas), ("raw_top_of_book", top_of_book), ("raw_trades", trades)):
-            if frame is not None and frame.height:
-                gaps.append(find_gaps(frame, name, timedelta(minutes=gap_minutes)))
-        trades = trades if trades is not None else _empty("raw_trades")
-        if deltas is not None and deltas.height:
-            # the stream is complete to the end of its last day (the book stays known over a quiet spell)
-            book = rebuild_book(deltas, end=datetime.combine(last + timedelta(days=1), time.min, UTC))
-            quality = book_quality(book, deltas, top_of_book, trades)
-            for name, frame in (("book_top", book.top), ("book_snapshots", book.snapshots),
-                                ("book_quality", quality)):
-                if frame.height:
-                    write_partitions(root, table(name), frame)
-            qualities.append(quality)
-            notes += [f"{stream[0]}/{stream[1]}: {n}" for n in book.notes]
-            built.append(stream)
-            top, snapshots, known = book.top, book.snapshots, book.known
-        else:
-            no_depth.append(stream)
-            top, snapshots, known = (top_of_book if top_of_book is not None else _empty("raw_top_of_book")), None, None
-        if top.is_empty() and trades.is_empty():
-            continue
-        frames = [time_bars(top, trades, snapshots, bar, known) for bar in bars]
-        size = volume_bar_size(trades) if volume_bars else None
-        if size is not None:
-            frames.append(make_volume_bars(top, trades, size, snapshots, known))
-        out = _concat(frames, "micro_bars")
-        if out.height:
-            write_partitions(root, table("micro_bars"), out)
-            counts.append(out.group_by("venue", "symbol", "bar").len())
-    gap_frame = _concat(gaps, "micro_gaps")
-    if gap_frame.height:
-        write_partitions(root, table("micro_gaps"), gap_frame)
-    count_frame = pl.concat(counts) if counts else pl.DataFrame(
-        schema={"venue": pl.Utf8, "symbol": pl.Utf8, "bar": pl.Utf8, "len": pl.UInt32})
-    return BookBuild(_concat(qualities, "book_quality"), gap_frame, count_frame, built, no_depth, notes)
+
+def collect_books(days: list) -> BookBuild:
+    """The units' summaries (`units.BookDay`) as one BookBuild, in (venue, symbol, day) order."""
+    days = sorted(days, key=lambda b: (b.venue, b.symbol, b.day))
+    with_depth = {(b.venue, b.symbol) for b in days if b.depth}
+    streams = sorted({(b.venue, b.symbol) for b in days})
+    counts = pl.DataFrame([(b.venue, b.symbol, bar, n) for b in days for bar, n in b.bar_counts.items()],
+                          schema={"venue": pl.Utf8, "symbol": pl.Utf8, "bar": pl.Utf8, "len": pl.UInt32}, orient="row")
+    counts = counts.group_by("venue", "symbol", "bar").agg(pl.col("len").sum()).sort("venue", "symbol", "bar")
+    return BookBuild(_concat([b.quality for b in days], "book_quality"), _concat([b.gaps for b in days], "micro_gaps"),
+                     counts, [s for s in streams if s in with_depth], [s for s in streams if s not in with_depth],
+                     [n for b in days for n in b.notes])
 
 
 @dataclass
 class FeatureBuild:
-    features: pl.DataFrame
-    daily: pl.DataFrame
+    rows: int
+    """micro_features rows written."""
+    daily_rows: int
+    columns: int
     leak: object
+    """A LeakReport over every day's sampled rows."""
     missing: dict[str, list[str]]
     """Stream 'venue/symbol' -> features its data could not support."""
 
 
-def build_features(root: Path, first: date, last: date, bars: tuple[str, ...] = FEATURE_BARS,
-                   warmup_days: int = 1) -> FeatureBuild:
-    """micro_features for bars closing in [first, last] (the days before as warm-up, not written),
-    the look-ahead check on sampled rows, and micro_daily."""
-    from dvol_pipeline.quant.micro.features import build_features as features_of
-    from dvol_pipeline.quant.micro.features import daily_rollup, lookahead_check, missing_features
+def build_features(root: Path, first: date, last: date, bars: tuple[str, ...] = FEATURE_BARS) -> FeatureBuild:
+    """micro_features and micro_daily for every day with bars in [first, last], each day built as its own
+    unit (`units.build_features_day`: its bars with the previous day's as warm-up), so a day's rows are
+    the same whatever range a run covers; the look-ahead check of every day."""
+    days = feature_days(root, first, last)
+    if not days:
+        raise FileNotFoundError(f"micro_bars has no rows for {first}..{last} under {root}: build the bars first")
+    return collect_features([build_features_day(root, day, bars) for day in days])
 
-    warm = first - timedelta(days=warmup_days)
-    all_bars = read_table_or_none(root, "micro_bars", warm, last)
-    ticker = read_table_or_none(root, "raw_derivative_ticker", warm, last)
-    liquidations = read_table_or_none(root, "raw_liquidations", warm, last)
-    if all_bars is None or all_bars.is_empty():
-        raise FileNotFoundError(f"micro_bars has no rows for {warm}..{last} under {root}: build the bars first")
-    outs, leaks, missing = [], [], {}
-    for bar in bars:
-        of_bar = all_bars.filter(pl.col("bar") == bar)
-        if of_bar.is_empty():
-            continue
-        built = features_of(of_bar, ticker, liquidations, bar=bar)
-        day = pl.col("ts").dt.date()
-        built = built.filter((day >= first) & (day <= last))
-        outs.append(built)
-        leaks.append(lookahead_check(of_bar, ticker, liquidations, bar=bar))
-        for (venue, symbol), rows in of_bar.partition_by("venue", "symbol", as_dict=True).items():
-            missing[f"{venue}/{symbol}"] = missing_features(rows)
-    features = pl.concat(outs, how="diagonal_relaxed") if outs else table("micro_features").empty()
-    if features.height:
-        write_partitions(root, table("micro_features"), features)
-    daily = daily_rollup(features) if features.height else table("micro_daily").empty()
-    if daily.height:
-        write_partitions(root, table("micro_daily"), daily)
-    leak = next((lk for lk in leaks if not lk.passed), leaks[0] if leaks else None)
-    return FeatureBuild(features, daily, leak, missing)
+
+def collect_features(days: list) -> FeatureBuild:
+    """The day units' summaries (`units.FeatureDay`) as one FeatureBuild (row counts, not rows)."""
+    from dvol_pipeline.quant.micro.features.lookahead import LeakReport
+
+    missing: dict[str, list[str]] = {}
+    for d in days:
+        for stream, gone in d.missing.items():
+            missing[stream] = sorted(set(missing.get(stream, [])) | set(gone))
+    failed = [d.violations for d in days if not d.leak_passed and d.violations is not None]
+    leak = LeakReport(not failed, sum(d.leak_compared for d in days),
+                      pl.concat(failed, how="diagonal_relaxed") if failed else pl.DataFrame())
+    return FeatureBuild(sum(d.rows for d in days), sum(d.daily_rows for d in days),
+                        max((d.columns for d in days), default=0), leak, missing)

@@ -24,7 +24,9 @@ Conventions (the docs page repeats them):
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from datetime import timedelta
 
 import numpy as np
@@ -127,7 +129,9 @@ def _depth(snapshots: pl.DataFrame | None, label: pl.DataFrame, tolerance_ns: in
 
     def level_sum(side: str, n: int) -> pl.Expr:
         sizes = [pl.col(f"{side}_size_{i}") for i in range(1, n + 1) if f"{side}_size_{i}" in snapshots.columns]
-        return (pl.sum_horizontal(*sizes) if sizes else pl.lit(None, pl.Float64)).alias(f"{side}_depth_{n}")
+        # a left-to-right sum (null as 0): the same bits whatever the frame's size (sum_horizontal's order is not)
+        total = functools.reduce(operator.add, (c.fill_null(0.0) for c in sizes)) if sizes else pl.lit(None, pl.Float64)
+        return total.alias(f"{side}_depth_{n}")
 
     depth = snapshots.select(pl.col("ts").alias("__snap_ts"),
                              *(level_sum(s, n) for n in DEPTHS for s in ("bid", "ask"))).sort("__snap_ts")

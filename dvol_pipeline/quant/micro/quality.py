@@ -137,13 +137,14 @@ def book_quality(rebuild: BookRebuild, deltas: pl.DataFrame, top_of_book: pl.Dat
 
 
 def find_gaps(frame: pl.DataFrame, stream: str, threshold: timedelta = GAP_THRESHOLD) -> pl.DataFrame:
-    """`micro_gaps` rows: every silence longer than `threshold` between consecutive rows of a (venue, symbol)."""
+    """`micro_gaps` rows: every silence longer than `threshold` between consecutive rows of a (venue, symbol),
+    dated by the day it ends: the day whose rows reveal it (so the unit of that day reports it, alone)."""
     prev = pl.col("ts_local").shift(1).over("venue", "symbol")
     gaps = (frame.select("venue", "symbol", "ts_local")
             .with_columns(prev.alias("gap_start"))
             .filter((pl.col("ts_local") - pl.col("gap_start")) > threshold)
             .rename({"ts_local": "gap_end"}))
-    return gaps.select(pl.col("gap_start").dt.date().alias("date"), "venue", "symbol",
+    return gaps.select(pl.col("gap_end").dt.date().alias("date"), "venue", "symbol",
                        pl.lit(stream, pl.Utf8).alias("stream"), "gap_start", "gap_end",
                        ((pl.col("gap_end") - pl.col("gap_start")).dt.total_nanoseconds() / 6e10).alias("minutes"))
 
