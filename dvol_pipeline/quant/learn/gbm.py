@@ -34,20 +34,22 @@ The DVOL family (`LightGBMForecaster`, family "lightgbm"):
   levels wander outside the training range. Mean R²_oos over 6 synthetic panels, h=14:
   replace 0.119, add 0.090, none 0.052 (LSTM: 0.153, 0.138, 0.058). No asset column.
 * HAR's residual (residual.py): the booster learns r = y − HAR(x), and the forecast is
-  HAR(x) + λ·booster(x), λ ∈ [0, 1] chosen on the inner validation slice (0 unless the
+  HAR(x) + λ·booster(x), λ ∈ [0, 1] chosen on the window's last slice (0 unless the
   booster's residual forecast is significant there: then the family is HAR exactly).
   SHAP and the gain shares describe the residual booster (what it adds to HAR, before λ).
-* Early stopping: `split_validation` takes the last `val_fraction` of the training dates
-  (at least `val_min_days`) as validation and purges the `horizon` days before it, so no
-  train-proper label overlaps the validation slice. Nothing after the training window is
-  ever seen. HAR is fitted on the train-proper rows for the residual target; the booster
-  early-stops on HAR's validation residuals (its rounds: the capacity), and λ is chosen on
-  the same slice. With `refit=True` (default) HAR and the booster are then refit on the
-  whole window (the booster with the best number of rounds), so the most recent weeks
-  inform the forecast, with the λ of the inner fit: λ measures how far the residual
-  signal at that capacity carries to unseen days, which the refit cannot measure again
-  (it has no unseen days left); `refit=False` keeps the early-stopped booster. A window
-  too short to split trains `rounds_no_val` rounds with λ = `shrinkage` or 0 (HAR).
+* Inner slices (residual.py `inner_split`, all inside the training window, each purged
+  from the next by `horizon` days, so no earlier label overlaps a later slice): the λ
+  slice is the last `shrinkage_fraction` of the dates (at least `shrinkage_min_days`);
+  the stopping slice is the last `val_fraction` (at least `val_min_days`) of what
+  precedes it; inner-train is the rest. Nothing after the training window is ever seen.
+  HAR is fitted on inner-train for the residual target; the booster early-stops on HAR's
+  residuals on the stopping slice (its rounds: the capacity), and λ is chosen on the λ
+  slice. With `refit=True` (default) HAR and the booster are then refit on the whole
+  window (the booster with the best number of rounds), so the most recent weeks inform
+  the forecast, with the λ of the inner fit: λ measures how far the residual signal at
+  that capacity carries to unseen days, which the refit cannot measure again (it has no
+  unseen days left); `refit=False` keeps the early-stopped booster. A window too short
+  for the slices trains `rounds_no_val` rounds with λ = `shrinkage` or 0 (HAR).
   `fixed_rounds` (the group ablations) trains once on the whole window with those rounds
   and λ = `shrinkage` (the full model's) or 0.
 * Determinism: the wrapper's, with `seed_all` and a fixed num_threads (1). Same data +
@@ -66,8 +68,10 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.learn.base import Forecaster, Model, numeric
-from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps, split_validation
-from dvol_pipeline.quant.learn.residual import before, choose_shrinkage, combine, fit_har, load_har, save_har
+from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps
+from dvol_pipeline.quant.learn.residual import (
+    before, choose_shrinkage, combine, fit_har, inner_split, load_har, save_har,
+)
 
 BOOSTER_FILE = "booster.txt"
 
@@ -240,13 +244,15 @@ class LightGBMForecaster(Forecaster):
         "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_rounds": 1000,
         "early_stopping_rounds": 50, "val_fraction": 0.3, "val_min_days": 30, "rounds_no_val": 200,
         "refit": True, "gap_features": "replace", "num_threads": 1, "fixed_rounds": None,
-        "shrinkage": None, "shrinkage_min_t": 2.0,
+        "shrinkage": None, "shrinkage_min_t": 2.0, "shrinkage_fraction": 0.15, "shrinkage_min_days": 30,
     }
     """`fixed_rounds`: train once on the whole window with that many rounds, no validation slice
     (what the default's refit does after early stopping; the group ablations use the full model's).
     `shrinkage`: None = λ chosen on the inner validation slice; a number in [0, 1] fixes λ (used
     only without a validation slice: `fixed_rounds`, a short window). `shrinkage_min_t`: the
-    t-statistic λ's slope needs on the inner validation slice (residual.py)."""
+    t-statistic λ's slope needs on the λ slice, the window's last `shrinkage_fraction` of dates
+    (at least `shrinkage_min_days`); the stopping slice is `val_fraction` of what precedes it
+    (residual.py)."""
 
     def __init__(self, horizon: int, seed: int = 0, **config: Any) -> None:
         super().__init__(horizon, seed, **config)
@@ -285,32 +291,33 @@ class LightGBMForecaster(Forecaster):
         ok = np.isfinite(y)
         x, y, dates = self._matrix(train)[ok], y[ok], train["date"].filter(pl.Series(ok))
         fixed = self.config["fixed_rounds"]
-        split = None if fixed else split_validation(dates, self.horizon, self.config["val_fraction"],
-                                                    self.config["val_min_days"])
+        c = self.config
+        split = None if fixed else inner_split(dates, self.horizon, c["val_fraction"], c["val_min_days"],
+                                               c["shrinkage_fraction"], c["shrinkage_min_days"])
         if fixed:
             rounds = int(fixed)
             self.state["validation"] = None
             shrink = {"lambda": self._fixed_shrinkage(), "reason": "fixed: no validation slice (fixed_rounds)"}
         elif split is None:
-            rounds = int(self.config["rounds_no_val"])
+            rounds = int(c["rounds_no_val"])
             self.notes.append(f"window too short for a validation slice: fixed {rounds} rounds, no early stopping")
             self.state["validation"] = None
-            shrink = {"lambda": self._fixed_shrinkage(), "reason": "window too short for a validation slice"}
+            shrink = {"lambda": self._fixed_shrinkage(), "reason": "window too short for the inner slices"}
         else:
-            tr, va, info = split
+            tr, va, sh, info = split
             inner = fit_har(before(train, info["validation_start"], self.horizon), self.features, target,
                             self.horizon, self.seed)
             r = y - inner.predict(train)[ok]
-            stopped = self.regressor(int(self.config["max_rounds"]), int(self.config["early_stopping_rounds"]))
+            stopped = self.regressor(int(c["max_rounds"]), int(c["early_stopping_rounds"]))
             stopped.fit_matrix(x[tr], r[tr], columns, valid=(x[va], r[va]))
             rounds = stopped.state["best_iteration"]
-            r_hat = stopped.raw_predict(x[va], rounds)
+            r_hat = stopped.raw_predict(x[sh], rounds)
             info["best_iteration"] = rounds
-            info["validation_rmse"] = float(np.sqrt(np.mean((r_hat - r[va]) ** 2)))
+            info["validation_rmse"] = float(np.sqrt(np.mean((stopped.raw_predict(x[va], rounds) - r[va]) ** 2)))
             info["har_validation_rmse"] = float(np.sqrt(np.mean(r[va] ** 2)))
             self.state["validation"] = info
-            shrink = choose_shrinkage(r[va], r_hat, dates.filter(pl.Series(va)).to_numpy(), self.horizon,
-                                      float(self.config["shrinkage_min_t"]))
+            shrink = choose_shrinkage(r[sh], r_hat, dates.filter(pl.Series(sh)).to_numpy(), self.horizon,
+                                      float(c["shrinkage_min_t"]))
             booster = stopped.booster
         self.har = fit_har(train, self.features, target, self.horizon, self.seed)
         if split is None or self.config["refit"]:

@@ -51,8 +51,10 @@ import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
 from dvol_pipeline.quant.learn.base import Forecaster, numeric
-from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps, split_validation
-from dvol_pipeline.quant.learn.residual import before, choose_shrinkage, combine, fit_har, load_har, save_har
+from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps
+from dvol_pipeline.quant.learn.residual import (
+    before, choose_shrinkage, combine, fit_har, inner_split, load_har, save_har,
+)
 
 WEIGHTS_FILE, CONTEXT_FILE = "lstm.pt", "context.parquet"
 
@@ -171,9 +173,11 @@ class LSTMForecaster(Forecaster):
         "seq_len": 90, "min_history": 90, "hidden": 16, "layers": 1, "lr": 3e-3, "weight_decay": 1e-4,
         "batch_size": 128, "max_epochs": 40, "patience": 1, "val_fraction": 0.2, "val_min_days": 30,
         "epochs_no_val": 15, "gap_features": "replace", "num_threads": 1, "shrinkage": None, "shrinkage_min_t": 2.0,
+        "shrinkage_fraction": 0.15, "shrinkage_min_days": 30,
     }
     """`shrinkage`: None = λ chosen on the validation slice; a number in [0, 1] fixes λ where the
-    window is too short for one (else λ = 0 there). `shrinkage_min_t`: see residual.py."""
+    window is too short for one (else λ = 0 there). `shrinkage_min_t`, `shrinkage_fraction`,
+    `shrinkage_min_days`: the λ slice and its gate, see residual.py."""
 
     def __init__(self, horizon: int, seed: int = 0, **config: Any) -> None:
         super().__init__(horizon, seed, **config)
@@ -208,25 +212,28 @@ class LSTMForecaster(Forecaster):
         if ok.sum() < 50:
             raise ValueError(f"lstm: only {int(ok.sum())} labelled rows with {self.config['min_history']} days of history")
         x, y, dates = np.ascontiguousarray(windows[ok]), y[ok], train["date"].filter(pl.Series(ok))
-        split = split_validation(dates, self.horizon, self.config["val_fraction"], self.config["val_min_days"])
-        tr, va = (split[0], split[1]) if split else (np.ones(y.size, bool), np.zeros(y.size, bool))
-        inner = fit_har(before(train, split[2]["validation_start"], self.horizon), self.features, target,
+        c = self.config
+        split = inner_split(dates, self.horizon, c["val_fraction"], c["val_min_days"], c["shrinkage_fraction"],
+                            c["shrinkage_min_days"])
+        none = np.zeros(y.size, bool)
+        tr, va, sh = split[:3] if split else (np.ones(y.size, bool), none, none)
+        inner = fit_har(before(train, split[3]["validation_start"], self.horizon), self.features, target,
                         self.horizon, self.seed) if split else self.har
         r = y - inner.predict(train)[ok]
         self.state["y_mean"], self.state["y_std"] = float(r[tr].mean()), float(r[tr].std()) or 1.0
         z = ((r - self.state["y_mean"]) / self.state["y_std"]).astype(np.float32)
-        with torch_determinism(self.seed, int(self.config["num_threads"])):
+        with torch_determinism(self.seed, int(c["num_threads"])):
             self.net, info = self._train(len(columns), x[tr], z[tr], x[va], z[va])
-            r_hat = predict_net(self.net, x[va], 1024) * self.state["y_std"] + self.state["y_mean"]
-        info["validation"] = split[2] if split else None
+            r_hat = predict_net(self.net, x[sh], 1024) * self.state["y_std"] + self.state["y_mean"]
+        info["validation"] = split[3] if split else None
         if split is None:
             self.notes.append("window too short for a validation slice: fixed epochs, no early stopping")
-            fixed = self.config["shrinkage"]
-            shrink = {"lambda": 0.0 if fixed is None else float(fixed), "reason": "window too short for a validation slice"}
+            fixed = c["shrinkage"]
+            shrink = {"lambda": 0.0 if fixed is None else float(fixed), "reason": "window too short for the inner slices"}
         else:
             info["har_validation_rmse"] = float(np.sqrt(np.mean(r[va] ** 2)))
-            shrink = choose_shrinkage(r[va], r_hat, dates.filter(pl.Series(va)).to_numpy(), self.horizon,
-                                      float(self.config["shrinkage_min_t"]))
+            shrink = choose_shrinkage(r[sh], r_hat, dates.filter(pl.Series(sh)).to_numpy(), self.horizon,
+                                      float(c["shrinkage_min_t"]))
         if not 0.0 <= shrink["lambda"] <= 1.0:
             raise ValueError(f"lstm: shrinkage must be within [0, 1] or None, got {shrink['lambda']}")
         self.state["training"] = info

@@ -10,21 +10,24 @@ the family is HAR, by construction.
 
 Inside one training window (the fold's purged window; nothing after it is read):
 
-1. Inner split: the family's end-of-window validation slice (`split_validation`: the last
-   `val_fraction` of the dates, at least `val_min_days`), with the `horizon` days before it
-   purged, so no inner-train label reaches into it.
-2. `fit_har` on the inner-train rows (dates before validation start − h); the residual target
-   is r = y − HAR_inner(x) on inner-train and inner-validation rows (on validation, HAR's own
-   out-of-sample error).
-3. The ML model learns r on inner-train; early stopping on the inner validation sets its
+1. Inner split (`inner_split`), three slices in date order, each purged from the next by
+   the `horizon` days whose labels would reach into it: inner-train | stopping slice (the
+   family's `val_fraction`, at least `val_min_days`, of what precedes the λ slice) | λ
+   slice (the window's last `shrinkage_fraction` of dates, at least `shrinkage_min_days`).
+   λ gets a slice of its own because early stopping picks the epoch (the round) that fits
+   the stopping slice best: judged on that slice again, a net trained on pure noise passed
+   the gate below (t = 2.5 on the noise panel of the tests).
+2. `fit_har` on the inner-train rows; the residual target is r = y − HAR_inner(x) on every
+   inner row (on the two later slices: HAR's own out-of-sample error).
+3. The ML model learns r on inner-train; early stopping on the stopping slice sets its
    capacity (LightGBM's rounds, the LSTM's epochs).
-4. `choose_shrinkage` on the inner validation: the forecast-encompassing regression
-   r = b · r̂ + e (Harvey, Leybourne & Newbold 1998: does the ML forecast add anything to
-   HAR's?), b by least squares through the origin, its t-statistic with Driscoll–Kraay
-   standard errors (statsmodels "hac-groupsum": the scores summed over assets per day, then
-   Newey–West over days with `horizon` lags, because h-day labels overlap and BTC and ETH
-   move together). λ = min(b, 1) when t ≥ `min_t` (default 2), else 0. The gate is what
-   makes λ = 0 on noise: the least-squares b alone is positive half the time by chance.
+4. `choose_shrinkage` on the λ slice: the forecast-encompassing regression r = b · r̂ + e
+   (Harvey, Leybourne & Newbold 1998: does the ML forecast add anything to HAR's?), b by
+   least squares through the origin, its t-statistic with Driscoll–Kraay standard errors
+   (statsmodels "hac-groupsum": the scores summed over assets per day, then Newey–West
+   over days with `horizon` lags, because h-day labels overlap and BTC and ETH move
+   together). λ = min(b, 1) when t ≥ `min_t` (default 2), else 0. The gate is what makes
+   λ = 0 on noise: the least-squares b alone is positive half the time by chance.
 5. The final forecast: HAR refit on the whole window (the `har` family's own fit on the same
    rows, so λ = 0 reproduces the `har` forecasts exactly) plus λ times the residual model.
    The families decide whether the residual model is refit (see gbm.py and lstm.py).
@@ -43,6 +46,7 @@ import polars as pl
 import statsmodels.api as sm
 
 from dvol_pipeline.quant.learn.har import HAR
+from dvol_pipeline.quant.learn.preprocess import split_validation
 
 HAR_DIR = "har"
 MIN_ROWS = 20
@@ -52,6 +56,25 @@ MIN_ROWS = 20
 def fit_har(train: pl.DataFrame, features: list[str], target: str, horizon: int, seed: int) -> HAR:
     """The `har` family fitted as the registry would on `train` (same features and target)."""
     return HAR(horizon, seed).fit(train, features, target)
+
+
+def inner_split(dates: pl.Series, horizon: int, val_fraction: float, val_min_days: int, shrinkage_fraction: float,
+                shrinkage_min_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]] | None:
+    """Masks (inner-train, stopping slice, λ slice) over `dates`, and their dates; None when the
+    window is too short for the three (`split_validation` applied twice: the λ slice at the
+    end, then the stopping slice at the end of what precedes it)."""
+    last = split_validation(dates, horizon, shrinkage_fraction, shrinkage_min_days)
+    if last is None:
+        return None
+    rest, shrink, shrink_info = last
+    first = split_validation(dates.filter(pl.Series(rest)), horizon, val_fraction, val_min_days)
+    if first is None:
+        return None
+    train, stop = np.zeros(len(dates), bool), np.zeros(len(dates), bool)
+    train[np.flatnonzero(rest)[first[0]]] = True
+    stop[np.flatnonzero(rest)[first[1]]] = True
+    info = {**first[2], "shrinkage_start": shrink_info["validation_start"], "shrinkage_end": shrink_info["validation_end"]}
+    return train, stop, shrink, info
 
 
 def before(frame: pl.DataFrame, start: date | str, horizon: int) -> pl.DataFrame:
