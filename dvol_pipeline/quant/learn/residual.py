@@ -26,7 +26,7 @@ Inside one training window (the fold's purged window; nothing after it is read):
    least squares through the origin, its t-statistic with Driscoll–Kraay standard errors
    (statsmodels "hac-groupsum": the scores summed over assets per day, then Newey–West
    over days with `horizon` lags, because h-day labels overlap and BTC and ETH move
-   together). λ = min(b, 1) when t ≥ `min_t` (default 2), else 0. The gate is what makes
+   together; no small-sample factor, as Stata's xtscc that statsmodels tests against). λ = min(b, 1) when t ≥ `min_t` (default 2), else 0. The gate is what makes
    λ = 0 on noise: the least-squares b alone is positive half the time by chance.
 5. The final forecast: HAR refit on the whole window (the `har` family's own fit on the same
    rows, so λ = 0 reproduces the `har` forecasts exactly) plus λ times the residual model.
@@ -96,7 +96,8 @@ def choose_shrinkage(residual: np.ndarray, forecast: np.ndarray, dates: np.ndarr
     if ok.sum() < MIN_ROWS or not np.any(f[ok] != 0):
         return {**info, "reason": "too few inner-validation rows, or a constant-zero residual forecast"}
     _, time = np.unique(np.asarray(dates)[ok], return_inverse=True)
-    fit = sm.OLS(r[ok], f[ok][:, None]).fit(cov_type="hac-groupsum", cov_kwds={"time": time, "maxlags": int(horizon)})
+    kwds = {"time": time, "maxlags": int(horizon), "use_correction": False}
+    fit = sm.OLS(r[ok], f[ok][:, None]).fit(cov_type="hac-groupsum", cov_kwds=kwds)
     slope, se = float(fit.params[0]), float(fit.bse[0])
     t = slope / se if se > 0 else (np.inf if slope > 0 else 0.0)
     info.update(slope=round(slope, 6), t_hac=round(float(t), 4))
