@@ -26,7 +26,11 @@ Inside one training window (the fold's purged window; nothing after it is read):
    least squares through the origin, its t-statistic with Driscoll–Kraay standard errors
    (statsmodels "hac-groupsum": the scores summed over assets per day, then Newey–West
    over days with `horizon` lags, because h-day labels overlap and BTC and ETH move
-   together; no small-sample factor, as Stata's xtscc that statsmodels tests against). λ = min(b, 1) when t ≥ `min_t` (default 2), else 0. The gate is what makes
+   together; no small-sample factor, as Stata's xtscc that statsmodels tests against),
+   then Harvey, Leybourne & Newbold's (1997) small-sample factor for h-step forecasts,
+   √((T + 1 − 2h + h(h−1)/T) / T) over T days (a HAC t over a few dozen days of 14-day
+   labels, i.e. a handful of independent ones, rejects far too often without it).
+   λ = min(b, 1) when that t ≥ `min_t` (default 2), else 0. The gate is what makes
    λ = 0 on noise: the least-squares b alone is positive half the time by chance.
 5. The final forecast: HAR refit on the whole window (the `har` family's own fit on the same
    rows, so λ = 0 reproduces the `har` forecasts exactly) plus λ times the residual model.
@@ -89,18 +93,22 @@ def choose_shrinkage(residual: np.ndarray, forecast: np.ndarray, dates: np.ndarr
     """λ and how it was chosen, from HAR's inner-validation residuals and the ML forecast of them.
 
     `dates` (one per row, any sortable dtype) are the time periods of the Driscoll–Kraay
-    standard error. Returns {"lambda", "slope", "t_hac", "rows", "min_t", "reason"}."""
+    standard error. Returns {"lambda", "slope", "t_hac" (Driscoll–Kraay), "t" (times HLN's
+    small-sample factor: the one gated), "days", "rows", "min_t", "reason"}."""
     r, f = np.asarray(residual, np.float64), np.asarray(forecast, np.float64)
     ok = np.isfinite(r) & np.isfinite(f)
-    info: dict[str, Any] = {"lambda": 0.0, "slope": None, "t_hac": None, "rows": int(ok.sum()), "min_t": float(min_t)}
+    info: dict[str, Any] = {"lambda": 0.0, "slope": None, "t_hac": None, "t": None, "days": None, "rows": int(ok.sum()),
+                            "min_t": float(min_t)}
     if ok.sum() < MIN_ROWS or not np.any(f[ok] != 0):
         return {**info, "reason": "too few inner-validation rows, or a constant-zero residual forecast"}
     _, time = np.unique(np.asarray(dates)[ok], return_inverse=True)
     kwds = {"time": time, "maxlags": int(horizon), "use_correction": False}
     fit = sm.OLS(r[ok], f[ok][:, None]).fit(cov_type="hac-groupsum", cov_kwds=kwds)
     slope, se = float(fit.params[0]), float(fit.bse[0])
-    t = slope / se if se > 0 else (np.inf if slope > 0 else 0.0)
-    info.update(slope=round(slope, 6), t_hac=round(float(t), 4))
+    t_hac = slope / se if se > 0 else (np.inf if slope > 0 else 0.0)
+    days, h = len(np.unique(time)), int(horizon)
+    t = t_hac * np.sqrt(max(days + 1 - 2 * h + h * (h - 1) / days, 0.0) / days)
+    info.update(slope=round(slope, 6), t_hac=round(float(t_hac), 4), t=round(float(t), 4), days=days)
     if not t >= min_t:
         return {**info, "reason": f"t = {t:.2f} < {min_t}: the residual forecast adds nothing HAR lacks"}
     return {**info, "lambda": float(min(slope, 1.0)), "reason": "t >= min_t: λ = min(slope, 1)"}

@@ -138,6 +138,8 @@ def test_shrinkage_t_statistic_is_driscoll_kraay():
     got = choose_shrinkage(r, f, np.arange(300), horizon=7, min_t=0.0)
     nw = sm.OLS(r, f[:, None]).fit(cov_type="HAC", cov_kwds={"maxlags": 7, "use_correction": False})
     assert got["t_hac"] == pytest.approx(float(nw.tvalues[0]), rel=1e-3)
+    # the gated t: Harvey, Leybourne & Newbold's (1997) factor, sqrt((T + 1 - 2h + h(h-1)/T) / T), T = 300 days
+    assert got["t"] == pytest.approx(got["t_hac"] * np.sqrt((300 + 1 - 14 + 42 / 300) / 300), rel=1e-3)
 
 
 def test_combine_falls_back_to_har_where_no_residual_forecast():
