@@ -17,11 +17,13 @@
 * HAR's residual (residual.py): the net learns r = y − HAR(x) (HAR fitted on the
   train-proper rows), and the forecast is HAR(x) + λ·net(x), λ ∈ [0, 1] chosen on the
   validation slice (0 unless the net's residual forecast is significant there: then the
-  family is HAR exactly, and predict does not run the net). The early-stopped net is kept,
-  not refit on the whole window (as before the residual construction): λ was measured on
-  this net, and a refit one (another seeded SGD path) would be a net nobody validated;
-  HAR, cheap and deterministic, is refit on the whole window. A row with under
-  `min_history` days of history gets HAR's forecast (no residual forecast: no NaN).
+  family is HAR exactly, and predict does not run the net). When λ > 0 the net is refit
+  (fresh, same seed) on the whole window's residuals of the full-window HAR it is added to,
+  for the epochs early stopping chose, as LightGBM's booster is refit with its rounds; the
+  early-stopped net learned the inner HAR's residuals, and added to another HAR it would
+  correct errors that HAR no longer makes. When λ = 0 the early-stopped net is kept (it is
+  not used; no refit spent on it). A row with under `min_history` days of history gets
+  HAR's forecast (no residual forecast: no NaN).
 * Net (`lstm_net`, trained by `train_net`, both also the universe lane's): LSTM (1 layer,
   16 hidden) → linear head on the last step. Adam, MSE, gradient clipping; early stopping on the end-of-window validation slice with the horizon purge
   (`split_validation`), keeping the best epoch's weights. Patience 1 (stop at the first
@@ -236,18 +238,28 @@ class LSTMForecaster(Forecaster):
                                       float(c["shrinkage_min_t"]))
         if not 0.0 <= shrink["lambda"] <= 1.0:
             raise ValueError(f"lstm: shrinkage must be within [0, 1] or None, got {shrink['lambda']}")
+        if split is not None and shrink["lambda"] > 0:
+            # the net that forecasts is added to the full-window HAR: refit it on that HAR's residuals over the
+            # whole window, for the epochs early stopping chose (as LightGBM's booster is refit with its rounds)
+            r = y - self.har.predict(train)[ok]
+            self.state["y_mean"], self.state["y_std"] = float(r.mean()), float(r.std()) or 1.0
+            z = ((r - self.state["y_mean"]) / self.state["y_std"]).astype(np.float32)
+            with torch_determinism(self.seed, int(c["num_threads"])):
+                self.net, _ = self._train(len(columns), x, z, x[none], z[none], epochs=info["best_epoch"])
+            info["refit_epochs"] = info["best_epoch"]
         self.state["training"] = info
         self.state["shrinkage"], self.state["shrinkage_info"] = float(shrink["lambda"]), shrink
         L = int(self.config["seq_len"])
         self.context = train.select("date", "asset", *self.features).group_by("asset", maintain_order=True).tail(L - 1)
         return self.features
 
-    def _train(self, n_in, x_tr, z_tr, x_va, z_va) -> tuple[Any, dict[str, Any]]:
+    def _train(self, n_in, x_tr, z_tr, x_va, z_va, epochs: int | None = None) -> tuple[Any, dict[str, Any]]:
         c = self.config
         net = lstm_net(n_in, int(c["hidden"]), int(c["layers"]))
         has_val = len(z_va) > 0
+        epochs = epochs or int(c["max_epochs"] if has_val else c["epochs_no_val"])
         fit = train_net(net, (x_tr, z_tr), (x_va, z_va), lr=c["lr"], weight_decay=c["weight_decay"],
-                        batch_size=int(c["batch_size"]), epochs=int(c["max_epochs"] if has_val else c["epochs_no_val"]),
+                        batch_size=int(c["batch_size"]), epochs=int(epochs),
                         patience=int(c["patience"]), seed=self.seed)
         val_rmse = float(np.sqrt(fit["validation_mse"]) * self.state["y_std"]) if has_val else None
         return net, {"epochs_run": fit["epochs_run"], "best_epoch": fit["best_epoch"], "validation_rmse": val_rmse,

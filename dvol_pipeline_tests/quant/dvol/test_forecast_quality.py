@@ -51,6 +51,33 @@ def test_models_have_directional_skill_out_of_sample_on_the_simulated_market():
     assert h7["garch"].hit_rate > 0.55 and h7["garch"].r2_oos > -0.03
 
 
+@pytest.mark.slow
+def test_machine_learning_families_are_not_worse_than_har_on_the_simulated_market():
+    """Issue 23, item 7: LightGBM, the LSTM and the ensemble forecast at least as well as HAR
+    (R²_oos ≥ HAR's − 0.01) at 1, 7 and 14 days, out of sample on the simulated market's folds.
+
+    Every 4th monthly fold (2022-04, 2022-08, ..., 2024-12; nine per horizon, to keep the test
+    under a minute; the full 33 folds are bench_ml_vs_har's), each fitted on its own purged
+    window: the ML families are HAR plus a residual whose weight λ is chosen inside that window
+    (quant/learn/residual.py), the ensemble weighted on the earlier of these folds only. The
+    0.01 margin is the issue's. Before the residual construction this held here too (the
+    simulated market's HAR is weak); the unit tests in quant/learn/test_residual.py are the ones
+    that failed before."""
+    market = SimulatedMarket(SimConfig(), end=END)
+    tables = {n: market.table(n, START, END) for n in
+              ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")}
+    frame = build_features(tables).frame
+    for h in (1, 7, 14):
+        preds, past = [], None
+        for fold in monthly_folds(START, END, h)[::4]:
+            preds.append(run_fold(frame, fold, past_oos=past).predictions)
+            past = pl.concat(preds)
+        r2 = {f: forecast_metrics(g["y"].to_numpy(), g["y_hat"].to_numpy()).r2_oos
+              for (f,), g in past.group_by("family")}
+        for family in ("lightgbm", "lstm", "ensemble"):
+            assert r2[family] >= r2["har"] - 0.01, (h, family, r2)
+
+
 def test_a_cdd_user_with_only_dvol_and_daily_bars_gets_features_and_forecasts(tmp_path):
     n = 480
     first = date(2022, 1, 1)
