@@ -43,8 +43,9 @@ The DVOL family (`LightGBMForecaster`, family "lightgbm"):
   the stopping slice is the last `val_fraction` (at least `val_min_days`) of what
   precedes it; inner-train is the rest. Nothing after the training window is ever seen.
   HAR is fitted on inner-train for the residual target; the booster early-stops on HAR's
-  residuals on the stopping slice (its rounds: the capacity), and λ is chosen on the λ
-  slice. With `refit=True` (default) HAR and the booster are then refit on the whole
+  residuals on the stopping slice (its rounds: the capacity). λ is chosen on the λ slice
+  for HAR and a booster of those rounds both refit on every row before it (the booster on
+  that HAR's residuals): the forecasting procedure below, one step back. With `refit=True` (default) HAR and the booster are then refit on the whole
   window (the booster with the best number of rounds), so the most recent weeks inform
   the forecast, with the λ of the inner fit: λ measures how far the residual signal at
   that capacity carries to unseen days, which the refit cannot measure again (it has no
@@ -70,7 +71,7 @@ import polars as pl
 from dvol_pipeline.quant.learn.base import Forecaster, Model, numeric
 from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps
 from dvol_pipeline.quant.learn.residual import (
-    before, choose_shrinkage, combine, fit_har, inner_split, load_har, save_har,
+    before, before_mask, choose_shrinkage, combine, fit_har, inner_split, load_har, save_har,
 )
 
 BOOSTER_FILE = "booster.txt"
@@ -311,11 +312,17 @@ class LightGBMForecaster(Forecaster):
             stopped = self.regressor(int(c["max_rounds"]), int(c["early_stopping_rounds"]))
             stopped.fit_matrix(x[tr], r[tr], columns, valid=(x[va], r[va]))
             rounds = stopped.state["best_iteration"]
-            r_hat = stopped.raw_predict(x[sh], rounds)
             info["best_iteration"] = rounds
             info["validation_rmse"] = float(np.sqrt(np.mean((stopped.raw_predict(x[va], rounds) - r[va]) ** 2)))
             info["har_validation_rmse"] = float(np.sqrt(np.mean(r[va] ** 2)))
             self.state["validation"] = info
+            # λ judges the procedure that forecasts, one step back: HAR and the booster (its rounds) refit on
+            # every row before the λ slice, the booster on that HAR's residuals
+            pre = before_mask(dates, info["shrinkage_start"], self.horizon)
+            har_pre = fit_har(before(train, info["shrinkage_start"], self.horizon), self.features, target,
+                              self.horizon, self.seed)
+            r = y - har_pre.predict(train)[ok]
+            r_hat = self.regressor(rounds).fit_matrix(x[pre], r[pre], columns).raw_predict(x[sh])
             shrink = choose_shrinkage(r[sh], r_hat, dates.filter(pl.Series(sh)).to_numpy(), self.horizon,
                                       float(c["shrinkage_min_t"]))
             booster = stopped.booster

@@ -17,13 +17,13 @@
 * HAR's residual (residual.py): the net learns r = y − HAR(x) (HAR fitted on the
   train-proper rows), and the forecast is HAR(x) + λ·net(x), λ ∈ [0, 1] chosen on the
   validation slice (0 unless the net's residual forecast is significant there: then the
-  family is HAR exactly, and predict does not run the net). When λ > 0 the net is refit
-  (fresh, same seed) on the whole window's residuals of the full-window HAR it is added to,
-  for the epochs early stopping chose, as LightGBM's booster is refit with its rounds; the
-  early-stopped net learned the inner HAR's residuals, and added to another HAR it would
-  correct errors that HAR no longer makes. When λ = 0 the early-stopped net is kept (it is
-  not used; no refit spent on it). A row with under `min_history` days of history gets
-  HAR's forecast (no residual forecast: no NaN).
+  family is HAR exactly, and predict does not run the net). The net early-stops on the
+  stopping slice (its epochs: the capacity); λ is chosen on the λ slice for HAR and a net
+  of those epochs refit on every row before it (residual.py, step 4). When λ > 0 the net
+  is refit (fresh, same seed) on the whole window's residuals of the full-window HAR it is
+  added to, for those epochs, as LightGBM's booster is refit with its rounds; when λ = 0
+  the net λ was chosen with is kept (it is not used). A row with under `min_history` days
+  of history gets HAR's forecast (no residual forecast: no NaN).
 * Net (`lstm_net`, trained by `train_net`, both also the universe lane's): LSTM (1 layer,
   16 hidden) → linear head on the last step. Adam, MSE, gradient clipping; early stopping on the end-of-window validation slice with the horizon purge
   (`split_validation`), keeping the best epoch's weights. Patience 1 (stop at the first
@@ -55,7 +55,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from dvol_pipeline.quant.learn.base import Forecaster, numeric
 from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps
 from dvol_pipeline.quant.learn.residual import (
-    before, choose_shrinkage, combine, fit_har, inner_split, load_har, save_har,
+    before, before_mask, choose_shrinkage, combine, fit_har, inner_split, load_har, save_har,
 )
 
 WEIGHTS_FILE, CONTEXT_FILE = "lstm.pt", "context.parquet"
@@ -226,7 +226,6 @@ class LSTMForecaster(Forecaster):
         z = ((r - self.state["y_mean"]) / self.state["y_std"]).astype(np.float32)
         with torch_determinism(self.seed, int(c["num_threads"])):
             self.net, info = self._train(len(columns), x[tr], z[tr], x[va], z[va])
-            r_hat = predict_net(self.net, x[sh], 1024) * self.state["y_std"] + self.state["y_mean"]
         info["validation"] = split[3] if split else None
         if split is None:
             self.notes.append("window too short for a validation slice: fixed epochs, no early stopping")
@@ -234,24 +233,41 @@ class LSTMForecaster(Forecaster):
             shrink = {"lambda": 0.0 if fixed is None else float(fixed), "reason": "window too short for the inner slices"}
         else:
             info["har_validation_rmse"] = float(np.sqrt(np.mean(r[va] ** 2)))
+            # λ judges the procedure that forecasts, one step back: HAR and the net (its epochs) refit on every
+            # row before the λ slice, the net on that HAR's residuals (residual.py, step 4)
+            start = split[3]["shrinkage_start"]
+            har_pre = fit_har(before(train, start, self.horizon), self.features, target, self.horizon, self.seed)
+            r = y - har_pre.predict(train)[ok]
+            pre = before_mask(dates, start, self.horizon)
+            r_hat = self._refit(len(columns), x, r, pre, info["best_epoch"], predict=x[sh])
             shrink = choose_shrinkage(r[sh], r_hat, dates.filter(pl.Series(sh)).to_numpy(), self.horizon,
                                       float(c["shrinkage_min_t"]))
         if not 0.0 <= shrink["lambda"] <= 1.0:
             raise ValueError(f"lstm: shrinkage must be within [0, 1] or None, got {shrink['lambda']}")
         if split is not None and shrink["lambda"] > 0:
-            # the net that forecasts is added to the full-window HAR: refit it on that HAR's residuals over the
+            # the net that forecasts is added to the full-window HAR: refit on that HAR's residuals over the
             # whole window, for the epochs early stopping chose (as LightGBM's booster is refit with its rounds)
-            r = y - self.har.predict(train)[ok]
-            self.state["y_mean"], self.state["y_std"] = float(r.mean()), float(r.std()) or 1.0
-            z = ((r - self.state["y_mean"]) / self.state["y_std"]).astype(np.float32)
-            with torch_determinism(self.seed, int(c["num_threads"])):
-                self.net, _ = self._train(len(columns), x, z, x[none], z[none], epochs=info["best_epoch"])
+            self._refit(len(columns), x, y - self.har.predict(train)[ok], np.ones(y.size, bool), info["best_epoch"])
             info["refit_epochs"] = info["best_epoch"]
         self.state["training"] = info
         self.state["shrinkage"], self.state["shrinkage_info"] = float(shrink["lambda"]), shrink
         L = int(self.config["seq_len"])
         self.context = train.select("date", "asset", *self.features).group_by("asset", maintain_order=True).tail(L - 1)
         return self.features
+
+    def _refit(self, n_in: int, x: np.ndarray, r: np.ndarray, rows: np.ndarray, epochs: int,
+               predict: np.ndarray | None = None) -> np.ndarray | None:
+        """A fresh net (same seed) fitted to the residuals `r` of `rows` for `epochs` epochs, no
+        validation; it becomes the model's net, with its target scaling. Returns its residual
+        forecast (vol points) for the windows `predict`, when given."""
+        self.state["y_mean"], self.state["y_std"] = float(r[rows].mean()), float(r[rows].std()) or 1.0
+        z = ((r - self.state["y_mean"]) / self.state["y_std"]).astype(np.float32)
+        empty = np.zeros(len(r), bool)
+        with torch_determinism(self.seed, int(self.config["num_threads"])):
+            self.net, _ = self._train(n_in, x[rows], z[rows], x[empty], z[empty], epochs=epochs)
+            if predict is None:
+                return None
+            return predict_net(self.net, predict, 1024) * self.state["y_std"] + self.state["y_mean"]
 
     def _train(self, n_in, x_tr, z_tr, x_va, z_va, epochs: int | None = None) -> tuple[Any, dict[str, Any]]:
         c = self.config

@@ -21,7 +21,13 @@ Inside one training window (the fold's purged window; nothing after it is read):
    inner row (on the two later slices: HAR's own out-of-sample error).
 3. The ML model learns r on inner-train; early stopping on the stopping slice sets its
    capacity (LightGBM's rounds, the LSTM's epochs).
-4. `choose_shrinkage` on the λ slice: the forecast-encompassing regression r = b · r̂ + e
+4. What λ judges is the forecasting procedure of step 5 one step back: HAR and the residual
+   model (with the capacity of step 3) refit on every row before the λ slice (purged), the
+   residual model on that HAR's residuals; r and r̂ are that HAR's error and that model's
+   forecast on the λ slice. (Judging the inner-train fits instead judged a stale HAR's
+   errors, which the refit HAR no longer makes: on the simulated market the LSTM's λ > 0
+   folds then lost to HAR out of sample.)
+   `choose_shrinkage`: the forecast-encompassing regression r = b · r̂ + e
    (Harvey, Leybourne & Newbold 1998: does the ML forecast add anything to HAR's?), b by
    least squares through the origin, its t-statistic with Driscoll–Kraay standard errors
    (statsmodels "hac-groupsum": the scores summed over assets per day, then Newey–West
@@ -79,6 +85,12 @@ def inner_split(dates: pl.Series, horizon: int, val_fraction: float, val_min_day
     stop[np.flatnonzero(rest)[first[1]]] = True
     info = {**first[2], "shrinkage_start": shrink_info["validation_start"], "shrinkage_end": shrink_info["validation_end"]}
     return train, stop, shrink, info
+
+
+def before_mask(dates: pl.Series, start: date | str, horizon: int) -> np.ndarray:
+    """`before`'s rows as a mask over `dates`: date < start − horizon days."""
+    start = date.fromisoformat(start) if isinstance(start, str) else start
+    return dates.to_numpy() < np.datetime64(start - timedelta(days=horizon))
 
 
 def before(frame: pl.DataFrame, start: date | str, horizon: int) -> pl.DataFrame:
