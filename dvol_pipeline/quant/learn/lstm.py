@@ -19,11 +19,13 @@
   validation slice (0 unless the net's residual forecast is significant there: then the
   family is HAR exactly, and predict does not run the net). The net early-stops on the
   stopping slice (its epochs: the capacity); λ is chosen on the λ slice for HAR and a net
-  of those epochs refit on every row before it (residual.py, step 4). When λ > 0 the net
-  is refit (fresh, same seed) on the whole window's residuals of the full-window HAR it is
-  added to, for those epochs, as LightGBM's booster is refit with its rounds; when λ = 0
-  the net λ was chosen with is kept (it is not used). A row with under `min_history` days
-  of history gets HAR's forecast (no residual forecast: no NaN).
+  of those epochs refit on every row before it (residual.py, step 4), and that net is the
+  one that forecasts, added to HAR refit on the whole window. Unlike LightGBM's booster it
+  is not refit on the whole window: a net of one or two epochs from a seeded start is a
+  high-variance fit, and another one on more rows is another function, whose λ nobody
+  measured (on the simulated market such a refit lost to HAR by 0.03 R² at 14 days,
+  where keeping the measured net lost far less: docs/dvol/forecasts.md). A row with under
+  `min_history` days of history gets HAR's forecast (no residual forecast: no NaN).
 * Net (`lstm_net`, trained by `train_net`, both also the universe lane's): LSTM (1 layer,
   16 hidden) → linear head on the last step. Adam, MSE, gradient clipping; early stopping on the end-of-window validation slice with the horizon purge
   (`split_validation`), keeping the best epoch's weights. Patience 1 (stop at the first
@@ -244,11 +246,7 @@ class LSTMForecaster(Forecaster):
                                       float(c["shrinkage_min_t"]))
         if not 0.0 <= shrink["lambda"] <= 1.0:
             raise ValueError(f"lstm: shrinkage must be within [0, 1] or None, got {shrink['lambda']}")
-        if split is not None and shrink["lambda"] > 0:
-            # the net that forecasts is added to the full-window HAR: refit on that HAR's residuals over the
-            # whole window, for the epochs early stopping chose (as LightGBM's booster is refit with its rounds)
-            self._refit(len(columns), x, y - self.har.predict(train)[ok], np.ones(y.size, bool), info["best_epoch"])
-            info["refit_epochs"] = info["best_epoch"]
+        # the net λ was chosen with is the one that forecasts (no refit on the whole window: see the module doc)
         self.state["training"] = info
         self.state["shrinkage"], self.state["shrinkage_info"] = float(shrink["lambda"]), shrink
         L = int(self.config["seq_len"])
