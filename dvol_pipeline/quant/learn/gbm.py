@@ -45,11 +45,12 @@ The DVOL family (`LightGBMForecaster`, family "lightgbm"):
   HAR is fitted on inner-train for the residual target; the booster early-stops on HAR's
   residuals on the stopping slice (its rounds: the capacity). λ is chosen on the λ slice
   for HAR and a booster of those rounds both refit on every row before it (the booster on
-  that HAR's residuals): the forecasting procedure below, one step back. With `refit=True` (default) HAR and the booster are then refit on the whole
-  window (the booster with the best number of rounds), so the most recent weeks inform
-  the forecast, with the λ of the inner fit: λ measures how far the residual signal at
-  that capacity carries to unseen days, which the refit cannot measure again (it has no
-  unseen days left); `refit=False` keeps the early-stopped booster. A window too short
+  that HAR's residuals): the forecasting procedure below, one step back. With
+  `refit=True` (default) HAR and the booster are then refit on the whole window (the
+  booster with the best number of rounds), so the most recent weeks inform the forecast,
+  with the λ chosen before: λ measures how far the residual signal at that capacity
+  carries to unseen days, which the refit cannot measure again (it has no unseen days
+  left); `refit=False` keeps the early-stopped booster. A window too short
   for the slices trains `rounds_no_val` rounds with λ = `shrinkage` or 0 (HAR).
   `fixed_rounds` (the group ablations) trains once on the whole window with those rounds
   and λ = `shrinkage` (the full model's) or 0.

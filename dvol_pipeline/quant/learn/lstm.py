@@ -23,8 +23,8 @@
   one that forecasts, added to HAR refit on the whole window. Unlike LightGBM's booster it
   is not refit on the whole window: a net of one or two epochs from a seeded start is a
   high-variance fit, and another one on more rows is another function, whose λ nobody
-  measured (on the simulated market such a refit lost to HAR by 0.03 R² at 14 days,
-  where keeping the measured net lost far less: docs/dvol/forecasts.md). A row with under
+  measured (on the simulated market's 32 folds at 14 days, a refit net ended 0.019-0.030
+  R² below HAR, the measured net 0.011-0.013: docs/dvol/forecasts.md). A row with under
   `min_history` days of history gets HAR's forecast (no residual forecast: no NaN).
 * Net (`lstm_net`, trained by `train_net`, both also the universe lane's): LSTM (1 layer,
   16 hidden) → linear head on the last step. Adam, MSE, gradient clipping; early stopping on the end-of-window validation slice with the horizon purge
@@ -232,7 +232,8 @@ class LSTMForecaster(Forecaster):
         if split is None:
             self.notes.append("window too short for a validation slice: fixed epochs, no early stopping")
             fixed = c["shrinkage"]
-            shrink = {"lambda": 0.0 if fixed is None else float(fixed), "reason": "window too short for the inner slices"}
+            shrink = {"lambda": 0.0 if fixed is None else float(fixed),
+                      "reason": "window too short for the inner slices"}
         else:
             info["har_validation_rmse"] = float(np.sqrt(np.mean(r[va] ** 2)))
             # λ judges the procedure that forecasts, one step back: HAR and the net (its epochs) refit on every

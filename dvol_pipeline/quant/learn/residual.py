@@ -83,7 +83,8 @@ def inner_split(dates: pl.Series, horizon: int, val_fraction: float, val_min_day
     train, stop = np.zeros(len(dates), bool), np.zeros(len(dates), bool)
     train[np.flatnonzero(rest)[first[0]]] = True
     stop[np.flatnonzero(rest)[first[1]]] = True
-    info = {**first[2], "shrinkage_start": shrink_info["validation_start"], "shrinkage_end": shrink_info["validation_end"]}
+    info = {**first[2], "shrinkage_start": shrink_info["validation_start"],
+            "shrinkage_end": shrink_info["validation_end"]}
     return train, stop, shrink, info
 
 
