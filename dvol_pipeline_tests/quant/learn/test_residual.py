@@ -146,3 +146,18 @@ def test_combine_falls_back_to_har_where_no_residual_forecast():
     har = np.array([1.0, 2.0, 3.0])
     assert np.array_equal(combine(har, np.array([np.nan, 1.0, 2.0]), 0.5), [1.0, 2.5, 4.0])
     assert np.array_equal(combine(har, np.array([np.nan, 1.0, 2.0]), 0.0), har)
+
+
+def test_a_saved_model_carries_its_har_and_one_saved_before_the_construction_still_loads(tmp_path):
+    """The HAR travels in the model folder (`har/`), so a loaded model forecasts the same; a folder
+    saved before the residual construction (no `har/`) loads as what it was: the booster's y."""
+    import shutil
+
+    from dvol_pipeline.quant.learn import load_forecaster
+
+    train, test = fold_split(panel(2.0))
+    model = fit("lightgbm", train)
+    model.save(tmp_path / "m")
+    assert np.array_equal(load_forecaster(tmp_path / "m").predict(test), model.predict(test))
+    shutil.rmtree(tmp_path / "m" / "har")
+    assert np.array_equal(load_forecaster(tmp_path / "m").predict(test), model.residual(test))
