@@ -100,6 +100,7 @@ bench: $(TEST_STAMP) postgres-server $(HFT_STAMP)
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_demo
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_walkforward
+	$(BIN)/python -m dvol_pipeline_tests.bench.bench_ml_vs_har
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_options --no-surface
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_surface
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_backtest

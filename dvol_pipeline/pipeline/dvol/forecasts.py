@@ -98,8 +98,9 @@ def run_month(
             gbm_rows = result.predictions.filter(pl.col("family") == "lightgbm")
             baseline = forecast_metrics(gbm_rows["y"].to_numpy(), gbm_rows["y_hat"].to_numpy()).rmse
             shap_frames.append(shap_importance(result.models["lightgbm"], test, fold))
-            rounds = result.models["lightgbm"].state["rounds"]
-            ablation_frames.append(group_ablations(features, fold, baseline, config.seed, rounds=rounds))
+            gbm = result.models["lightgbm"]
+            ablation_frames.append(group_ablations(features, fold, baseline, config.seed, rounds=gbm.state["rounds"],
+                                                   shrinkage=gbm.state.get("shrinkage")))
         for family, model in result.models.items():
             pending[f"{family}/h{h}"] = _save_and_log(ModelStore(root), fold, family, model, result, tracker)
             outcome.fit_seconds[f"{family}/h{h}"] = result.fit_seconds.get(family, 0.0)

@@ -24,7 +24,8 @@ def _base_feature(column: str) -> str:
 
 
 def shap_importance(model, test: pl.DataFrame, fold: Fold) -> pl.DataFrame:
-    """Mean |SHAP| per model column over the fold's test rows (LightGBM only)."""
+    """Mean |SHAP| per model column over the fold's test rows (LightGBM only): of the residual
+    booster, i.e. what each column adds to HAR's forecast before the shrinkage λ."""
     x, columns = model.design_matrix(test)
     mean_abs = mean_abs_shap(model.booster, x, num_iteration=model.state["rounds"])
     return pl.DataFrame({
@@ -35,15 +36,18 @@ def shap_importance(model, test: pl.DataFrame, fold: Fold) -> pl.DataFrame:
 
 
 def group_ablations(
-    frame: pl.DataFrame, fold: Fold, baseline_rmse: float, seed: int = 0, rounds: int | None = None
+    frame: pl.DataFrame, fold: Fold, baseline_rmse: float, seed: int = 0, rounds: int | None = None,
+    shrinkage: float | None = None,
 ) -> pl.DataFrame:
     """ΔRMSE (ablated − full) of LightGBM when each present feature group is dropped.
 
-    `rounds`: the full model's boosting rounds. Each ablated model is then trained once with
-    them on the whole window, exactly as the full model's refit was (so dropping no group
-    reproduces the baseline), instead of repeating the validation slice and early stopping
-    per group: half the fits, and the comparison isolates the group, not a new round count."""
-    configs = {"lightgbm": {"fixed_rounds": rounds}} if rounds else None
+    `rounds` and `shrinkage`: the full model's boosting rounds and λ (LightGBM forecasts HAR +
+    λ·residual, quant/learn/residual.py). Each ablated model is then trained once with them on
+    the whole window, exactly as the full model's refit was (so dropping no group reproduces
+    the baseline), instead of repeating the inner slices, early stopping and the choice of λ
+    per group: fewer fits, and the comparison isolates the group, not a new round count or λ.
+    A group holding HAR terms changes HAR too; with λ = 0 only those groups can matter."""
+    configs = {"lightgbm": {"fixed_rounds": rounds, "shrinkage": shrinkage}} if rounds else None
 
     def refit_rmse(group: str, kept: list[str]) -> float:
         result = run_fold(frame, fold, families=("lightgbm",), seed=seed, drop_groups=(group,), configs=configs)

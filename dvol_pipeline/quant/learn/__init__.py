@@ -5,7 +5,8 @@
 
 Modules: base (the interface), the families (naive, har, garch, gbm, lstm, ensemble) and
 the registry on top; gbm.py is the one LightGBM wrapper every lane configures, lstm.py the
-sequence net; tuning.py (Optuna inside a training window), explain.py (TreeSHAP, group
+sequence net, residual.py how the DVOL LightGBM and LSTM families stand on HAR (HAR + λ·residual);
+tuning.py (Optuna inside a training window), explain.py (TreeSHAP, group
 ablations), preprocess.py, folds.py and parallel.py serve them.
 
 No Dagster and no MLflow here: the assets layer fits folds and logs `params()` and the

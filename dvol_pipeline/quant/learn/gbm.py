@@ -33,12 +33,27 @@ The DVOL family (`LightGBMForecaster`, family "lightgbm"):
   split on one column at a time, mean reversion acts on a difference of two levels, and
   levels wander outside the training range. Mean R²_oos over 6 synthetic panels, h=14:
   replace 0.119, add 0.090, none 0.052 (LSTM: 0.153, 0.138, 0.058). No asset column.
-* Early stopping: `split_validation` takes the last `val_fraction` of the training dates
-  (at least `val_min_days`) as validation and purges the `horizon` days before it, so no
-  train-proper label overlaps the validation slice. Nothing after the training window is
-  ever seen. With `refit=True` (default) the model is then refit on the whole window with
-  the best number of rounds, so the most recent weeks inform the forecast; `refit=False`
-  keeps the early-stopped booster. A window too short to split trains `rounds_no_val`.
+* HAR's residual (residual.py): the booster learns r = y − HAR(x), and the forecast is
+  HAR(x) + λ·booster(x), λ ∈ [0, 1] chosen on the window's last slice (0 unless the
+  booster's residual forecast is significant there: then the family is HAR exactly).
+  SHAP and the gain shares describe the residual booster (what it adds to HAR, before λ).
+* Inner slices (residual.py `inner_split`, all inside the training window, each purged
+  from the next by `horizon` days, so no earlier label overlaps a later slice): the λ
+  slice is the last `shrinkage_fraction` of the dates (at least `shrinkage_min_days`);
+  the stopping slice is the last `val_fraction` (at least `val_min_days`) of what
+  precedes it; inner-train is the rest. Nothing after the training window is ever seen.
+  HAR is fitted on inner-train for the residual target; the booster early-stops on HAR's
+  residuals on the stopping slice (its rounds: the capacity). λ is chosen on the λ slice
+  for HAR and a booster of those rounds both refit on every row before it (the booster on
+  that HAR's residuals): the forecasting procedure below, one step back. With
+  `refit=True` (default) HAR and the booster are then refit on the whole window (the
+  booster with the best number of rounds), so the most recent weeks inform the forecast,
+  with the λ chosen before: λ measures how far the residual signal at that capacity
+  carries to unseen days, which the refit cannot measure again (it has no unseen days
+  left); `refit=False` keeps the early-stopped booster. A window too short
+  for the slices trains `rounds_no_val` rounds with λ = `shrinkage` or 0 (HAR).
+  `fixed_rounds` (the group ablations) trains once on the whole window with those rounds
+  and λ = `shrinkage` (the full model's) or 0.
 * Determinism: the wrapper's, with `seed_all` and a fixed num_threads (1). Same data +
   seed gives the same model string, byte for byte.
 
@@ -55,7 +70,10 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.quant.learn.base import Forecaster, Model, numeric
-from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps, split_validation
+from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps
+from dvol_pipeline.quant.learn.residual import (
+    before, before_mask, choose_shrinkage, combine, fit_har, inner_split, load_har, save_har,
+)
 
 BOOSTER_FILE = "booster.txt"
 
@@ -228,9 +246,19 @@ class LightGBMForecaster(Forecaster):
         "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_rounds": 1000,
         "early_stopping_rounds": 50, "val_fraction": 0.3, "val_min_days": 30, "rounds_no_val": 200,
         "refit": True, "gap_features": "replace", "num_threads": 1, "fixed_rounds": None,
+        "shrinkage": None, "shrinkage_min_t": 2.0, "shrinkage_fraction": 0.15, "shrinkage_min_days": 30,
     }
     """`fixed_rounds`: train once on the whole window with that many rounds, no validation slice
-    (what the default's refit does after early stopping; the group ablations use the full model's)."""
+    (what the default's refit does after early stopping; the group ablations use the full model's).
+    `shrinkage`: None = λ chosen on the inner validation slice; a number in [0, 1] fixes λ (used
+    only without a validation slice: `fixed_rounds`, a short window). `shrinkage_min_t`: the
+    t-statistic λ's slope needs on the λ slice, the window's last `shrinkage_fraction` of dates
+    (at least `shrinkage_min_days`); the stopping slice is `val_fraction` of what precedes it
+    (residual.py)."""
+
+    def __init__(self, horizon: int, seed: int = 0, **config: Any) -> None:
+        super().__init__(horizon, seed, **config)
+        self.booster, self.har = None, None
 
     def _lgb_params(self) -> dict[str, Any]:
         """The family's LightGBM parameters (the wrapper adds seeds, threads and determinism)."""
@@ -248,6 +276,12 @@ class LightGBMForecaster(Forecaster):
         pre = Preprocessor.from_dict(self.state["preprocessor"])
         return pre.transform(add_gaps(frame, self.features, self.config["gap_features"])[0])
 
+    def _fixed_shrinkage(self) -> float:
+        fixed = self.config["shrinkage"]
+        if fixed is not None and not 0.0 <= float(fixed) <= 1.0:
+            raise ValueError(f"lightgbm: shrinkage must be within [0, 1] or None, got {fixed}")
+        return 0.0 if fixed is None else float(fixed)
+
     def _fit(self, train, labelled, features, target) -> list[str]:
         if not features:
             raise ValueError("lightgbm: no usable feature in the training frame")
@@ -255,50 +289,84 @@ class LightGBMForecaster(Forecaster):
         gapped, columns = add_gaps(train, self.features, self.config["gap_features"])
         self.state["columns"] = columns
         self.state["preprocessor"] = Preprocessor(columns, standardize=False).fit(gapped).to_dict()
-        x = self._matrix(train)
         y = numeric(train, target)
         ok = np.isfinite(y)
-        x, y, dates = x[ok], y[ok], train["date"].filter(pl.Series(ok))
+        x, y, dates = self._matrix(train)[ok], y[ok], train["date"].filter(pl.Series(ok))
         fixed = self.config["fixed_rounds"]
-        split = None if fixed else split_validation(dates, self.horizon, self.config["val_fraction"],
-                                                    self.config["val_min_days"])
+        c = self.config
+        split = None if fixed else inner_split(dates, self.horizon, c["val_fraction"], c["val_min_days"],
+                                               c["shrinkage_fraction"], c["shrinkage_min_days"])
         if fixed:
             rounds = int(fixed)
             self.state["validation"] = None
+            shrink = {"lambda": self._fixed_shrinkage(), "reason": "fixed: no validation slice (fixed_rounds)"}
         elif split is None:
-            rounds = int(self.config["rounds_no_val"])
+            rounds = int(c["rounds_no_val"])
             self.notes.append(f"window too short for a validation slice: fixed {rounds} rounds, no early stopping")
             self.state["validation"] = None
+            shrink = {"lambda": self._fixed_shrinkage(), "reason": "window too short for the inner slices"}
         else:
-            tr, va, info = split
-            stopped = self.regressor(int(self.config["max_rounds"]), int(self.config["early_stopping_rounds"]))
-            stopped.fit_matrix(x[tr], y[tr], columns, valid=(x[va], y[va]))
+            tr, va, sh, info = split
+            inner = fit_har(before(train, info["validation_start"], self.horizon), self.features, target,
+                            self.horizon, self.seed)
+            r = y - inner.predict(train)[ok]
+            stopped = self.regressor(int(c["max_rounds"]), int(c["early_stopping_rounds"]))
+            stopped.fit_matrix(x[tr], r[tr], columns, valid=(x[va], r[va]))
             rounds = stopped.state["best_iteration"]
             info["best_iteration"] = rounds
-            info["validation_rmse"] = float(np.sqrt(np.mean((stopped.raw_predict(x[va], rounds) - y[va]) ** 2)))
+            info["validation_rmse"] = float(np.sqrt(np.mean((stopped.raw_predict(x[va], rounds) - r[va]) ** 2)))
+            info["har_validation_rmse"] = float(np.sqrt(np.mean(r[va] ** 2)))
             self.state["validation"] = info
+            # λ judges the procedure that forecasts, one step back: HAR and the booster (its rounds) refit on
+            # every row before the λ slice, the booster on that HAR's residuals
+            pre = before_mask(dates, info["shrinkage_start"], self.horizon)
+            har_pre = fit_har(before(train, info["shrinkage_start"], self.horizon), self.features, target,
+                              self.horizon, self.seed)
+            r = y - har_pre.predict(train)[ok]
+            r_hat = self.regressor(rounds).fit_matrix(x[pre], r[pre], columns).raw_predict(x[sh])
+            shrink = choose_shrinkage(r[sh], r_hat, dates.filter(pl.Series(sh)).to_numpy(), self.horizon,
+                                      float(c["shrinkage_min_t"]))
             booster = stopped.booster
+        self.har = fit_har(train, self.features, target, self.horizon, self.seed)
         if split is None or self.config["refit"]:
-            booster = self.regressor(rounds).fit_matrix(x, y, columns).booster
+            booster = self.regressor(rounds).fit_matrix(x, y - self.har.predict(train)[ok], columns).booster
         self.booster = booster
         self.state["rounds"] = rounds
+        self.state["shrinkage"] = float(shrink["lambda"])
+        self.state["shrinkage_info"] = shrink
         return self.features
 
-    def _predict(self, frame: pl.DataFrame) -> np.ndarray:
+    def residual(self, frame: pl.DataFrame) -> np.ndarray:
+        """The booster's forecast of HAR's residual for each row of `frame` (before λ)."""
         return self.booster.predict(self._matrix(frame), num_iteration=self.state["rounds"])
+
+    def _predict(self, frame: pl.DataFrame) -> np.ndarray:
+        if self.har is None:  # saved before the residual construction: the booster forecast y itself
+            return self.residual(frame)
+        lam = float(self.state["shrinkage"])
+        return combine(self.har.predict(frame), self.residual(frame) if lam > 0 else None, lam)
 
     def design_matrix(self, frame: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
         """The matrix the booster reads for `frame`, and its column names (for SHAP)."""
         return self._matrix(frame), list(self.state["columns"])
 
+    def params(self) -> dict[str, Any]:
+        """The Forecaster's, with λ on top (so the fold's MLflow run logs it as a parameter)."""
+        return {**super().params(), "shrinkage": self.state.get("shrinkage_info")}
+
     def _fitted_params(self) -> dict[str, Any]:
         gain = self.booster.feature_importance(importance_type="gain", iteration=self.state["rounds"])
         total = float(gain.sum()) or 1.0
         importance = {c: round(float(g) / total, 4) for c, g in zip(self.state["columns"], gain)}
-        return {"rounds": self.state["rounds"], "validation": self.state["validation"], "gain_share": importance}
+        return {"rounds": self.state["rounds"], "validation": self.state["validation"], "gain_share": importance,
+                "shrinkage": self.state.get("shrinkage"),
+                "har": self.har.params()["fitted"] if self.har is not None else None}
 
     def _save_files(self, folder: Path) -> None:
         save_booster(self.booster, folder)
+        if self.har is not None:
+            save_har(self.har, folder)
 
     def _load_files(self, folder: Path) -> None:
         self.booster = load_booster(folder)
+        self.har = load_har(folder)

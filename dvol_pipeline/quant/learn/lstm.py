@@ -12,7 +12,20 @@
   them in the frame for an exact sequence. A row with fewer than `min_history` rows of
   history (default: 90, i.e. the first 89 days of an asset) predicts NaN; with a smaller
   `min_history` the missing days are left-padded with zeros (the training mean), and
-  training uses such padded sequences too.
+  training uses such padded sequences too. (That NaN is the residual's: the family's
+  forecast there is HAR's, see below.)
+* HAR's residual (residual.py): the net learns r = y − HAR(x) (HAR fitted on the
+  train-proper rows), and the forecast is HAR(x) + λ·net(x), λ ∈ [0, 1] chosen on the
+  validation slice (0 unless the net's residual forecast is significant there: then the
+  family is HAR exactly, and predict does not run the net). The net early-stops on the
+  stopping slice (its epochs: the capacity); λ is chosen on the λ slice for HAR and a net
+  of those epochs refit on every row before it (residual.py, step 4), and that net is the
+  one that forecasts, added to HAR refit on the whole window. Unlike LightGBM's booster it
+  is not refit on the whole window: a net of one or two epochs from a seeded start is a
+  high-variance fit, and another one on more rows is another function, whose λ nobody
+  measured (on the simulated market's 32 folds at 14 days, a refit net ended 0.019-0.030
+  R² below HAR, the measured net 0.011-0.013: docs/dvol/forecasts.md). A row with under
+  `min_history` days of history gets HAR's forecast (no residual forecast: no NaN).
 * Net (`lstm_net`, trained by `train_net`, both also the universe lane's): LSTM (1 layer,
   16 hidden) → linear head on the last step. Adam, MSE, gradient clipping; early stopping on the end-of-window validation slice with the horizon purge
   (`split_validation`), keeping the best epoch's weights. Patience 1 (stop at the first
@@ -42,7 +55,10 @@ import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
 from dvol_pipeline.quant.learn.base import Forecaster, numeric
-from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps, split_validation
+from dvol_pipeline.quant.learn.preprocess import Preprocessor, add_gaps
+from dvol_pipeline.quant.learn.residual import (
+    before, before_mask, choose_shrinkage, combine, fit_har, inner_split, load_har, save_har,
+)
 
 WEIGHTS_FILE, CONTEXT_FILE = "lstm.pt", "context.parquet"
 
@@ -160,8 +176,16 @@ class LSTMForecaster(Forecaster):
     defaults: dict[str, Any] = {
         "seq_len": 90, "min_history": 90, "hidden": 16, "layers": 1, "lr": 3e-3, "weight_decay": 1e-4,
         "batch_size": 128, "max_epochs": 40, "patience": 1, "val_fraction": 0.2, "val_min_days": 30,
-        "epochs_no_val": 15, "gap_features": "replace", "num_threads": 1,
+        "epochs_no_val": 15, "gap_features": "replace", "num_threads": 1, "shrinkage": None, "shrinkage_min_t": 2.0,
+        "shrinkage_fraction": 0.15, "shrinkage_min_days": 30,
     }
+    """`shrinkage`: None = λ chosen on the validation slice; a number in [0, 1] fixes λ where the
+    window is too short for one (else λ = 0 there). `shrinkage_min_t`, `shrinkage_fraction`,
+    `shrinkage_min_days`: the λ slice and its gate, see residual.py."""
+
+    def __init__(self, horizon: int, seed: int = 0, **config: Any) -> None:
+        super().__init__(horizon, seed, **config)
+        self.net, self.har, self.context = None, None, None
 
     def _sequences(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(windows (n, L, F) float32, history length per row, row order) for a frame sorted by asset, date."""
@@ -181,6 +205,8 @@ class LSTMForecaster(Forecaster):
         if not features:
             raise ValueError("lstm: no usable feature in the training frame")
         self.features = list(features)
+        # HAR on the frame as given: the `har` family's fit, row order included (OLS rounding)
+        self.har = fit_har(train, self.features, target, self.horizon, self.seed)
         train = train.sort("asset", "date")
         gapped, columns = add_gaps(train, self.features, self.config["gap_features"])
         self.state["preprocessor"] = Preprocessor(columns, standardize=True).fit(gapped).to_dict()
@@ -190,32 +216,79 @@ class LSTMForecaster(Forecaster):
         if ok.sum() < 50:
             raise ValueError(f"lstm: only {int(ok.sum())} labelled rows with {self.config['min_history']} days of history")
         x, y, dates = np.ascontiguousarray(windows[ok]), y[ok], train["date"].filter(pl.Series(ok))
-        split = split_validation(dates, self.horizon, self.config["val_fraction"], self.config["val_min_days"])
-        tr, va = (split[0], split[1]) if split else (np.ones(y.size, bool), np.zeros(y.size, bool))
-        self.state["y_mean"], self.state["y_std"] = float(y[tr].mean()), float(y[tr].std()) or 1.0
-        z = ((y - self.state["y_mean"]) / self.state["y_std"]).astype(np.float32)
-        with torch_determinism(self.seed, int(self.config["num_threads"])):
+        c = self.config
+        split = inner_split(dates, self.horizon, c["val_fraction"], c["val_min_days"], c["shrinkage_fraction"],
+                            c["shrinkage_min_days"])
+        none = np.zeros(y.size, bool)
+        tr, va, sh = split[:3] if split else (np.ones(y.size, bool), none, none)
+        inner = fit_har(before(train, split[3]["validation_start"], self.horizon), self.features, target,
+                        self.horizon, self.seed) if split else self.har
+        r = y - inner.predict(train)[ok]
+        self.state["y_mean"], self.state["y_std"] = float(r[tr].mean()), float(r[tr].std()) or 1.0
+        z = ((r - self.state["y_mean"]) / self.state["y_std"]).astype(np.float32)
+        with torch_determinism(self.seed, int(c["num_threads"])):
             self.net, info = self._train(len(columns), x[tr], z[tr], x[va], z[va])
-        info["validation"] = split[2] if split else None
+        info["validation"] = split[3] if split else None
         if split is None:
             self.notes.append("window too short for a validation slice: fixed epochs, no early stopping")
+            fixed = c["shrinkage"]
+            shrink = {"lambda": 0.0 if fixed is None else float(fixed),
+                      "reason": "window too short for the inner slices"}
+        else:
+            info["har_validation_rmse"] = float(np.sqrt(np.mean(r[va] ** 2)))
+            # λ judges the procedure that forecasts, one step back: HAR and the net (its epochs) refit on every
+            # row before the λ slice, the net on that HAR's residuals (residual.py, step 4)
+            start = split[3]["shrinkage_start"]
+            har_pre = fit_har(before(train, start, self.horizon), self.features, target, self.horizon, self.seed)
+            r = y - har_pre.predict(train)[ok]
+            pre = before_mask(dates, start, self.horizon)
+            r_hat = self._refit(len(columns), x, r, pre, info["best_epoch"], predict=x[sh])
+            shrink = choose_shrinkage(r[sh], r_hat, dates.filter(pl.Series(sh)).to_numpy(), self.horizon,
+                                      float(c["shrinkage_min_t"]))
+        if not 0.0 <= shrink["lambda"] <= 1.0:
+            raise ValueError(f"lstm: shrinkage must be within [0, 1] or None, got {shrink['lambda']}")
+        # the net λ was chosen with is the one that forecasts (no refit on the whole window: see the module doc)
         self.state["training"] = info
+        self.state["shrinkage"], self.state["shrinkage_info"] = float(shrink["lambda"]), shrink
         L = int(self.config["seq_len"])
         self.context = train.select("date", "asset", *self.features).group_by("asset", maintain_order=True).tail(L - 1)
         return self.features
 
-    def _train(self, n_in, x_tr, z_tr, x_va, z_va) -> tuple[Any, dict[str, Any]]:
+    def _refit(self, n_in: int, x: np.ndarray, r: np.ndarray, rows: np.ndarray, epochs: int,
+               predict: np.ndarray | None = None) -> np.ndarray | None:
+        """A fresh net (same seed) fitted to the residuals `r` of `rows` for `epochs` epochs, no
+        validation; it becomes the model's net, with its target scaling. Returns its residual
+        forecast (vol points) for the windows `predict`, when given."""
+        self.state["y_mean"], self.state["y_std"] = float(r[rows].mean()), float(r[rows].std()) or 1.0
+        z = ((r - self.state["y_mean"]) / self.state["y_std"]).astype(np.float32)
+        empty = np.zeros(len(r), bool)
+        with torch_determinism(self.seed, int(self.config["num_threads"])):
+            self.net, _ = self._train(n_in, x[rows], z[rows], x[empty], z[empty], epochs=epochs)
+            if predict is None:
+                return None
+            return predict_net(self.net, predict, 1024) * self.state["y_std"] + self.state["y_mean"]
+
+    def _train(self, n_in, x_tr, z_tr, x_va, z_va, epochs: int | None = None) -> tuple[Any, dict[str, Any]]:
         c = self.config
         net = lstm_net(n_in, int(c["hidden"]), int(c["layers"]))
         has_val = len(z_va) > 0
+        epochs = epochs or int(c["max_epochs"] if has_val else c["epochs_no_val"])
         fit = train_net(net, (x_tr, z_tr), (x_va, z_va), lr=c["lr"], weight_decay=c["weight_decay"],
-                        batch_size=int(c["batch_size"]), epochs=int(c["max_epochs"] if has_val else c["epochs_no_val"]),
+                        batch_size=int(c["batch_size"]), epochs=int(epochs),
                         patience=int(c["patience"]), seed=self.seed)
         val_rmse = float(np.sqrt(fit["validation_mse"]) * self.state["y_std"]) if has_val else None
         return net, {"epochs_run": fit["epochs_run"], "best_epoch": fit["best_epoch"], "validation_rmse": val_rmse,
                      "train_sequences": int(len(z_tr)), "validation_sequences": int(len(z_va))}
 
     def _predict(self, frame: pl.DataFrame) -> np.ndarray:
+        if self.har is None:  # saved before the residual construction: the net forecast y itself
+            return self.residual(frame)
+        lam = float(self.state["shrinkage"])
+        return combine(self.har.predict(frame), self.residual(frame) if lam > 0 else None, lam)
+
+    def residual(self, frame: pl.DataFrame) -> np.ndarray:
+        """The net's forecast of HAR's residual for each row of `frame` (before λ); NaN for a
+        row with under `min_history` days of history."""
         rows = frame.select("date", "asset", *self.features).with_row_index("__r").with_columns(pl.lit(False).alias("__ctx"))
         first = rows.group_by("asset").agg(pl.col("date").min().alias("__first"))
         ctx = (self.context.join(first, on="asset").filter(pl.col("date") < pl.col("__first")).drop("__first")
@@ -232,13 +305,21 @@ class LSTMForecaster(Forecaster):
         result[both.filter(~pl.col("__ctx"))["__r"].to_numpy()] = out
         return result
 
+    def params(self) -> dict[str, Any]:
+        """The Forecaster's, with λ on top (so the fold's MLflow run logs it as a parameter)."""
+        return {**super().params(), "shrinkage": self.state.get("shrinkage_info")}
+
     def _fitted_params(self) -> dict[str, Any]:
-        return {**self.state["training"], "y_mean": self.state["y_mean"], "y_std": self.state["y_std"]}
+        return {**self.state["training"], "y_mean": self.state["y_mean"], "y_std": self.state["y_std"],
+                "shrinkage": self.state.get("shrinkage"),
+                "har": self.har.params()["fitted"] if self.har is not None else None}
 
     def _save_files(self, folder: Path) -> None:
         torch = load_torch()
         torch.save(self.net.state_dict(), folder / WEIGHTS_FILE)
         self.context.write_parquet(folder / CONTEXT_FILE)
+        if self.har is not None:
+            save_har(self.har, folder)
 
     def _load_files(self, folder: Path) -> None:
         torch = load_torch()
@@ -247,3 +328,4 @@ class LSTMForecaster(Forecaster):
         self.net.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
         self.net.eval()
         self.context = pl.read_parquet(folder / CONTEXT_FILE)
+        self.har = load_har(folder)

@@ -4,6 +4,7 @@ signal, and the graph trains on whatever a CDD user has (DVOL and daily bars onl
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -49,6 +50,44 @@ def test_models_have_directional_skill_out_of_sample_on_the_simulated_market():
     assert h14["garch"].r2_oos > -0.05 and h14["mean_reversion"].r2_oos > -0.05 and h14["har"].r2_oos > -0.15
     h7 = _walk_forward(frame, 7, ("zero", "har", "garch"))
     assert h7["garch"].hit_rate > 0.55 and h7["garch"].r2_oos > -0.03
+
+
+@lru_cache(maxsize=1)
+def _r2_every_fourth_fold() -> dict[int, dict[str, float]]:
+    """R²_oos per horizon and family over every 4th monthly fold (2022-04, 2022-08, ..., 2024-12:
+    nine per horizon, to keep the tests under a minute; bench_ml_vs_har runs all 33), each fold
+    fitted on its own purged window, the ensemble weighted on the earlier of these folds only."""
+    market = SimulatedMarket(SimConfig(), end=END)
+    tables = {n: market.table(n, START, END) for n in
+              ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")}
+    frame = build_features(tables).frame
+    out = {}
+    for h in (1, 7, 14):
+        preds, past = [], None
+        for fold in monthly_folds(START, END, h)[::4]:
+            preds.append(run_fold(frame, fold, past_oos=past).predictions)
+            past = pl.concat(preds)
+        out[h] = {f: forecast_metrics(g["y"].to_numpy(), g["y_hat"].to_numpy()).r2_oos
+                  for (f,), g in past.group_by("family")}
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", [
+    "lightgbm", "ensemble",
+    pytest.param("lstm", marks=pytest.mark.xfail(strict=False, reason=(
+        "issue 23 item 7, open for the LSTM: on the simulated market's 33 folds it is HAR's R² − 0.0125 at 7 days "
+        "and − 0.0134 at 14 (bench_ml_vs_har), short of the − 0.01 asked; λ > 0 in 4-5 folds that then lose"))),
+])
+def test_machine_learning_families_are_not_worse_than_har_on_the_simulated_market(family):
+    """Issue 23, item 7: R²_oos ≥ HAR's − 0.01 (the issue's margin) at 1, 7 and 14 days, out of
+    sample on the simulated market's folds. LightGBM and the LSTM are HAR plus a residual whose
+    weight λ is chosen inside each fold's window (quant/learn/residual.py). Before the residual
+    construction LightGBM and the ensemble held this here too (the simulated market's HAR is
+    weak); the unit tests of quant/learn/test_residual.py are the ones that failed before."""
+    r2 = _r2_every_fourth_fold()
+    for h in (1, 7, 14):
+        assert r2[h][family] >= r2[h]["har"] - 0.01, (h, family, r2[h])
 
 
 def test_a_cdd_user_with_only_dvol_and_daily_bars_gets_features_and_forecasts(tmp_path):

@@ -116,8 +116,9 @@ def test_seed_matters_for_stochastic_families_and_torch_settings_are_restored():
 
     train, test = split(make_panel(), 7)
     before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), torch.random.get_rng_state())
-    a = make_forecaster("lstm", 7, seed=1, max_epochs=3).fit(train, FEATURES, "y_7").predict(test)
-    b = make_forecaster("lstm", 7, seed=2, max_epochs=3).fit(train, FEATURES, "y_7").predict(test)
+    # the net's residual forecast (the family's forecast is HAR's where λ = 0, whatever the seed)
+    a = make_forecaster("lstm", 7, seed=1, max_epochs=3).fit(train, FEATURES, "y_7").residual(test)
+    b = make_forecaster("lstm", 7, seed=2, max_epochs=3).fit(train, FEATURES, "y_7").residual(test)
     assert not np.array_equal(a, b)
     after = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), torch.random.get_rng_state())
     assert before[:2] == after[:2] and torch.equal(before[2], after[2])
@@ -157,25 +158,28 @@ def test_predictions_follow_row_order(family):
 def test_lstm_uses_only_past_rows_of_the_same_asset():
     _, test = split(make_panel(), 7)
     model = fitted("lstm", 7)
-    base = model.predict(test)
+    base = model.residual(test)  # the net's part (HAR reads the row's own features only)
     pivot = test["date"].unique().sort()[60]
     later_btc = (pl.col("date") > pivot) & (pl.col("asset") == "BTC")
     changed = test.with_columns(
         pl.when(later_btc).then(pl.col(c) * 3 + 40).otherwise(pl.col(c)).alias(c) for c in model.features
     )
-    again = model.predict(changed)
+    again = model.residual(changed)
     unaffected = ~test.select(later_btc).to_series().to_numpy()
     assert np.array_equal(base[unaffected], again[unaffected])  # earlier BTC rows and every ETH row
     assert not np.allclose(base[~unaffected], again[~unaffected])
 
 
-def test_lstm_short_history_is_nan_and_stored_context_fills_the_rest():
+def test_lstm_short_history_is_har_and_stored_context_fills_the_rest():
     model = fitted("lstm", 7)
     _, test = split(make_panel(), 7)
     new_asset = test.filter(pl.col("asset") == "ETH").with_columns(pl.lit("SOL").alias("asset"))
-    y_hat = model.predict(new_asset)  # no training context for SOL: 89 days without a full sequence
-    assert np.isnan(y_hat[:89]).all() and np.isfinite(y_hat[89:]).all()
-    assert np.isfinite(model.predict(test)).all()  # BTC/ETH: training tail precedes the test month
+    r_hat = model.residual(new_asset)  # no training context for SOL: 89 days without a full sequence
+    assert np.isnan(r_hat[:89]).all() and np.isfinite(r_hat[89:]).all()
+    # without a residual forecast the family forecasts HAR's (its own HAR, the `har` family's fit)
+    har = fitted("har", 7).predict(new_asset)
+    assert np.array_equal(model.predict(new_asset)[:89], har[:89])
+    assert np.isfinite(model.residual(test)).all()  # BTC/ETH: training tail precedes the test month
     assert model.params()["fitted"]["best_epoch"] >= 1
 
 
@@ -254,6 +258,8 @@ def test_lightgbm_with_the_full_models_fixed_rounds_reproduces_it():
     so an ablation's ΔRMSE measures the dropped group and nothing else."""
     train, test = split(make_panel(), 7)
     full = make_forecaster("lightgbm", 7, seed=1).fit(train, FEATURES, "y_7")
-    again = make_forecaster("lightgbm", 7, seed=1, fixed_rounds=full.state["rounds"]).fit(train, FEATURES, "y_7")
+    again = make_forecaster("lightgbm", 7, seed=1, fixed_rounds=full.state["rounds"],
+                            shrinkage=full.state["shrinkage"]).fit(train, FEATURES, "y_7")
     assert again.state["validation"] is None and again.state["rounds"] == full.state["rounds"]
     assert np.array_equal(full.predict(test), again.predict(test))
+    assert np.array_equal(full.residual(test), again.residual(test))  # the booster too, not only HAR

@@ -80,7 +80,11 @@ def test_validation_is_the_end_of_the_window_with_a_horizon_purge(n_days, horizo
     assert info["purge_days"] == horizon and info["validation_end"] == str(days[-1])
 
 
-def test_lightgbm_early_stops_on_the_purged_end_slice(monkeypatch):
+def test_lightgbm_early_stops_on_the_purged_inner_slices(monkeypatch):
+    """The booster learns HAR's residual on inner-train and early-stops on the stopping slice;
+    the λ slice is the window's last 15 % of dates; each slice is purged from the next by h
+    days; λ's booster learns on every row before the λ slice, the final one on the whole
+    window. The expected labels are the `har` family's own residuals on the same rows."""
     train, _ = split(make_panel(), 7)
     calls = []
     real_train = lightgbm.train
@@ -93,15 +97,31 @@ def test_lightgbm_early_stops_on_the_purged_end_slice(monkeypatch):
     model = make_forecaster("lightgbm", 7, seed=4).fit(train, FEATURES, "y_7")
     info = model.params()["fitted"]["validation"]
     labelled = train.drop_nulls("y_7")
-    val_start = date.fromisoformat(info["validation_start"])
-    assert info["validation_end"] == str(labelled["date"].max())
+    val_start, val_end = date.fromisoformat(info["validation_start"]), date.fromisoformat(info["validation_end"])
+    shrink_start = date.fromisoformat(info["shrinkage_start"])
+    assert info["shrinkage_end"] == str(labelled["date"].max())
     assert date.fromisoformat(info["train_end"]) + timedelta(days=7) < val_start
-    (fit_set, (val_set,), _, params), (refit_set, _, rounds, _) = calls
-    expected_val = labelled.filter(pl.col("date") >= val_start)["y_7"].to_numpy()
-    expected_fit = labelled.filter(pl.col("date") < val_start - timedelta(days=7))["y_7"].to_numpy()
-    assert np.array_equal(np.sort(val_set.get_label()), np.sort(expected_val.astype(np.float32)))
-    assert np.array_equal(np.sort(fit_set.get_label()), np.sort(expected_fit.astype(np.float32)))
-    assert expected_val.size >= 0.25 * labelled.height  # 30 % of the dates by default
+    assert val_end + timedelta(days=7) < shrink_start
+    n_dates = labelled["date"].n_unique()
+    assert labelled.filter(pl.col("date") >= shrink_start)["date"].n_unique() == round(0.15 * n_dates)
+    (fit_set, (val_set,), _, params), (pre_set, _, pre_rounds, _), (refit_set, _, rounds, _) = calls
+    inner = labelled.filter(pl.col("date") < val_start - timedelta(days=7))
+    har = make_forecaster("har", 7, seed=4).fit(inner, FEATURES, "y_7")
+    stop = labelled.filter(pl.col("date").is_between(val_start, val_end))
+    expected_val = stop["y_7"].to_numpy() - har.predict(stop)
+    expected_fit = inner["y_7"].to_numpy() - har.predict(inner)
+    np.testing.assert_allclose(np.sort(val_set.get_label()), np.sort(expected_val).astype(np.float32), rtol=1e-5)
+    np.testing.assert_allclose(np.sort(fit_set.get_label()), np.sort(expected_fit).astype(np.float32), rtol=1e-5)
+    assert expected_val.size >= 0.2 * labelled.height  # 30 % of the dates before the λ slice by default
+    # λ's booster: every row before the λ slice (purged), on the residuals of HAR fitted on those rows
+    pre = labelled.filter(pl.col("date") < shrink_start - timedelta(days=7))
+    pre_har = make_forecaster("har", 7, seed=4).fit(pre, FEATURES, "y_7")
+    np.testing.assert_allclose(pre_set.get_label(), (pre["y_7"].to_numpy() - pre_har.predict(pre)).astype(np.float32),
+                               rtol=1e-5)
+    assert pre_rounds == rounds
+    full_har = make_forecaster("har", 7, seed=4).fit(train, FEATURES, "y_7")
+    np.testing.assert_allclose(refit_set.get_label(), (labelled["y_7"].to_numpy() - full_har.predict(labelled))
+                               .astype(np.float32), rtol=1e-5)  # the refit learns the full HAR's residual
     assert refit_set.num_data() == labelled.height and rounds == model.params()["fitted"]["rounds"]
     assert params["deterministic"] and params["force_row_wise"] and params["num_threads"] == 1 and params["seed"] == 4
 
