@@ -34,8 +34,10 @@ START, END = "2024-02-27", "2024-03-02"
 STALL_ENV = "DVOL_TEST_STALL"
 """`SECONDS` or `SECONDS:MARKER`: the toy source sleeps that long in the raw_tables step (read in the
 worker); with a marker file, only the first time (the marker is created), so a retried step runs at once."""
-VISIBILITY_S = 8
-"""The broker's visibility timeout here: a killed worker's step goes to the other worker after it."""
+VISIBILITY_S = 30
+"""The broker's visibility timeout here: a killed worker's step goes to the other worker after it. Longer than
+any step of the job, cold start included (the first step of a pool process imports the project: 10-15 s
+here); at 8 s a step still running was handed out again (and ran twice, harmlessly)."""
 _n = itertools.count()
 
 
