@@ -74,6 +74,38 @@ def celery_executor_config() -> dict:
     return {"broker": broker, "backend": backend, "config_source": celery_config_source(visibility)}
 
 
+def _pod(cpu: str, memory: str) -> dict:
+    """A step pod's container config, the schema of Dagster's `dagster-k8s/config` tag: CPU and memory
+    requested (the scheduler places the pod on a node that has them), memory limited to twice that."""
+    limit = f"{2 * int(memory.removesuffix('Gi'))}Gi"
+    return {"container_config": {"resources": {"requests": {"cpu": cpu, "memory": memory},
+                                               "limits": {"memory": limit}}}}
+
+
+K8S_STEP_DEFAULT = _pod("1", "2Gi")
+"""Every step pod of the k8s profile unless K8S_STEPS names it: a day's ingest, surfaces or features."""
+K8S_STEPS = {
+    # the walk-forward folds (model families fitted in a process pool) and the universe's models
+    "oos_predictions": _pod("4", "8Gi"),
+    "universe_forecasts": _pod("4", "8Gi"),
+    "backtest": _pod("2", "4Gi"),
+    # the micro lane: a venue-symbol-day of ticks is millions of rows held in memory
+    "raw_ticks": _pod("2", "8Gi"),
+    "micro_books": _pod("2", "8Gi"),
+    "micro_features": _pod("2", "8Gi"),
+    "micro_research": _pod("4", "8Gi"),
+}
+"""Per-step CPU and memory by op name, as the `dagster-k8s/config` tag would give them: k8s_job_executor's
+`per_step_k8s_config` takes the same dict and overrides a step's tag (dagster_k8s/executor.py,
+`_get_container_context`), and one table here keeps the lanes' assets free of Kubernetes."""
+
+
+def k8s_executor_config() -> dict:
+    """k8s_job_executor's config: the step pods' resources (the image, namespace, PostgreSQL secret and lake
+    volume come from the run launcher, deploy/helm-values.yaml)."""
+    return {"step_k8s_config": K8S_STEP_DEFAULT, "per_step_k8s_config": K8S_STEPS}
+
+
 def executor_def() -> dg.ExecutorDefinition:
     """The executor `DVOL_EXECUTOR` names (settings.executor_name)."""
     name = executor_name()
@@ -89,5 +121,5 @@ def executor_def() -> dg.ExecutorDefinition:
         except ImportError:
             raise ValueError("DVOL_EXECUTOR=k8s needs dagster-k8s (pip install dagster-k8s==0.29.27), which the "
                              "project's image for Kubernetes installs; it is not in requirements.lock") from None
-        return k8s_job_executor
+        return k8s_job_executor.configured(k8s_executor_config(), name="k8s")
     return dg.in_process_executor
