@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksu
 DOCS_STAMP := $(VENV)/.docs-installed-$(shell cat requirements-docs.lock | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test check docs ui serve bench clean-lake postgres-server browser
+.PHONY: setup demo test check docs ui serve bench clean-lake postgres-server redis-server browser redis workers \
+	workers-stop
 
 setup: $(STAMP)
 
@@ -33,7 +34,7 @@ $(TEST_STAMP): $(STAMP) requirements-test.lock
 demo: $(STAMP)
 	$(BIN)/python -m dvol_pipeline demo
 
-test: $(TEST_STAMP) docs postgres-server browser
+test: $(TEST_STAMP) docs postgres-server redis-server browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The documentation site (docs/, mkdocs.yml) built offline into site/ (git-ignored). --strict turns
@@ -62,6 +63,53 @@ postgres-server:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null && \
 	  { pg_lsclusters -h 2>/dev/null | while read -r ver name _; do $$SUDO pg_ctlcluster "$$ver" "$$name" stop || true; done; }; }
+
+# The Redis server, broker of the celery profile (deploy/dagster.celery.yaml) and of its fault test
+# (dvol_pipeline_tests/test_celery.py starts its own on a free port). Installed once from Debian's
+# `redis-server` package; the system service the package may start is stopped again (nothing stays on 6379).
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing the Redis server (Debian package redis-server) for the celery profile and its test"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null && \
+	  { $$SUDO service redis-server stop >/dev/null 2>&1 || true; }; }
+
+# The celery profile on this machine, for a person trying it (docs/operations.md, "Celery profile"):
+# `make redis` starts a broker on 127.0.0.1:$(REDIS_PORT) (append-only file: a restart keeps the queue),
+# `make workers N=2` starts N Celery workers (w1@host, w2@host...; one step at a time each), and
+# `make workers-stop` stops the workers, then the broker. Pid files and logs: .run/ (git-ignored).
+# The workers read DAGSTER_PG_*, DVOL_LAKE and DVOL_CELERY_* from the environment, as the run does.
+RUN_DIR    := .run
+REDIS_PORT ?= 6379
+N          ?= 2
+CELERY_ENV := DVOL_EXECUTOR=celery DVOL_CELERY_BROKER=$${DVOL_CELERY_BROKER:-redis://127.0.0.1:$(REDIS_PORT)/0} \
+	DVOL_CELERY_BACKEND=$${DVOL_CELERY_BACKEND:-redis://127.0.0.1:$(REDIS_PORT)/1}
+
+redis: redis-server
+	@mkdir -p $(RUN_DIR)/redis
+	@if test -f $(RUN_DIR)/redis.pid && kill -0 $$(cat $(RUN_DIR)/redis.pid) 2>/dev/null; then \
+	  echo "redis already running (pid $$(cat $(RUN_DIR)/redis.pid))"; else \
+	  redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --dir $(abspath $(RUN_DIR)/redis) --appendonly yes \
+	    --daemonize yes --pidfile $(abspath $(RUN_DIR)/redis.pid) --logfile $(abspath $(RUN_DIR)/redis.log) && \
+	  echo "redis on 127.0.0.1:$(REDIS_PORT) (log $(RUN_DIR)/redis.log)"; fi
+
+workers: $(STAMP) redis
+	@for i in $$(seq 1 $(N)); do \
+	  if test -f $(RUN_DIR)/worker-$$i.pid && kill -0 $$(cat $(RUN_DIR)/worker-$$i.pid) 2>/dev/null; then \
+	    echo "worker w$$i already running"; continue; fi; \
+	  $(CELERY_ENV) $(BIN)/celery -A dvol_pipeline.celery_app worker -n w$$i@%h -c 1 --prefetch-multiplier=1 \
+	    -l INFO --detach --pidfile=$(abspath $(RUN_DIR))/worker-$$i.pid --logfile=$(abspath $(RUN_DIR))/worker-$$i.log && \
+	  echo "worker w$$i started (log $(RUN_DIR)/worker-$$i.log)"; done
+	@echo "runs use them with: DVOL_EXECUTOR=celery DVOL_DAGSTER_YAML=deploy/dagster.celery.yaml DAGSTER_PG_*=... make ui"
+
+workers-stop:
+	@for pidfile in $(RUN_DIR)/worker-*.pid $(RUN_DIR)/redis.pid; do \
+	  test -f "$$pidfile" || continue; pid=$$(cat "$$pidfile"); \
+	  if kill -TERM "$$pid" 2>/dev/null; then \
+	    for _ in $$(seq 1 60); do kill -0 "$$pid" 2>/dev/null || break; sleep 0.5; done; \
+	    echo "stopped $$(basename $$pidfile .pid) (pid $$pid)"; fi; \
+	  rm -f "$$pidfile"; done
 
 # A headless browser for the dashboard test (selenium drives Debian's chromium through chromedriver).
 browser:

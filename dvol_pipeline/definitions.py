@@ -31,17 +31,12 @@ from dvol_pipeline.jobs import (
 from dvol_pipeline.resources import LakeResource, MarketResource
 from dvol_pipeline.schedules import schedules
 from dvol_pipeline.sensors import landing_sensor
-from dvol_pipeline.settings import executor_name
+from dvol_pipeline.executors import executor_def
 
 LANE_DEFS = {"dvol": dvol.defs, "options": options.defs, "universe": universe.defs, "micro": micro.defs}
 """Each lane's Definitions by the lane's name (quant/lanes.py names them too): `run` leaves out the
 assets of a lane whose inputs are absent."""
 LANES = tuple(LANE_DEFS.values())
-
-
-def executor_def() -> dg.ExecutorDefinition:
-    """The executor `DVOL_EXECUTOR` names: in_process (default) or multiprocess (one process per step)."""
-    return dg.multiprocess_executor if executor_name() == "multiprocess" else dg.in_process_executor
 
 
 def shared_definitions() -> dg.Definitions:
@@ -55,8 +50,8 @@ def shared_definitions() -> dg.Definitions:
         sensors=[landing_sensor, *alert_sensors],
         resources={"lake": LakeResource(), "market": MarketResource()},
         # in-process by default: a step here is seconds of work, a subprocess per step would add about as
-        # much again; nothing is shared between steps, so `multiprocess_executor` works as well:
-        # DVOL_EXECUTOR=multiprocess selects it (the production profile, docs/operations.md)
+        # much again; nothing is shared between steps, so other executors work as well:
+        # DVOL_EXECUTOR=multiprocess | celery | k8s selects one (executors.py, docs/operations.md)
         executor=executor_def(),
     )
 

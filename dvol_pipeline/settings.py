@@ -24,16 +24,43 @@ def dagster_home(root: Path | None = None) -> Path:
     return (root or lake_root()) / ".dagster"
 
 
-EXECUTORS = ("in_process", "multiprocess")
+EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
 
 
 def executor_name() -> str:
-    """`$DVOL_EXECUTOR`: how a launched run executes its steps, in its own process (`in_process`,
-    the default) or each step in a process of its own (`multiprocess`, the production profile)."""
+    """`$DVOL_EXECUTOR`: how a launched run executes its steps: in its own process (`in_process`, the
+    default), each step in a process of its own (`multiprocess`, the production profile on one host), each
+    step a Celery task on any worker host (`celery`, deploy/dagster.celery.yaml) or a Kubernetes Job
+    (`k8s`, deploy/helm-values.yaml). Workers must see the same value: they rebuild the same job."""
     name = os.environ.get("DVOL_EXECUTOR", "in_process").strip() or "in_process"
     if name not in EXECUTORS:
         raise ValueError(f"DVOL_EXECUTOR={name!r}: use one of {', '.join(EXECUTORS)}")
     return name
+
+
+CELERY_BROKER_ENV = "DVOL_CELERY_BROKER"
+CELERY_BACKEND_ENV = "DVOL_CELERY_BACKEND"
+DEFAULT_CELERY_BROKER = "redis://127.0.0.1:6379/0"  # where `make redis` serves it
+DEFAULT_CELERY_BACKEND = "redis://127.0.0.1:6379/1"
+CELERY_VISIBILITY_ENV = "DVOL_CELERY_VISIBILITY_TIMEOUT"
+DEFAULT_CELERY_VISIBILITY_S = 3600
+"""Seconds after which Redis hands a step whose worker vanished (host lost, SIGKILL) to another worker:
+longer than the longest step, or a step still running would be started a second time elsewhere."""
+
+
+def celery_settings() -> tuple[str, str, int]:
+    """(broker URL, result backend URL, visibility timeout in seconds) of the celery profile, from the
+    environment (`DVOL_CELERY_BROKER`, `DVOL_CELERY_BACKEND`, `DVOL_CELERY_VISIBILITY_TIMEOUT`)."""
+    broker = os.environ.get(CELERY_BROKER_ENV, "").strip() or DEFAULT_CELERY_BROKER
+    backend = os.environ.get(CELERY_BACKEND_ENV, "").strip() or DEFAULT_CELERY_BACKEND
+    text = os.environ.get(CELERY_VISIBILITY_ENV, "").strip()
+    try:
+        visibility = int(text) if text else DEFAULT_CELERY_VISIBILITY_S
+    except ValueError:
+        raise ValueError(f"{CELERY_VISIBILITY_ENV}={text!r}: a whole number of seconds") from None
+    if visibility <= 0:
+        raise ValueError(f"{CELERY_VISIBILITY_ENV}={visibility}: must be positive (seconds)")
+    return broker, backend, visibility
 
 
 DAGSTER_UI_URL_ENV = "DVOL_DAGSTER_UI_URL"

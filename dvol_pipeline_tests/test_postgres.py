@@ -215,8 +215,8 @@ def test_a_missing_profile_file_or_an_unknown_executor_is_refused_by_name(lake, 
     monkeypatch.setenv("DVOL_DAGSTER_YAML", str(lake / "nope.yaml"))
     with pytest.raises(ValueError, match="DVOL_DAGSTER_YAML=.*nope.yaml is not a file"):
         prepare_home(lake)
-    monkeypatch.setenv("DVOL_EXECUTOR", "k8s")
-    with pytest.raises(ValueError, match="DVOL_EXECUTOR='k8s': use one of in_process, multiprocess"):
+    monkeypatch.setenv("DVOL_EXECUTOR", "dask")
+    with pytest.raises(ValueError, match="DVOL_EXECUTOR='dask': use one of in_process, multiprocess, celery, k8s"):
         executor_name()
     monkeypatch.delenv("DVOL_EXECUTOR")
     assert executor_name() == "in_process"

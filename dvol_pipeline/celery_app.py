@@ -1,0 +1,23 @@
+"""The Celery app the celery profile's workers serve: `celery -A dvol_pipeline.celery_app worker`.
+
+dagster-celery's own `dagster-celery worker start -A dagster_celery.app -y celery.yaml` writes the
+YAML's executor config into a generated `dagster_celery_config` module and then runs exactly
+`celery -A dagster_celery.app worker --prefetch-multiplier=1 -n NAME`. This module is that app built
+from the same settings as the executor (executors.celery_executor_config: the environment), so the
+run that submits steps and the workers that run them cannot disagree on the broker or the
+redelivery settings. It registers dagster-celery's three tasks under their own names.
+"""
+
+from __future__ import annotations
+
+from dagster_celery.executor import CeleryExecutor
+from dagster_celery.make_app import make_app
+from dagster_celery.tasks import create_execute_job_task, create_resume_job_task, create_task
+
+from dvol_pipeline.executors import celery_executor_config
+
+app = make_app(CeleryExecutor.for_cli(**celery_executor_config()).app_args())
+
+execute_plan = create_task(app)
+execute_job = create_execute_job_task(app)
+resume_job = create_resume_job_task(app)

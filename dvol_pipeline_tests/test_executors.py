@@ -1,0 +1,59 @@
+"""`DVOL_EXECUTOR` picks the executor and the steps' retry policy; the celery profile reads its broker from
+the environment. Expected values: the variables set here, and Celery's setting names as its
+configuration reference spells them (docs.celeryq.dev, "Configuration and defaults")."""
+
+from __future__ import annotations
+
+import builtins
+
+import dagster as dg
+import pytest
+
+from dvol_pipeline.executors import celery_executor_config, executor_def, step_retry_policy
+from dvol_pipeline.settings import celery_settings
+
+
+def test_the_default_and_one_host_profiles_have_no_retry_policy(monkeypatch):
+    monkeypatch.delenv("DVOL_EXECUTOR", raising=False)
+    assert executor_def() is dg.in_process_executor and step_retry_policy() is None
+    monkeypatch.setenv("DVOL_EXECUTOR", "multiprocess")
+    assert executor_def() is dg.multiprocess_executor and step_retry_policy() is None
+
+
+def test_celery_reads_the_broker_and_keeps_a_lost_workers_step(monkeypatch):
+    monkeypatch.setenv("DVOL_EXECUTOR", "celery")
+    monkeypatch.setenv("DVOL_CELERY_BROKER", "redis://broker.internal:6380/2")
+    monkeypatch.delenv("DVOL_CELERY_BACKEND", raising=False)
+    monkeypatch.setenv("DVOL_CELERY_VISIBILITY_TIMEOUT", "7200")
+    assert celery_settings() == ("redis://broker.internal:6380/2", "redis://127.0.0.1:6379/1", 7200)
+    config = celery_executor_config()
+    assert config["broker"] == "redis://broker.internal:6380/2"
+    source = config["config_source"]
+    assert source["task_acks_late"] and source["task_reject_on_worker_lost"]
+    assert source["broker_transport_options"]["visibility_timeout"] == 7200
+    assert executor_def().name == "celery"
+    # twice, 10 s then 20 s later
+    assert step_retry_policy() == dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def test_a_bad_visibility_timeout_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("DVOL_CELERY_VISIBILITY_TIMEOUT", "an hour")
+    with pytest.raises(ValueError, match="DVOL_CELERY_VISIBILITY_TIMEOUT='an hour'"):
+        celery_settings()
+    monkeypatch.setenv("DVOL_CELERY_VISIBILITY_TIMEOUT", "0")
+    with pytest.raises(ValueError, match="must be positive"):
+        celery_settings()
+
+
+def test_k8s_without_dagster_k8s_says_what_to_install(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_dagster_k8s(name, *args, **kwargs):
+        if name == "dagster_k8s":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setenv("DVOL_EXECUTOR", "k8s")
+    monkeypatch.setattr(builtins, "__import__", no_dagster_k8s)
+    with pytest.raises(ValueError, match=r"DVOL_EXECUTOR=k8s needs dagster-k8s \(pip install dagster-k8s==0.29.27\)"):
+        executor_def()
