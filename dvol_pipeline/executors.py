@@ -89,10 +89,11 @@ K8S_STEPS = {
     "oos_predictions": _pod("4", "8Gi"),
     "universe_forecasts": _pod("4", "8Gi"),
     "backtest": _pod("2", "4Gi"),
-    # the micro lane: a venue-symbol-day of ticks is millions of rows held in memory
+    # the micro lane: a venue-symbol-day of ticks is millions of rows held in memory; the books and features
+    # fan out (dynamic mapping) into one step per (venue, symbol, day) and per day, keyed by their op's name
     "raw_ticks": _pod("2", "8Gi"),
-    "micro_books": _pod("2", "8Gi"),
-    "micro_features": _pod("2", "8Gi"),
+    "book_day": _pod("2", "8Gi"),
+    "features_day": _pod("2", "8Gi"),
     "micro_research": _pod("4", "8Gi"),
 }
 """Per-step CPU and memory by op name, as the `dagster-k8s/config` tag would give them: k8s_job_executor's
