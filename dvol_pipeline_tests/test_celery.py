@@ -22,6 +22,7 @@ import dagster as dg
 import pytest
 
 from dvol_pipeline.cli import prepare_home
+from dvol_pipeline.lake.journal import JOURNAL_DIR
 from dvol_pipeline.settings import REPO_ROOT
 from dvol_pipeline_tests.celery_stack import Redis, Workers
 from dvol_pipeline_tests.pg_server import PgServer, throwaway_postgres
@@ -44,7 +45,19 @@ VISIBILITY_S = 30
 """The broker's visibility timeout here: a killed worker's step goes to the other worker after it. Longer than
 any step of the job, cold start included (the first step of a pool process imports the project: 10-15 s
 here); at 8 s a step still running was handed out again (and ran twice, harmlessly)."""
+FAIL_ENV = "DVOL_TEST_FAIL_REGIMES"
+"""A marker file's path: while it exists, the vol_regimes step fails on its worker, past any retry policy
+(`dg.Failure(allow_retries=False)`, as a bad input would); removing it is the operator's fix."""
 _n = itertools.count()
+
+
+def _failing_while_marked(build):
+    def build_or_fail(*args, **kwargs):
+        if Path(os.environ[FAIL_ENV]).exists():
+            raise dg.Failure(f"fault injected by the test: {os.environ[FAIL_ENV]} exists", allow_retries=False)
+        return build(*args, **kwargs)
+
+    return build_or_fail
 
 
 def _stall(table: str, frame):
@@ -69,6 +82,13 @@ def toy_daily_job() -> dg.JobDefinition:
     from dvol_pipeline.resources import LakeResource, MarketResource
 
     install(ToySource(plant=_stall if os.environ.get(STALL_ENV) else None))
+    if os.environ.get(FAIL_ENV):  # in the worker that rebuilds this job: the step's body looks the name up per call
+        import dvol_pipeline.assets.dvol.regimes as regimes
+
+        if not hasattr(regimes.build_range, "__wrapped_build__"):
+            wrapped = _failing_while_marked(regimes.build_range)
+            wrapped.__wrapped_build__ = regimes.build_range
+            regimes.build_range = wrapped
     job = dg.define_asset_job("daily_job", selection=daily_job.selection, op_retry_policy=step_retry_policy())
     return dg.Definitions(
         assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job],
@@ -81,9 +101,11 @@ RANGE_TAGS = {"dagster/asset_partition_range_start": START, "dagster/asset_parti
 
 
 def lake_digest(root: Path) -> dict[str, str]:
-    """sha256 of every file of the lake but Dagster's own folder (run records, step outputs, logs)."""
+    """sha256 of every file of the lake but Dagster's own folder (run records, step outputs, logs)
+    and the write journal (its file names carry the writing host and pid, by design)."""
+    skip = {".dagster", JOURNAL_DIR}
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and ".dagster" not in p.relative_to(root).parts}
+            for p in sorted(root.rglob("*")) if p.is_file() and not skip & set(p.relative_to(root).parts)}
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +124,10 @@ def reference(tmp_path_factory) -> dict[str, str]:
     """The same job and range run in process, on its own lake: what the workers' lake must equal."""
     root = tmp_path_factory.mktemp("reference") / "lake"
     root.mkdir()
-    saved = {k: os.environ.get(k) for k in ("DVOL_LAKE", "DVOL_EXECUTOR", STALL_ENV)}
+    saved = {k: os.environ.get(k) for k in ("DVOL_LAKE", "DVOL_EXECUTOR", STALL_ENV, FAIL_ENV)}
     os.environ["DVOL_LAKE"] = str(root)
-    os.environ.pop("DVOL_EXECUTOR", None)
-    os.environ.pop(STALL_ENV, None)
+    for key in ("DVOL_EXECUTOR", STALL_ENV, FAIL_ENV):
+        os.environ.pop(key, None)
     try:
         result = toy_daily_job().execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags=RANGE_TAGS)
         assert result.success
@@ -153,6 +175,7 @@ def stack(pg_server: PgServer, broker: Redis, lake: Path, tmp_path: Path, monkey
     prepare_home(lake)
     worker_env = {**os.environ, **env}
     worker_env.pop(STALL_ENV, None)
+    worker_env.pop(FAIL_ENV, None)
     workers = Workers(folder, worker_env)
     try:
         yield broker, workers
@@ -259,3 +282,31 @@ def test_a_broker_restart_mid_run_then_a_re_execution_from_failure(stack, lake, 
         assert sorted(starts) == sorted(set(starts)), starts
     assert lake_digest(lake) == reference
     print(f"broker restart: first run {'succeeded' if first.success else 'failed'}, {len(runs)} run(s)")
+
+
+def test_a_failed_step_re_executed_from_failure_runs_only_what_failed(stack, lake, tmp_path, monkeypatch, reference):
+    """The re-execution half of the broker test, made certain: a step fails past its retries (the broker
+    restart above usually resumes instead), the operator fixes the cause and re-executes from failure."""
+    _, workers = stack
+    fault = tmp_path / "regimes-broken"
+    fault.touch()
+    monkeypatch.setenv(FAIL_ENV, str(fault))
+    workers.env[FAIL_ENV] = str(fault)
+    workers.start("w1", "w2")
+    with dg.DagsterInstance.get() as instance:
+        first = _run(instance)
+        assert not first.success
+        failed = [r.step_key for r in instance.all_logs(first.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+        done = [r.step_key for r in instance.all_logs(first.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)]
+        assert failed == ["vol_regimes"]  # once: allow_retries=False bypasses the retry policy
+        assert sorted(done) == ["chain_greeks", "features_daily", "option_surface", "raw_tables"]
+        assert not any(p.is_dir() for p in (lake / "features").glob("vol_regimes*")), "no half-written table"
+        fault.unlink()  # the fix
+        options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
+        second = _run(instance, reexecution_options=options)
+        assert second.success
+        rerun = [r.step_key for r in instance.all_logs(second.run_id, of_type=dg.DagsterEventType.STEP_START)]
+        placed = step_workers(instance, second.run_id)
+    assert rerun == ["vol_regimes"], rerun  # nothing that had succeeded ran again
+    assert set(placed) == {"vol_regimes"} and placed["vol_regimes"][0] in {"w1", "w2"}
+    assert lake_digest(lake) == reference  # the same bytes as one clean in-process run: nothing twice
