@@ -1,4 +1,4 @@
-"""Shared fixtures: a throwaway lake per test, and the toy source."""
+"""Shared fixtures: a throwaway lake per test, the toy source, a throwaway PostgreSQL per module."""
 
 from __future__ import annotations
 
@@ -41,3 +41,18 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"a test tried to reach the network: {request.url}")  # pragma: no cover
 
     monkeypatch.setattr(httpx.HTTPTransport, "handle_request", refuse)
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    """A throwaway PostgreSQL server for a test module (pg_server.py); a missing server binary fails the
+    test with the line that says how to install it, not with a traceback."""
+    from dvol_pipeline_tests.pg_server import throwaway_postgres
+
+    try:
+        with throwaway_postgres() as server:
+            yield server
+    except RuntimeError as err:
+        if "not found" in str(err):
+            pytest.fail(str(err), pytrace=False)
+        raise

@@ -25,7 +25,7 @@ from dvol_pipeline.cli import prepare_home
 from dvol_pipeline.lake.journal import JOURNAL_DIR
 from dvol_pipeline.settings import REPO_ROOT
 from dvol_pipeline_tests.celery_stack import Redis, Workers
-from dvol_pipeline_tests.pg_server import PgServer, throwaway_postgres
+from dvol_pipeline_tests.pg_server import PgServer
 from dvol_pipeline_tests.toy_market import ToySource, install
 
 pytestmark = [
@@ -106,17 +106,6 @@ def lake_digest(root: Path) -> dict[str, str]:
     skip = {".dagster", JOURNAL_DIR}
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file() and not skip & set(p.relative_to(root).parts)}
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    try:
-        with throwaway_postgres() as server:
-            yield server
-    except RuntimeError as err:
-        if "not found" in str(err):
-            pytest.fail(str(err), pytrace=False)
-        raise
 
 
 @pytest.fixture(scope="module")

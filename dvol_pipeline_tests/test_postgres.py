@@ -21,7 +21,7 @@ from dvol_pipeline.cli import prepare_home
 from dvol_pipeline.contracts.tables import RAW_TABLES
 from dvol_pipeline.settings import REPO_ROOT
 from dvol_pipeline_tests.lake_paths import partition_file
-from dvol_pipeline_tests.pg_server import PgServer, throwaway_postgres
+from dvol_pipeline_tests.pg_server import PgServer
 from dvol_pipeline_tests.toy_market import ToySource, install
 
 pytestmark = pytest.mark.slow
@@ -61,17 +61,6 @@ def raw_ingest_job() -> dg.JobDefinition:
 
 def eod_job() -> dg.JobDefinition:
     return _toy_job("eod_job")
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    try:
-        with throwaway_postgres() as server:
-            yield server
-    except RuntimeError as err:
-        if "not found" in str(err):
-            pytest.fail(str(err), pytrace=False)
-        raise
 
 
 @pytest.fixture
