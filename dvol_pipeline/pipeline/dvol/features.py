@@ -1,10 +1,19 @@
 """features_daily in the lake: read the raw tables a range needs, build, check, write.
 
-The build reads every raw table from the first day of history (the expanding GARCH fit
-needs it; the rest is cheap) and DVOL up to 14 days past the range for the labels. The
-option chain is read only when no options summary exists, since the flow group can be
-rebuilt from it; `surface_features` (zone `surface`) joins as the `surface` group when the
-option_surface asset has built it. Feature rows outside the range are computed but not written.
+What is read: every input from `READ_BACK_DAYS` before the range (and the LABEL_REACH_DAYS
+days before it, whose labels the range completes) up to 14 days past it for the labels.
+That year is the longest window any feature but GARCH looks back (`lookback_days`); the
+expanding-window GARCH fits on every return since the first day, and takes the returns
+before the year from the `garch_returns` table, which every build keeps up to date
+(quant/dvol/features/build.py: `garch_series`). So an end-of-day run reads the same amount
+whatever the lake's age, and its rows equal those of a build from the first day, bit for bit
+(dvol_pipeline_tests/pipeline/dvol/test_features_bounded.py). A range that starts within a
+year of history, or a lake whose `garch_returns` does not cover every day up to the read's
+first day (a lake built before the table existed), reads from the first day, as before, and
+writes the table whole. The option chain is read only when no options summary exists, since
+the flow group can be rebuilt from it; `surface_features` (zone `surface`) joins as the
+`surface` group when the option_surface asset has built it. Feature rows outside the range
+are computed but not written.
 """
 
 from __future__ import annotations
@@ -27,13 +36,18 @@ from dvol_pipeline.quant.dvol.features import (
     build_features,
     check_no_lookahead,
     default_check_days,
+    lookback_days,
 )
+from dvol_pipeline.quant.dvol.features.build import GARCH_RETURNS
 
 ExtraFeatures = Callable[[pl.DataFrame], pl.DataFrame]
 FEATURES_TABLE = "features_daily"
 GARCH_MEMO = "garch_fit_memo"
 LABEL_REACH_DAYS = MAX_HORIZON
 """The newest label looks this far ahead: a range reads DVOL this far past its end."""
+READ_BACK_DAYS = lookback_days("none") + 2
+"""Days read before the first row built: the longest non-GARCH window (the regime year, D-364..D),
+the previous close the first return needs, and one day whose return is taken from `garch_returns`."""
 INPUTS = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
 
 
@@ -44,6 +58,7 @@ class FeatureBuild:
     leakage: LeakageReport
     partitions: int
     inputs: dict[str, int]  # raw table -> rows read (0: absent)
+    read_from: date | None = None  # the first day read (first_day, or a year before the range)
 
 
 def read_inputs(root: Path, first: date, last: date, coins: list[str]) -> dict[str, pl.DataFrame | None]:
@@ -74,8 +89,11 @@ def build_range(
     `extra_features` (frame -> frame with new columns) adds research features; they pass
     through the same no-look-ahead check as the built-in ones.
     """
-    step(f"read raw tables {first_day}..{end}")
-    tables = read_inputs(root, first_day, end + timedelta(days=LABEL_REACH_DAYS), coins)
+    read_from, history = read_window(root, first_day, start, coins)
+    step(f"read raw tables {read_from}..{end}")
+    tables = read_inputs(root, read_from, end + timedelta(days=LABEL_REACH_DAYS), coins)
+    if history is not None:
+        tables[GARCH_RETURNS] = history
     memo = read_single_or_none(root, GARCH_MEMO)
     garch.remember_fits(memo)
     step(f"build features of {start}..{end}")
@@ -105,11 +123,43 @@ def build_range(
     used = set(built.garch_fits["fit_key"].to_list()) if "fit_key" in built.garch_fits.columns else set()
     if used - known:
         write_single(root, GARCH_MEMO, garch.remembered_fits(known | used))
+    if not built.returns.is_empty():
+        write_single(root, GARCH_RETURNS, _merge_returns(read_single_or_none(root, GARCH_RETURNS), built.returns))
     inputs = {k: (0 if v is None else v.height) for k, v in tables.items()}
-    return FeatureBuild(built, rows, leakage, len(written), inputs)
+    return FeatureBuild(built, rows, leakage, len(written), inputs, read_from)
 
 
 def _through(frame: pl.DataFrame, name: str, end: date) -> pl.DataFrame:
     if "ts" in frame.columns:
         return frame.filter(pl.col("ts").dt.date() <= end)
     return frame.filter(pl.col("date") <= end)
+
+
+def read_window(root: Path, first_day: date, start: date, coins: list[str]) -> tuple[date, pl.DataFrame | None]:
+    """(first day to read, the `garch_returns` rows up to it): a year before the rows to build when
+    the table covers every day of every coin from its first through that day; else (first_day, None)."""
+    read_from = start - timedelta(days=LABEL_REACH_DAYS + READ_BACK_DAYS)
+    if read_from <= first_day:
+        return first_day, None
+    saved = read_single_or_none(root, GARCH_RETURNS)
+    if saved is None:
+        return first_day, None
+    history = saved.filter(pl.col("asset").is_in(coins) & (pl.col("date") <= read_from))
+    span = history.group_by("asset").agg(first=pl.col("date").min(), last=pl.col("date").max(), n=pl.len())
+    whole = span.filter((pl.col("last") == read_from)
+                        & (pl.col("n") == (pl.col("last") - pl.col("first")).dt.total_days() + 1))
+    if whole.height < len(set(coins)):
+        return first_day, None
+    return read_from, history
+
+
+def _merge_returns(saved: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
+    """`new` (complete daily grid per coin) replaces `saved`'s rows of its coins up to its last day."""
+    new = new.select("asset", "date", pl.col("ret").cast(pl.Float64))
+    if saved is None:
+        return new.sort("asset", "date")
+    last = new.group_by("asset").agg(_last=pl.col("date").max())
+    keep = saved.join(last, on="asset", how="left").filter(
+        pl.col("_last").is_null() | (pl.col("date") > pl.col("_last"))).drop("_last")
+    return pl.concat([keep.select(new.columns), new]).sort("asset", "date")
+
