@@ -34,7 +34,8 @@ class FeatureSet:
     groups_used: list[str]
     estimators: dict[str, str]
     garch_fits: pl.DataFrame = field(default_factory=pl.DataFrame)
-    """One row per (asset, refit period): the GARCH parameters used (empty without GARCH)."""
+    """One row per (asset, refit period) whose days the frame holds: the GARCH parameters used
+    (empty without GARCH)."""
     returns: pl.DataFrame = field(default_factory=pl.DataFrame)
     """asset, date, ret: the daily log returns GARCH was fitted and filtered on, on a complete
     daily grid per asset (empty without GARCH); what a later build passes as `garch_returns`."""
