@@ -46,8 +46,15 @@ GARCH_MEMO = "garch_fit_memo"
 LABEL_REACH_DAYS = MAX_HORIZON
 """The newest label looks this far ahead: a range reads DVOL this far past its end."""
 READ_BACK_DAYS = lookback_days("none") + 2
-"""Days read before the first row built: the longest non-GARCH window (the regime year, D-364..D),
-the previous close the first return needs, and one day whose return is taken from `garch_returns`."""
+"""Days read before the first row built: the longest non-GARCH window (the regime year, D-364..D,
+of DVOL and of the surface's ATM vol), the previous close, and a day to spare."""
+NEAR_READ_DAYS = {"raw_ohlcv": 24, "raw_funding": 8, "raw_options_summary": 64, "raw_option_chain": 64,
+                  "raw_onchain": 10, "micro_daily": 2}
+"""Tables whose windows are shorter, read this many days before the first row built (when the build
+is bounded): price bars for rv_22d (22 days of returns and the close before), the options summary for
+the net-vega z-score (60 days, lagged one), funding's 5-day change, on-chain's 6-day lag after its
+publication day, the micro roll-up's day; each with a day or two to spare. A table with no rows that
+near is read over the year instead, so its group is there whenever a year's read has it."""
 INPUTS = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
 
 
@@ -61,20 +68,29 @@ class FeatureBuild:
     read_from: date | None = None  # the first day read (first_day, or a year before the range)
 
 
-def read_inputs(root: Path, first: date, last: date, coins: list[str]) -> dict[str, pl.DataFrame | None]:
+def read_inputs(root: Path, first: date, last: date, coins: list[str],
+                near: dict[str, date] | None = None) -> dict[str, pl.DataFrame | None]:
+    """Every input over [first, last]; a table in `near` from its own later first day (over
+    [first, last] where it has no rows from then)."""
+    near = near or {}
+
+    def read(name: str) -> pl.DataFrame | None:
+        frame = read_table_or_none(root, name, near[name], last, coins) if name in near else None
+        return frame if frame is not None and not frame.is_empty() else read_table_or_none(root, name, first, last, coins)
+
     tables: dict[str, pl.DataFrame | None] = {}
     for name in INPUTS:
-        tables[name] = read_table_or_none(root, name, first, last, coins)
+        tables[name] = read(name)
         if tables[name] is None and name == "raw_dvol":
             raise FileNotFoundError(
                 f"features_daily needs raw_dvol for {coins} up to {last} under {root}; materialize it first"
             )
     # the surface group: SVI fits of each day's chain (the option_surface asset)
-    tables["surface_features"] = read_table_or_none(root, "surface_features", first, last, coins)
+    tables["surface_features"] = read("surface_features")
     # the micro group: the micro lane's daily roll-up, on the days its tick data covers
-    tables["micro_daily"] = read_table_or_none(root, "micro_daily", first, last, coins)
+    tables["micro_daily"] = read("micro_daily")
     if tables["raw_options_summary"] is None:
-        chain = read_table_or_none(root, "raw_option_chain", first, last, coins)
+        chain = read("raw_option_chain")
         if chain is not None:
             tables["raw_option_chain"] = chain
     return tables
@@ -90,8 +106,9 @@ def build_range(
     through the same no-look-ahead check as the built-in ones.
     """
     read_from, history = read_window(root, first_day, start, coins)
+    near = {} if history is None else {name: _near(start, name) for name in NEAR_READ_DAYS}
     step(f"read raw tables {read_from}..{end}")
-    tables = read_inputs(root, read_from, end + timedelta(days=LABEL_REACH_DAYS), coins)
+    tables = read_inputs(root, read_from, end + timedelta(days=LABEL_REACH_DAYS), coins, near)
     if history is not None:
         tables[GARCH_RETURNS] = history
     memo = read_single_or_none(root, GARCH_MEMO)
@@ -140,21 +157,27 @@ def _through(frame: pl.DataFrame, name: str, end: date) -> pl.DataFrame:
 
 
 def read_window(root: Path, first_day: date, start: date, coins: list[str]) -> tuple[date, pl.DataFrame | None]:
-    """(first day to read, the `garch_returns` rows up to it): a year before the rows to build when
-    the table covers every day of every coin from its first through that day; else (first_day, None)."""
+    """(first day to read, the `garch_returns` rows up to the first day price bars are read from):
+    a year before the rows to build when the table covers every day of every coin from its first
+    through that day; else (first_day, None), a read from the first day."""
     read_from = start - timedelta(days=LABEL_REACH_DAYS + READ_BACK_DAYS)
     if read_from <= first_day:
         return first_day, None
     saved = read_single_or_none(root, GARCH_RETURNS)
     if saved is None:
         return first_day, None
-    history = saved.filter(pl.col("asset").is_in(coins) & (pl.col("date") <= read_from))
+    bars_from = _near(start, "raw_ohlcv")
+    history = saved.filter(pl.col("asset").is_in(coins) & (pl.col("date") <= bars_from))
     span = history.group_by("asset").agg(first=pl.col("date").min(), last=pl.col("date").max(), n=pl.len())
-    whole = span.filter((pl.col("last") == read_from)
+    whole = span.filter((pl.col("last") == bars_from)
                         & (pl.col("n") == (pl.col("last") - pl.col("first")).dt.total_days() + 1))
     if whole.height < len(set(coins)):
         return first_day, None
     return read_from, history
+
+
+def _near(start: date, name: str) -> date:
+    return start - timedelta(days=LABEL_REACH_DAYS + NEAR_READ_DAYS[name])
 
 
 def _merge_returns(saved: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
