@@ -234,15 +234,44 @@ def run_summary(result) -> list[str]:
     return lines
 
 
-def _view(root: Path, sql: str):
-    """The frame `sql` returns on the warehouse, or None where a view it reads does not exist (a view
-    exists only once its asset ran) or there is no warehouse yet."""
+def _view(root: Path, sql: str, con: duckdb.DuckDBPyConnection | None = None):
+    """The frame `sql` returns on the warehouse (on `con`, a connection to it, when given), or None
+    where a view it reads does not exist (a view exists only once its asset ran) or there is no
+    warehouse yet."""
     from dvol_pipeline.lake.warehouse import query
 
     try:
-        return query(root, sql)
+        return query(root, sql) if con is None else con.sql(sql).pl()
     except (duckdb.Error, FileNotFoundError):
         return None
+
+
+def _summary_connection(root: Path) -> duckdb.DuckDBPyConnection:
+    """One connection for every query of a summary (each connect costs ~50-100 ms): the warehouse,
+    read-only, or an empty database where there is none yet."""
+    from dvol_pipeline.lake.warehouse import warehouse_path
+
+    path = warehouse_path(root)
+    return duckdb.connect(str(path), read_only=True) if path.exists() else duckdb.connect()
+
+
+def _day_view(root: Path, name: str, day: date, sql: str, con: duckdb.DuckDBPyConnection):
+    """`sql` over the rows of lake table `name` (partitioned by coin and day) on `day`, read from
+    that day's partitions, or None where it has none. Why not the warehouse's view: a query on the
+    view lists every partition of the table (thousands of files on the demo lake, most of a second
+    for the four tables an `eod` summary reads); the rows are the same files'. The frame stands in
+    for the view of the same name on `con` during the query only. Without the day's partitions
+    the view answers (a warehouse built from elsewhere, or none: None)."""
+    from dvol_pipeline.lake.parquet import read_table_or_none
+
+    frame = read_table_or_none(root, name, day, day)
+    if frame is None or frame.is_empty():
+        return _view(root, sql, con)
+    con.register(name, frame.to_arrow())
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.unregister(name)
 
 
 def _section(title: str, frame, headers: dict[str, str] | None = None) -> list[str]:
@@ -282,6 +311,11 @@ def lake_summary(root: Path) -> list[str]:
 def day_summary(root: Path, last_day: date) -> list[str]:
     """The desk's view of `last_day`: the signals, the regimes, the strategies and the paper book, with
     codes as the names they stand for; a section whose table does not exist yet is left out."""
+    with _summary_connection(root) as con:
+        return _day_summary(root, last_day, con)
+
+
+def _day_summary(root: Path, last_day: date, con: duckdb.DuckDBPyConnection) -> list[str]:
     import polars as pl
 
     from dvol_pipeline.quant.dvol.signals import DIRECTION_NAMES
@@ -289,9 +323,10 @@ def day_summary(root: Path, last_day: date) -> list[str]:
 
     day = f"DATE '{last_day}'"
     lines = []
-    sig = _view(root, "SELECT asset, round(yhat_1d, 2) AS d1, round(yhat_7d, 2) AS d7, round(yhat_14d, 2) AS d14, "
-                      f"direction, round(confidence, 2) AS confidence, model_version FROM signals WHERE date = {day} "
-                      "ORDER BY asset")
+    sig = _day_view(root, "signals", last_day, con=con, sql=(
+                    "SELECT asset, round(yhat_1d, 2) AS d1, round(yhat_7d, 2) AS d7, round(yhat_14d, 2) AS d14, "
+                    f"direction, round(confidence, 2) AS confidence, model_version FROM signals WHERE date = {day} "
+                    "ORDER BY asset"))
     if sig is not None:
         sig = sig.with_columns(pl.col("direction").replace_strict(DIRECTION_NAMES, default="?", return_dtype=pl.Utf8))
         lines += _section(f"Signals for {last_day} (the forecast change of DVOL, in vol points, over 1, 7 and 14 days):",
@@ -303,31 +338,35 @@ def day_summary(root: Path, last_day: date) -> list[str]:
         for line in said:
             lines += textwrap.wrap(line, WIDTH, initial_indent="  ", subsequent_indent="    ")
     lines += _section(f"Volatility regime on {last_day} (DVOL rank in its past year; realised over implied vol):",
-                      _view(root, "SELECT asset, regime, round(dvol_rank, 2) AS dvol_rank, round(rv_iv_ratio, 2) "
-                                  f"AS rv_iv FROM vol_regimes WHERE date = {day} ORDER BY asset"),
+                      _day_view(root, "vol_regimes", last_day, con=con,
+                                sql="SELECT asset, regime, round(dvol_rank, 2) AS dvol_rank, round(rv_iv_ratio, 2) "
+                                    f"AS rv_iv FROM vol_regimes WHERE date = {day} ORDER BY asset"),
                       {"asset": "coin", "dvol_rank": "DVOL rank", "rv_iv": "RV / IV"})
-    auc = _view(root, "SELECT round(avg(auc), 3) AS auc FROM ivrank_gate_folds")
+    auc = _view(root, con=con, sql="SELECT round(avg(auc), 3) AS auc FROM ivrank_gate_folds")
     gate = f"; the trade gate's mean AUC {auc['auc'][0]}" if auc is not None and auc.height else ""
     lines += _section(f"IV-rank strategies (out of sample, both coins, costs x1{gate}):",
-                      _view(root, "SELECT strategy, n_trades, round(hit_rate, 2) AS hit_rate, round(net_usd) AS net_usd, "
-                                  "round(sharpe, 2) AS sharpe FROM ivrank_strategy_metrics WHERE asset = 'ALL' AND "
-                                  "regime = 'ALL' AND cost_mult = 1 ORDER BY strategy"),
+                      _view(root, con=con,
+                            sql="SELECT strategy, n_trades, round(hit_rate, 2) AS hit_rate, round(net_usd) AS net_usd, "
+                                "round(sharpe, 2) AS sharpe FROM ivrank_strategy_metrics WHERE asset = 'ALL' AND "
+                                "regime = 'ALL' AND cost_mult = 1 ORDER BY strategy"),
                       {"n_trades": "trades", "hit_rate": "hit rate", "net_usd": "net USD", "sharpe": "Sharpe"})
     lines += _section("Smile fits (median IV error in vol points; the share of fits inside the bid-ask spread):",
-                      _view(root, "SELECT test, model, round(median(iv_rmse_vol), 2) AS iv_rmse, "
-                                  "round(avg(inside_spread_share), 2) AS inside FROM surface_model_comparison "
-                                  "GROUP BY ALL ORDER BY ALL"),
+                      _view(root, con=con, sql="SELECT test, model, round(median(iv_rmse_vol), 2) AS iv_rmse, "
+                                               "round(avg(inside_spread_share), 2) AS inside FROM surface_model_comparison "
+                                               "GROUP BY ALL ORDER BY ALL"),
                       {"test": "sample", "iv_rmse": "IV RMSE", "inside": "inside spread"})
-    futures = _view(root, "SELECT asset, contract_expiry, position, target_next, round(equity_usd, 2) AS equity_usd, "
-                          f"halted FROM paper_positions WHERE date = {day} ORDER BY asset")
+    futures = _day_view(root, "paper_positions", last_day, con=con,
+                        sql="SELECT asset, contract_expiry, position, target_next, round(equity_usd, 2) AS equity_usd, "
+                            f"halted FROM paper_positions WHERE date = {day} ORDER BY asset")
     if futures is not None:
         futures = futures.with_columns(pl.Series(c, [_side(v) for v in futures[c]], dtype=pl.Utf8)
                                        for c in ("position", "target_next"))
     lines += _section(f"Paper book after {last_day}, DVOL futures:", futures,
                       {"asset": "coin", "contract_expiry": "contract", "position": "holds", "target_next": "next",
                        "equity_usd": "equity USD"})
-    sleeve = _view(root, "SELECT asset, structure, n_legs, round(hedge_coin, 3) AS hedge_coin, round(equity_usd, 2) "
-                         f"AS equity_usd, target_next, halted FROM paper_option_book WHERE date = {day} ORDER BY asset")
+    sleeve = _day_view(root, "paper_option_book", last_day, con=con,
+                       sql="SELECT asset, structure, n_legs, round(hedge_coin, 3) AS hedge_coin, round(equity_usd, 2) "
+                           f"AS equity_usd, target_next, halted FROM paper_option_book WHERE date = {day} ORDER BY asset")
     if sleeve is not None:
         sleeve = sleeve.with_columns(pl.col(c).replace_strict(STRUCTURE_NAMES, default="?", return_dtype=pl.Utf8)
                                      for c in ("structure", "target_next"))

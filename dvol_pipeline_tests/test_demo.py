@@ -84,6 +84,7 @@ def test_demo_on_a_short_range_then_byte_identical_rematerialization(lake, capsy
     counts = dict(catalog.select("view_name", "partition_count").iter_rows())
     # the simulated dump carries a few crossed quotes: quarantined (own view), tolerated by the contract
     crossed = counts.pop("quarantine_raw_option_chain")
+    assert counts.pop("garch_returns") == 1  # one file: the daily returns features_daily's GARCH is fitted on
     assert counts == {name: 2 * (4 if name == "surface_model_comparison" else 28) for name in views}
     assert 1 <= crossed <= 10
     bad = query(lake, "SELECT bid, ask, reason FROM quarantine_raw_option_chain")

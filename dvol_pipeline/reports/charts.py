@@ -16,13 +16,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import matplotlib as mpl
-import matplotlib.dates as mdates
+from typing import TYPE_CHECKING
+
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import StrMethodFormatter
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: ~0.5 s off every start
+    from matplotlib.axes import Axes  # (the end-of-day run loads the tear-sheet assets, draws none)
+    from matplotlib.figure import Figure
 
 PALETTE = (
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -104,6 +104,9 @@ def thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np
 
 @contextmanager
 def _figure(name: str, height: float, width: float = WIDTH_IN) -> Iterator[Figure]:
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
     with mpl.rc_context({**STYLE, "svg.hashsalt": f"dvol-{name}"}):
         yield Figure(figsize=(width, height), layout="constrained")
 
@@ -129,6 +132,8 @@ def to_svg(fig: Figure) -> str:
 
 def _date_axis(ax: Axes, x: np.ndarray) -> None:
     if np.issubdtype(x.dtype, np.datetime64):
+        import matplotlib.dates as mdates
+
         locator = mdates.AutoDateLocator(minticks=3, maxticks=9)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -146,6 +151,8 @@ def _draw_panel(ax: Axes, panel: Panel) -> None:
     ax.set_ylabel(panel.ylabel)
     ax.set_xlabel(panel.xlabel)
     if panel.usd:
+        from matplotlib.ticker import StrMethodFormatter
+
         ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     if panel.legend and panel.series:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -221,6 +228,8 @@ def horizontal_bars(name: str, labels: Sequence[str], values: np.ndarray, groups
         ax.set_yticks(positions, labels=list(labels))
         ax.grid(axis="y", visible=False)
         if order != [""]:
+            from matplotlib.patches import Patch
+
             handles = [Patch(color=color(i), label=legend_label(g)) for i, g in enumerate(order)]
             ax.legend(handles=handles, loc="lower right", frameon=False)
         ax.set_xlabel("mean |SHAP|")

@@ -60,6 +60,13 @@ _FEATURES += (
              "function of those bytes, so a later run reuses it instead of refitting every past month.",
              (_c("key", pl.Utf8, "sha1 of the fitted returns (float64 bytes)"),
               _c("spec", pl.Utf8, "model and optimiser settings the fit was made with")), key=("key",)),
+    _derived("garch_returns", FEATURES, SINGLE,
+             "The daily log returns the expanding-window GARCH was fitted and filtered on, per (coin, day), as "
+             "features_daily's builds computed them from raw_ohlcv: an end-of-day build reads the year of bars its "
+             "other features need and takes the returns before that year from here, so its work does not grow with "
+             "history and its numbers equal a build from the first day.",
+             (ASSET, DATE, _c("ret", pl.Float64, "daily log return (fraction; null: no price that day)", nullable=True)),
+             key=("asset", "date")),
 )
 
 _PREDICTIONS = (

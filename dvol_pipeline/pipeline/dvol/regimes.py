@@ -1,5 +1,8 @@
-"""vol_regimes in the lake: read DVOL, price bars and the surface from the first day of history
-(the rank looks back a year), label, keep the range, check, write per (coin, day).
+"""vol_regimes in the lake: read DVOL, price bars and the surface from a year before the range
+(the rank's window, D-364..D, and the previous close of the first return; never before the first
+day of history), label, keep the range, write per (coin, day). Every number of a row is a
+function of its own window (quant/rolling.py, `trailing_rank_pct`), so the rows equal those of a
+read from the first day, and an end-of-day run's work does not grow with the lake.
 
 The `regime` feature group of features_daily is computed by the same function
 (quant/dvol/regimes.py) from the same tables, so the table and the features always agree.
@@ -8,7 +11,7 @@ The `regime` feature group of features_daily is computed by the same function
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -38,6 +41,7 @@ def regimes_from_tables(tables: dict[str, pl.DataFrame | None], t: RegimeThresho
 
 def build_range(root: Path, first_day: date, start: date, end: date, coins: list[str],
                 t: RegimeThresholds = RegimeThresholds()) -> RegimeBuild:
+    first_day = max(first_day, start - timedelta(days=max(t.window_days, t.rv_window_days) + 1))
     try:
         dvol = read_table(root, "raw_dvol", first_day, end, coins)
     except FileNotFoundError:

@@ -36,6 +36,7 @@ import numpy as np
 import polars as pl
 
 from dvol_pipeline.contracts.derived import REGIME_LABELS
+from dvol_pipeline.quant.rolling import trailing_mean
 from dvol_pipeline.quant.stats import PERIODS_PER_YEAR
 
 LABELS: tuple[str, ...] = REGIME_LABELS
@@ -156,7 +157,7 @@ def vol_regimes(dvol: pl.DataFrame, daily_rv: pl.DataFrame | None, atm30: pl.Dat
     else:
         g = g.with_columns(rv=pl.lit(None, pl.Float64))
     w = t.rv_window_days
-    rv_mean = pl.col("rv").rolling_mean(w, min_samples=max(1, int(np.ceil(0.8 * w)))).over("asset")
+    rv_mean = trailing_mean(pl.col("rv"), w, max(1, int(np.ceil(0.8 * w))), "asset")  # start-independent bits
     g = g.with_columns(rv_20d=(rv_mean * float(PERIODS_PER_YEAR)).sqrt() * 100.0)
     g = g.with_columns(rv_iv_ratio=pl.when(pl.col("dvol") > 0).then(pl.col("rv_20d") / pl.col("dvol")))
     g = ranked(g, "dvol", t, "dvol_rank", "dvol_pct")

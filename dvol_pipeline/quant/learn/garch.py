@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from arch import arch_model
 
 from dvol_pipeline.quant.learn.har import LinearForecaster
 from dvol_pipeline.quant.learn.preprocess import resolve
@@ -75,6 +74,8 @@ def fit_garch(y: np.ndarray, *, mean: str = "Zero", o: int = 0, dist: str = "nor
         if not np.isfinite(scale) or scale <= 0:
             raise ValueError("fit_garch: cannot rescale a constant or non-finite series")
         y = y / scale
+    from arch import arch_model  # here, not at import: arch (and the matplotlib it loads) costs ~1 s of every start
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = arch_model(y, mean=mean, vol="GARCH", p=1, o=o, q=1, dist=dist, rescale=False)

@@ -53,7 +53,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 
 from dvol_pipeline.quant.learn.har import HAR
 from dvol_pipeline.quant.learn.preprocess import split_validation
@@ -116,6 +115,8 @@ def choose_shrinkage(residual: np.ndarray, forecast: np.ndarray, dates: np.ndarr
         return {**info, "reason": "too few inner-validation rows, or a constant-zero residual forecast"}
     _, time = np.unique(np.asarray(dates)[ok], return_inverse=True)
     kwds = {"time": time, "maxlags": int(horizon), "use_correction": False}
+    import statsmodels.api as sm  # here, not at import: ~1 s of every start, for the one fit that needs it
+
     fit = sm.OLS(r[ok], f[ok][:, None]).fit(cov_type="hac-groupsum", cov_kwds=kwds)
     slope, se = float(fit.params[0]), float(fit.bse[0])
     t_hac = slope / se if se > 0 else (np.inf if slope > 0 else 0.0)

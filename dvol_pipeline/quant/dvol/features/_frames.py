@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from dvol_pipeline.quant.rolling import trailing_mean
 from dvol_pipeline.quant.stats import PERIODS_PER_YEAR
 
 DAYS_PER_YEAR = float(PERIODS_PER_YEAR)
@@ -41,8 +42,10 @@ def ann_vol(daily_var: pl.Expr) -> pl.Expr:
 
 
 def rmean(x: pl.Expr, window: int, by: str = "asset") -> pl.Expr:
-    """Trailing mean over the `window` days ending at D (on a complete grid)."""
-    return x.rolling_mean(window, min_samples=min_samples(window)).over(by)
+    """Trailing mean over the `window` days ending at D (on a complete grid); each row's own
+    window only (quant/rolling.py), so a build from the last year gives the bits of a build
+    from all history."""
+    return trailing_mean(x, window, min_samples(window), by)
 
 
 def lag(x: pl.Expr, k: int, by: str = "asset") -> pl.Expr:

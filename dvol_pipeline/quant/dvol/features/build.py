@@ -16,11 +16,14 @@ import polars as pl
 
 from dvol_pipeline.quant.dvol import regimes
 from . import flows, garch, iv, realized
+from ._frames import complete_days
 from .registry import EXTRA_GROUP, FEATURES, GROUPS, LABELS
 from .vrp import vrp_features
 
 KEY = ["date", "asset"]
 NON_GARCH_LOOKBACK_DAYS = 65
+GARCH_RETURNS = "garch_returns"
+"""The optional table (asset, date, ret) of returns before the bars read (`garch_series`)."""
 ExtraFeatures = Callable[[pl.DataFrame], pl.DataFrame]
 
 
@@ -31,7 +34,11 @@ class FeatureSet:
     groups_used: list[str]
     estimators: dict[str, str]
     garch_fits: pl.DataFrame = field(default_factory=pl.DataFrame)
-    """One row per (asset, refit period): the GARCH parameters used (empty without GARCH)."""
+    """One row per (asset, refit period) whose days the frame holds: the GARCH parameters used
+    (empty without GARCH)."""
+    returns: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """asset, date, ret: the daily log returns GARCH was fitted and filtered on, on a complete
+    daily grid per asset (empty without GARCH); what a later build passes as `garch_returns`."""
 
     @property
     def feature_columns(self) -> list[str]:
@@ -79,11 +86,13 @@ def build_features(
     frame = iv.iv_features(daily)
     groups = {"iv", "calendar"}
     est: dict[str, str] = {"dvol": iv.dvol_bar_kind(raw_dvol)}
-    fits, stats = pl.DataFrame(), None
+    fits, stats, returns = pl.DataFrame(), None, pl.DataFrame()
 
     ohlcv = _table(tables, "raw_ohlcv")
     if ohlcv is not None:
-        frame, fits, stats = _price_groups(frame, ohlcv, groups, est, (garch_refit, garch_min_obs, garch_window_days))
+        frame, fits, stats, returns = _price_groups(frame, ohlcv, groups, est,
+                                                    (garch_refit, garch_min_obs, garch_window_days),
+                                                    _table(tables, GARCH_RETURNS))
 
     funding = _table(tables, "raw_funding")
     if funding is not None:
@@ -139,7 +148,7 @@ def build_features(
         groups.add(EXTRA_GROUP)
     frame = frame.join(iv.labels(daily), on=KEY, how="left").sort(KEY)
     used = [g for g in GROUPS if g in groups] + ([EXTRA_GROUP] if EXTRA_GROUP in groups else [])
-    return FeatureSet(frame=frame, groups_used=used, estimators=est, garch_fits=fits)
+    return FeatureSet(frame=frame, groups_used=used, estimators=est, garch_fits=fits, returns=returns)
 
 
 def lookback_days(garch_refit: str = "monthly", garch_window_days: int | None = None,
@@ -160,27 +169,49 @@ def lookback_days(garch_refit: str = "monthly", garch_window_days: int | None = 
     return max(base, garch_window_days + garch.PERIOD_MAX_DAYS[garch_refit])
 
 
-def _price_groups(frame, ohlcv, groups, est, garch_args) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+def garch_series(stats: pl.DataFrame, history: pl.DataFrame | None) -> pl.DataFrame:
+    """The daily returns GARCH sees: `history`'s (asset, date, ret) for the days it covers, then
+    the bars' own returns (`daily_price_stats`) after its last day per asset; on a complete
+    daily grid per asset (missing returns are null; GARCH skips them).
+
+    Why: an expanding-window GARCH fits on every return since the first day, but every other
+    feature of day D needs only the year before it. A build that reads a year of bars (the
+    end-of-day run) passes the returns an earlier build saw for the days before that year (the
+    `garch_returns` table), and fits and filters on exactly the series a build from all history
+    would. The first day of a bounded read has no previous close: the history covers it."""
+    own = stats.select("asset", "date", "ret")
+    if history is not None and not history.is_empty():
+        last = history.group_by("asset").agg(_last=pl.col("date").max())
+        newer = own.join(last, on="asset", how="left").filter(
+            pl.col("_last").is_null() | (pl.col("date") > pl.col("_last"))).drop("_last")
+        own = pl.concat([history.select("asset", "date", pl.col("ret").cast(pl.Float64)), newer])
+    return complete_days(own.sort("asset", "date"))
+
+
+def _price_groups(frame, ohlcv, groups, est, garch_args, garch_history
+                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
     """rv, jump, garch and vrp from price bars; updates `groups` and `est` in place.
-    Also returns the daily price stats (None without usable bars) for the regime group."""
+    Also returns the daily price stats (None without usable bars) for the regime group, and
+    the returns GARCH used (`garch_series`)."""
     stats = realized.daily_price_stats(ohlcv)
     if stats.is_empty():
         est["realized_vol"] = "absent: raw_ohlcv has no usable 1h or 1d bars"
-        return frame, pl.DataFrame(), None
+        return frame, pl.DataFrame(), None, pl.DataFrame()
     rv = realized.realized_features(stats)
     has_jump = rv["bv_1d"].drop_nulls().len() > 0
     for g in ("rv", "jump") if has_jump else ("rv",):
         frame = _join(frame, rv, [f.name for f in FEATURES if f.group == g])
         groups.add(g)
     est |= realized.estimator_summary(stats)
-    fits = pl.DataFrame()
+    fits, returns = pl.DataFrame(), pl.DataFrame()
     if garch_args[0] != "none":
-        gf, fits = garch.garch_features(stats.select("asset", "date", "ret"), *garch_args)
+        returns = garch_series(stats, garch_history)
+        gf, fits = garch.garch_features(returns, *garch_args, since=frame["date"].min())
         frame = _join(frame, gf, ["garch_vol1", "garch_vol30"])
         groups.add("garch")
         est["garch"] = garch.describe(*garch_args)
     groups.add("vrp")
-    return vrp_features(frame), fits, stats
+    return vrp_features(frame), fits, stats, returns
 
 
 def _add_extra(frame: pl.DataFrame, fn: ExtraFeatures) -> pl.DataFrame:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from dvol_pipeline.quant.rolling import trailing_mean, trailing_std
+
 from ._frames import complete_days, lag, require_columns, require_utc
 
 Z_WINDOW = 60
@@ -53,9 +55,11 @@ def flow_features(summary: pl.DataFrame, dvol: pl.DataFrame) -> pl.DataFrame:
     """`dvol`: date, asset, dvol (for avg IV minus DVOL)."""
     require_columns("raw_options_summary", summary, ["date", "asset", "net_vega", "avg_iv", "volume", "open_interest"])
     g = complete_days(summary.select("date", "asset", "net_vega", "avg_iv", "volume", "open_interest"))
-    past = lag(pl.col("net_vega"), 1)
-    mean = past.rolling_mean(Z_WINDOW, min_samples=Z_WINDOW // 2).over("asset")
-    std = past.rolling_std(Z_WINDOW, min_samples=Z_WINDOW // 2).over("asset")
+    past = pl.col("_past")
+    g = g.with_columns(_past=lag(pl.col("net_vega"), 1))
+    g = g.with_columns(_mean=trailing_mean(past, Z_WINDOW, Z_WINDOW // 2, "asset"))
+    g = g.with_columns(_std=trailing_std(past, pl.col("_mean"), Z_WINDOW, Z_WINDOW // 2, "asset"))
+    mean, std = pl.col("_mean"), pl.col("_std")
     out = g.with_columns(opt_net_vega_z=pl.when(std > 0).then((pl.col("net_vega") - mean) / std))
     out = out.join(dvol.select("date", "asset", "dvol"), on=["date", "asset"], how="left")
     return out.select(

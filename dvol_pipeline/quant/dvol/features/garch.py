@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -84,12 +85,11 @@ def fit_key(r: np.ndarray) -> str:
 
 def _fit(r: np.ndarray) -> tuple[np.ndarray, float] | None:
     """(params, backcast) of the best GJR-GARCH(1,1)-t fit on r (`quant.learn.garch.fit_garch`)."""
-    from dvol_pipeline.quant.learn.garch import fit_garch
-
     key = fit_key(r)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
+    from dvol_pipeline.quant.learn.garch import fit_garch
     generic = np.array([r.mean(), 0.02 * r.var(), 0.05, 0.05, 0.925, 6.0])
     best: tuple[float, np.ndarray, float] | None = None
     for start in (generic, None):
@@ -124,11 +124,14 @@ def _forecast(r: np.ndarray, params: np.ndarray, backcast: float) -> tuple[np.nd
 
 
 def garch_features(
-    returns: pl.DataFrame, refit: str = "monthly", min_obs: int = MIN_OBS, window_days: int | None = None
+    returns: pl.DataFrame, refit: str = "monthly", min_obs: int = MIN_OBS, window_days: int | None = None,
+    since: date | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(features: date, asset, garch_vol1, garch_vol30; fits: one row per asset and period).
 
-    `returns`: asset, date, ret (daily log return, fraction; nulls are dropped).
+    `returns`: asset, date, ret (daily log return, fraction; nulls are dropped). `since`: the
+    periods whose returns all lie before it are skipped (no row, no fit): each period is fitted
+    and filtered on its own, so this changes no other row.
     """
     if refit not in REFIT_EVERY:
         raise ValueError(f"garch_refit={refit!r}; choose one of {sorted(REFIT_EVERY)} (or 'none' to skip GARCH)")
@@ -143,6 +146,8 @@ def garch_features(
         r = a["ret"].to_numpy() * 100.0
         period, day = a["period"].to_numpy(), a["date"].to_numpy()
         for p in np.unique(period):
+            if since is not None and day[int(np.searchsorted(period, p, side="right")) - 1] < np.datetime64(since):
+                continue
             n = int(np.searchsorted(period, p))  # returns strictly before the period start
             s0 = 0 if window_days is None else int(np.searchsorted(day, p - np.timedelta64(window_days, "D")))
             if n - s0 < min_obs:

@@ -71,10 +71,13 @@ def check_no_lookahead(
     *,
     rtol: float = 1e-9,
     atol: float = 1e-12,
+    full: pl.DataFrame | None = None,
     **build_kwargs,
 ) -> LeakageReport:
-    """Rebuild on each day's prefix and compare row (D, asset) with the full build."""
-    full = build_features(tables, **build_kwargs).frame
+    """Rebuild on each day's prefix and compare row (D, asset) with the full build (`full`: the
+    caller's own `build_features(tables, **build_kwargs).frame`, when it has it: not rebuilt)."""
+    if full is None:
+        full = build_features(tables, **build_kwargs).frame
     features = [c for c in full.columns if c not in KEY and c not in LABELS.values()]
     checked, found, n = [], [], 0
     for day in sorted(set(days)):
