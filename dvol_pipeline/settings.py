@@ -38,6 +38,22 @@ def executor_name() -> str:
     return name
 
 
+STEP_STARTS = ("spawn", "forkserver")
+
+
+def step_start_method() -> str:
+    """`$DVOL_STEP_START`: how the multiprocess executor starts a step's process: `spawn` (the default,
+    Dagster's: a fresh interpreter that imports the project, 2-4 s a step) or `forkserver` (forked from a
+    server that imported the project once: executors.multiprocess_executor_config). The forkserver keeps
+    the environment of the process that first started it, so it is for a run that has a process of its
+    own (a run the daemon or the webserver launches, deploy/dagster.postgres.yaml), not for one process
+    that runs several runs with different variables (a test session changing DVOL_LAKE)."""
+    name = os.environ.get("DVOL_STEP_START", "spawn").strip() or "spawn"
+    if name not in STEP_STARTS:
+        raise ValueError(f"DVOL_STEP_START={name!r}: use one of {', '.join(STEP_STARTS)}")
+    return name
+
+
 CELERY_BROKER_ENV = "DVOL_CELERY_BROKER"
 CELERY_BACKEND_ENV = "DVOL_CELERY_BACKEND"
 DEFAULT_CELERY_BROKER = "redis://127.0.0.1:6379/0"  # where `make redis` serves it

@@ -9,7 +9,12 @@ import builtins
 import dagster as dg
 import pytest
 
-from dvol_pipeline.executors import celery_executor_config, executor_def, step_retry_policy
+from dvol_pipeline.executors import (
+    celery_executor_config,
+    executor_def,
+    multiprocess_executor_config,
+    step_retry_policy,
+)
 from dvol_pipeline.settings import celery_settings
 
 
@@ -17,7 +22,17 @@ def test_the_default_and_one_host_profiles_have_no_retry_policy(monkeypatch):
     monkeypatch.delenv("DVOL_EXECUTOR", raising=False)
     assert executor_def() is dg.in_process_executor and step_retry_policy() is None
     monkeypatch.setenv("DVOL_EXECUTOR", "multiprocess")
-    assert executor_def() is dg.multiprocess_executor and step_retry_policy() is None
+    multiprocess = executor_def()
+    assert multiprocess.name == "multiprocess" and step_retry_policy() is None
+    # Dagster's multiprocess executor; its start method as Dagster's config schema names it
+    assert multiprocess.executor_creation_fn is dg.multiprocess_executor.executor_creation_fn
+    assert multiprocess_executor_config() == {"start_method": {"spawn": {}}}
+    monkeypatch.setenv("DVOL_STEP_START", "forkserver")  # each step forked from a server that imported the project
+    preload = {"preload_modules": ["dvol_pipeline.definitions"]}
+    assert multiprocess_executor_config() == {"start_method": {"forkserver": preload}}
+    monkeypatch.setenv("DVOL_STEP_START", "fork")
+    with pytest.raises(ValueError, match="DVOL_STEP_START='fork': use one of spawn, forkserver"):
+        multiprocess_executor_config()
 
 
 def test_celery_reads_the_broker_and_keeps_a_lost_workers_step(monkeypatch):
