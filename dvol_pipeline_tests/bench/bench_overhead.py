@@ -23,7 +23,9 @@ micro lane's book replay, the pricing kernels), so no row pays the compilation. 
 in a fresh process on a fresh lake and a fresh database; only the run is timed
 (imports, servers, workers and instance creation are not; a worker's first step does import the
 project, as a freshly started worker does). overhead = dagster_s / compute_s - 1; the issue's goal is
-<= +25 %. Per row, from the run's event log: events written, and `launch`, the seconds between a
+<= +25 %. The same ratio in CPU seconds (of every process the row ran: the run, its steps, PostgreSQL and
+its backends, Redis and the workers, read from /proc) is printed beside it: on a shared machine wall
+time grows with the others' load, CPU time much less. Per row, from the run's event log: events written, and `launch`, the seconds between a
 step's first event and its STEP_START summed over steps (a subprocess's or a worker's start and imports
 and the job rebuilt there), and `steps`, the steps' own durations summed. Asserts nothing.
 
@@ -69,6 +71,48 @@ DEFAULT_PROFILES = ("sqlite", "pg", "pg-mp", "celery")
 `DVOL_STEP_START=forkserver` saves) runs only when asked for."""
 
 
+def _proc_stats() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds of the process and of its children it reaped), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        # after the name: state ppid ... utime(12) stime(13) cutime(14) cstime(15), 0-based from state
+        out[int(entry.name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]) / tick)
+    return out
+
+
+def tree_cpu(roots: list[int]) -> float:
+    """CPU seconds, so far, of the processes `roots`, every live descendant and every descendant already
+    reaped (a process's children it waited for count in its own record): the run's process, its steps'
+    processes, the PostgreSQL server and its backends, Redis and the Celery workers. What a row costs the
+    machine whatever else runs on it, where its wall time grows with the load of a shared machine."""
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    seen, todo = set(), [r for r in roots if r in stats]
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo.extend(children.get(pid, []))
+    return sum(stats[p][1] for p in seen)
+
+
+def _timed(fn, watch: list[int]) -> tuple[object, float, float]:
+    """(fn(), wall seconds, CPU seconds of this process's tree and the watched servers' trees)."""
+    roots = [os.getpid(), *watch]
+    c0, t0 = tree_cpu(roots), time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0, tree_cpu(roots) - c0
+
+
 def compute_daily(lake: str, work: dict) -> dict:
     """What daily_job's five steps compute: raw_tables, option_surface (with its alert rules),
     chain_greeks, features_daily and vol_regimes, called as the assets call them."""
@@ -83,17 +127,21 @@ def compute_daily(lake: str, work: dict) -> dict:
 
     root, market = Path(lake), MarketResource()
     start, end, history = work["start"], work["end"], date.fromisoformat(HISTORY_START)
-    t0 = time.perf_counter()
-    source = market.open()
-    coins = list(market.coins)
-    for spec in RAW_TABLES.values():
-        ingest_table(spec, source, root, start, end, coins)
-    built = build_surface_range(root, start, end, coins)
-    surface_alerts(root, built.build.features, AlertRules())
-    build_greeks_range(root, start, end, coins)
-    build = build_range(root, history, start, end, coins)
-    regimes.build_range(root, history, start, end, coins)
-    return {"seconds": time.perf_counter() - t0, "ok": build.leakage.passed}
+
+    def run():
+        source = market.open()
+        coins = list(market.coins)
+        for spec in RAW_TABLES.values():
+            ingest_table(spec, source, root, start, end, coins)
+        built = build_surface_range(root, start, end, coins)
+        surface_alerts(root, built.build.features, AlertRules())
+        build_greeks_range(root, start, end, coins)
+        build = build_range(root, history, start, end, coins)
+        regimes.build_range(root, history, start, end, coins)
+        return build.leakage.passed
+
+    ok, seconds, cpu = _timed(run, [])
+    return {"seconds": seconds, "cpu": cpu, "ok": ok}
 
 
 def compute_micro(lake: str, work: dict) -> dict:
@@ -104,15 +152,18 @@ def compute_micro(lake: str, work: dict) -> dict:
 
     root = Path(lake)
     start, end = date.fromisoformat(work["start"]), date.fromisoformat(work["end"])
-    t0 = time.perf_counter()
-    lane.ingest_range(root, "simulated", landing=root / "landing", start=start, end=end, seed=0,
-                      coins=tuple(work["coins"]), intensity=work["intensity"])
-    books = [build_book_day(root, v, s, d, ("1s", "1m", "5m"), True, lane.GAP_MINUTES)
-             for v, s, d in book_units(root, start, end)]
-    lane.collect_books(books)
-    days = [build_features_day(root, d, lane.FEATURE_BARS) for d in feature_days(root, start, end)]
-    out = lane.collect_features(days)
-    return {"seconds": time.perf_counter() - t0, "ok": bool(out.leak.passed), "units": len(books) + len(days)}
+
+    def run():
+        lane.ingest_range(root, "simulated", landing=root / "landing", start=start, end=end, seed=0,
+                          coins=tuple(work["coins"]), intensity=work["intensity"])
+        books = [build_book_day(root, v, s, d, ("1s", "1m", "5m"), True, lane.GAP_MINUTES)
+                 for v, s, d in book_units(root, start, end)]
+        lane.collect_books(books)
+        days = [build_features_day(root, d, lane.FEATURE_BARS) for d in feature_days(root, start, end)]
+        return bool(lane.collect_features(days).leak.passed)
+
+    ok, seconds, cpu = _timed(run, [])
+    return {"seconds": seconds, "cpu": cpu, "ok": ok}
 
 
 def _run_request(workload: str, work: dict) -> tuple[str, dict, dict]:
@@ -138,9 +189,8 @@ def run_dagster(lake: str, work: dict) -> dict:
     job = dg.reconstructable(getattr(overhead_jobs, name))
     job.get_definition()  # the definitions imported before the timer, as a code server holds them
     with dg.DagsterInstance.get() as instance:
-        t0 = time.perf_counter()
-        result = dg.execute_job(job, instance, tags=tags, run_config={**run_config, **QUIET})
-        seconds = time.perf_counter() - t0
+        result, seconds, cpu = _timed(
+            lambda: dg.execute_job(job, instance, tags=tags, run_config={**run_config, **QUIET}), work["watch"])
         records = [r.event_log_entry for r in instance.get_records_for_run(result.run_id, limit=10**7).records]
     kinds = Counter(e.dagster_event.event_type_value for e in records if e.dagster_event)
     first: dict[str, float] = {}
@@ -156,7 +206,7 @@ def run_dagster(lake: str, work: dict) -> dict:
         if e.dagster_event and e.dagster_event.event_type_value == "STEP_SUCCESS":
             step_s += e.dagster_event.event_specific_data.duration_ms / 1000
     launch = sum(started[k] - first[k] for k in started if k in first)
-    return {"seconds": seconds, "ok": result.success, "events": len(records), "kinds": dict(kinds),
+    return {"seconds": seconds, "cpu": cpu, "ok": result.success, "events": len(records), "kinds": dict(kinds),
             "steps": len(started), "launch_s": launch, "step_s": step_s,
             "storage": type(instance.event_log_storage).__name__}
 
@@ -190,7 +240,7 @@ def _celery(lake: Path, env: dict, folder: Path):
         workers = Workers(folder, {**os.environ, **env, "DAGSTER_HOME": str(dagster_home(lake))})
         try:
             workers.start("w1", "w2")
-            yield env
+            yield env, [redis.proc.pid, *(p.pid for p in workers.procs.values())]
         finally:
             workers.stop()
     finally:
@@ -205,20 +255,22 @@ def measure(fn, work: dict, profile: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="dvol-overhead-") as tmp, contextlib.ExitStack() as stack:
         lake = Path(tmp, "lake")
         lake.mkdir()
-        env = {"DVOL_LAKE": str(lake)}
+        env, watch = {"DVOL_LAKE": str(lake)}, []
         if profile is not None:
             _, yaml, settings = PROFILES[profile]
             env |= settings
             if yaml is not None:
                 server = stack.enter_context(throwaway_postgres())
                 env |= {**server.env, "DVOL_DAGSTER_YAML": str(REPO_ROOT / "deploy" / yaml)}
+                watch.append(int((server.folder / "data" / "postmaster.pid").read_text().split()[0]))
             if settings["DVOL_EXECUTOR"] == "celery":
                 folder = Path(tmp, "celery")
                 folder.mkdir()
-                env = stack.enter_context(_celery(lake, env, folder))
+                env, pids = stack.enter_context(_celery(lake, env, folder))
+                watch += pids
         ctx = mp.get_context("spawn")
         queue = ctx.Queue()
-        proc = ctx.Process(target=_child, args=(fn, str(lake), work, env, queue))
+        proc = ctx.Process(target=_child, args=(fn, str(lake), {**work, "watch": watch}, env, queue))
         proc.start()
         out = queue.get()
         proc.join()
@@ -265,27 +317,32 @@ def main(argv: list[str] | None = None) -> int:
                   {"workload": "micro", **micro, "start": micro["end"], "coins": ["BTC"], "intensity": 0.02}),
     }
     ok = True
-    print(f"{'workload / profile':<40} {'compute':>8} {'dagster':>8} {'x loop':>7} {'overhead':>9} {'events':>7} "
-          f"{'steps':>5} {'launch':>7} {'step s':>7}")
+    print(f"{'workload / profile':<40} {'compute':>8} {'dagster':>8} {'x loop':>7} {'overhead':>9} {'cpu':>7} "
+          f"{'cpu ovh':>8} {'events':>7} {'steps':>5} {'launch':>7} {'step s':>7}")
     for key in args.workload or ("daily", "micro"):
         title, compute_fn, work, warm = workloads[key]
         measure(compute_fn, warm)  # untimed: numba's on-disk cache filled, so no row pays the compilation
         direct = measure(compute_fn, work)
         base = direct["seconds"]
         ok &= bool(direct["ok"])
-        print(f"{title}\n{'  pipeline functions, no Dagster':<40} {base:7.1f}s {'':>8} {base / loop:7.2f}"
-              f"{'':>10}  ok={direct['ok']}" + (f"  {direct['error']}" if direct.get("error") else ""), flush=True)
+        print(f"{title}\n{'  pipeline functions, no Dagster':<40} {base:7.1f}s {'':>8} {base / loop:7.2f} {'':>9} "
+              f"{direct.get('cpu', 0):6.1f}s  ok={direct['ok']}" + (f"  {direct['error']}" if direct.get("error") else ""),
+              flush=True)
         for profile in args.profile or DEFAULT_PROFILES:
             out = measure(run_dagster, work, profile)
             ratio = out["seconds"] / base - 1
             ok &= bool(out["ok"])
+            cpu_ratio = out.get("cpu", float("nan")) / direct.get("cpu", float("nan")) - 1
             print(f"  {PROFILES[profile][0]:<38} {base:7.1f}s {out['seconds']:7.1f}s {out['seconds'] / loop:7.2f} "
-                  f"{ratio:+8.0%} {out.get('events', 0):>7} {out.get('steps', 0):>5} {out.get('launch_s', 0):6.1f}s "
-                  f"{out.get('step_s', 0):6.1f}s\n      {verdict(ratio, base, out)}", flush=True)
+                  f"{ratio:+8.0%} {out.get('cpu', 0):6.1f}s {cpu_ratio:+7.0%} {out.get('events', 0):>7} "
+                  f"{out.get('steps', 0):>5} {out.get('launch_s', 0):6.1f}s {out.get('step_s', 0):6.1f}s\n"
+                  f"      {verdict(ratio, base, out)}", flush=True)
         print()
     print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"overhead = dagster / compute - 1 (goal <= +{GOAL:.0%}); launch = seconds from a step's first event to "
-          "its STEP_START, summed (process start, imports, job rebuilt); step s = the steps' own durations, summed")
+    print(f"overhead = dagster / compute - 1 in wall time (goal <= +{GOAL:.0%}); cpu = CPU seconds of every process "
+          "the row ran (its run, steps, PostgreSQL, Redis, workers), cpu ovh the same ratio in CPU time, what the row "
+          "costs whatever else the machine runs; launch = seconds from a step's launch to its STEP_START, summed "
+          "(process start, imports, job rebuilt); step s = the steps' own durations, summed")
     return 0 if ok else 1
 
 
