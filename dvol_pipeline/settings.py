@@ -38,6 +38,23 @@ def executor_name() -> str:
     return name
 
 
+EVENT_BATCH_SIZE = "500"
+
+
+def event_volume_defaults() -> None:
+    """Dagster's two event-volume settings, unless the environment sets them (docs/operations.md, "Dagster's
+    event volume"), in every process that runs steps: the CLI's and the UI's (cli.prepare_home) and a Celery
+    worker's (celery_app.py), whose steps write their own events; a worker started without them wrote each
+    of a range's materializations on its own, ~9x the compute on a year's range (bench_overhead)."""
+    # a single-run backfill then writes one planned event per asset instead of one per partition
+    # (about half of Dagster's time on a long range); Dagster's caveat: a failed run's partitions
+    # read as missing, not failed. Set the variable to false to keep per-partition failure marks.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    # and an asset's per-partition materialization events are written in batches (one transaction
+    # each; dvol_pipeline/event_log.py for SQLite, Dagster's own for PostgreSQL)
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+
+
 STEP_STARTS = ("spawn", "forkserver")
 
 
