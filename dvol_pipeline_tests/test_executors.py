@@ -72,3 +72,37 @@ def test_k8s_without_dagster_k8s_says_what_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_dagster_k8s)
     with pytest.raises(ValueError, match=r"DVOL_EXECUTOR=k8s needs dagster-k8s \(pip install dagster-k8s==0.29.27\)"):
         executor_def()
+
+
+def test_a_celery_worker_writes_its_events_in_batches_as_the_cli_does():
+    """The worker's process, started without Dagster's event-volume variables, has them once it loaded the
+    app (the names and values of docs/operations.md, "Dagster's event volume")."""
+    import os
+    import subprocess
+    import sys
+
+    from dvol_pipeline.settings import REPO_ROOT
+
+    names = ("DAGSTER_EVENT_BATCH_SIZE", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    code = "import os, dvol_pipeline.celery_app; print(*(os.environ.get(n) for n in %r))" % (names,)
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["500", "true"]
+
+
+def test_a_forked_step_process_writes_a_journal_file_of_its_own():
+    """A step forked from the forkserver (or a Celery pool process) must not append to its parent's
+    journal file: the file name carries the writing process's id."""
+    import os
+
+    from dvol_pipeline.lake import journal
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its name and leave at once
+        os.write(write, journal._FILE_NAME.encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 512).decode()
+    assert child != journal._FILE_NAME and f"-{pid}-" in child and f"-{os.getpid()}-" in journal._FILE_NAME
