@@ -21,7 +21,14 @@ import duckdb
 from dvol_pipeline.partitions import FIRST_FOLD
 from dvol_pipeline.quant.lanes import TICKS, LanePlan, daily_span, first_fold, plan_lanes
 from dvol_pipeline.resources import MarketResource
-from dvol_pipeline.settings import DEFAULT_COINS, HISTORY_START, REPO_ROOT, dagster_home, lake_root
+from dvol_pipeline.settings import (
+    DEFAULT_COINS,
+    HISTORY_START,
+    REPO_ROOT,
+    dagster_home,
+    event_volume_defaults,
+    lake_root,
+)
 from dvol_pipeline.sources.inputs import FILE_SOURCES, Inputs, source_inputs
 from dvol_pipeline.sources.micro.read import MICRO_FILE_SOURCES, tick_coverage
 
@@ -44,7 +51,6 @@ DEMO_MICRO = {"intensity": 0.25, "bars": ["1s", "1m", "5m"],
 """The demo's lighter order book (a quarter of the default event rates) and its research scaled to two days:
 train on the first day, test 4-hour windows of the second (the plan's 90/30/30 days need months of ticks)."""
 
-EVENT_BATCH_SIZE = "500"
 WIDTH = 100
 """What the CLI prints to a person fits this many columns (a path longer than that stays whole)."""
 
@@ -62,13 +68,7 @@ def prepare_home(root: Path) -> Path:
                             (home / "dagster.yaml").read_bytes() != config.read_bytes()):
         shutil.copyfile(config, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
-    # a single-run backfill then writes one planned event per asset instead of one per partition
-    # (about half of Dagster's time on a long range); Dagster's caveat: a failed run's partitions
-    # read as missing, not failed. Set the variable to false to keep per-partition failure marks.
-    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
-    # and an asset's per-partition materialization events are written in batches (one transaction
-    # each; dvol_pipeline/event_log.py for SQLite, Dagster's own for PostgreSQL)
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+    event_volume_defaults()  # one planned event per asset for a range, materializations written in batches
     return home
 
 

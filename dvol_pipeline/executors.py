@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dvol_pipeline.settings import celery_settings, executor_name
+from dvol_pipeline.settings import celery_settings, executor_name, step_start_method
 
 DISTRIBUTED = ("celery", "k8s")
 """The profiles whose steps run on other hosts, where a lost host is an everyday event."""
@@ -44,6 +44,24 @@ def step_retry_policy() -> dg.RetryPolicy | None:
     if executor_name() not in DISTRIBUTED:
         return None
     return dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
+
+
+PRELOAD = ("dvol_pipeline.definitions",)
+"""What a step's process finds imported when it starts: the project (polars, numpy, scipy, the lanes' assets),
+2-4 s of imports a step on one host."""
+
+
+def multiprocess_executor_config() -> dict:
+    """The multiprocess executor's config for `DVOL_STEP_START` (settings.step_start_method): `forkserver`
+    forks each step's process from a server that imported the project once (Dagster's `start_method:
+    forkserver` with `preload_modules`) instead of a fresh interpreter per step that imports it again
+    (`spawn`, Dagster's default). Each step's process is still its own and rebuilds the job from its
+    pointer as with `spawn`; the forkserver only imports (no thread pool runs in it to be forked
+    half-held). Its one catch is the environment (settings.step_start_method). What it saves is
+    measured by bench_overhead (docs/benchmarks.md)."""
+    if step_start_method() == "forkserver":
+        return {"start_method": {"forkserver": {"preload_modules": list(PRELOAD)}}}
+    return {"start_method": {"spawn": {}}}
 
 
 def celery_config_source(visibility_timeout_s: int) -> dict:
@@ -111,7 +129,7 @@ def executor_def() -> dg.ExecutorDefinition:
     """The executor `DVOL_EXECUTOR` names (settings.executor_name)."""
     name = executor_name()
     if name == "multiprocess":
-        return dg.multiprocess_executor
+        return dg.multiprocess_executor.configured(multiprocess_executor_config(), name="multiprocess")
     if name == "celery":
         from dagster_celery import celery_executor
 

@@ -38,6 +38,39 @@ def executor_name() -> str:
     return name
 
 
+EVENT_BATCH_SIZE = "500"
+
+
+def event_volume_defaults() -> None:
+    """Dagster's two event-volume settings, unless the environment sets them (docs/operations.md, "Dagster's
+    event volume"), in every process that runs steps: the CLI's and the UI's (cli.prepare_home) and a Celery
+    worker's (celery_app.py), whose steps write their own events; a worker started without them wrote each
+    of a range's materializations on its own, ~9x the compute on a year's range (bench_overhead)."""
+    # a single-run backfill then writes one planned event per asset instead of one per partition
+    # (about half of Dagster's time on a long range); Dagster's caveat: a failed run's partitions
+    # read as missing, not failed. Set the variable to false to keep per-partition failure marks.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    # and an asset's per-partition materialization events are written in batches (one transaction
+    # each; dvol_pipeline/event_log.py for SQLite, Dagster's own for PostgreSQL)
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+
+
+STEP_STARTS = ("spawn", "forkserver")
+
+
+def step_start_method() -> str:
+    """`$DVOL_STEP_START`: how the multiprocess executor starts a step's process: `spawn` (the default,
+    Dagster's: a fresh interpreter that imports the project, 2-4 s a step) or `forkserver` (forked from a
+    server that imported the project once: executors.multiprocess_executor_config). The forkserver keeps
+    the environment of the process that first started it, so it is for a run that has a process of its
+    own (a run the daemon or the webserver launches, deploy/dagster.postgres.yaml), not for one process
+    that runs several runs with different variables (a test session changing DVOL_LAKE)."""
+    name = os.environ.get("DVOL_STEP_START", "spawn").strip() or "spawn"
+    if name not in STEP_STARTS:
+        raise ValueError(f"DVOL_STEP_START={name!r}: use one of {', '.join(STEP_STARTS)}")
+    return name
+
+
 CELERY_BROKER_ENV = "DVOL_CELERY_BROKER"
 CELERY_BACKEND_ENV = "DVOL_CELERY_BACKEND"
 DEFAULT_CELERY_BROKER = "redis://127.0.0.1:6379/0"  # where `make redis` serves it

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dvol_pipeline.cli import EVENT_BATCH_SIZE
+from dvol_pipeline.settings import EVENT_BATCH_SIZE
 from dvol_pipeline_tests.toy_market import ToySource, install
 
 

@@ -28,7 +28,24 @@ from dvol_pipeline.lake.tables.spec import QUARANTINE, Table
 
 JOURNAL_DIR = ".journal"
 CLAIMED = ".claimed"
-_FILE_NAME = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}.log"
+
+
+def _new_file_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}.log"
+
+
+_FILE_NAME = _new_file_name()
+"""This process's journal file: one writer per file. A process forked from one that imported this module
+(a step forked from the multiprocess executor's forkserver, a Celery worker's pool process) takes a name
+of its own, or two steps running side by side would append to one file."""
+
+
+def _rename_after_fork() -> None:
+    global _FILE_NAME
+    _FILE_NAME = _new_file_name()
+
+
+os.register_at_fork(after_in_child=_rename_after_fork)
 
 
 @dataclass(frozen=True)
