@@ -144,7 +144,7 @@ $(HFT_STAMP): requirements-hft.lock
 	@rm -f .venv-hft/.installed-*
 	@touch $@
 
-bench: $(TEST_STAMP) postgres-server $(HFT_STAMP)
+bench: $(TEST_STAMP) postgres-server redis-server $(HFT_STAMP)
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_demo
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_raw_lake
 	$(BIN)/python -m dvol_pipeline_tests.bench.bench_walkforward
