@@ -38,6 +38,7 @@ from dvol_pipeline.quant.dvol.features import (
     default_check_days,
     lookback_days,
 )
+from dvol_pipeline.quant.dvol.features._frames import extend_after
 from dvol_pipeline.quant.dvol.features.build import GARCH_RETURNS
 
 ExtraFeatures = Callable[[pl.DataFrame], pl.DataFrame]
@@ -185,8 +186,5 @@ def _merge_returns(saved: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFram
     new = new.select("asset", "date", pl.col("ret").cast(pl.Float64))
     if saved is None:
         return new.sort("asset", "date")
-    last = new.group_by("asset").agg(_last=pl.col("date").max())
-    keep = saved.join(last, on="asset", how="left").filter(
-        pl.col("_last").is_null() | (pl.col("date") > pl.col("_last"))).drop("_last")
-    return pl.concat([keep.select(new.columns), new]).sort("asset", "date")
+    return extend_after(new, saved.select(new.columns))
 

@@ -36,6 +36,16 @@ def complete_days(df: pl.DataFrame, by: str = "asset") -> pl.DataFrame:
     return grid.join(df, on=[by, "date"], how="left").sort(by, "date")
 
 
+def extend_after(base: pl.DataFrame, later: pl.DataFrame, by: str = "asset") -> pl.DataFrame:
+    """`base`'s rows, then `later`'s rows dated after `base`'s last day of their group (all of a
+    group `base` lacks), sorted by (by, date); the columns are `base`'s. Where both hold a day,
+    `base`'s row is kept: how saved GARCH returns and freshly read ones are joined either way."""
+    last = base.group_by(by).agg(_last=pl.col("date").max())
+    newer = later.join(last, on=by, how="left").filter(
+        pl.col("_last").is_null() | (pl.col("date") > pl.col("_last"))).select(base.columns)
+    return pl.concat([base, newer]).sort(by, "date")
+
+
 def ann_vol(daily_var: pl.Expr) -> pl.Expr:
     """Daily variance (log-return units) -> annualised vol in vol points."""
     return (daily_var * DAYS_PER_YEAR).sqrt() * 100.0

@@ -16,7 +16,7 @@ import polars as pl
 
 from dvol_pipeline.quant.dvol import regimes
 from . import flows, garch, iv, realized
-from ._frames import complete_days
+from ._frames import complete_days, extend_after
 from .registry import EXTRA_GROUP, FEATURES, GROUPS, LABELS
 from .vrp import vrp_features
 
@@ -179,12 +179,9 @@ def garch_series(stats: pl.DataFrame, history: pl.DataFrame | None) -> pl.DataFr
     end-of-day run) passes the returns an earlier build saw for the days before that year (the
     `garch_returns` table), and fits and filters on exactly the series a build from all history
     would. The first day of a bounded read has no previous close: the history covers it."""
-    own = stats.select("asset", "date", "ret")
+    own = stats.select("asset", "date", pl.col("ret").cast(pl.Float64))
     if history is not None and not history.is_empty():
-        last = history.group_by("asset").agg(_last=pl.col("date").max())
-        newer = own.join(last, on="asset", how="left").filter(
-            pl.col("_last").is_null() | (pl.col("date") > pl.col("_last"))).drop("_last")
-        own = pl.concat([history.select("asset", "date", pl.col("ret").cast(pl.Float64)), newer])
+        own = extend_after(history.select("asset", "date", pl.col("ret").cast(pl.Float64)), own)
     return complete_days(own.sort("asset", "date"))
 
 
