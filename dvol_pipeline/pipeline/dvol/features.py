@@ -55,7 +55,7 @@ NEAR_READ_DAYS = {"raw_ohlcv": 24, "raw_funding": 8, "raw_options_summary": 64, 
 is bounded): price bars for rv_22d (22 days of returns and the close before), the options summary for
 the net-vega z-score (60 days, lagged one), funding's 5-day change, on-chain's 6-day lag after its
 publication day, the micro roll-up's day; each with a day or two to spare. A table with no rows that
-near is read over the year instead, so its group is there whenever a year's read has it."""
+near is read over the year instead, and one with none in the year from the first day (`read_inputs`' `since`)."""
 INPUTS = ("raw_dvol", "raw_ohlcv", "raw_funding", "raw_options_summary", "raw_onchain")
 
 
@@ -70,14 +70,21 @@ class FeatureBuild:
 
 
 def read_inputs(root: Path, first: date, last: date, coins: list[str],
-                near: dict[str, date] | None = None) -> dict[str, pl.DataFrame | None]:
+                near: dict[str, date] | None = None, since: date | None = None) -> dict[str, pl.DataFrame | None]:
     """Every input over [first, last]; a table in `near` from its own later first day (over
-    [first, last] where it has no rows from then)."""
+    [first, last] where it has no rows from then). `since` (a bounded read: the lake's first
+    day): a table with no rows in [first, last] is read from `since`, so a source that stopped
+    delivering a table over a year ago still gives its group the columns (and values) that a
+    build from the first day gives, not a frame without them."""
     near = near or {}
 
     def read(name: str) -> pl.DataFrame | None:
         frame = read_table_or_none(root, name, near[name], last, coins) if name in near else None
-        return frame if frame is not None and not frame.is_empty() else read_table_or_none(root, name, first, last, coins)
+        if frame is None or frame.is_empty():
+            frame = read_table_or_none(root, name, first, last, coins)
+        if (frame is None or frame.is_empty()) and since is not None and since < first:
+            frame = read_table_or_none(root, name, since, last, coins)
+        return frame
 
     tables: dict[str, pl.DataFrame | None] = {}
     for name in INPUTS:
@@ -109,7 +116,8 @@ def build_range(
     read_from, history = read_window(root, first_day, start, coins)
     near = {} if history is None else {name: _near(start, name) for name in NEAR_READ_DAYS}
     step(f"read raw tables {read_from}..{end}")
-    tables = read_inputs(root, read_from, end + timedelta(days=LABEL_REACH_DAYS), coins, near)
+    tables = read_inputs(root, read_from, end + timedelta(days=LABEL_REACH_DAYS), coins, near,
+                         since=None if history is None else first_day)
     if history is not None:
         tables[GARCH_RETURNS] = history
     memo = read_single_or_none(root, GARCH_MEMO)

@@ -84,3 +84,23 @@ def test_vol_regimes_read_a_year_and_equal_the_labels_from_the_first_day(lake):
         want = regimes.regimes_from_tables(tables).filter(pl.col("date") == day)
         assert got.equals(want)
         assert got["dvol_rank"].is_not_null().all()
+
+
+@pytest.mark.slow
+def test_a_table_silent_for_over_a_year_keeps_its_group_as_the_full_build_has_it(tmp_path):
+    """A source that stopped delivering on-chain data 13 months before the day: the bounded read
+    finds no rows in its year, yet the day's row must be the full build's (the on-chain columns
+    there, with what the full build makes of stale data), not a row without them."""
+    root = tmp_path / "lake"
+    source = open_source("simulated")
+    stop = date(2021, 5, 1)  # before the year a bounded build of 2022-06-02 reads (from 2021-05-22)
+    for name in RAW:
+        ingest_table(RAW_TABLES[name], source, root, FIRST, stop if name == "raw_onchain" else LAST, COINS)
+    day = EOD_DAYS[-1]
+    features.build_range(root, FIRST, FIRST, day - timedelta(days=1), COINS)
+    build = features.build_range(root, FIRST, day, day, COINS)
+    assert build.read_from > stop  # a bounded read, whose year holds no on-chain row
+    full = _full_rows(root, day).filter(pl.col("date") == day)
+    onchain = [c for c in full.columns if c.startswith("onchain_")]
+    assert onchain, full.columns  # the full build has the on-chain group's columns
+    assert build.rows.equals(full)
