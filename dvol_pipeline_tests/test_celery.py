@@ -3,7 +3,8 @@
 deploy/dagster.celery.yaml is the instance, `DVOL_EXECUTOR=celery` the executor; the workers are
 separate processes (`celery -A dvol_pipeline.celery_app worker`, celery_stack.py) that share nothing
 with the test but the broker, the database and the lake folder. The job is the project's `daily_job`
-(raw tables, then three independent steps, then one more) on the toy source, over five days. What
+(raw tables, then three independent steps, then one more) on the toy source, over five days, and the
+walk-forward's folds of `monthly_job` (one step per fold) on the simulated market. What
 the test checks comes from outside the code under test: the worker that ran a step is the name the
 worker was started with (`-n`), as Celery reports it in dagster-celery's "Executing steps" event;
 the lake of a run through the workers must be byte for byte the lake of an in-process run.
@@ -99,6 +100,22 @@ def toy_daily_job() -> dg.JobDefinition:
 
 
 RANGE_TAGS = {"dagster/asset_partition_range_start": START, "dagster/asset_partition_range_end": END}
+
+
+def sim_monthly_job() -> dg.JobDefinition:
+    """The project's monthly_job on the simulated market, with the executor and retry policy DVOL_EXECUTOR
+    names (rebuilt in each worker)."""
+    from dvol_pipeline.definitions import defs
+    from dvol_pipeline.executors import executor_def, step_retry_policy
+    from dvol_pipeline.jobs import monthly_job
+    from dvol_pipeline.resources import LakeResource, MarketResource
+
+    job = dg.define_asset_job("monthly_job", selection=monthly_job.selection, op_retry_policy=step_retry_policy())
+    return dg.Definitions(
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job],
+        resources={"lake": LakeResource(), "market": MarketResource(source="simulated")},
+        executor=executor_def(),
+    ).resolve_job_def("monthly_job")
 
 
 def lake_digest(root: Path) -> dict[str, str]:
@@ -305,3 +322,34 @@ def test_a_failed_step_re_executed_from_failure_runs_only_what_failed(stack, lak
     assert rerun == ["vol_regimes"], rerun  # nothing that had succeeded ran again
     assert set(placed) == {"vol_regimes"} and placed["vol_regimes"][0] in {"w1", "w2"}
     assert lake_digest(lake) == reference  # the same bytes as one clean in-process run: nothing twice
+
+
+def test_the_walk_forward_folds_spread_over_both_workers(stack, lake, tmp_path):
+    """Issue 24's "work that spreads": each monthly fold is a step a worker takes; the ensembles, which
+    link the folds (fold M weighs the members of the folds before it), are added in one step after them.
+    The lake must equal the folds run one after another in one process, byte for byte."""
+    import shutil
+    from datetime import date
+
+    from dvol_pipeline.quant.learn.folds import WalkForwardConfig
+    from dvol_pipeline_tests.fold_lake import run_in_turn, simulated_features, walk_forward_digest, write_features
+
+    keys = ["2022-05", "2022-06", "2022-07"]
+    write_features(lake, simulated_features(date(2022, 7, 31)))
+    in_turn = tmp_path / "in_turn"
+    shutil.copytree(lake, in_turn, ignore=shutil.ignore_patterns(".dagster"))
+    _, workers = stack
+    workers.start("w1", "w2")
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(dg.reconstructable(sim_monthly_job), instance,
+                                asset_selection=[dg.AssetKey("oos_predictions")],
+                                run_config={"ops": {"oos_predictions": {"config": {"explain": False}}}},
+                                tags={"dagster/asset_partition_range_start": keys[0],
+                                      "dagster/asset_partition_range_end": keys[-1]})
+        assert result.success
+        placed = step_workers(instance, result.run_id)
+    folds = {k: w for k, w in placed.items() if ".fold_members[" in k}
+    assert len(folds) == len(keys) and all(len(w) == 1 for w in folds.values()), placed
+    assert {w[0] for w in folds.values()} == {"w1", "w2"}, placed  # the folds ran on both workers
+    run_in_turn(in_turn, keys, WalkForwardConfig(explain=False))
+    assert walk_forward_digest(lake) == walk_forward_digest(in_turn)

@@ -106,3 +106,15 @@ def test_a_forked_step_process_writes_a_journal_file_of_its_own():
     os.waitpid(pid, 0)
     child = os.read(read, 512).decode()
     assert child != journal._FILE_NAME and f"-{pid}-" in child and f"-{os.getpid()}-" in journal._FILE_NAME
+
+
+def test_every_per_step_pod_size_names_an_op_the_jobs_run():
+    """k8s_job_executor matches `per_step_k8s_config` by the step's op name (dagster_k8s/executor.py,
+    `_get_container_context`: `step.op_name`); a name no op has is silently ignored, so a renamed
+    op would run its heavy steps in the default 1 CPU / 2 GiB pod."""
+    from dvol_pipeline.definitions import defs
+    from dvol_pipeline.executors import K8S_STEPS
+
+    ops = {op.name for job in defs.get_repository_def().get_all_jobs() for op in job.graph.iterate_op_defs()}
+    assert set(K8S_STEPS) <= ops, sorted(set(K8S_STEPS) - ops)
+    assert {"fold_members", "book_day", "features_day"} <= set(K8S_STEPS)  # the fanned-out heavy steps

@@ -40,8 +40,9 @@ def test_the_assets_expose_their_config_to_the_launchpad():
     fields = {}
     for name in ("backtest", "oos_predictions", "option_surface"):
         node = graph.get(dg.AssetKey("surface_params" if name == "option_surface" else name))
-        op = node.assets_def.op
-        fields[name] = set(op.config_schema.config_type.fields)
+        node_def = node.assets_def.node_def  # a graph-backed asset (folds as steps) shows its mapping's config
+        schema = node_def.config_mapping.config_schema if isinstance(node_def, dg.GraphDefinition) else node_def.config_schema
+        fields[name] = set(schema.config_type.fields)
     assert {"capital_usd", "costs", "risk", "thresholds"} <= fields["backtest"]
     assert {"seed", "families", "window", "min_history_days", "explain"} <= fields["oos_predictions"]
     assert {"max_rel_spread", "min_open_interest"} <= fields["option_surface"]

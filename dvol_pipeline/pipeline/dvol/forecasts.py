@@ -11,6 +11,7 @@ are the days those folds use (`feature_span`), nothing earlier or later.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,10 +20,11 @@ import polars as pl
 
 from dvol_pipeline.lake.model_store import ModelStore
 from dvol_pipeline.lake.parquet import read_folds, read_table, write_fold, write_single
+from dvol_pipeline.progress import track
 from dvol_pipeline.quant.dvol.explain import group_ablations, shap_importance
 from dvol_pipeline.quant.dvol.features import LABELS
 from dvol_pipeline.quant.dvol.features import HORIZONS
-from dvol_pipeline.quant.dvol.forecast import CONTEXT_DAYS, PREDICTION_SCHEMA, run_fold
+from dvol_pipeline.quant.dvol.forecast import CONTEXT_DAYS, PREDICTION_SCHEMA, fold_ensemble, run_fold
 from dvol_pipeline.quant.learn.registry import MEMBER_FAMILIES
 from dvol_pipeline.quant.evaluate.forecast import forecast_metrics, metrics_table
 from dvol_pipeline.quant.learn.base import flatten_params
@@ -38,6 +40,8 @@ class FoldOutcome:
     predictions: pl.DataFrame
     skipped: dict[int, str] = field(default_factory=dict)  # horizon -> why
     runs: dict[str, str] = field(default_factory=dict)  # "family/h7" -> MLflow run id
+    fitted: dict[int, list[str]] = field(default_factory=dict)  # horizon -> families fitted (models saved)
+    train_rows: dict[int, int] = field(default_factory=dict)  # horizon -> training rows
     fit_seconds: dict[str, float] = field(default_factory=dict)
     shap: pl.DataFrame | None = None
     ablations: pl.DataFrame | None = None
@@ -71,12 +75,24 @@ def run_month(
     root: Path, features: pl.DataFrame, key: str, first_day: date,
     config: WalkForwardConfig = WalkForwardConfig(), newest: bool = True,
 ) -> FoldOutcome:
-    """Every horizon of fold `key`; LightGBM's SHAP and group ablations too when
-    `config.explains(key, newest)` (`newest`: `key` is the last fold of this run)."""
+    """Every horizon of fold `key`, members and ensemble; LightGBM's SHAP and group ablations too
+    when `config.explains(key, newest)` (`newest`: `key` is the last fold of this run).
+    The two phases the `oos_predictions` asset runs as separate steps, one after the other."""
+    return add_ensembles(root, fit_members(root, features, key, first_day, config, newest), first_day, config)
+
+
+def fit_members(
+    root: Path, features: pl.DataFrame, key: str, first_day: date,
+    config: WalkForwardConfig = WalkForwardConfig(), newest: bool = True,
+) -> FoldOutcome:
+    """Phase 1 of fold `key`: fit and predict every member family at every horizon, save the
+    models, log their MLflow runs, write the fold's SHAP and ablations. Reads nothing any other
+    fold of the run writes, so the folds of a range can run at once, on any worker. The
+    predictions are returned (members only), not written: the fold's partition is written
+    whole by `add_ensembles`, never without its ensemble."""
     explain = config.explains(key, newest)
     families = config.families or MEMBER_FAMILIES
     outcome = FoldOutcome(key, pl.DataFrame(schema=PREDICTION_SCHEMA))
-    past = read_predictions(root, before=key)
     pool = process_pool(config.workers)
     frames, shap_frames, ablation_frames = [], [], []
     # MLflow runs are logged on one background thread: their SQLite commits wait on the disk, the
@@ -84,11 +100,14 @@ def run_month(
     tracker, pending = ThreadPoolExecutor(1, thread_name_prefix="mlflow"), {}
     folds = month_folds(key, HORIZONS, first_day, config)
     outcome.skipped.update(folds.skipped)
-    for h, fold in folds.runs.items():
-        result = run_fold(features, fold, families, past_oos=past, seed=config.seed, executor=pool)
+    # the progress line of the step (a terminal run): the fold's horizons, each every family's fit
+    for h, fold in track(list(folds.runs.items()), f"oos_predictions {key}", unit="horizon",
+                         note=lambda item: f"{item[0]} d x {len(families)} families"):
+        result = run_fold(features, fold, families, seed=config.seed, executor=pool)
         if not result.models:
             outcome.skipped[h] = "no feature rows in the fold's training window"
             continue
+        outcome.fitted[h], outcome.train_rows[h] = list(result.models), result.train_rows
         if result.predictions.is_empty():
             outcome.skipped[h] = "no feature rows in the month yet: models trained and saved for live signals"
         else:
@@ -102,13 +121,14 @@ def run_month(
             ablation_frames.append(group_ablations(features, fold, baseline, config.seed, rounds=gbm.state["rounds"],
                                                    shrinkage=gbm.state.get("shrinkage")))
         for family, model in result.models.items():
-            pending[f"{family}/h{h}"] = _save_and_log(ModelStore(root), fold, family, model, result, tracker)
+            rows = result.predictions.filter(pl.col("family") == family)
+            pending[f"{family}/h{h}"] = _save_and_log(ModelStore(root), fold, family, model, rows, result.train_rows,
+                                                      tracker)
             outcome.fit_seconds[f"{family}/h{h}"] = result.fit_seconds.get(family, 0.0)
     tracker.shutdown(wait=True)
     outcome.runs = {k: f.result() for k, f in pending.items()}  # a failed log fails the fold here
     if frames:
-        outcome.predictions = pl.concat(frames).sort("horizon", "family", "asset", "date")
-        write_fold(root, PREDICTIONS, key, outcome.predictions)
+        outcome.predictions = pl.concat(frames)
     if shap_frames:
         outcome.shap, outcome.ablations = pl.concat(shap_frames), pl.concat(ablation_frames)
         write_fold(root, "feature_importance", key, outcome.shap)
@@ -116,9 +136,69 @@ def run_month(
     return outcome
 
 
-def _save_and_log(store: ModelStore, fold, family: str, model, result, tracker: ThreadPoolExecutor) -> Future:
-    """Save the model now; queue its MLflow run on `tracker` (the run id is the future's result)."""
-    rows = result.predictions.filter(pl.col("family") == family).drop_nulls("y")
+def add_ensembles(root: Path, outcome: FoldOutcome, first_day: date,
+                  config: WalkForwardConfig = WalkForwardConfig()) -> FoldOutcome:
+    """Phase 2 of fold `outcome.key`: the ensemble of every fitted horizon, weighted by the
+    out-of-sample rows of the folds before it in the lake (so the folds of a run go through
+    here oldest first), its members loaded from the model store where phase 1 saved them;
+    then the fold's partition of `oos_predictions` is written whole (members and ensemble)."""
+    key = outcome.key
+    past = read_predictions(root, before=key)
+    store = ModelStore(root, loader=_load_forecaster)
+    folds = month_folds(key, HORIZONS, first_day, config).runs
+    tracker, pending = ThreadPoolExecutor(1, thread_name_prefix="mlflow"), {}
+    frames = [outcome.predictions]
+    for h, fitted in outcome.fitted.items():
+        fold = folds[h]
+        members = _StoredModels(store, key, h, fitted)
+        rows_h = outcome.predictions.filter(pl.col("horizon") == h)
+        ensemble, rows = fold_ensemble(fold, members, rows_h, past)
+        frames.append(rows)
+        if ensemble is not None:
+            pending[f"ensemble/h{h}"] = _save_and_log(store, fold, "ensemble", ensemble, rows,
+                                                      outcome.train_rows[h], tracker)
+            outcome.fit_seconds[f"ensemble/h{h}"] = 0.0
+    tracker.shutdown(wait=True)
+    outcome.runs |= {k: f.result() for k, f in pending.items()}
+    predictions = pl.concat(frames)
+    if not predictions.is_empty():
+        outcome.predictions = predictions.sort("horizon", "family", "asset", "date")
+        write_fold(root, PREDICTIONS, key, outcome.predictions)
+    return outcome
+
+
+def _load_forecaster(folder: Path):
+    from dvol_pipeline.quant.learn.registry import load_forecaster
+
+    return load_forecaster(folder)
+
+
+class _StoredModels(Mapping):
+    """The fold's fitted families for one horizon, each loaded from the model store on first use
+    (the ensemble reads only its members with weight)."""
+
+    def __init__(self, store: ModelStore, key: str, horizon: int, families: list[str]):
+        self._store, self._key, self._horizon, self._families, self._loaded = store, key, horizon, families, {}
+
+    def __getitem__(self, family: str):
+        if family not in self._families:
+            raise KeyError(family)
+        if family not in self._loaded:
+            self._loaded[family] = self._store.load(family, self._key, self._horizon)
+        return self._loaded[family]
+
+    def __iter__(self):
+        return iter(self._families)
+
+    def __len__(self) -> int:
+        return len(self._families)
+
+
+def _save_and_log(store: ModelStore, fold, family: str, model, rows: pl.DataFrame, train_rows: int,
+                  tracker: ThreadPoolExecutor) -> Future:
+    """Save the model now; queue its MLflow run on `tracker` (the run id is the future's result).
+    `rows`: the model's out-of-sample rows of the fold (its metrics)."""
+    rows = rows.drop_nulls("y")
     metrics = {} if rows.is_empty() else forecast_metrics(rows["y"].to_numpy(), rows["y_hat"].to_numpy()).as_dict()
     saved = store.save(model, family, fold.key, fold.horizon)
     params = model.params()
@@ -131,7 +211,7 @@ def _save_and_log(store: ModelStore, fold, family: str, model, result, tracker: 
         folder=saved,
         extra={"features": params.get("features", []), "fitted": params.get("fitted", {}),
                "window": {"train_start": fold.train_start, "train_end": fold.train_end,
-                          "test_start": fold.test_start, "test_end": fold.test_end, "train_rows": result.train_rows}},
+                          "test_start": fold.test_start, "test_end": fold.test_end, "train_rows": train_rows}},
     )
 
 

@@ -26,7 +26,8 @@ from dvol_pipeline.quant.learn.parallel import balanced_groups, executor_workers
 from dvol_pipeline.quant.learn.folds import Fold, split
 
 __all__ = [
-    "CONTEXT_DAYS", "HORIZONS", "MEMBER_FAMILIES", "PREDICTION_SCHEMA", "FoldResult", "feature_columns", "run_fold",
+    "CONTEXT_DAYS", "HORIZONS", "MEMBER_FAMILIES", "PREDICTION_SCHEMA", "FoldResult", "feature_columns", "fold_ensemble",
+    "run_fold",
 ]
 CONTEXT_DAYS = 120
 """Feature history before a day that a model reads to predict it: the LSTM's 90-row
@@ -107,25 +108,49 @@ def run_fold(
         result.models[family], result.fit_seconds[family] = part[0][family], part[2][family]
         if family in part[1]:
             preds[family] = part[1][family]
-    ensemble = None
+    if not test.is_empty():
+        _, ordered, _ = _test_context(frame, fold, test)
+        result.predictions = pl.concat(
+            [_rows(ordered, fold, fam, y_hat, target) for fam, y_hat in preds.items()]).cast(PREDICTION_SCHEMA)
+    if past_oos is not None:
+        ensemble, rows = fold_ensemble(fold, result.models, result.predictions, past_oos)
+        if ensemble is not None:
+            result.models["ensemble"] = ensemble
+        if not rows.is_empty():
+            result.predictions = pl.concat([result.predictions, rows])
+    return result
+
+
+def fold_ensemble(
+    fold: Fold, models: Mapping[str, Forecaster], predictions: pl.DataFrame, past_oos: pl.DataFrame
+) -> tuple[Ensemble | None, pl.DataFrame]:
+    """The fold's ensemble (None unless ready) and its rows for the month.
+
+    Its weights come from `past_oos` (earlier folds' out-of-sample rows) only; its members are
+    the fold's fitted models (`models`: read only for the members with weight, so a caller may
+    hand a mapping that loads them on demand); its rows combine the members' rows of the month
+    (`predictions`, in `run_fold`'s order). Apart from the fit, so that a run can fit its folds'
+    members in parallel (one step per fold) and add the ensembles afterwards, oldest fold first:
+    fold M's weights read folds before M, whose members may have been fitted on another worker."""
+    empty = pl.DataFrame(schema=PREDICTION_SCHEMA)
     # the ensemble combines the members this fold fitted: a run with fewer families gets an
     # ensemble of those (its weights still come from earlier folds only), none if it fitted none
-    members = [m for m in ENSEMBLE_MEMBERS if m in result.models]
-    if past_oos is not None and members:
-        history = past_oos.filter(pl.col("horizon") == fold.horizon)
-        config = {} if members == list(ENSEMBLE_MEMBERS) else {"members": members}
-        ensemble = Ensemble.from_history(history, horizon=fold.horizon, as_of=fold.test_start, **config)
-        ensemble.attach({m: result.models[m] for m in ensemble.weighted() if m in result.models})
-        if ensemble.ready():
-            result.models["ensemble"] = ensemble
-    if test.is_empty():
-        return result
-    _, ordered, _ = _test_context(frame, fold, test)
-    frames = [_rows(ordered, fold, fam, y_hat, target) for fam, y_hat in preds.items()]
-    if ensemble is not None:
-        frames.append(_rows(ordered, fold, "ensemble", ensemble.combine(preds), target))
-    result.predictions = pl.concat(frames).cast(PREDICTION_SCHEMA)
-    return result
+    members = [m for m in ENSEMBLE_MEMBERS if m in models]
+    if not members:
+        return None, empty
+    history = past_oos.filter(pl.col("horizon") == fold.horizon)
+    config = {} if members == list(ENSEMBLE_MEMBERS) else {"members": members}
+    ensemble = Ensemble.from_history(history, horizon=fold.horizon, as_of=fold.test_start, **config)
+    ensemble.attach({m: models[m] for m in ensemble.weighted() if m in models})
+    if predictions.is_empty():
+        return (ensemble if ensemble.ready() else None), empty
+    # the members' rows share one order (run_fold's `_rows` of the same test rows): combine them as arrays
+    by_family = predictions.partition_by("family", maintain_order=True, as_dict=True)
+    preds = {key[0]: part["y_hat"].to_numpy() for key, part in by_family.items()}
+    first = next(iter(by_family.values()))
+    rows = first.with_columns(pl.lit("ensemble").alias("family"),
+                              pl.Series("y_hat", ensemble.combine(preds), pl.Float64)).cast(PREDICTION_SCHEMA)
+    return (ensemble if ensemble.ready() else None), rows
 
 
 def _test_context(frame: pl.DataFrame, fold: Fold, test: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:

@@ -83,7 +83,7 @@ def history_weights(
         .with_columns(pl.col(c).cast(pl.Float64).fill_nan(None) for c in ("y_hat", "y"))
         .drop_nulls(["y_hat", "y"])
     )
-    counts = dict(valid.group_by("family").len().iter_rows())
+    counts = dict(sorted(valid.group_by("family").len().iter_rows()))  # sorted: group_by's order varies run to run
     usable = [m for m in members if counts.get(m, 0) >= min_rows]
     info: dict[str, Any] = {"method": method, "history_rows": valid.height, "rows_per_member": counts}
     if "date" in valid.columns and valid.height:
