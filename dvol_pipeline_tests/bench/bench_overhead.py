@@ -295,7 +295,7 @@ def verdict(ratio: float, compute_s: float, out: dict) -> str:
 
 REMAINS = {
     "sqlite": "SQLite in-process: the run's events are batched (settings.event_volume_defaults) and each batch is one "
-              "fsync'd commit; the rest is the run's own start (~2 s of imports and planning), a large share of a "
+              "fsync'd commit; the rest is the run's planning and per-step bookkeeping, a larger share of a "
               "short workload. Read the cpu ovh column: a wall time over the goal with a CPU share under it was load.",
     "postgres": "PostgreSQL: Dagster records a materialization per partition (2 rows a day a table: the event and "
                 "the asset row) and, at run creation, a planned asset-check row per check and partition; measured on "
