@@ -78,10 +78,7 @@ def _stall(table: str, frame):
 def toy_daily_job() -> dg.JobDefinition:
     """The project's daily_job on the toy source, with the executor and retry policy DVOL_EXECUTOR names
     (rebuilt here, in each process, from this process's environment)."""
-    from dvol_pipeline.definitions import defs
-    from dvol_pipeline.executors import executor_def, step_retry_policy
     from dvol_pipeline.jobs import daily_job
-    from dvol_pipeline.resources import LakeResource, MarketResource
 
     install(ToySource(plant=_stall if os.environ.get(STALL_ENV) else None))
     if os.environ.get(FAIL_ENV):  # in the worker that rebuilds this job: the step's body looks the name up per call
@@ -91,12 +88,21 @@ def toy_daily_job() -> dg.JobDefinition:
             wrapped = _failing_while_marked(regimes.build_range)
             wrapped.__wrapped_build__ = regimes.build_range
             regimes.build_range = wrapped
-    job = dg.define_asset_job("daily_job", selection=daily_job.selection, op_retry_policy=step_retry_policy())
+    return _project_job(daily_job, "toy")
+
+
+def _project_job(job, source: str) -> dg.JobDefinition:
+    """The project's asset `job` on `source`, with the executor and retry policy DVOL_EXECUTOR names."""
+    from dvol_pipeline.definitions import defs
+    from dvol_pipeline.executors import executor_def, step_retry_policy
+    from dvol_pipeline.resources import LakeResource, MarketResource
+
+    again = dg.define_asset_job(job.name, selection=job.selection, op_retry_policy=step_retry_policy())
     return dg.Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job],
-        resources={"lake": LakeResource(), "market": MarketResource(source="toy")},
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=[again],
+        resources={"lake": LakeResource(), "market": MarketResource(source=source)},
         executor=executor_def(),
-    ).resolve_job_def("daily_job")
+    ).resolve_job_def(job.name)
 
 
 RANGE_TAGS = {"dagster/asset_partition_range_start": START, "dagster/asset_partition_range_end": END}
@@ -105,17 +111,9 @@ RANGE_TAGS = {"dagster/asset_partition_range_start": START, "dagster/asset_parti
 def sim_monthly_job() -> dg.JobDefinition:
     """The project's monthly_job on the simulated market, with the executor and retry policy DVOL_EXECUTOR
     names (rebuilt in each worker)."""
-    from dvol_pipeline.definitions import defs
-    from dvol_pipeline.executors import executor_def, step_retry_policy
     from dvol_pipeline.jobs import monthly_job
-    from dvol_pipeline.resources import LakeResource, MarketResource
 
-    job = dg.define_asset_job("monthly_job", selection=monthly_job.selection, op_retry_policy=step_retry_policy())
-    return dg.Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job],
-        resources={"lake": LakeResource(), "market": MarketResource(source="simulated")},
-        executor=executor_def(),
-    ).resolve_job_def("monthly_job")
+    return _project_job(monthly_job, "simulated")
 
 
 def lake_digest(root: Path) -> dict[str, str]:
