@@ -105,7 +105,7 @@ K8S_STEP_DEFAULT = _pod("1", "2Gi")
 K8S_STEPS = {
     # the walk-forward folds (model families fitted in a process pool) and the universe's models
     "oos_predictions": _pod("4", "8Gi"),
-    "universe_forecasts": _pod("4", "8Gi"),
+    "universe_horizon": _pod("4", "8Gi"),  # universe_forecasts fans out: one step per horizon
     "backtest": _pod("2", "4Gi"),
     # the micro lane: a venue-symbol-day of ticks is millions of rows held in memory; the books and features
     # fan out (dynamic mapping) into one step per (venue, symbol, day) and per day, keyed by their op's name

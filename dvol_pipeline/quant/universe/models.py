@@ -101,6 +101,7 @@ def ensemble_weights(past: pl.DataFrame, families: list[str]) -> dict[str, float
     if scored.is_empty():
         return {f: 1 / len(families) for f in families}
     mse = scored.group_by("family").agg(((pl.col("y") - pl.col("y_hat")) ** 2).mean().alias("mse"))
-    inv = {f: 1 / m for f, m in mse.iter_rows() if m and m > 0}
+    # summed in `families`' order: group_by's row order varies run to run, and so would the last bits
+    inv = {f: 1 / m for f, m in sorted(mse.iter_rows(), key=lambda r: families.index(r[0])) if m and m > 0}
     total = sum(inv.values())
     return {f: inv.get(f, 0.0) / total for f in families} if total else {f: 1 / len(families) for f in families}
