@@ -27,11 +27,12 @@ STEPS = {"universe_forecasts.universe_horizons", "universe_forecasts.universe_ho
 
 
 def universe_job() -> dg.JobDefinition:
-    """The project's universe_job, built in the process that calls it (a step's subprocess too): the
-    executor is the one DVOL_EXECUTOR names, the lake DVOL_LAKE."""
-    from dvol_pipeline.definitions import defs
+    """The project's universe_job with the executor DVOL_EXECUTOR names now, in the process that calls it
+    (a step's subprocess too): `definitions.defs` keeps the executor of whenever it was first imported."""
+    from dvol_pipeline.definitions import defs, executor_def
 
-    return defs.resolve_job_def("universe_job")
+    return dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
+                          resources=defs.resources, executor=executor_def()).resolve_job_def("universe_job")
 
 
 @pytest.fixture(scope="module")
