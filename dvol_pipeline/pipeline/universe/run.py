@@ -184,7 +184,7 @@ def forecast_horizon(root: Path, cfg: UniverseWalkForwardConfig, horizon: int, r
 def collect_forecasts(root: Path, cfg: UniverseWalkForwardConfig, parts: list[HorizonPart], run_id: str,
                       track: bool = True) -> UniverseForecasts:
     """The horizons' parts as `build_forecasts`' tables (`walkforward.combine`: same rows, order and
-    columns), MLflow as there; the run's work folder is removed last, so a collect that fails can be rerun.
+    columns), MLflow as there; the parts' work folders are removed last, so a collect that fails can be rerun.
     `seconds` is the horizons' steps summed plus this one (the work, wherever it ran)."""
     t0 = time.perf_counter()
     if len({(tuple(p.held_out), tuple(sorted(p.skipped.items()))) for p in parts}) > 1:
@@ -194,7 +194,14 @@ def collect_forecasts(root: Path, cfg: UniverseWalkForwardConfig, parts: list[Ho
     result = combine(parts[0].held_out if parts else [], parts[0].skipped if parts else {}, results, cfg)
     out = _write_forecasts(root, result, read_single(root, "universe_symbols"), cfg, track,
                            t0 - sum(p.seconds for p in parts))
-    shutil.rmtree(universe_walkforward_dir(root, run_id), ignore_errors=True)
+    # the parts' own folders: a re-execution from failure reuses the parent run's horizon steps and files
+    for folder in {universe_walkforward_dir(root, run_id), *((Path(root) / p.file).parent for p in parts if p.file)}:
+        shutil.rmtree(folder, ignore_errors=True)
+    for empty in (universe_walkforward_dir(root, run_id).parent, universe_walkforward_dir(root, run_id).parent.parent):
+        try:  # `work/` too when no other run has a folder there (another run's folder keeps them)
+            empty.rmdir()
+        except OSError:
+            pass
     return out
 
 
