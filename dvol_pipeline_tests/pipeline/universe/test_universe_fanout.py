@@ -56,8 +56,8 @@ def _cfg(model: dict) -> UniverseWalkForwardConfig:
     return UniverseWalkForwardConfig(**{k: v for k, v in model.items() if k != "track"})
 
 
-def _bytes(root: Path) -> dict[str, bytes]:
-    return {name: table(name).file(root).read_bytes() for name in TABLES}
+def _bytes(root: Path) -> dict[str, bytes | None]:
+    return {name: table(name).file(root).read_bytes() if table(name).file(root).exists() else None for name in TABLES}
 
 
 def _one_pass(features_lake: Path, tmp: Path, model: dict) -> dict[str, bytes]:
@@ -93,7 +93,7 @@ def test_multiprocess_runs_one_step_per_horizon_and_writes_the_one_pass_bytes(fe
         started = {r.event_log_entry.step_key for r in instance.get_records_for_run(
             result.run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED).records}
     assert steps == STEPS and started == STEPS  # a worker process per step
-    assert _bytes(lake) == expected
+    assert _bytes(lake) == expected and None not in expected.values()
     assert not universe_walkforward_dir(lake, result.run_id).parent.parent.exists()  # work/ removed, being empty
     mats = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
             for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
@@ -130,3 +130,16 @@ def test_the_k8s_profile_sizes_the_horizon_steps_by_their_op_name():
     inner = {n.name for n in defs.resolve_job_def("universe_job").graph.node_dict["universe_forecasts"].definition.node_defs}
     assert inner == {"universe_horizons", "universe_horizon", "universe_forecasts_collected"}
     assert "universe_horizon" in K8S_STEPS and "universe_forecasts" not in K8S_STEPS
+
+
+def test_a_collect_in_another_run_reads_the_horizons_files_and_removes_their_folder(features_lake, tmp_path):
+    """A re-execution from failure reuses the parent run's horizon steps: their parts name the parent's
+    folder, and the new run's collect reads and removes it (steps called here in reverse order)."""
+    model = {**MODEL, "tune": False, "explain": False}
+    expected = _one_pass(features_lake, tmp_path, model)
+    root = _copy(features_lake, tmp_path / "apart")
+    parts = [lane.forecast_horizon(root, _cfg(model), h, "parent") for h in (14, 7)]
+    assert all(p.file and (root / p.file).is_file() for p in parts) and parts[0].tuning == []
+    lane.collect_forecasts(root, _cfg(model), parts, "child", track=False)
+    assert _bytes(root) == expected and expected["universe_importance"] is None  # explain off: not written
+    assert not universe_walkforward_dir(root, "parent").exists() and not (root / "work").exists()
