@@ -103,9 +103,10 @@ def _pod(cpu: str, memory: str) -> dict:
 K8S_STEP_DEFAULT = _pod("1", "2Gi")
 """Every step pod of the k8s profile unless K8S_STEPS names it: a day's ingest, surfaces or features."""
 K8S_STEPS = {
-    # a walk-forward fold (its member families fitted in a process pool; one step per fold) and the universe's models
+    # a walk-forward fold (its member families fitted in a process pool; one step per fold) and a horizon of
+    # the universe's models (universe_forecasts fans out: one step per horizon)
     "fold_members": _pod("4", "8Gi"),
-    "universe_forecasts": _pod("4", "8Gi"),
+    "universe_horizon": _pod("4", "8Gi"),
     "backtest": _pod("2", "4Gi"),
     # the micro lane: a venue-symbol-day of ticks is millions of rows held in memory; the books and features
     # fan out (dynamic mapping) into one step per (venue, symbol, day) and per day, keyed by their op's name

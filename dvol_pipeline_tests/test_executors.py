@@ -117,4 +117,4 @@ def test_every_per_step_pod_size_names_an_op_the_jobs_run():
 
     ops = {op.name for job in defs.get_repository_def().get_all_jobs() for op in job.graph.iterate_op_defs()}
     assert set(K8S_STEPS) <= ops, sorted(set(K8S_STEPS) - ops)
-    assert {"fold_members", "book_day", "features_day"} <= set(K8S_STEPS)  # the fanned-out heavy steps
+    assert {"fold_members", "universe_horizon", "book_day", "features_day"} <= set(K8S_STEPS)  # the fanned-out heavy steps

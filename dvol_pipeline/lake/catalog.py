@@ -19,7 +19,9 @@ from dvol_pipeline.lake.tables.files import (
     mlflow_dir,
     model_dir,
     report_file,
+    universe_horizon_file,
     universe_report_file,
+    universe_walkforward_dir,
     warehouse_file,
 )
 from dvol_pipeline.lake.tables.layouts import LAYOUTS, VENUE_SYMBOL_DATE, Layout, partition_date_expr
@@ -54,6 +56,7 @@ __all__ = [
     "LAYOUTS", "Layout", "MLFLOW", "MODELS", "PAPER", "PART_FILE", "PREDICTIONS", "QUARANTINE", "RAW", "REPORTS",
     "SIGNALS", "SINGLE", "STRATEGY", "SURFACE", "SYMBOL", "SYMBOL_COL", "TABLES", "Table", "UNIVERSE",
     "VENUE_SYMBOL_DATE", "WAREHOUSE_FILE", "ZONE_ORDER", "family_models_dir", "in_lane", "in_zone", "mlflow_dir",
-    "micro_report_file", "model_dir", "partition_date_expr", "report_file", "table", "universe_report_file",
+    "micro_report_file", "model_dir", "partition_date_expr", "report_file", "table", "universe_horizon_file",
+    "universe_report_file", "universe_walkforward_dir",
     "warehouse_file",
 ]

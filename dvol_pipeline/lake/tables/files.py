@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MODELS, REPORTS, MLFLOW = "models", "reports", "mlflow"
+MODELS, REPORTS, MLFLOW, WORK = "models", "reports", "mlflow", "work"
 WAREHOUSE_FILE = "warehouse.duckdb"
 
 
@@ -30,6 +30,16 @@ def universe_report_file(root: Path, run_id: str) -> Path:
 def micro_report_file(root: Path, run_id: str) -> Path:
     """The micro lane's tear sheet: `reports/<run id>/micro.html` (`latest` is the newest run's copy)."""
     return Path(root) / REPORTS / run_id / "micro.html"
+
+
+def universe_walkforward_dir(root: Path, run_id: str) -> Path:
+    """One run's per-horizon universe forecasts, `work/universe_walkforward/<run id>/`: each horizon's
+    step writes its file there, the collect step reads them into the tables and removes the folder."""
+    return Path(root) / WORK / "universe_walkforward" / run_id
+
+
+def universe_horizon_file(root: Path, run_id: str, horizon: int) -> Path:
+    return universe_walkforward_dir(root, run_id) / f"h{horizon}.parquet"
 
 
 def mlflow_dir(root: Path) -> Path:

@@ -7,6 +7,7 @@ ingest's coins: a coin the new batch does not carry is removed with the rest rep
 
 from __future__ import annotations
 
+import shutil
 import time
 from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
@@ -19,15 +20,17 @@ import polars as pl
 from dvol_pipeline.contracts.universe import validate_universe
 from dvol_pipeline.contracts.validate import find_gaps
 from dvol_pipeline.contracts.tables import RAW_UNIVERSE_DAILY
-from dvol_pipeline.lake.catalog import table
-from dvol_pipeline.lake.parquet import read_single, read_single_or_none, read_table, write_single, write_symbols
+from dvol_pipeline.lake.catalog import table, universe_horizon_file, universe_walkforward_dir
+from dvol_pipeline.lake.parquet import (read_single, read_single_or_none, read_table, write_parquet_atomic, write_single,
+                                        write_symbols)
 from dvol_pipeline.lake.quarantine import replace_quarantine
 from dvol_pipeline.quant.universe.features import build_universe_features
 from dvol_pipeline.quant.universe.metrics import (calibration_table, class_metrics_table, forecast_metrics_table,
                                                   headline)
 from dvol_pipeline.quant.universe.strategy import StrategyConfig, strategy_daily, strategy_metrics
 from dvol_pipeline.quant.universe.symbols import symbol_table
-from dvol_pipeline.quant.universe.walkforward import UniverseWalkForwardConfig, run_walkforward
+from dvol_pipeline.quant.universe.walkforward import (HorizonResult, UniverseWalkForwardConfig, WalkForwardResult, combine,
+                                                      prepare, run_horizon, run_walkforward)
 from dvol_pipeline.sources.universe import fetch_universe
 
 if TYPE_CHECKING:
@@ -125,12 +128,85 @@ class UniverseForecasts:
     seconds: float
 
 
+def _forecast_inputs(root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return (read_single(root, "universe_features", hint="materialize universe_features first"),
+            read_single(root, "universe_symbols"))
+
+
 def build_forecasts(root: Path, cfg: UniverseWalkForwardConfig = UniverseWalkForwardConfig(),
                     track: bool = True) -> UniverseForecasts:
+    """The walk-forward in one process (every horizon in turn) and its tables; the asset runs the same
+    as one step per horizon (`forecast_horizon`) and `collect_forecasts`, with the same tables."""
     t0 = time.perf_counter()
-    features = read_single(root, "universe_features", hint="materialize universe_features first")
-    symbols = read_single(root, "universe_symbols")
+    features, symbols = _forecast_inputs(root)
     result = run_walkforward(features, symbols, cfg)
+    return _write_forecasts(root, result, symbols, cfg, track, t0)
+
+
+def forecast_horizons(root: Path, cfg: UniverseWalkForwardConfig) -> list[int]:
+    """The fan-out's first step: fail here, once, on a missing or unusable input (not in every horizon's
+    step), and name the horizons, each one step."""
+    prepare(*_forecast_inputs(root), cfg)
+    return list(cfg.horizons)
+
+
+@dataclass
+class HorizonPart:
+    """One horizon's step, small enough for Dagster's IO manager: the forecasts stay in the lake
+    (`file`, relative to the lake root), the rest (tuning rows, SHAP frames, fits) travels here."""
+    horizon: int
+    file: str | None
+    rows: int
+    tuning: list[dict]
+    importance: list[pl.DataFrame]
+    fits: list[dict]
+    unscored: list[str]
+    held_out: list[str]
+    skipped: dict[str, str]
+    seconds: float
+
+
+def forecast_horizon(root: Path, cfg: UniverseWalkForwardConfig, horizon: int, run_id: str) -> HorizonPart:
+    """Every fold of one horizon, from the lake's universe_features and universe_symbols (nothing another
+    step left in memory or on its host); the forecasts go to `universe_horizon_file`, written atomically."""
+    t0 = time.perf_counter()
+    prep = prepare(*_forecast_inputs(root), cfg)
+    part = run_horizon(prep, horizon, cfg)
+    file = None
+    if part.predictions.height:
+        path = universe_horizon_file(root, run_id, horizon)
+        write_parquet_atomic(part.predictions, path)
+        file = str(path.relative_to(root))
+    return HorizonPart(horizon, file, part.predictions.height, part.tuning, part.importance, part.fits, part.unscored,
+                       prep.held_out, prep.skipped, time.perf_counter() - t0)
+
+
+def collect_forecasts(root: Path, cfg: UniverseWalkForwardConfig, parts: list[HorizonPart], run_id: str,
+                      track: bool = True) -> UniverseForecasts:
+    """The horizons' parts as `build_forecasts`' tables (`walkforward.combine`: same rows, order and
+    columns), MLflow as there; the parts' work folders are removed last, so a collect that fails can be rerun.
+    `seconds` is the horizons' steps summed plus this one (the work, wherever it ran)."""
+    t0 = time.perf_counter()
+    if len({(tuple(p.held_out), tuple(sorted(p.skipped.items()))) for p in parts}) > 1:
+        raise ValueError("the horizons' steps read different universe_symbols / universe_features: rerun universe_forecasts")
+    results = [HorizonResult(p.horizon, pl.read_parquet(Path(root) / p.file) if p.file else pl.DataFrame(),
+                             p.tuning, p.importance, p.fits, p.unscored) for p in parts]
+    result = combine(parts[0].held_out if parts else [], parts[0].skipped if parts else {}, results, cfg)
+    out = _write_forecasts(root, result, read_single(root, "universe_symbols"), cfg, track,
+                           t0 - sum(p.seconds for p in parts))
+    # the parts' own folders: a re-execution from failure reuses the parent run's horizon steps and files
+    for folder in {universe_walkforward_dir(root, run_id), *((Path(root) / p.file).parent for p in parts if p.file)}:
+        shutil.rmtree(folder, ignore_errors=True)
+    for empty in (universe_walkforward_dir(root, run_id).parent, universe_walkforward_dir(root, run_id).parent.parent):
+        try:  # `work/` too when no other run has a folder there (another run's folder keeps them)
+            empty.rmdir()
+        except OSError:
+            pass
+    return out
+
+
+def _write_forecasts(root: Path, result: WalkForwardResult, symbols: pl.DataFrame, cfg: UniverseWalkForwardConfig,
+                     track: bool, t0: float) -> UniverseForecasts:
     if result.predictions.is_empty():
         raise ValueError("the universe walk-forward scored no fold: the history is too short for "
                          f"min_history_days={cfg.min_history_days}; skipped coins: {result.skipped}")
