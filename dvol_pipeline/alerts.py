@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import dagster as dg
-import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from dvol_pipeline.assets.freshness import FRESH_CHECK
@@ -115,6 +114,8 @@ def post_webhook(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
     """POST `payload` as JSON; never raises. Retries transport errors, 429 and 5xx."""
+    import httpx  # here, not at the top: its import (~0.2 s, rich) is paid by every `eod`, which posts nothing
+
     tries = 0
     retrying = Retrying(
         stop=stop_after_attempt(attempts),

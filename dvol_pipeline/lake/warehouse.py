@@ -97,9 +97,17 @@ def _walk(con: duckdb.DuckDBPyConnection, root: Path) -> None:
 def _apply(con: duckdb.DuckDBPyConnection, entries: list[journal.Entry]) -> None:
     """The journal's lines on the manifest: each file's last line wins (written: its rows; removed: gone)."""
     last = {e.path: e for e in entries}
-    con.executemany(f"DELETE FROM {MANIFEST} WHERE path = ?", [(p,) for p in last])
-    con.executemany(f"INSERT INTO {MANIFEST} VALUES (?, ?, ?, ?, ?)",
-                    [(e.view, e.zone, e.table, e.path, e.rows) for e in last.values() if e.added])
+    if not last:
+        return
+    # one statement each, not one per file: a DELETE per path scanned the whole manifest (~37k rows
+    # on the demo lake) each time, 0.2-0.4 s of an eod's ~70 files; unnest keeps the list's order
+    con.execute(f"DELETE FROM {MANIFEST} WHERE path IN (SELECT unnest(?::VARCHAR[]))", [list(last)])
+    added = [e for e in last.values() if e.added]
+    if added:
+        con.execute(f"INSERT INTO {MANIFEST} SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+                    "unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
+                    [[e.view for e in added], [e.zone for e in added], [e.table for e in added],
+                     [e.path for e in added], [int(e.rows) for e in added]])
 
 
 def _sync_views(con: duckdb.DuckDBPyConnection, root: Path, column_docs: ColumnDocs) -> None:

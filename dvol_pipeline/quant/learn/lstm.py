@@ -185,7 +185,26 @@ class LSTMForecaster(Forecaster):
 
     def __init__(self, horizon: int, seed: int = 0, **config: Any) -> None:
         super().__init__(horizon, seed, **config)
-        self.net, self.har, self.context = None, None, None
+        self._net, self._net_folder = None, None
+        self.har, self.context = None, None
+
+    @property
+    def net(self):
+        """The fitted net; a loaded model reads its weights (and imports torch) on first use, not at
+        load: with λ = 0 a forecast is HAR's exactly and never runs the net, so an end-of-day run
+        whose promoted ensemble has such an LSTM member skips torch's ~2 s import."""
+        if self._net is None and self._net_folder is not None:
+            self._net, self._net_folder = self._read_net(self._net_folder), None
+        return self._net
+
+    @net.setter
+    def net(self, value) -> None:
+        self._net, self._net_folder = value, None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy or a pickle (the fold pool) carries the net itself, not the folder it would be read from."""
+        _ = self.net
+        return self.__dict__.copy()
 
     def _sequences(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(windows (n, L, F) float32, history length per row, row order) for a frame sorted by asset, date."""
@@ -322,10 +341,16 @@ class LSTMForecaster(Forecaster):
             save_har(self.har, folder)
 
     def _load_files(self, folder: Path) -> None:
-        torch = load_torch()
-        n_in = len(Preprocessor.from_dict(self.state["preprocessor"]).features)
-        self.net = lstm_net(n_in, int(self.config["hidden"]), int(self.config["layers"]))
-        self.net.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
-        self.net.eval()
+        if not (folder / WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(f"{folder / WEIGHTS_FILE}: the LSTM's weights are missing")
+        self._net, self._net_folder = None, Path(folder)  # read on first use (`net`)
         self.context = pl.read_parquet(folder / CONTEXT_FILE)
         self.har = load_har(folder)
+
+    def _read_net(self, folder: Path):
+        torch = load_torch()
+        n_in = len(Preprocessor.from_dict(self.state["preprocessor"]).features)
+        net = lstm_net(n_in, int(self.config["hidden"]), int(self.config["layers"]))
+        net.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
+        net.eval()
+        return net

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy.signal import lfilter
 
+from dvol_pipeline.quant.filters import ar1_filter
 from dvol_pipeline.quant.pricing.options import SECONDS_PER_YEAR, vega
 
 from .calendar import EPOCH, US_PER_DAY, US_PER_HOUR
@@ -43,7 +43,7 @@ def funding_rows(path: CoinPath, days: np.ndarray) -> pl.DataFrame:
 
 def _ar(shocks: np.ndarray, phi: float) -> np.ndarray:
     """Unit-variance AR(1) over all simulated days (sequential, so range-independent)."""
-    return lfilter([np.sqrt(1 - phi * phi)], [1.0, -phi], shocks)
+    return ar1_filter(shocks, phi, np.sqrt(1 - phi * phi))
 
 
 def onchain_rows(path: CoinPath, days: np.ndarray) -> pl.DataFrame:

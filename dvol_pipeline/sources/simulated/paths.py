@@ -19,9 +19,9 @@ Model (per coin, hour t; every shock is drawn in per-day blocks, see rng.py):
   standardised shocks), and a perpetual premium tied to slow momentum; funding and the
   option carry derive from that premium.
 
-Every recursion is linear in exogenous shocks, so it is a linear filter
-(scipy.signal.lfilter) over the whole horizon: no Python loop over hours, and the value
-at hour t depends only on shocks up to t.
+Every recursion is linear in exogenous shocks, so it is a first-order linear filter over the
+whole horizon (quant/filters.py: scipy.signal.lfilter's arithmetic, bit for bit, without importing
+scipy.signal), and the value at hour t depends only on shocks up to t.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-from scipy.signal import lfilter
 from scipy import special
 from scipy.special import gammaln
+
+from dvol_pipeline.quant.filters import ar1_filter
 
 from . import params as P
 from .rng import COMMON_COIN_ID, STREAM_COIN, STREAM_COMMON, hourly_blocks
@@ -141,7 +142,7 @@ class CoinPath:
 
 def _ar1(shocks: np.ndarray, phi: float, y0: float = 0.0, gain: float = 1.0) -> np.ndarray:
     """y[0] = y0, y[t+1] = phi*y[t] + gain*shocks[t]; returns n+1 boundary values."""
-    y = lfilter([gain], [1.0, -phi], shocks, zi=[phi * y0])[0]
+    y = ar1_filter(shocks, phi, gain, phi * y0)
     return np.concatenate([[y0], y])
 
 

@@ -263,3 +263,24 @@ def test_lightgbm_with_the_full_models_fixed_rounds_reproduces_it():
     assert again.state["validation"] is None and again.state["rounds"] == full.state["rounds"]
     assert np.array_equal(full.predict(test), again.predict(test))
     assert np.array_equal(full.residual(test), again.residual(test))  # the booster too, not only HAR
+
+
+@pytest.mark.parametrize(("family", "attr"), [("lstm", "_net"), ("lightgbm", "_booster")])
+def test_loaded_residual_family_reads_its_model_only_when_a_forecast_needs_it(family, attr, tmp_path: Path):
+    """A loaded LSTM or LightGBM with λ = 0 forecasts HAR's exactly without reading its net or
+    booster (so an end-of-day run need not import torch or lightgbm); read on first use, it gives
+    the saved model's residual forecast, and a pickled copy carries it, not the folder."""
+    import pickle
+
+    model = fitted(family, 7)
+    _, test = split(make_panel(), 7)
+    model.save(tmp_path / "m")
+    again = load_forecaster(tmp_path / "m")
+    assert getattr(again, attr) is None  # not read at load
+    again.state = {**again.state, "shrinkage": 0.0}
+    assert np.array_equal(again.predict(test), again.har.predict(test))
+    assert getattr(again, attr) is None  # λ = 0: HAR's forecast, the model never ran
+    copy = pickle.loads(pickle.dumps(again))
+    assert getattr(copy, attr) is not None
+    assert np.array_equal(again.residual(test), model.residual(test), equal_nan=True)
+    assert np.array_equal(copy.residual(test), model.residual(test), equal_nan=True)

@@ -30,7 +30,8 @@ from datetime import date
 
 import numpy as np
 import polars as pl
-from scipy.signal import lfilter
+
+from dvol_pipeline.quant.filters import ar1_filter
 
 REFIT_EVERY = {"weekly": "1w", "monthly": "1mo", "quarterly": "3mo"}
 PERIOD_MAX_DAYS = {"weekly": 7, "monthly": 31, "quarterly": 92}
@@ -114,7 +115,7 @@ def _forecast(r: np.ndarray, params: np.ndarray, backcast: float) -> tuple[np.nd
     mu, omega, alpha, gamma, beta = params[:5]
     eps = r - mu
     x = omega + (alpha + gamma * (eps < 0)) * eps**2
-    s1, _ = lfilter([1.0], [1.0, -beta], x, zi=[beta * backcast])  # sigma2[t+1]
+    s1 = ar1_filter(x, beta, z0=beta * backcast)  # sigma2[t+1]
     phi = alpha + 0.5 * gamma + beta
     total, cur = s1.copy(), s1.copy()
     for _ in range(HORIZON - 1):
