@@ -2,8 +2,9 @@
 
 Unpartitioned: each step is one vectorised pass over every coin and day (a 60-coin,
 4-year universe is seconds to a couple of minutes), and the walk-forward's folds live in
-its tables' `fold` column. The walk-forward is one step per horizon (7, 14), then a collect. The raw contract check warns (non-blocking): a quarantined bad
-print is the contract working, not a reason to stop the lane.
+its tables' `fold` column; the walk-forward itself is one step per horizon (7, 14), then a
+collect. The raw contract check warns (non-blocking): a quarantined bad print is the
+contract working, not a reason to stop the lane.
 """
 
 

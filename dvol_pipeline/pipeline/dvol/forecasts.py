@@ -25,7 +25,7 @@ from dvol_pipeline.quant.dvol.explain import group_ablations, shap_importance
 from dvol_pipeline.quant.dvol.features import LABELS
 from dvol_pipeline.quant.dvol.features import HORIZONS
 from dvol_pipeline.quant.dvol.forecast import CONTEXT_DAYS, PREDICTION_SCHEMA, fold_ensemble, run_fold
-from dvol_pipeline.quant.learn.registry import MEMBER_FAMILIES
+from dvol_pipeline.quant.learn.registry import MEMBER_FAMILIES, load_forecaster
 from dvol_pipeline.quant.evaluate.forecast import forecast_metrics, metrics_table
 from dvol_pipeline.quant.learn.base import flatten_params
 from dvol_pipeline.quant.learn.parallel import process_pool
@@ -97,7 +97,7 @@ def fit_members(
     frames, shap_frames, ablation_frames = [], [], []
     # MLflow runs are logged on one background thread: their SQLite commits wait on the disk, the
     # next horizon's fits need the CPU (the runs' contents are fixed before they are queued)
-    tracker, pending = ThreadPoolExecutor(1, thread_name_prefix="mlflow"), {}
+    tracker, pending, store = ThreadPoolExecutor(1, thread_name_prefix="mlflow"), {}, model_store(root)
     folds = month_folds(key, HORIZONS, first_day, config)
     outcome.skipped.update(folds.skipped)
     # the progress line of the step (a terminal run): the fold's horizons, each every family's fit
@@ -122,8 +122,7 @@ def fit_members(
                                                    shrinkage=gbm.state.get("shrinkage")))
         for family, model in result.models.items():
             rows = result.predictions.filter(pl.col("family") == family)
-            pending[f"{family}/h{h}"] = _save_and_log(ModelStore(root), fold, family, model, rows, result.train_rows,
-                                                      tracker)
+            pending[f"{family}/h{h}"] = _save_and_log(store, fold, family, model, rows, result.train_rows, tracker)
             outcome.fit_seconds[f"{family}/h{h}"] = result.fit_seconds.get(family, 0.0)
     tracker.shutdown(wait=True)
     outcome.runs = {k: f.result() for k, f in pending.items()}  # a failed log fails the fold here
@@ -144,7 +143,7 @@ def add_ensembles(root: Path, outcome: FoldOutcome, first_day: date,
     then the fold's partition of `oos_predictions` is written whole (members and ensemble)."""
     key = outcome.key
     past = read_predictions(root, before=key)
-    store = ModelStore(root, loader=_load_forecaster)
+    store = model_store(root)
     folds = month_folds(key, HORIZONS, first_day, config).runs
     tracker, pending = ThreadPoolExecutor(1, thread_name_prefix="mlflow"), {}
     frames = [outcome.predictions]
@@ -167,10 +166,9 @@ def add_ensembles(root: Path, outcome: FoldOutcome, first_day: date,
     return outcome
 
 
-def _load_forecaster(folder: Path):
-    from dvol_pipeline.quant.learn.registry import load_forecaster
-
-    return load_forecaster(folder)
+def model_store(root: Path) -> ModelStore:
+    """The lake's model store, loading whatever family a folder holds (the registry's loader)."""
+    return ModelStore(root, loader=load_forecaster)
 
 
 class _StoredModels(Mapping):

@@ -17,12 +17,11 @@ from pathlib import Path
 import polars as pl
 
 from dvol_pipeline.lake.catalog import table
-from dvol_pipeline.lake.model_store import ModelStore
 from dvol_pipeline.lake.parquet import read_table, write_partitions
+from dvol_pipeline.pipeline.dvol.forecasts import model_store
 from dvol_pipeline.quant.dvol.features import HORIZONS
 from dvol_pipeline.quant.dvol.forecast import CONTEXT_DAYS
 from dvol_pipeline.quant.learn.base import Forecaster
-from dvol_pipeline.quant.learn.registry import load_forecaster
 from dvol_pipeline.quant.dvol.signals import (
     Promotion,
     Scored,
@@ -37,17 +36,13 @@ SIGNALS_TABLE = "signals"
 SIGNAL_SCHEMA = table(SIGNALS_TABLE).schema
 
 
-def _store(root: Path) -> ModelStore:
-    return ModelStore(root, loader=load_forecaster)
-
-
 def score_days(
     root: Path, features: pl.DataFrame, days: list[date], promotions: dict[str, Promotion],
     config: SignalConfig = SignalConfig(),
 ) -> pl.DataFrame:
     """One signal row per (day, coin) in `days` with features; see the catalog's `signals` columns."""
     rows = []
-    store = _store(root)
+    store = model_store(root)
     cache: dict[tuple[str, str, int], Forecaster] = {}
     for asset, promo in sorted(promotions.items()):
         coin = features.filter(pl.col("asset") == asset).sort("date")
