@@ -426,3 +426,39 @@ def test_eod_catches_up_the_days_missed_since_the_paper_book_last_ran(lake, monk
     assert main(["eod", "--date", "2025-01-03", "--source", "simulated"]) == 0
     assert runs == [("eod_job", date(2025, 1, 3), date(2025, 1, 3))]
     assert "catching up" not in capsys.readouterr().out
+
+
+def test_the_command_line_validates_with_pandera_without_importing_hypothesis(tmp_path):
+    """The runtime install has no hypothesis; the test install has it, and pandera imports it (with
+    its plugins, ~0.75 s) for data synthesis the CLI never uses. `python -m dvol_pipeline` and the
+    `dvol-pipeline` script behave as the runtime install does, whichever install runs them: the
+    entry point hides hypothesis, the project's definitions import, and a pandera contract still
+    rejects a bad row."""
+    import os
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    script = """
+import sys
+sys.argv = ["dvol-pipeline", "home"]
+from dvol_pipeline.__main__ import run
+assert run() == 0
+import dvol_pipeline.definitions
+import pandera.polars as pa, polars as pl
+schema = pa.DataFrameSchema({"a": pa.Column(int, pa.Check.ge(0))})
+schema.validate(pl.DataFrame({"a": [1]}))
+try:
+    schema.validate(pl.DataFrame({"a": [-1]}))
+    print("not rejected")
+except pa.errors.SchemaError:
+    print("rejected")
+print(sorted(m for m, mod in sys.modules.items() if m.split(".")[0] == "hypothesis" and mod is not None))
+"""
+    env = {**os.environ, "DVOL_LAKE": str(tmp_path / "lake"), "DVOL_PROGRESS": "0"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-2:] == ["rejected", "[]"], done.stdout
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["dvol-pipeline"] == "dvol_pipeline.__main__:run"

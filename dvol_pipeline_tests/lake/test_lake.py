@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -153,3 +155,55 @@ def test_a_column_only_some_partitions_hold_reads_as_null_in_the_others(tmp_path
         got = got.sort("date")
         assert got["dvol"].to_list() == [50.0, 51.0]
         assert got["micro_rv"].to_list() == want
+
+
+def _record_barriers(monkeypatch):
+    """The order of os.fsync (by path), os.sync and os.replace calls the lake's writer makes."""
+    calls, real = [], (parquet.os.fsync, parquet.os.sync, parquet.os.replace)
+
+    def fsync(fd):
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real[0](fd)
+
+    def sync():
+        calls.append(("sync", None))
+        real[1]()
+
+    def replace(src, dst):
+        calls.append(("replace", str(dst)))
+        real[2](src, dst)
+
+    for name, fn in (("fsync", fsync), ("sync", sync), ("replace", replace)):
+        monkeypatch.setattr(parquet.os, name, fn)
+    return calls
+
+
+def test_a_small_write_makes_each_file_durable_before_its_rename_and_each_folder_after(tmp_path, monkeypatch):
+    """POSIX rename durability (the order expected here is the rule, not the code's): the new file's
+    bytes reach the disk before the rename, and the rename is durable once its folder is fsynced;
+    a folder made for the file needs its own parent fsynced too. A few files: no whole-disk sync."""
+    calls = _record_barriers(monkeypatch)
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    write_partitions(lake, "raw_dvol", toy_table("raw_dvol", START, END, ["BTC", "ETH"]))
+    replaces = [i for i, (kind, _) in enumerate(calls) if kind == "replace"]
+    assert len(replaces) == 2 * 4 and ("sync", None) not in calls
+    temps = [i for i, (kind, path) in enumerate(calls) if kind == "fsync" and path.endswith(".tmp")]
+    assert len(temps) == 8 and max(temps) < min(replaces)
+    after = {path for kind, path in calls[max(replaces):] if kind == "fsync"}
+    targets = [Path(path) for kind, path in calls if kind == "replace"]
+    needed = {str(p.parent) for p in targets}
+    for p in targets:  # every folder made for the write, up to the lake root that existed
+        folder = p.parent
+        while folder != lake:
+            needed.add(str(folder.parent))
+            folder = folder.parent
+    assert needed <= after
+
+
+def test_a_large_write_syncs_the_disk_once_before_the_renames_and_once_after(tmp_path, monkeypatch):
+    monkeypatch.setattr(parquet, "SYNC_ALL_FROM", 4)
+    calls = _record_barriers(monkeypatch)
+    write_partitions(tmp_path, "raw_dvol", toy_table("raw_dvol", START, END, ["BTC", "ETH"]))
+    kinds = [kind for kind, _ in calls]
+    assert kinds == ["sync"] + ["replace"] * 8 + ["sync"]
