@@ -4,7 +4,8 @@
     (imports and Dagster's start included), the phase table it prints, and its peak RSS
     (`RUSAGE_CHILDREN` maxrss: the largest process, the demo runs in one);
 (2) `python -m dvol_pipeline eod --date <the day after the demo's last>` on that lake, twice (a
-    new day, then the same day again), wall time from the command line to its exit.
+    new day, the first of a month, whose forecasters refit; then the same day again), and then for
+    the day after (an ordinary day): wall time from the command line to its exit.
 
 Targets: demo <= 3 min and <= 2 GiB on 2 cores (issue 11); eod <= 5 s for a new day, Dagster's start
 included (issue 23), with the run's step times (the rest is the process: imports, Dagster's start,
@@ -30,6 +31,7 @@ from dvol_pipeline_tests.bench.reference import reference_seconds
 
 DEMO_END = date(2024, 12, 31)
 TARGETS = {"demo_s": 180.0, "demo_gib": 2.0, "eod_s": 5.0}
+REFERENCE_LOOP_S = 3.0  # the machine a target in seconds assumes (its reference loop's time)
 
 
 def _run(args: list[str], lake: Path) -> tuple[float, str, int]:
@@ -84,11 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         if rc:
             print(out[-3000:])
             return 1
-        day = DEMO_END + timedelta(days=1)
-        for label in ("a new day", "the same day again"):
+        scaled = TARGETS["eod_s"] * loop / REFERENCE_LOOP_S
+        print(f"eod target: <= {TARGETS['eod_s']:.0f} s at a {REFERENCE_LOOP_S:.0f} s loop = "
+              f"{TARGETS['eod_s'] / REFERENCE_LOOP_S:.2f}x loop = {scaled:.1f} s on this machine, Dagster's start included")
+        first = DEMO_END + timedelta(days=1)
+        for day, label in ((first, "a new month's day"), (first, "the same day again"),
+                           (first + timedelta(days=1), "an ordinary day")):
             seconds, out, rc = _run(["eod", "--date", str(day)], lake)
-            print(f"eod --date {day} ({label:<18})   {seconds:7.1f} s = {seconds / loop:.2f}x loop  (target <= "
-                  f"{TARGETS['eod_s']:.0f} s, Dagster's start included)   rc={rc}")
+            print(f"eod --date {day} ({label:<18})   {seconds:7.1f} s = {seconds / loop:.2f}x loop  "
+                  f"({'met' if seconds <= scaled else 'over'} the target)   rc={rc}")
             print(f"    steps: {_step_times(lake)}")
             if rc:
                 print(out[-3000:])

@@ -184,7 +184,8 @@ def forecast_horizon(root: Path, cfg: UniverseWalkForwardConfig, horizon: int, r
 def collect_forecasts(root: Path, cfg: UniverseWalkForwardConfig, parts: list[HorizonPart], run_id: str,
                       track: bool = True) -> UniverseForecasts:
     """The horizons' parts as `build_forecasts`' tables (`walkforward.combine`: same rows, order and
-    columns), MLflow as there; the parts' work folders are removed last, so a collect that fails can be rerun.
+    columns), MLflow as there; the parts' work folders are removed last, so a collect that fails can be rerun,
+    and so are other runs' folders left unchanged for `WORK_KEPT_DAYS` (runs that failed and were not re-executed).
     `seconds` is the horizons' steps summed plus this one (the work, wherever it ran)."""
     t0 = time.perf_counter()
     if len({(tuple(p.held_out), tuple(sorted(p.skipped.items()))) for p in parts}) > 1:
@@ -197,12 +198,30 @@ def collect_forecasts(root: Path, cfg: UniverseWalkForwardConfig, parts: list[Ho
     # the parts' own folders: a re-execution from failure reuses the parent run's horizon steps and files
     for folder in {universe_walkforward_dir(root, run_id), *((Path(root) / p.file).parent for p in parts if p.file)}:
         shutil.rmtree(folder, ignore_errors=True)
+    sweep_stale_work(universe_walkforward_dir(root, run_id).parent)
     for empty in (universe_walkforward_dir(root, run_id).parent, universe_walkforward_dir(root, run_id).parent.parent):
         try:  # `work/` too when no other run has a folder there (another run's folder keeps them)
             empty.rmdir()
         except OSError:
             pass
     return out
+
+
+WORK_KEPT_DAYS = 7
+"""How long a run's horizon files wait for a collect: a run that failed after its horizon steps can be
+re-executed from failure for this long (its collect reads them); after it, the next successful collect removes them."""
+
+
+def sweep_stale_work(runs_folder: Path, kept_days: float = WORK_KEPT_DAYS, now: float | None = None) -> list[Path]:
+    """Remove each run folder under `runs_folder` in which nothing changed for `kept_days`; returns those removed."""
+    now = time.time() if now is None else now
+    removed = []
+    for folder in sorted(runs_folder.iterdir()) if runs_folder.is_dir() else []:
+        newest = max((p.stat().st_mtime for p in (folder, *folder.rglob("*"))), default=0.0)
+        if folder.is_dir() and now - newest > kept_days * 86400:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _write_forecasts(root: Path, result: WalkForwardResult, symbols: pl.DataFrame, cfg: UniverseWalkForwardConfig,

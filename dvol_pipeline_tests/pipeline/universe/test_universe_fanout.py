@@ -143,3 +143,22 @@ def test_a_collect_in_another_run_reads_the_horizons_files_and_removes_their_fol
     lane.collect_forecasts(root, _cfg(model), parts, "child", track=False)
     assert _bytes(root) == expected and expected["universe_importance"] is None  # explain off: not written
     assert not universe_walkforward_dir(root, "parent").exists() and not (root / "work").exists()
+
+
+def test_a_successful_collect_sweeps_other_runs_horizon_files_left_for_over_a_week(tmp_path):
+    """A run that failed after its horizon steps leaves their files for a re-execution from failure;
+    a week without a change (the mtimes set here by hand), the next successful collect removes them."""
+    import os
+    import time
+
+    runs = universe_walkforward_dir(tmp_path, "any").parent
+    now = time.time()
+    for run, age_days in (("failed_long_ago", 8.0), ("failed_yesterday", 1.0), ("touched_today", 9.0)):
+        (runs / run / "h7").mkdir(parents=True)
+        (runs / run / "h7" / "forecasts.parquet").write_bytes(b"x")
+        for p in (runs / run, runs / run / "h7", runs / run / "h7" / "forecasts.parquet"):
+            os.utime(p, (now - age_days * 86400, now - age_days * 86400))
+    os.utime(runs / "touched_today" / "h7" / "forecasts.parquet", (now, now))  # one file written today
+    removed = lane.sweep_stale_work(runs, now=now)
+    assert [p.name for p in removed] == ["failed_long_ago"]
+    assert sorted(p.name for p in runs.iterdir()) == ["failed_yesterday", "touched_today"]
