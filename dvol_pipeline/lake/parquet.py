@@ -96,9 +96,9 @@ def write_many_atomic(items: list[tuple[pl.DataFrame, Path]]) -> None:
     leaves each target either its old file or its new one, as `write_parquet_atomic` does; an error
     while writing the temps replaces nothing. The barriers: below `SYNC_ALL_FROM` files, an fsync
     of each temp file and of each folder touched (an end-of-day writes a handful of one-day
-    partitions; a `sync()` of the whole disk took ~25 ms each, 1.1 s of the eod's 44); from it on,
-    one `sync()` before the renames and one after (a range backfill writes thousands of partitions,
-    and two fsyncs each cost more than the writes themselves).
+    partitions in ~22 calls; two whole-disk `sync()`s a call, ~25 ms each, took 1.1 s of it); from
+    it on, one `sync()` before the renames and one after (a range backfill writes thousands of
+    partitions, and two fsyncs each cost more than the writes themselves).
     """
     per_file = len(items) < SYNC_ALL_FROM
     folders = {}  # every folder whose entries change, in order: new ones' parents first
