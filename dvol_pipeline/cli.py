@@ -124,9 +124,39 @@ def run_materialize(selection: str, start: date | str, end: date | str, market: 
                 "dagster/asset_partition_range_end": str(end),
                 "dvol/started_by": "cli",
             },
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}},
+                        "ops": range_ops(assets, keys, start, end, market)},
             raise_on_error=False,
         )
+
+
+def range_ops(assets: list, keys: set, start: date | str | None, end: date | str | None,
+              market: MarketResource) -> dict[str, dict]:
+    """The op config that gives the run's days to each selected unpartitioned asset that works over
+    a range of days (the universe's and the micro lane's raw and derived assets: their config has
+    `start` and `end`), and the order book's coins to one that simulates them (`coins`). Why: the
+    partition range tags reach partitioned assets only, and those assets would otherwise read
+    every day of their inputs, or (the simulated sources) ask for a range the user did give."""
+    if not isinstance(start, date) or not isinstance(end, date):
+        return {}
+    ops = {}
+    for a in assets:
+        if a.partitions_def is not None or not set(a.keys) & keys:
+            continue
+        node = a.node_def
+        schema = node.config_mapping.config_schema if getattr(node, "config_mapping", None) else node.config_schema
+        fields = set(getattr(schema.config_type, "fields", None) or {}) if schema is not None else set()
+        if {"start", "end"} <= fields:
+            config = {"start": str(start), "end": str(end)}
+            if "coins" in fields and "intensity" in fields:  # the simulated order book (raw_ticks)
+                config["coins"] = order_book_coins(market)
+            ops[node.name] = {"config": config}
+    return ops
+
+
+def order_book_coins(market: MarketResource) -> list[str]:
+    """The simulated order book's coins: the market's, and SOL (its third coin)."""
+    return list(market.coins) + [c for c in ("SOL",) if c not in market.coins]
 
 
 def lane_keys(lanes: Iterable[str]) -> frozenset:
@@ -227,8 +257,9 @@ def run_summary(result) -> list[str]:
         notes = meta.get("source_notes") or {}
         extra = {k: notes[k] for k in SUMMARY_NOTES if notes.get(k)}
         lines.append(
-            f"{name}: {meta['dagster/row_count']:,} rows in {meta['partitions_written']} partitions, "
-            f"{meta['rows_quarantined']} quarantined" + (f", {extra}" if extra else "")
+            f"{name}: {meta['dagster/row_count']:,} rows"
+            + (f" in {meta['partitions_written']} partitions" if "partitions_written" in meta else "")  # one-file tables
+            + f", {meta['rows_quarantined']} quarantined" + (f", {extra}" if extra else "")
             + (f" (not provided: {meta['not_provided']})" if meta.get("not_provided") else "")
         )
     return lines
@@ -566,8 +597,7 @@ def run_micro(market: MarketResource, start: date | None, end: date | None, with
     echo(f"\n== {label}: {start or 'files'}..{end or 'files'} ({market.source}, one run) ==")
     t0 = time.perf_counter()
     span = {"start": str(start or ""), "end": str(end or "")}
-    coins = list(market.coins) + [c for c in ("SOL",) if c not in market.coins]  # the order book's third coin
-    ops = {"raw_ticks": {"config": {**span, "coins": coins, "intensity": intensity}},
+    ops = {"raw_ticks": {"config": {**span, "coins": order_book_coins(market), "intensity": intensity}},
            "micro_books": {"config": {**span, **({"bars": bars} if bars else {})}},
            "micro_features": {"config": span}, "micro_research": {"config": {**span, **(research or {})}},
            "micro_eod": {"config": span}}

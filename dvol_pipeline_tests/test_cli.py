@@ -462,3 +462,34 @@ print(sorted(m for m, mod in sys.modules.items() if m.split(".")[0] == "hypothes
     assert done.stdout.splitlines()[-2:] == ["rejected", "[]"], done.stdout
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["dvol-pipeline"] == "dvol_pipeline.__main__:run"
+
+
+def test_materialize_gives_its_days_to_the_unpartitioned_lanes_that_work_over_a_range(lake, capsys):
+    """The universe's and the micro lane's assets are not partitioned: they take their days as op
+    config. `materialize --start --end` gave them none, so the simulated universe crashed inside numpy
+    and the simulated order book asked for the --start and --end it had been given. Expected: the
+    lake's universe bars cover exactly the days the user named."""
+    import polars as pl
+
+    from dvol_pipeline.cli import range_ops
+    from dvol_pipeline.definitions import defs
+    from dvol_pipeline.resources import MarketResource
+
+    assert main(["materialize", "--select", "key:raw_universe_daily or key:universe_symbols",
+                 "--start", "2024-01-01", "--end", "2024-12-31"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^raw_universe_daily: [\d,]+ rows, \d+ quarantined$", out, re.M), out
+    bars = pl.read_parquet(lake / "raw" / "raw_universe_daily", hive_partitioning=True)
+    assert (bars["date"].min(), bars["date"].max()) == (date(2024, 1, 1), date(2024, 12, 31))
+
+    assets = list(defs.assets)
+    micro = {k for a in assets for k, g in a.group_names_by_key.items() if g == "micro"}
+    day = date(2024, 12, 31)
+    ops = range_ops(assets, micro, day, day, MarketResource(source="simulated", coins=["BTC"]))
+    span = {"start": "2024-12-31", "end": "2024-12-31"}
+    assert ops == {"raw_ticks": {"config": {**span, "coins": ["BTC", "SOL"]}}, "micro_books": {"config": span},
+                   "micro_features": {"config": span}, "micro_research": {"config": span},
+                   "micro_eod": {"config": span}}
+    daily = {k for a in assets for k, g in a.group_names_by_key.items() if g == "raw"}
+    assert range_ops(assets, daily, day, day, MarketResource()) == {}  # partitioned: the range tags reach them
+    assert range_ops(assets, micro, "2024-11", "2024-12", MarketResource()) == {}  # fold keys are not days

@@ -73,7 +73,7 @@ def raw_ticks(config: MicroIngestConfig, lake: LakeResource, market: MarketResou
         yield dg.MaterializeResult(asset_key=name, metadata={
             "dagster/row_count": ingest.rows_written.get(name, 0), "rows_from_source": ingest.rows_in.get(name, 0),
             "rows_quarantined": ingest.quarantined.get(name, 0), "duplicates_removed": ingest.duplicates.get(name, 0),
-            "partitions": len(ingest.partitions.get(name, [])), "source": ingest.source})
+            "partitions_written": len(ingest.partitions.get(name, [])), "source": ingest.source})
     quarantined = sum(ingest.quarantined.values()) + ingest.unparsed
     yield dg.AssetCheckResult(
         asset_key="raw_book_deltas", check_name="contract", passed=quarantined == 0 and not ingest.refused,

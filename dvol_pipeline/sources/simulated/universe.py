@@ -45,6 +45,11 @@ class UniverseConfig:
     n_stable: int = 3
 
 
+MIN_DAYS = 151
+"""The shortest history the listing and delisting days fit in: a delisting between day int(0.6 n) and
+day n - 60 needs n - 60 > int(0.6 n), true from n = 151 on."""
+
+
 def _symbols(cfg: UniverseConfig) -> list[str]:
     n_alt = cfg.n_coins - 2 - cfg.n_stable
     if n_alt < 2:
@@ -82,6 +87,10 @@ def simulate_universe(cfg: UniverseConfig = UniverseConfig()) -> pl.DataFrame:
     core = _btc_eth_daily(cfg)
     days = pl.date_range(cfg.start, cfg.end, "1d", eager=True)
     n = days.len()
+    if n < MIN_DAYS:
+        raise ValueError(f"the simulated universe needs at least {MIN_DAYS} days, {cfg.start}..{cfg.end} has {n}: its "
+                         "listings fall after day 30 and within the first 60 % of the days, its delistings after "
+                         "those 60 % and before the last 60 days")
     btc = core.filter(pl.col("symbol") == "BTC").sort("date")
     c = btc["close"].to_numpy()
     r_btc = np.concatenate([[np.log(c[0] / btc["open"][0])], np.diff(np.log(c))])

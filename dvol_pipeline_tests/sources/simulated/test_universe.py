@@ -80,3 +80,13 @@ def test_deterministic_and_the_planted_bad_print_is_quarantined_but_the_known_pu
     assert "500 %" in report.rejected["reason"][0]
     pump_sym, pump_day = known_events(CFG)[0]
     assert validate_universe(universe).rejected.filter(pl.col("symbol") == pump_sym)["date"].to_list() == [str(pump_day)]
+
+
+def test_a_history_too_short_for_listings_and_delistings_is_refused_by_name():
+    """Delistings fall between day int(0.6 n) and day n − 60: 150 days leave none (int(90.0) = 90 = 150 − 60),
+    151 days leave one (int(90.6) = 90 < 91). Shorter ranges used to fail inside numpy ("low >= high")."""
+    short = UniverseConfig(n_coins=12, start=date(2024, 1, 1), end=date(2024, 5, 29))  # 150 days
+    with pytest.raises(ValueError, match=r"at least 151 days, 2024-01-01\.\.2024-05-29 has 150"):
+        simulate_universe(short)
+    enough = simulate_universe(UniverseConfig(n_coins=12, start=date(2024, 1, 1), end=date(2024, 5, 30)))
+    assert enough["date"].min() == date(2024, 1, 1) and enough["date"].max() == date(2024, 5, 30)
