@@ -196,10 +196,11 @@ def collect_forecasts(root: Path, cfg: UniverseWalkForwardConfig, parts: list[Ho
     out = _write_forecasts(root, result, read_single(root, "universe_symbols"), cfg, track,
                            t0 - sum(p.seconds for p in parts))
     # the parts' own folders: a re-execution from failure reuses the parent run's horizon steps and files
-    for folder in {universe_walkforward_dir(root, run_id), *((Path(root) / p.file).parent for p in parts if p.file)}:
+    own = universe_walkforward_dir(root, run_id)
+    for folder in {own, *((Path(root) / p.file).parent for p in parts if p.file)}:
         shutil.rmtree(folder, ignore_errors=True)
-    sweep_stale_work(universe_walkforward_dir(root, run_id).parent)
-    for empty in (universe_walkforward_dir(root, run_id).parent, universe_walkforward_dir(root, run_id).parent.parent):
+    sweep_stale_work(own.parent)
+    for empty in (own.parent, own.parent.parent):
         try:  # `work/` too when no other run has a folder there (another run's folder keeps them)
             empty.rmdir()
         except OSError:
@@ -216,9 +217,9 @@ def sweep_stale_work(runs_folder: Path, kept_days: float = WORK_KEPT_DAYS, now: 
     """Remove each run folder under `runs_folder` in which nothing changed for `kept_days`; returns those removed."""
     now = time.time() if now is None else now
     removed = []
-    for folder in sorted(runs_folder.iterdir()) if runs_folder.is_dir() else []:
-        newest = max((p.stat().st_mtime for p in (folder, *folder.rglob("*"))), default=0.0)
-        if folder.is_dir() and now - newest > kept_days * 86400:
+    for folder in sorted(p for p in runs_folder.iterdir() if p.is_dir()) if runs_folder.is_dir() else []:
+        newest = max(p.stat().st_mtime for p in (folder, *folder.rglob("*")))
+        if now - newest > kept_days * 86400:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
