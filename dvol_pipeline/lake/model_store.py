@@ -33,11 +33,20 @@ class ModelStore:
         return model_dir(self.root, family, fold, horizon)
 
     def save(self, model: Saveable, family: str, fold: str, horizon: int) -> Path:
-        """Replace the fold's model folder whole (a re-run never mixes two fits)."""
+        """Replace the fold's model folder whole (a re-run never mixes two fits). The model is
+        written beside it first: a model loaded from this folder reads its weights on first use,
+        which its own save may be (the walk-forward re-saves a fold's residual families)."""
         folder = self.folder(family, fold, horizon)
+        fresh, old = folder.with_name(folder.name + ".saving"), folder.with_name(folder.name + ".replaced")
+        for leftover in (fresh, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        model.save(fresh)
         if folder.exists():
-            shutil.rmtree(folder)
-        model.save(folder)
+            folder.rename(old)
+        fresh.rename(folder)
+        if old.exists():
+            shutil.rmtree(old)
         return folder
 
     def load(self, family: str, fold: str, horizon: int) -> Any:

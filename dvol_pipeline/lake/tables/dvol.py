@@ -71,10 +71,14 @@ _FEATURES += (
 
 _PREDICTIONS = (
     _derived("oos_predictions", PREDICTIONS, FOLD,
-             "Walk-forward out-of-sample forecasts: date, asset, horizon, family, fold, y_hat, y (ΔDVOL).",
+             "Walk-forward out-of-sample forecasts: date, asset, horizon, family, fold, y_hat, y (ΔDVOL), and the "
+             "residual families' raw forecast of HAR's error (the track record their λ is gated on).",
              (DATE, ASSET, HORIZON, FAMILY, FOLD_KEY,
               _c("y_hat", pl.Float64, "forecast ΔDVOL over the horizon (vol points)", nullable=True),
-              _c("y", pl.Float64, "realised ΔDVOL over the horizon (null until known)", nullable=True)),
+              _c("y", pl.Float64, "realised ΔDVOL over the horizon (null until known)", nullable=True),
+              _c("residual_hat", pl.Float64, "LightGBM and LSTM: the learned forecast of HAR's error, before λ "
+                 "(vol points); null for the other families, and for a fold written before it was recorded",
+                 nullable=True)),
              key=("horizon", "family", "asset", "date"), strict=True),
     _derived("feature_importance", PREDICTIONS, FOLD, "LightGBM mean |SHAP| per feature on each fold's test month.",
              (HORIZON, _c("feature", pl.Utf8, "feature name"),

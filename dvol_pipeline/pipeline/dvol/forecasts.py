@@ -24,7 +24,9 @@ from dvol_pipeline.progress import track
 from dvol_pipeline.quant.dvol.explain import group_ablations, shap_importance
 from dvol_pipeline.quant.dvol.features import LABELS
 from dvol_pipeline.quant.dvol.features import HORIZONS
-from dvol_pipeline.quant.dvol.forecast import CONTEXT_DAYS, PREDICTION_SCHEMA, fold_ensemble, run_fold
+from dvol_pipeline.quant.dvol.forecast import (CONTEXT_DAYS, PREDICTION_SCHEMA, fold_ensemble, gate_residual_families,
+                                               run_fold)
+from dvol_pipeline.quant.learn.names import RESIDUAL_FAMILIES
 from dvol_pipeline.quant.learn.registry import MEMBER_FAMILIES, load_forecaster
 from dvol_pipeline.quant.evaluate.forecast import forecast_metrics, metrics_table
 from dvol_pipeline.quant.learn.base import flatten_params
@@ -122,7 +124,10 @@ def fit_members(
                                                    shrinkage=gbm.state.get("shrinkage")))
         for family, model in result.models.items():
             rows = result.predictions.filter(pl.col("family") == family)
-            pending[f"{family}/h{h}"] = _save_and_log(store, fold, family, model, rows, result.train_rows, tracker)
+            if family in RESIDUAL_FAMILIES:  # logged by add_ensembles, once their λ has met the track record
+                store.save(model, family, fold.key, fold.horizon)
+            else:
+                pending[f"{family}/h{h}"] = _save_and_log(store, fold, family, model, rows, result.train_rows, tracker)
             outcome.fit_seconds[f"{family}/h{h}"] = result.fit_seconds.get(family, 0.0)
     tracker.shutdown(wait=True)
     outcome.runs = {k: f.result() for k, f in pending.items()}  # a failed log fails the fold here
@@ -137,29 +142,37 @@ def fit_members(
 
 def add_ensembles(root: Path, outcome: FoldOutcome, first_day: date,
                   config: WalkForwardConfig = WalkForwardConfig()) -> FoldOutcome:
-    """Phase 2 of fold `outcome.key`: the ensemble of every fitted horizon, weighted by the
-    out-of-sample rows of the folds before it in the lake (so the folds of a run go through
-    here oldest first), its members loaded from the model store where phase 1 saved them;
-    then the fold's partition of `oos_predictions` is written whole (members and ensemble)."""
+    """Phase 2 of fold `outcome.key`, every fitted horizon, reading the out-of-sample rows of the
+    folds before it in the lake (so the folds of a run go through here oldest first): the
+    residual families' λ meets their track record (`gate_residual_families`; they are re-saved
+    and logged to MLflow here), then the ensemble is weighted, its members loaded from the model
+    store where phase 1 saved them; then the fold's partition of `oos_predictions` is written
+    whole (members and ensemble)."""
     key = outcome.key
     past = read_predictions(root, before=key)
     store = model_store(root)
     folds = month_folds(key, HORIZONS, first_day, config).runs
     tracker, pending = ThreadPoolExecutor(1, thread_name_prefix="mlflow"), {}
-    frames = [outcome.predictions]
+    frames = []
     for h, fitted in outcome.fitted.items():
         fold = folds[h]
         members = _StoredModels(store, key, h, fitted)
         rows_h = outcome.predictions.filter(pl.col("horizon") == h)
+        residual = {f: members[f] for f in RESIDUAL_FAMILIES if f in fitted}
+        _, rows_h = gate_residual_families(fold, residual, rows_h, past)
+        for family, model in residual.items():
+            pending[f"{family}/h{h}"] = _save_and_log(store, fold, family, model,
+                                                      rows_h.filter(pl.col("family") == family),
+                                                      outcome.train_rows[h], tracker)
         ensemble, rows = fold_ensemble(fold, members, rows_h, past)
-        frames.append(rows)
+        frames += [rows_h, rows]
         if ensemble is not None:
             pending[f"ensemble/h{h}"] = _save_and_log(store, fold, "ensemble", ensemble, rows,
                                                       outcome.train_rows[h], tracker)
             outcome.fit_seconds[f"ensemble/h{h}"] = 0.0
     tracker.shutdown(wait=True)
     outcome.runs |= {k: f.result() for k, f in pending.items()}
-    predictions = pl.concat(frames)
+    predictions = pl.concat(frames) if frames else outcome.predictions
     if not predictions.is_empty():
         outcome.predictions = predictions.sort("horizon", "family", "asset", "date")
         write_fold(root, PREDICTIONS, key, outcome.predictions)

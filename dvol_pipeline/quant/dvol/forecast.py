@@ -1,5 +1,10 @@
 """One walk-forward fold: fit every family on the purged training window, predict the month.
 
+The residual families (LightGBM, LSTM: HAR + λ · a learned residual) record their raw
+residual forecast with each row (`residual_hat`); with earlier folds' rows at hand, a fold
+keeps a family's λ only if that record shows the residual adds to HAR out of sample
+(`gate_residual_families`, quant/learn/residual.py step 6), else the family forecasts HAR.
+
 The ensemble is not fitted on the fold's training window: its weights come from earlier
 folds' out-of-sample predictions (passed in), so it never sees the month it predicts; it
 holds the fold's fitted members, so it predicts and saves like any family.
@@ -20,14 +25,15 @@ from dvol_pipeline.quant.dvol.features import FEATURES, HORIZONS, LABELS
 from dvol_pipeline.quant.dvol.features.registry import OPT_IN_GROUPS
 from dvol_pipeline.quant.learn.base import Forecaster
 from dvol_pipeline.quant.learn.ensemble import Ensemble
-from dvol_pipeline.quant.learn.names import ENSEMBLE_MEMBERS
+from dvol_pipeline.quant.learn.names import BENCHMARK, ENSEMBLE_MEMBERS, RESIDUAL_FAMILIES
 from dvol_pipeline.quant.learn.registry import MEMBER_FAMILIES, make_forecaster
 from dvol_pipeline.quant.learn.parallel import balanced_groups, executor_workers
 from dvol_pipeline.quant.learn.folds import Fold, split
+from dvol_pipeline.quant.learn.residual import track_record
 
 __all__ = [
     "CONTEXT_DAYS", "HORIZONS", "MEMBER_FAMILIES", "PREDICTION_SCHEMA", "FoldResult", "feature_columns", "fold_ensemble",
-    "run_fold",
+    "gate_residual_families", "run_fold",
 ]
 CONTEXT_DAYS = 120
 """Feature history before a day that a model reads to predict it: the LSTM's 90-row
@@ -36,7 +42,7 @@ start this far before its test month (or at its training start, if earlier), and
 end-of-day signals read this far back."""
 PREDICTION_SCHEMA = {
     "date": pl.Date, "asset": pl.Utf8, "horizon": pl.Int32, "family": pl.Utf8, "fold": pl.Utf8,
-    "y_hat": pl.Float64, "y": pl.Float64,
+    "y_hat": pl.Float64, "y": pl.Float64, "residual_hat": pl.Float64,
 }
 
 
@@ -57,7 +63,8 @@ def feature_columns(frame: pl.DataFrame, drop_groups: Sequence[str] = (), includ
             and (f.group not in OPT_IN_GROUPS or f.group in include_groups)]
 
 
-def _rows(test: pl.DataFrame, fold: Fold, family: str, y_hat: np.ndarray, target: str) -> pl.DataFrame:
+def _rows(test: pl.DataFrame, fold: Fold, family: str, y_hat: np.ndarray, target: str,
+          residual: np.ndarray | None = None) -> pl.DataFrame:
     return test.select(
         "date", "asset",
         pl.lit(fold.horizon, pl.Int32).alias("horizon"),
@@ -65,6 +72,8 @@ def _rows(test: pl.DataFrame, fold: Fold, family: str, y_hat: np.ndarray, target
         pl.lit(fold.key).alias("fold"),
         pl.Series("y_hat", y_hat, pl.Float64),
         pl.col(target).cast(pl.Float64).alias("y"),
+        (pl.lit(None, pl.Float64) if residual is None
+         else pl.Series("r", residual, pl.Float64, nan_to_null=True)).alias("residual_hat"),
     )
 
 
@@ -103,22 +112,63 @@ def run_fold(
     else:
         fitted = [fit_families(frame, fold, families, seed, drop_groups, configs, include_groups)]
     preds: dict[str, np.ndarray] = {}
+    residuals: dict[str, np.ndarray] = {}
     for family in families:  # the serial order, whatever the grouping
         part = next(p for p in fitted if family in p[0])
         result.models[family], result.fit_seconds[family] = part[0][family], part[2][family]
         if family in part[1]:
             preds[family] = part[1][family]
+        if family in part[3]:
+            residuals[family] = part[3][family]
     if not test.is_empty():
         _, ordered, _ = _test_context(frame, fold, test)
         result.predictions = pl.concat(
-            [_rows(ordered, fold, fam, y_hat, target) for fam, y_hat in preds.items()]).cast(PREDICTION_SCHEMA)
+            [_rows(ordered, fold, fam, y_hat, target, residuals.get(fam))
+             for fam, y_hat in preds.items()]).cast(PREDICTION_SCHEMA)
     if past_oos is not None:
+        _, result.predictions = gate_residual_families(fold, result.models, result.predictions, past_oos)
         ensemble, rows = fold_ensemble(fold, result.models, result.predictions, past_oos)
         if ensemble is not None:
             result.models["ensemble"] = ensemble
         if not rows.is_empty():
             result.predictions = pl.concat([result.predictions, rows])
     return result
+
+
+def gate_residual_families(
+    fold: Fold, models: Mapping[str, Forecaster], predictions: pl.DataFrame, past_oos: pl.DataFrame
+) -> tuple[list[str], pl.DataFrame]:
+    """Step 6 of the residual construction: each residual family of `models` keeps the λ its
+    window chose only if its track record on `past_oos` (earlier folds' out-of-sample rows)
+    also passes; else λ = 0 and its rows of the month become HAR's.
+
+    Sets `state["track_record"]` on every residual model (and `state["window_shrinkage"]`, λ
+    before the gate), so the caller re-saves them; returns (the families whose λ the gate
+    closed, the predictions with their rows replaced by the `har` rows of the same days)."""
+    closed = []
+    for family in (f for f in RESIDUAL_FAMILIES if f in models):
+        model = models[family]
+        if model.har is None or "shrinkage" not in model.state:  # saved before the construction
+            continue
+        record = track_record(past_oos, family, fold.horizon, float(model.config["shrinkage_min_t"]))
+        window = model.state.get("window_shrinkage", model.state["shrinkage"])
+        model.state["track_record"], model.state["window_shrinkage"] = record, window
+        model.state["shrinkage"] = window if record["lambda"] > 0 else 0.0
+        if window > 0 and record["lambda"] == 0:
+            closed.append(family)
+    if not closed or predictions.is_empty():
+        return closed, predictions
+    har = predictions.filter(pl.col("family") == BENCHMARK).select("date", "asset", pl.col("y_hat").alias("__har"))
+    if har.is_empty():  # no `har` rows to copy: y_hat − λ·residual_hat is HAR's forecast (to rounding)
+        lam = pl.lit(0.0)
+        for family in closed:
+            lam = pl.when(pl.col("family") == family).then(models[family].state["window_shrinkage"]).otherwise(lam)
+        back = pl.col("y_hat") - lam * pl.col("residual_hat").fill_null(0.0)
+        return closed, predictions.with_columns(pl.when(pl.col("family").is_in(closed)).then(back)
+                                                .otherwise(pl.col("y_hat")).alias("y_hat"))
+    out = predictions.join(har, on=["date", "asset"], how="left", maintain_order="left")
+    return closed, out.with_columns(pl.when(pl.col("family").is_in(closed)).then(pl.col("__har"))
+                                    .otherwise(pl.col("y_hat")).alias("y_hat")).drop("__har")
 
 
 def fold_ensemble(
@@ -149,7 +199,8 @@ def fold_ensemble(
     preds = {key[0]: part["y_hat"].to_numpy() for key, part in by_family.items()}
     first = next(iter(by_family.values()))
     rows = first.with_columns(pl.lit("ensemble").alias("family"),
-                              pl.Series("y_hat", ensemble.combine(preds), pl.Float64)).cast(PREDICTION_SCHEMA)
+                              pl.Series("y_hat", ensemble.combine(preds), pl.Float64),
+                              pl.lit(None, pl.Float64).alias("residual_hat")).cast(PREDICTION_SCHEMA)
     return (ensemble if ensemble.ready() else None), rows
 
 
@@ -164,20 +215,24 @@ def _test_context(frame: pl.DataFrame, fold: Fold, test: pl.DataFrame) -> tuple[
 def fit_families(
     frame: pl.DataFrame, fold: Fold, families: Sequence[str], seed: int = 0, drop_groups: Sequence[str] = (),
     configs: Mapping[str, Mapping[str, Any]] | None = None, include_groups: Sequence[str] = (),
-) -> tuple[dict[str, Forecaster], dict[str, np.ndarray], dict[str, float]]:
-    """(models, test-month predictions, fit+predict seconds) of `families` on the fold's
-    purged training window; a module-level function, so a process pool can run it."""
+) -> tuple[dict[str, Forecaster], dict[str, np.ndarray], dict[str, float], dict[str, np.ndarray]]:
+    """(models, test-month predictions, fit+predict seconds, the residual families' raw
+    residual forecasts of the month) of `families` on the fold's purged training window; a
+    module-level function, so a process pool can run it."""
     target = LABELS[fold.horizon]
     features = feature_columns(frame, drop_groups, include_groups)
     train, test = split(frame, fold, target)
     context, _, keep = _test_context(frame, fold, test)
-    models, preds, seconds = {}, {}, {}
+    models, preds, seconds, residuals = {}, {}, {}, {}
     for family in families:
         started = time.perf_counter()
         config = (configs or {}).get(family, {})
         model = make_forecaster(family, fold.horizon, seed=seed, **config).fit(train, features, target)
         if keep.size:
             preds[family] = model.predict(context)[keep]
+            if family in RESIDUAL_FAMILIES and getattr(model, "har", None) is not None:
+                # the raw residual forecast, whatever λ: what later folds' track record judges
+                residuals[family] = model.residual(context)[keep]
         models[family] = model
         seconds[family] = time.perf_counter() - started
-    return models, preds, seconds
+    return models, preds, seconds, residuals

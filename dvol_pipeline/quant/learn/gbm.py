@@ -370,8 +370,9 @@ class LightGBMForecaster(Forecaster):
         return self._matrix(frame), list(self.state["columns"])
 
     def params(self) -> dict[str, Any]:
-        """The Forecaster's, with λ on top (so the fold's MLflow run logs it as a parameter)."""
-        return {**super().params(), "shrinkage": self.state.get("shrinkage_info")}
+        """The Forecaster's, with λ and its track-record gate on top (so the fold's MLflow run logs them)."""
+        return {**super().params(), "shrinkage": self.state.get("shrinkage_info"),
+                "track_record": self.state.get("track_record")}
 
     def _fitted_params(self) -> dict[str, Any]:
         gain = self.booster.feature_importance(importance_type="gain", iteration=self.state["rounds"])

@@ -325,8 +325,9 @@ class LSTMForecaster(Forecaster):
         return result
 
     def params(self) -> dict[str, Any]:
-        """The Forecaster's, with λ on top (so the fold's MLflow run logs it as a parameter)."""
-        return {**super().params(), "shrinkage": self.state.get("shrinkage_info")}
+        """The Forecaster's, with λ and its track-record gate on top (so the fold's MLflow run logs them)."""
+        return {**super().params(), "shrinkage": self.state.get("shrinkage_info"),
+                "track_record": self.state.get("track_record")}
 
     def _fitted_params(self) -> dict[str, Any]:
         return {**self.state["training"], "y_mean": self.state["y_mean"], "y_std": self.state["y_std"],

@@ -22,3 +22,7 @@ MEMBER_FAMILIES: tuple[str, ...] = tuple(f for f in FAMILIES if f != ENSEMBLE)
 
 ENSEMBLE_MEMBERS: tuple[str, ...] = tuple(f for f in MEMBER_FAMILIES if f != ZERO)
 """The ensemble's default members: a weighted mean gains nothing from the zero forecast."""
+
+RESIDUAL_FAMILIES: tuple[str, ...] = ("lightgbm", "lstm")
+"""The families that forecast HAR + λ · a learned residual (residual.py): their rows carry the raw
+residual forecast (`residual_hat`), and their λ is gated on earlier folds' track record."""

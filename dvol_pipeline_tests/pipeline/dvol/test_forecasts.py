@@ -48,3 +48,31 @@ def test_the_walk_forward_reads_the_feature_days_of_its_folds_only(tmp_path):
     assert (late["date"].min(), late["date"].max()) == (date(2022, 8, 30), date(2023, 4, 30))
     # a month with no fold that has enough history reads nothing
     assert read_fold_features(tmp_path, ["BTC"], ["2021-06"], START).is_empty()
+
+
+def test_a_folds_saved_residual_models_carry_the_track_record_gate_that_wrote_its_rows(tmp_path, features):
+    """Phase 2 gates LightGBM's and the LSTM's λ on earlier folds' residual forecasts and re-saves
+    them, so the model an end-of-day run loads forecasts what the fold's rows say. The lake's
+    first fold has no earlier fold (no track record: HAR); the second reads the first's."""
+    from dvol_pipeline.pipeline.dvol.forecasts import model_store, read_predictions
+
+    outcomes = {key: run_month(tmp_path, features, key, START, WalkForwardConfig(explain=False), newest=False)
+                for key in ("2022-04", "2022-05")}
+    rows = read_predictions(tmp_path)
+    store = model_store(tmp_path)
+    checked = 0
+    for key, outcome in outcomes.items():
+        for h, fitted in outcome.fitted.items():
+            mine = rows.filter((pl.col("fold") == key) & (pl.col("horizon") == h))
+            har = mine.filter(pl.col("family") == "har").sort("date", "asset")
+            before = rows.filter((pl.col("fold") < key) & (pl.col("horizon") == h))["fold"].n_unique()
+            for family in ("lightgbm", "lstm"):
+                model = store.load(family, key, h)
+                record = model.state["track_record"]
+                assert record["folds"] == before, (key, h, family, record)
+                own = mine.filter(pl.col("family") == family).sort("date", "asset")
+                assert own["residual_hat"].is_not_null().any()  # recorded for the next fold's record
+                if record["lambda"] == 0:
+                    assert model.state["shrinkage"] == 0.0 and own["y_hat"].equals(har["y_hat"])
+                checked += 1
+    assert checked >= 6 and outcomes["2022-05"].fitted.keys() >= {1, 7}
