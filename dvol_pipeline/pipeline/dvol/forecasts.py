@@ -123,10 +123,10 @@ def fit_members(
             ablation_frames.append(group_ablations(features, fold, baseline, config.seed, rounds=gbm.state["rounds"],
                                                    shrinkage=gbm.state.get("shrinkage")))
         for family, model in result.models.items():
-            rows = result.predictions.filter(pl.col("family") == family)
             if family in RESIDUAL_FAMILIES:  # logged by add_ensembles, once their λ has met the track record
                 store.save(model, family, fold.key, fold.horizon)
             else:
+                rows = result.predictions.filter(pl.col("family") == family)
                 pending[f"{family}/h{h}"] = _save_and_log(store, fold, family, model, rows, result.train_rows, tracker)
             outcome.fit_seconds[f"{family}/h{h}"] = result.fit_seconds.get(family, 0.0)
     tracker.shutdown(wait=True)
